@@ -1,0 +1,29 @@
+import type { z } from 'zod';
+
+/**
+ * One line naming the first offending field and what is wrong with it, e.g.
+ * `visitor_id: expected a non-empty string`. Used for HTTP 400 bodies and WebSocket errors.
+ */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid value';
+  const field = issue.path.length > 0 ? issue.path.join('.') : 'body';
+  return `${field}: ${issue.message}`;
+}
+
+/** Result of validating untrusted input: never throws. */
+export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export function validate<T>(schema: z.ZodType<T>, input: unknown): Validated<T> {
+  const parsed = schema.safeParse(input);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: describeIssue(parsed.error) };
+}
+
+/** JSON.parse that reports instead of throwing. */
+export function parseJson(text: string): Validated<unknown> {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false, error: 'invalid JSON' };
+  }
+}

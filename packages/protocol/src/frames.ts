@@ -1,0 +1,40 @@
+/**
+ * Every frame published on a raw channel carries an `offset` that increases per channel
+ * (DESIGN section 3). Frames are JSON objects; the offset is appended as the last field so
+ * the publisher never re-serializes the frame.
+ */
+export function withOffset(frame: string, offset: number): string {
+  const trimmed = frame.trimEnd();
+  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new TypeError('frame must be a JSON object');
+  return /^\{\s*\}$/.test(trimmed) ? `{"offset":${offset}}` : `${trimmed.slice(0, -1)},"offset":${offset}}`;
+}
+
+export interface FrameHead {
+  type: string;
+  id: string | undefined;
+}
+
+// An `id` that is not a plain UUID falls through to JSON.parse (the negative lookahead).
+const HEAD = /^\{"type":"([^"\\]*)"(?:,"id":"([0-9a-fA-F-]{36})")?(?!,"id":)/;
+
+/**
+ * Reads `type` (and `id`) from a published frame without parsing the whole frame: frames built
+ * by Switchboard start with them. Falls back to JSON.parse for frames other producers built.
+ */
+export function readFrameHead(frame: string): FrameHead | undefined {
+  const match = HEAD.exec(frame);
+  if (match) return { type: match[1] as string, id: match[2] };
+  try {
+    const parsed = JSON.parse(frame) as { type?: unknown; id?: unknown };
+    if (typeof parsed.type !== 'string') return undefined;
+    return { type: parsed.type, id: typeof parsed.id === 'string' ? parsed.id : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `offset` a publisher appended (the frame's last field), or undefined. */
+export function readFrameOffset(frame: string): number | undefined {
+  const match = /,?"offset":(\d+)\}\s*$/.exec(frame);
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,18 @@
+import { v7 as uuidv7, validate as uuidValidate, version as uuidVersion } from 'uuid';
+
+/**
+ * Event ids are UUIDv7: unique across nodes without coordination, sortable, and carrying the
+ * ingest time, so any gateway can measure ingest → delivery latency from the id alone.
+ */
+export const newEventId = (): string => uuidv7();
+
+/** Milliseconds since the epoch encoded in a UUIDv7, or undefined for any other id. */
+export function eventIdTime(id: string): number | undefined {
+  if (!isUuidV7(id)) return undefined;
+  const hex = id.slice(0, 8) + id.slice(9, 13);
+  const ms = Number.parseInt(hex, 16);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+export const isUuid = (value: string): boolean => uuidValidate(value);
+export const isUuidV7 = (value: string): boolean => uuidValidate(value) && uuidVersion(value) === 7;

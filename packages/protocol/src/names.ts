@@ -1,0 +1,102 @@
+/**
+ * Names shared by every process in the cluster: Redis keys, pub/sub channels and the
+ * uWebSockets.js topics gateways fan out on. Changing one is a wire/storage migration.
+ */
+
+/** Prefix of every Redis key and channel Switchboard owns, so a shared Redis stays tidy. */
+export const KEY_PREFIX = 'sb:';
+
+/** The ingest stream (XADD by gateways or foreign producers, XREADGROUP by workers). */
+export const INGEST_STREAM = `${KEY_PREFIX}ingest`;
+/** Consumer group every worker joins (DESIGN section 3). */
+export const INGEST_GROUP = 'workers';
+/** Entries that could not be processed (bad envelope, invalid body) are copied here with a reason. */
+export const INGEST_DEAD_LETTER_STREAM = `${KEY_PREFIX}ingest:dead`;
+
+/** Pub/sub channels carrying ready-to-send client frames for the raw endpoints. */
+export const CHANNELS = {
+  analytics: `${KEY_PREFIX}ch:analytics`,
+  availability: `${KEY_PREFIX}ch:availability`,
+  /** Cluster performance figures for every `/ws/logs` client, whatever its app. */
+  logsMetrics: `${KEY_PREFIX}ch:logs-metrics`,
+} as const;
+export type RawChannel = (typeof CHANNELS)[keyof typeof CHANNELS];
+
+/**
+ * One channel per application on `/ws/logs`: tenants are isolated by construction, a gateway
+ * subscribes only to the apps its clients read, and each app numbers its own offsets.
+ */
+export const logsChannel = (appId: string): string => `${KEY_PREFIX}ch:logs:app:${appId}`;
+
+/** Per-channel offset counter (INCR), carried as `offset` in every published frame. */
+export const offsetKey = (channel: string): string => `${KEY_PREFIX}offset:${channel}`;
+
+/** Marker written atomically with a publish so a redelivered entry is never applied twice. */
+export const processedKey = (eventId: string): string => `${KEY_PREFIX}done:${eventId}`;
+/** Marker of one heartbeat slot: at most one heartbeat per slot, whichever worker wins. */
+export const heartbeatSlotKey = (slot: number): string => `${KEY_PREFIX}heartbeat:slot:${slot}`;
+/** Marker of one log-metrics push slot: at most one push per slot. */
+export const logMetricsSlotKey = (slot: number): string => `${KEY_PREFIX}logs-metrics:slot:${slot}`;
+/** Lease key: the holder runs the heartbeat and the stream housekeeping. */
+export const leaseKey = (name: string): string => `${KEY_PREFIX}lease:${name}`;
+
+/** The first owner a job's events named; only that user (or an admin) may follow the job. */
+export const jobOwnerKey = (jobId: string): string => `${KEY_PREFIX}job:${jobId}:owner`;
+/** How long a job's owner is remembered after its last event. */
+export const JOB_OWNER_TTL_S = 7 * 24 * 60 * 60;
+
+/** Channel prefix of the Socket.IO Redis adapter protocol (adapter and emitter default key). */
+export const SOCKET_IO_CHANNEL_PREFIX = 'socket.io';
+
+/** UTC calendar day, `YYYY-MM-DD`, used to bucket "today" statistics. */
+export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+export const ANALYTICS_KEYS = {
+  totalEvents: `${KEY_PREFIX}analytics:total_events`,
+  /** Sorted set visitor_id → last seen (ms); current visitors = members seen in the window. */
+  recentVisitors: `${KEY_PREFIX}analytics:recent_visitors`,
+  /** HyperLogLog of visitor ids seen on that UTC day. */
+  uniqueVisitors: (day: string) => `${KEY_PREFIX}analytics:unique:${day}`,
+  /** Counter of `letter_generated` events on that UTC day. */
+  lettersGenerated: (day: string) => `${KEY_PREFIX}analytics:letters:${day}`,
+} as const;
+
+export const LOGS_KEYS = {
+  /** List of an app's LogEntry JSON, newest first, capped at LOG_HISTORY_LIMIT. */
+  history: (appId: string) => `${KEY_PREFIX}logs:history:${appId}`,
+  /** Log entries processed in that unix second (cluster-wide message rate). */
+  messages: (second: number) => `${KEY_PREFIX}logs:rate:messages:${second}`,
+  /** Error-level log entries processed in that unix second (cluster-wide error rate). */
+  errors: (second: number) => `${KEY_PREFIX}logs:rate:errors:${second}`,
+} as const;
+
+export const NODE_METRICS_KEYS = {
+  /** Sorted set node id → time of its last report (ms). */
+  nodes: `${KEY_PREFIX}metrics:nodes`,
+  /** A node's latest figures (JSON), expiring when the node stops reporting. */
+  node: (nodeId: string) => `${KEY_PREFIX}metrics:node:${nodeId}`,
+} as const;
+
+/**
+ * uWebSockets.js topic names. Socket.IO's attachApp subscribes its sockets to topics named
+ * after namespaces and rooms ("/", "/\x1f<room>"), so raw topics start with a byte
+ * sequence Socket.IO never produces (DESIGN section 8).
+ */
+export const RAW_TOPIC_PREFIX = '\x00raw:';
+export const ANALYTICS_TOPICS = {
+  /** Every analytics frame: unfiltered clients subscribe here only. */
+  all: `${RAW_TOPIC_PREFIX}analytics:*`,
+  /** Heartbeats, for clients with an event filter. */
+  heartbeat: `${RAW_TOPIC_PREFIX}analytics:heartbeat`,
+  /** Events of one type, for clients with an event filter. */
+  eventType: (type: string) => `${RAW_TOPIC_PREFIX}analytics:type:${type}`,
+} as const;
+
+export const LOGS_TOPICS = {
+  /** Log batches of one app, for its clients without a filter (filtered clients are sent to one by one). */
+  app: (appId: string) => `${RAW_TOPIC_PREFIX}logs:app:${appId}`,
+  /** Cluster metrics, for every authenticated `/ws/logs` client. */
+  metrics: `${RAW_TOPIC_PREFIX}logs:metrics`,
+} as const;
+
+export const AVAILABILITY_TOPIC = `${RAW_TOPIC_PREFIX}availability`;
