@@ -1,0 +1,2 @@
+export { loadConfig, ConfigError, type Config, type JwtConfig, type JwtAlgorithm, type RabbitMqConfig } from './config.js';
+export { envSchema } from './schema.js';

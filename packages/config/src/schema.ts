@@ -1,0 +1,119 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** true/false (also 1/0, yes/no); undefined when unset so callers can pick an environment-dependent default. */
+const optionalBool = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const value = v?.trim().toLowerCase() ?? '';
+    if (value === '') return undefined;
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    ctx.addIssue({ code: 'custom', message: 'expected true or false' });
+    return z.NEVER;
+  });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      // Decimal digits only: Number() would also take 0x1F90 or 1e3.
+      const n = /^\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected an integer from ${min} to ${max}, got ${JSON.stringify(v.slice(0, 40))}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\/.+/.test(v), {
+  message: 'expected a redis:// or rediss:// URL',
+});
+
+/** PEM keys are often passed with literal "\n" in one-line environment values. */
+const pem = optionalString
+  .transform((v) => v?.replace(/\\n/g, '\n'))
+  .refine((v) => v === undefined || v.includes('-----BEGIN'), { message: 'expected a PEM-encoded public key' });
+
+const origins = list.refine((items) => items.every((o) => o === '*' || /^https?:\/\/[^/]+$/.test(o)), {
+  message: 'expected comma-separated origins like https://app.example.com (scheme://host[:port], no path)',
+});
+
+/** uWebSockets.js aborts the process on an idleTimeout outside 0 or 8..960 (DESIGN section 8). */
+const idleTimeout = int(120, 0, 960).refine((v) => v === 0 || v >= 8, {
+  message: 'expected 0 (disabled) or 8 to 960 seconds',
+});
+
+/** AMQP exchange and queue names; routing keys may also hold the topic wildcards `*` and `#`. */
+const amqpName = (fallback: string | undefined, wildcards = false) =>
+  optionalString
+    .refine((v) => v === undefined || (wildcards ? /^[A-Za-z0-9_.:*#-]{1,255}$/ : /^[A-Za-z0-9_.:-]{1,255}$/).test(v), {
+      message: `expected 1-255 letters, digits, '_', '-', '.' or ':'${wildcards ? " (and the wildcards '*', '#')" : ''}`,
+    })
+    .transform((v) => v ?? fallback);
+
+/** Raw environment schema: keys are the variable names, so errors name the variable. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'expected development, production or test' }).default('development'),
+  PORT: int(8080, 0, 65535),
+  HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
+  NODE_ID: optionalString.refine((v) => v === undefined || /^[A-Za-z0-9_.-]{1,64}$/.test(v), {
+    message: "expected 1-64 letters, digits, '_', '-' or '.'",
+  }),
+  REDIS_URL: redisUrl,
+  REDIS_CLUSTER_NODES: optionalString,
+  JWT_SECRET: optionalString,
+  JWT_PUBLIC_KEY: pem,
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  AUTH_REQUIRED: optionalBool,
+  ALLOWED_ORIGINS: origins,
+  INGEST_API_KEYS: list,
+  HEARTBEAT_INTERVAL_MS: int(5000, 100, 3_600_000),
+  LOG_HISTORY_LIMIT: int(1000, 1, 1_000_000),
+  IDLE_TIMEOUT_S: idleTimeout,
+  MAX_CONNECTIONS: int(100_000, 1, 10_000_000),
+  MAX_BODY_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  RABBITMQ_URL: optionalString.refine((v) => v === undefined || /^amqps?:\/\/.+/.test(v), {
+    message: 'expected an amqp:// or amqps:// URL',
+  }),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    error: 'expected fatal, error, warn, info, debug, trace or silent',
+  }).default('info'),
+  // Tuning knobs beyond DESIGN section 4 (documented in the README).
+  WS_MAX_PAYLOAD_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
+  WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
+  WS_RATE_LIMIT_PER_S: int(50, 1, 100_000),
+  INGEST_CLAIM_IDLE_MS: int(30_000, 100, 3_600_000),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
+  DRAIN_DELAY_MS: int(0, 0, 300_000),
+  // Log stream and availability products (issue 4).
+  LOG_METRICS_INTERVAL_MS: int(5000, 100, 3_600_000),
+  AVAILABILITY_PING_INTERVAL_MS: int(30_000, 100, 3_600_000),
+  RABBITMQ_EXCHANGE: amqpName('tour_booking_events'),
+  RABBITMQ_ROUTING_KEY: amqpName('tour.availability.low', true),
+  RABBITMQ_QUEUE: amqpName('switchboard.availability'),
+  RABBITMQ_DEAD_LETTER_EXCHANGE: amqpName(undefined),
+  RABBITMQ_PREFETCH: int(32, 1, 10_000),
+});
+export type RawEnv = z.output<typeof envSchema>;
+
+export const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'node';
