@@ -1,0 +1,136 @@
+/**
+ * The engine is everything a gateway or worker shares with the rest of the cluster. Two
+ * implementations keep one contract: Redis (any number of nodes) and in-memory (one process).
+ * Product code only ever talks to this interface.
+ */
+
+/** One entry read from the ingest stream. */
+export interface StreamEntry {
+  /** Stream entry id (`<ms>-<seq>` on Redis). */
+  streamId: string;
+  fields: Record<string, string>;
+  /** How many times the group delivered this entry (1 on first delivery). */
+  deliveries: number;
+}
+
+/** A store mutation applied inside a commit. Keys are full key names (see protocol/names). */
+export type StoreOp =
+  | { op: 'incr'; key: string; /** Amount (INCRBY); 1 when omitted. */ by?: number }
+  | { op: 'pfadd'; key: string; member: string }
+  | { op: 'zadd'; key: string; score: number; member: string }
+  | { op: 'zremrangebyscore'; key: string; max: number }
+  | { op: 'expire'; key: string; seconds: number }
+  /** SET key value NX EX seconds: the first writer wins. */
+  | { op: 'setnx'; key: string; value: string; seconds: number }
+  /** Pushes each value onto the head of a list, in order: the last value ends up first. */
+  | { op: 'lpush'; key: string; values: string[] }
+  /** Keeps only the list elements from `start` to `stop` (inclusive, 0-based; -1 = last). */
+  | { op: 'ltrim'; key: string; start: number; stop: number }
+  | { op: 'del'; key: string }
+  /** Sets a string value, expiring after `ttlS` seconds when given. */
+  | { op: 'set'; key: string; value: string; ttlS?: number };
+
+/** A store read, answered with a number (missing key → 0). */
+export type StoreRead =
+  | { op: 'get'; key: string }
+  | { op: 'pfcount'; key: string }
+  | { op: 'zcount'; key: string; min: number };
+
+/** A store read answered with strings. */
+export type StringRead =
+  /** List elements from `start` to `stop` (inclusive, 0-based; -1 = last); head first. */
+  | { op: 'lrange'; key: string; start: number; stop: number }
+  /** Sorted-set members whose score is at least `min`, lowest score first. */
+  | { op: 'zrangebyscore'; key: string; min: number }
+  /** The values of those keys that hold a string, in key order (missing keys are left out). */
+  | { op: 'mget'; keys: string[] };
+
+/**
+ * What makes a commit happen at most once.
+ * - `entry`: the ingest entry being processed. The commit applies only while `consumer` still
+ *   owns the entry (it is pending for it), and acknowledges it in the same atomic step, so an
+ *   entry is applied exactly once even when a slow worker and the one that claimed it race.
+ * - `once`: a marker key for work that has no stream entry (a heartbeat slot).
+ * - `none`: no guard, for writes that may be repeated harmlessly (a node reporting its figures).
+ */
+export type CommitGuard =
+  | { kind: 'entry'; streamId: string; consumer: string }
+  | { kind: 'once'; key: string; ttlS: number }
+  | { kind: 'none' };
+
+/** A frame (JSON object) to publish; the engine appends the channel's next `offset`. */
+export interface Publish {
+  channel: string;
+  frame: string;
+}
+
+/** Everything that must happen together for one event, applied atomically. */
+export interface Commit {
+  guard: CommitGuard;
+  ops: StoreOp[];
+  /** One frame, or several (each channel numbers its own offsets), published after the ops. */
+  publish?: Publish | Publish[];
+  /**
+   * Messages published verbatim (no offset) in the same atomic step: Socket.IO
+   * adapter-protocol packets encoded by @socket.io/redis-emitter.
+   */
+  broadcasts?: { channel: string; message: Buffer }[];
+}
+
+export interface CommitResult {
+  /** False when the guard refused: the entry belongs to another consumer, or the marker existed. */
+  applied: boolean;
+  /** The offset the (first) frame was published with. */
+  offset?: number;
+  /** The offsets of every published frame, in `publish` order. */
+  offsets?: number[];
+}
+
+/** The frames of a commit as a list. */
+export const publishesOf = (commit: Commit): Publish[] =>
+  commit.publish === undefined ? [] : Array.isArray(commit.publish) ? commit.publish : [commit.publish];
+
+export type EngineHealth = 'up' | 'down' | 'memory';
+
+export interface IngestBacklog {
+  /** Entries delivered to a worker but not yet acknowledged. */
+  pending: number;
+  /** Entries not yet delivered to any worker (null when Redis cannot tell). */
+  lag: number | null;
+}
+
+export interface Engine {
+  readonly kind: 'redis' | 'memory';
+  health(): EngineHealth;
+  /** Resolves once the engine can serve requests (connected, consumer group present). */
+  connect(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Appends to the ingest stream; resolves with the stream id once the entry is stored. */
+  appendIngest(fields: Record<string, string>): Promise<string>;
+  /** New entries for this consumer, waiting up to `blockMs` when there are none. */
+  readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
+  /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */
+  claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
+  /** Acknowledges entries and copies them, with the reason, to the dead-letter stream. */
+  deadLetter(entry: StreamEntry, reason: string): Promise<void>;
+  ingestBacklog(): Promise<IngestBacklog>;
+  /** Drops acknowledged entries from the stream (never pending ones). */
+  trimIngest(): Promise<void>;
+
+  commit(commit: Commit): Promise<CommitResult>;
+  read(reads: StoreRead[]): Promise<number[]>;
+  /** String reads in one round trip: one array of strings per read. */
+  readStrings(reads: StringRead[]): Promise<string[][]>;
+
+  /** Registers a handler for a channel; messages are the published frames. */
+  subscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  /** Removes a handler; the channel is left once it has none. */
+  unsubscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  /** Registers a handler for every channel starting with `prefix`; messages arrive as bytes. */
+  subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void>;
+
+  /** Acquires the lease, or extends it when `holder` already has it. True when held. */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
+}

@@ -1,0 +1,307 @@
+import { withOffset } from '@switchboard/protocol';
+import {
+  publishesOf,
+  type Commit,
+  type CommitResult,
+  type Engine,
+  type EngineHealth,
+  type IngestBacklog,
+  type StoreOp,
+  type StoreRead,
+  type StreamEntry,
+  type StringRead,
+} from '../engine.js';
+import { ExpiringMap } from './expiring-map.js';
+
+interface PendingEntry {
+  entry: StreamEntry;
+  consumer: string;
+  deliveredAt: number;
+}
+
+/**
+ * The value types the store keeps; each key holds one of them, as in Redis. Lists are arrays,
+ * head first.
+ */
+type StoreValue = number | string | string[] | Set<string> | Map<string, number>;
+
+/** Redis's inclusive, negative-aware index range over a list of `length`, as [from, to) bounds. */
+function listBounds(length: number, start: number, stop: number): [number, number] {
+  const from = Math.max(0, start < 0 ? length + start : start);
+  const to = Math.min(length - 1, stop < 0 ? length + stop : stop);
+  return from > to ? [0, 0] : [from, to + 1];
+}
+
+/**
+ * The in-memory engine: the same contract as Redis for one process (`npm start` without
+ * REDIS_URL). Unique visitors are counted exactly here (a Set) where Redis uses a HyperLogLog.
+ */
+export class MemoryEngine implements Engine {
+  readonly kind = 'memory' as const;
+  private readonly undelivered: StreamEntry[] = [];
+  private readonly pending = new Map<string, PendingEntry>();
+  private readonly deadLetters: { entry: StreamEntry; reason: string }[] = [];
+  private readonly store = new ExpiringMap<StoreValue>();
+  private readonly markers = new ExpiringMap<true>();
+  private readonly leases = new ExpiringMap<string>();
+  private readonly offsets = new Map<string, number>();
+  private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
+  private readonly waiters = new Set<() => void>();
+  private lastMs = 0;
+  private seq = 0;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  health(): EngineHealth {
+    return 'memory';
+  }
+
+  async connect(): Promise<void> {
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      this.store.sweep(now);
+      this.markers.sweep(now);
+      this.leases.sweep(now);
+    }, 60_000);
+    this.sweeper.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const wake of this.waiters) wake();
+  }
+
+  /** Stream ids shaped like Redis's `<ms>-<seq>`, strictly increasing. */
+  private nextStreamId(): string {
+    const now = Date.now();
+    if (now > this.lastMs) {
+      this.lastMs = now;
+      this.seq = 0;
+    } else {
+      this.seq += 1;
+    }
+    return `${this.lastMs}-${this.seq}`;
+  }
+
+  async appendIngest(fields: Record<string, string>): Promise<string> {
+    const streamId = this.nextStreamId();
+    this.undelivered.push({ streamId, fields: { ...fields }, deliveries: 0 });
+    for (const wake of this.waiters) wake();
+    return streamId;
+  }
+
+  async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
+    if (this.undelivered.length === 0 && blockMs > 0) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, blockMs);
+        this.waiters.add(wake);
+      });
+    }
+    const taken = this.undelivered.splice(0, count);
+    const now = Date.now();
+    return taken.map((entry) => {
+      const delivered = { ...entry, deliveries: 1 };
+      this.pending.set(entry.streamId, { entry: delivered, consumer, deliveredAt: now });
+      return delivered;
+    });
+  }
+
+  async claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
+    const now = Date.now();
+    const claimed: StreamEntry[] = [];
+    for (const pending of this.pending.values()) {
+      if (claimed.length >= count) break;
+      if (now - pending.deliveredAt < minIdleMs) continue;
+      pending.consumer = consumer;
+      pending.deliveredAt = now;
+      pending.entry = { ...pending.entry, deliveries: pending.entry.deliveries + 1 };
+      claimed.push(pending.entry);
+    }
+    return claimed;
+  }
+
+  async deadLetter(entry: StreamEntry, reason: string): Promise<void> {
+    this.pending.delete(entry.streamId);
+    this.deadLetters.push({ entry, reason });
+    if (this.deadLetters.length > 10_000) this.deadLetters.shift();
+  }
+
+  async ingestBacklog(): Promise<IngestBacklog> {
+    return { pending: this.pending.size, lag: this.undelivered.length };
+  }
+
+  async trimIngest(): Promise<void> {
+    // Acknowledged entries are dropped as they are acknowledged.
+  }
+
+  async commit(commit: Commit): Promise<CommitResult> {
+    const { guard } = commit;
+    if (guard.kind === 'entry') {
+      if (this.pending.get(guard.streamId)?.consumer !== guard.consumer) return { applied: false };
+      this.pending.delete(guard.streamId);
+    } else if (guard.kind === 'once') {
+      if (this.markers.has(guard.key)) return { applied: false };
+      this.markers.set(guard.key, true, guard.ttlS * 1000);
+    }
+    for (const op of commit.ops) this.apply(op);
+    for (const { channel, message } of commit.broadcasts ?? []) this.deliverToPrefixes(channel, message);
+    const publishes = publishesOf(commit);
+    if (publishes.length === 0) return { applied: true };
+    const offsets = publishes.map(({ channel, frame }) => {
+      const offset = (this.offsets.get(channel) ?? 0) + 1;
+      this.offsets.set(channel, offset);
+      const message = withOffset(frame, offset);
+      const handlers = this.handlers.get(channel);
+      // Deliver asynchronously, like a network hop, so publishers never re-enter subscribers.
+      if (handlers) queueMicrotask(() => [...handlers].forEach((h) => h(message)));
+      return offset;
+    });
+    return { applied: true, offset: offsets[0], offsets };
+  }
+
+  private apply(op: StoreOp): void {
+    switch (op.op) {
+      case 'incr': {
+        const current = this.store.get(op.key);
+        this.store.set(op.key, (typeof current === 'number' ? current : Number(current ?? 0) || 0) + (op.by ?? 1), this.store.ttl(op.key));
+        return;
+      }
+      case 'pfadd': {
+        const set = this.store.get(op.key);
+        if (set instanceof Set) set.add(op.member);
+        else this.store.set(op.key, new Set([op.member]));
+        return;
+      }
+      case 'zadd': {
+        const zset = this.store.get(op.key);
+        if (zset instanceof Map) zset.set(op.member, op.score);
+        else this.store.set(op.key, new Map([[op.member, op.score]]));
+        return;
+      }
+      case 'zremrangebyscore': {
+        const zset = this.store.get(op.key);
+        if (zset instanceof Map) for (const [member, score] of zset) if (score <= op.max) zset.delete(member);
+        return;
+      }
+      case 'expire':
+        this.store.expire(op.key, op.seconds * 1000);
+        return;
+      case 'setnx':
+        if (this.store.get(op.key) === undefined) this.store.set(op.key, op.value, op.seconds * 1000);
+        return;
+      case 'lpush': {
+        const current = this.store.get(op.key);
+        const list = Array.isArray(current) ? current : [];
+        list.unshift(...[...op.values].reverse());
+        if (!Array.isArray(current)) this.store.set(op.key, list);
+        return;
+      }
+      case 'ltrim': {
+        const list = this.store.get(op.key);
+        if (!Array.isArray(list)) return;
+        const [from, to] = listBounds(list.length, op.start, op.stop);
+        const kept = list.slice(from, to);
+        // Redis removes a list that becomes empty.
+        if (kept.length === 0) this.store.delete(op.key);
+        else list.splice(0, list.length, ...kept);
+        return;
+      }
+      case 'del':
+        this.store.delete(op.key);
+        return;
+      case 'set':
+        this.store.set(op.key, op.value, op.ttlS === undefined ? undefined : op.ttlS * 1000);
+        return;
+    }
+  }
+
+  private deliverToPrefixes(channel: string, message: Buffer): void {
+    for (const [prefix, handlers] of this.prefixHandlers) {
+      if (!channel.startsWith(prefix)) continue;
+      queueMicrotask(() => handlers.forEach((h) => h(channel, message)));
+    }
+  }
+
+  async subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void> {
+    let set = this.prefixHandlers.get(prefix);
+    if (set === undefined) {
+      set = new Set();
+      this.prefixHandlers.set(prefix, set);
+    }
+    set.add(handler);
+  }
+
+  async read(reads: StoreRead[]): Promise<number[]> {
+    return reads.map((read) => {
+      const value = this.store.get(read.key);
+      switch (read.op) {
+        case 'get':
+          return typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
+        case 'pfcount':
+          return value instanceof Set ? value.size : 0;
+        case 'zcount': {
+          if (!(value instanceof Map)) return 0;
+          let n = 0;
+          for (const score of value.values()) if (score >= read.min) n += 1;
+          return n;
+        }
+      }
+    });
+  }
+
+  async readStrings(reads: StringRead[]): Promise<string[][]> {
+    return reads.map((read) => {
+      switch (read.op) {
+        case 'lrange': {
+          const list = this.store.get(read.key);
+          return Array.isArray(list) ? list.slice(...listBounds(list.length, read.start, read.stop)) : [];
+        }
+        case 'zrangebyscore': {
+          const zset = this.store.get(read.key);
+          if (!(zset instanceof Map)) return [];
+          return [...zset]
+            .filter(([, score]) => score >= read.min)
+            .sort(([ma, a], [mb, b]) => a - b || (ma < mb ? -1 : ma > mb ? 1 : 0))
+            .map(([member]) => member);
+        }
+        case 'mget':
+          return read.keys.flatMap((key) => {
+            const value = this.store.get(key);
+            return typeof value === 'string' ? [value] : typeof value === 'number' ? [String(value)] : [];
+          });
+      }
+    });
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    let set = this.handlers.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
+    set.add(handler);
+  }
+
+  async unsubscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    const set = this.handlers.get(channel);
+    if (set === undefined || !set.delete(handler) || set.size > 0) return;
+    this.handlers.delete(channel);
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const current = this.leases.get(name);
+    if (current !== undefined && current !== holder) return false;
+    this.leases.set(name, holder, ttlMs);
+    return true;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    if (this.leases.get(name) === holder) this.leases.delete(name);
+  }
+}
+

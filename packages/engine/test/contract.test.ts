@@ -1,0 +1,351 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { INGEST_STREAM, INGEST_GROUP } from '@switchboard/protocol';
+import { MemoryEngine, RedisEngine, type Engine } from '../src/index.js';
+import { RedisServer } from '../../../test/support/redis-server.js';
+import { waitFor } from '../../../test/support/wait.js';
+
+const logger = pino({ level: 'silent' });
+let redis: RedisServer;
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** The same contract, run against both engines. */
+const engines: [string, () => Promise<Engine>][] = [
+  ['memory', async () => new MemoryEngine()],
+  [
+    'redis',
+    async () => {
+      const admin = redis.client();
+      await admin.flushall();
+      admin.disconnect();
+      return new RedisEngine({ url: redis.url, logger });
+    },
+  ],
+];
+
+describe.each(engines)('%s engine contract', (_name, make) => {
+  let engine: Engine;
+  const extra: Engine[] = [];
+
+  beforeEach(async () => {
+    engine = await make();
+    await engine.connect();
+  });
+  afterEach(async () => {
+    await Promise.all([engine, ...extra.splice(0)].map((e) => e.close()));
+  });
+
+  it('delivers appended entries to one consumer of the group, in order', async () => {
+    const a = await engine.appendIngest({ kind: 'analytics', body: '1' });
+    const b = await engine.appendIngest({ kind: 'analytics', body: '2' });
+    const first = await engine.readIngest('c1', 10, 100);
+    expect(first.map((e) => e.streamId)).toEqual([a, b]);
+    expect(first.map((e) => e.fields['body'])).toEqual(['1', '2']);
+    expect(first.every((e) => e.deliveries === 1)).toBe(true);
+    expect(await engine.readIngest('c2', 10, 50)).toEqual([]);
+    expect((await engine.ingestBacklog()).pending).toBe(2);
+  });
+
+  it('wakes a blocked reader when an entry arrives', async () => {
+    const reading = engine.readIngest('c1', 10, 5_000);
+    await new Promise((r) => setTimeout(r, 100));
+    await engine.appendIngest({ kind: 'analytics', body: 'late' });
+    const entries = await reading;
+    expect(entries.map((e) => e.fields['body'])).toEqual(['late']);
+  });
+
+  it('commits an entry exactly once: applies ops, publishes with increasing offsets, acknowledges', async () => {
+    const received: string[] = [];
+    await engine.subscribe('sb:test:channel', (m) => received.push(m));
+    await engine.appendIngest({ body: 'x' });
+    await engine.appendIngest({ body: 'y' });
+    const entries = await engine.readIngest('c1', 10, 100);
+    for (const entry of entries) {
+      const result = await engine.commit({
+        guard: { kind: 'entry', streamId: entry.streamId, consumer: 'c1' },
+        ops: [{ op: 'incr', key: 'sb:test:count' }, { op: 'pfadd', key: 'sb:test:hll', member: entry.fields['body'] ?? '' }],
+        publish: { channel: 'sb:test:channel', frame: `{"type":"t","body":"${entry.fields['body']}"}` },
+      });
+      expect(result.applied).toBe(true);
+    }
+    // A second commit of the same entry is refused: it is no longer pending.
+    const again = await engine.commit({
+      guard: { kind: 'entry', streamId: entries[0]!.streamId, consumer: 'c1' },
+      ops: [{ op: 'incr', key: 'sb:test:count' }],
+    });
+    expect(again.applied).toBe(false);
+    await waitFor(() => received.length === 2, { what: 'two published frames' });
+    expect(received.map((m) => JSON.parse(m))).toEqual([
+      { type: 't', body: 'x', offset: 1 },
+      { type: 't', body: 'y', offset: 2 },
+    ]);
+    expect(await engine.read([{ op: 'get', key: 'sb:test:count' }, { op: 'pfcount', key: 'sb:test:hll' }])).toEqual([2, 2]);
+    expect((await engine.ingestBacklog()).pending).toBe(0);
+  });
+
+  it('lets another consumer claim stale entries, and refuses the old owner\'s late commit', async () => {
+    await engine.appendIngest({ body: 'stale' });
+    const [entry] = await engine.readIngest('dead', 10, 100);
+    expect(entry).toBeDefined();
+    expect(await engine.claimStaleIngest('alive', 60_000, 10)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 120));
+    const claimed = await engine.claimStaleIngest('alive', 100, 10);
+    expect(claimed.map((e) => e.streamId)).toEqual([entry!.streamId]);
+    expect(claimed[0]!.deliveries).toBe(2);
+    const late = await engine.commit({ guard: { kind: 'entry', streamId: entry!.streamId, consumer: 'dead' }, ops: [] });
+    expect(late.applied).toBe(false);
+    const owner = await engine.commit({ guard: { kind: 'entry', streamId: entry!.streamId, consumer: 'alive' }, ops: [] });
+    expect(owner.applied).toBe(true);
+  });
+
+  it('applies a once-guarded commit only once per key', async () => {
+    const guard = { kind: 'once' as const, key: 'sb:test:once', ttlS: 60 };
+    expect((await engine.commit({ guard, ops: [{ op: 'incr', key: 'sb:test:n' }] })).applied).toBe(true);
+    expect((await engine.commit({ guard, ops: [{ op: 'incr', key: 'sb:test:n' }] })).applied).toBe(false);
+    expect(await engine.read([{ op: 'get', key: 'sb:test:n' }])).toEqual([1]);
+  });
+
+  it('keeps sorted-set windows and expiries', async () => {
+    const guard = (key: string) => ({ kind: 'once' as const, key, ttlS: 60 });
+    await engine.commit({
+      guard: guard('sb:test:g1'),
+      ops: [
+        { op: 'zadd', key: 'sb:test:z', score: 100, member: 'old' },
+        { op: 'zadd', key: 'sb:test:z', score: 200, member: 'new' },
+        { op: 'zadd', key: 'sb:test:z', score: 300, member: 'new' },
+        { op: 'incr', key: 'sb:test:short' },
+        { op: 'expire', key: 'sb:test:short', seconds: 1 },
+      ],
+    });
+    expect(await engine.read([{ op: 'zcount', key: 'sb:test:z', min: 150 }, { op: 'zcount', key: 'sb:test:z', min: 0 }])).toEqual([1, 2]);
+    await engine.commit({ guard: guard('sb:test:g2'), ops: [{ op: 'zremrangebyscore', key: 'sb:test:z', max: 150 }] });
+    expect(await engine.read([{ op: 'zcount', key: 'sb:test:z', min: 0 }])).toEqual([1]);
+    await waitFor(async () => (await engine.read([{ op: 'get', key: 'sb:test:short' }]))[0] === 0, { what: 'key expiry' });
+  });
+
+  it('keeps lists newest first: lpush in order, ltrim to a cap, lrange with negative indexes, del', async () => {
+    const none = { kind: 'none' as const };
+    const key = 'sb:test:list';
+    await engine.commit({ guard: none, ops: [{ op: 'lpush', key, values: ['a', 'b', 'c'] }] });
+    await engine.commit({ guard: none, ops: [{ op: 'lpush', key, values: ['d'] }, { op: 'ltrim', key, start: 0, stop: 2 }] });
+    const [all, tail, none2] = await engine.readStrings([
+      { op: 'lrange', key, start: 0, stop: -1 },
+      { op: 'lrange', key, start: -2, stop: 10 },
+      { op: 'lrange', key: 'sb:test:missing', start: 0, stop: -1 },
+    ]);
+    expect(all).toEqual(['d', 'c', 'b']);
+    expect(tail).toEqual(['c', 'b']);
+    expect(none2).toEqual([]);
+    // Values are kept byte for byte, whatever they contain.
+    const odd = ['{"m":"é ✓ 😀 \\u0000 \\"q\\""}', '', 'x'.repeat(10_000)];
+    await engine.commit({ guard: none, ops: [{ op: 'del', key }, { op: 'lpush', key, values: odd }] });
+    expect((await engine.readStrings([{ op: 'lrange', key, start: 0, stop: -1 }]))[0]).toEqual([...odd].reverse());
+    await engine.commit({ guard: none, ops: [{ op: 'del', key }] });
+    expect(await engine.readStrings([{ op: 'lrange', key, start: 0, stop: -1 }])).toEqual([[]]);
+  });
+
+  it('sets strings with a TTL, increments by an amount, and reads strings and sorted-set members', async () => {
+    const none = { kind: 'none' as const };
+    await engine.commit({
+      guard: none,
+      ops: [
+        { op: 'set', key: 'sb:test:s1', value: 'one' },
+        { op: 'set', key: 'sb:test:s2', value: 'two', ttlS: 1 },
+        { op: 'incr', key: 'sb:test:n', by: 5 },
+        { op: 'incr', key: 'sb:test:n' },
+        { op: 'zadd', key: 'sb:test:members', score: 30, member: 'late' },
+        { op: 'zadd', key: 'sb:test:members', score: 10, member: 'early' },
+        { op: 'zadd', key: 'sb:test:members', score: 20, member: 'middle' },
+      ],
+    });
+    expect(await engine.readStrings([
+      { op: 'mget', keys: ['sb:test:s1', 'sb:test:absent', 'sb:test:s2', 'sb:test:n'] },
+      { op: 'zrangebyscore', key: 'sb:test:members', min: 15 },
+      { op: 'mget', keys: [] },
+    ])).toEqual([['one', 'two', '6'], ['middle', 'late'], []]);
+    expect(await engine.read([{ op: 'get', key: 'sb:test:n' }])).toEqual([6]);
+    await waitFor(async () => (await engine.readStrings([{ op: 'mget', keys: ['sb:test:s2'] }]))[0]!.length === 0, {
+      what: 'the string to expire',
+    });
+  });
+
+  it('publishes several frames in one commit, each with its own channel offset', async () => {
+    const seen: Record<string, string[]> = { a: [], b: [] };
+    await engine.subscribe('sb:test:multi:a', (m) => seen['a']!.push(m));
+    await engine.subscribe('sb:test:multi:b', (m) => seen['b']!.push(m));
+    const first = await engine.commit({
+      guard: { kind: 'none' },
+      ops: [],
+      publish: [
+        { channel: 'sb:test:multi:a', frame: '{"n":1}' },
+        { channel: 'sb:test:multi:b', frame: '{"n":2}' },
+        { channel: 'sb:test:multi:a', frame: '{"n":3}' },
+      ],
+    });
+    expect(first).toEqual({ applied: true, offset: 1, offsets: [1, 1, 2] });
+    const single = await engine.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: 'sb:test:multi:b', frame: '{"n":4}' } });
+    expect(single).toEqual({ applied: true, offset: 2, offsets: [2] });
+    await waitFor(() => seen['a']!.length === 2 && seen['b']!.length === 2, { what: 'four frames' });
+    expect(seen).toEqual({
+      a: ['{"n":1,"offset":1}', '{"n":3,"offset":2}'],
+      b: ['{"n":2,"offset":1}', '{"n":4,"offset":2}'],
+    });
+  });
+
+  it('stops delivering to a handler once it unsubscribes; other handlers keep receiving', async () => {
+    const kept: string[] = [];
+    const dropped: string[] = [];
+    const drop = (m: string) => dropped.push(m);
+    await engine.subscribe('sb:test:unsub', (m) => kept.push(m));
+    await engine.subscribe('sb:test:unsub', drop);
+    const publish = (n: number) =>
+      engine.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: 'sb:test:unsub', frame: `{"n":${n}}` } });
+    await publish(1);
+    await waitFor(() => kept.length === 1 && dropped.length === 1, { what: 'the first frame on both' });
+    await engine.unsubscribe('sb:test:unsub', drop);
+    await publish(2);
+    await waitFor(() => kept.length === 2, { what: 'the second frame' });
+    // The channel is left once its last handler goes, and joined again on the next subscribe.
+    await engine.unsubscribe('sb:test:unsub', drop); // unknown handler: no effect
+    const again: string[] = [];
+    await engine.subscribe('sb:test:unsub', (m) => again.push(m));
+    await publish(3);
+    await waitFor(() => kept.length === 3 && again.length === 1, { what: 'the third frame' });
+    expect(dropped).toEqual(['{"n":1,"offset":1}']);
+  });
+
+  it('moves bad entries to the dead-letter stream and acknowledges them', async () => {
+    await engine.appendIngest({ kind: 'nonsense' });
+    const [entry] = await engine.readIngest('c1', 1, 100);
+    await engine.deadLetter(entry!, 'kind: unknown');
+    expect((await engine.ingestBacklog()).pending).toBe(0);
+  });
+
+  it('grants a lease to one holder at a time and hands it over when it expires', async () => {
+    expect(await engine.acquireLease('hb', 'w1', 300)).toBe(true);
+    expect(await engine.acquireLease('hb', 'w2', 300)).toBe(false);
+    expect(await engine.acquireLease('hb', 'w1', 300)).toBe(true); // renewal
+    await waitFor(() => engine.acquireLease('hb', 'w2', 300), { what: 'lease expiry', timeoutMs: 5_000 });
+    expect(await engine.acquireLease('hb', 'w1', 300)).toBe(false);
+    await engine.releaseLease('hb', 'w1'); // not the holder: no effect
+    expect(await engine.acquireLease('hb', 'w1', 300)).toBe(false);
+    await engine.releaseLease('hb', 'w2');
+    expect(await engine.acquireLease('hb', 'w1', 300)).toBe(true);
+  });
+
+  it('fans a publish out to every subscriber of the channel', async () => {
+    const other = await make();
+    if (other.kind === 'memory') {
+      // One process, one engine: a second subscriber on the same engine stands in for a second node.
+      await other.close();
+      const seen: string[][] = [[], []];
+      await engine.subscribe('sb:test:fan', (m) => seen[0]!.push(m));
+      await engine.subscribe('sb:test:fan', (m) => seen[1]!.push(m));
+      await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{}' } });
+      await waitFor(() => seen.every((s) => s.length === 1), { what: 'both subscribers' });
+      expect(seen[0]).toEqual(['{"offset":1}']);
+      return;
+    }
+    extra.push(other);
+    await other.connect();
+    const seen: string[] = [];
+    await other.subscribe('sb:test:fan', (m) => seen.push(m));
+    await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{"a":1}' } });
+    await waitFor(() => seen.length === 1, { what: 'cross-connection delivery' });
+    expect(seen).toEqual(['{"a":1,"offset":1}']);
+  });
+});
+
+describe('redis engine specifics', () => {
+  it('creates the consumer group from the start of the stream, so early entries are not lost', async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    await admin.xadd(INGEST_STREAM, '*', 'kind', 'analytics', 'body', 'before-group');
+    const engine = new RedisEngine({ url: redis.url, logger });
+    await engine.connect();
+    const entries = await engine.readIngest('c', 10, 100);
+    expect(entries.map((e) => e.fields['body'])).toEqual(['before-group']);
+    const groups = (await admin.xinfo('GROUPS', INGEST_STREAM)) as unknown[][];
+    expect(groups[0]).toContain(INGEST_GROUP);
+    await engine.close();
+    admin.disconnect();
+  });
+
+  it('trims acknowledged entries but keeps pending ones', async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    const engine = new RedisEngine({ url: redis.url, logger });
+    await engine.connect();
+    for (let i = 0; i < 5; i++) await engine.appendIngest({ body: String(i) });
+    const entries = await engine.readIngest('c', 5, 100);
+    for (const e of entries.slice(0, 3)) {
+      await engine.commit({ guard: { kind: 'entry', streamId: e.streamId, consumer: 'c' }, ops: [] });
+    }
+    await engine.trimIngest();
+    const left = await admin.xrange(INGEST_STREAM, '-', '+');
+    // Approximate trimming may keep more, but never drops a pending entry.
+    expect(left.map(([id]) => id)).toEqual(expect.arrayContaining(entries.slice(3).map((e) => e.streamId)));
+    await engine.close();
+    admin.disconnect();
+  });
+
+  it('reports down while Redis is unreachable and up again after it restarts', async () => {
+    const engine = new RedisEngine({ url: redis.url, logger });
+    await engine.connect();
+    await engine.subscribe('sb:test:x', () => undefined);
+    expect(engine.health()).toBe('up');
+    await redis.kill();
+    await waitFor(() => engine.health() === 'down', { what: 'down' });
+    await expect(engine.appendIngest({ body: 'lost' })).rejects.toThrow();
+    await redis.restart();
+    await waitFor(() => engine.health() === 'up', { what: 'up again' });
+    await engine.close();
+  });
+});
+
+describe.each(engines)('%s engine contract: strings and verbatim broadcasts', (_name, make) => {
+  let engine: Engine;
+  beforeEach(async () => {
+    engine = await make();
+    await engine.connect();
+  });
+  afterEach(async () => {
+    await engine.close();
+  });
+
+  it('sets a string only when absent, with an expiry', async () => {
+    const owner = async () => (await engine.readStrings([{ op: 'mget', keys: ['sb:test:owner'] }]))[0]?.[0];
+    expect(await owner()).toBeUndefined();
+    await engine.commit({ guard: { kind: 'once', key: 'sb:test:s1', ttlS: 60 }, ops: [{ op: 'setnx', key: 'sb:test:owner', value: 'alice', seconds: 1 }] });
+    await engine.commit({ guard: { kind: 'once', key: 'sb:test:s2', ttlS: 60 }, ops: [{ op: 'setnx', key: 'sb:test:owner', value: 'bob', seconds: 1 }] });
+    expect(await owner()).toBe('alice');
+    await waitFor(async () => (await owner()) === undefined, { what: 'string expiry' });
+  });
+
+  it('publishes broadcasts verbatim, as bytes, to prefix subscribers', async () => {
+    const seen: [string, Buffer][] = [];
+    await engine.subscribePrefix('sb:test:io#', (channel, message) => seen.push([channel, message]));
+    const binary = Buffer.from([0x93, 0x00, 0xff, 0x10]);
+    const result = await engine.commit({
+      guard: { kind: 'once', key: 'sb:test:b1', ttlS: 60 },
+      ops: [],
+      broadcasts: [
+        { channel: 'sb:test:io#/#', message: binary },
+        { channel: 'sb:test:io#/#room:1#', message: Buffer.from('text') },
+        { channel: 'sb:test:other', message: Buffer.from('not for us') },
+      ],
+    });
+    expect(result.applied).toBe(true);
+    await waitFor(() => seen.length === 2, { what: 'two broadcasts' });
+    expect(seen[0]![0]).toBe('sb:test:io#/#');
+    expect(Buffer.compare(seen[0]![1], binary)).toBe(0);
+    expect(seen[1]![0]).toBe('sb:test:io#/#room:1#');
+    expect(seen[1]![1].toString()).toBe('text');
+  });
+});
