@@ -1,0 +1,12 @@
+export { analyticsEventOps, expireRecentVisitorsOp, readAnalyticsStats } from './analytics-stats.js';
+export {
+  LOG_RATE_WINDOW_S,
+  appendLogHistoryOps,
+  clearLogHistoryOps,
+  logRateOps,
+  readLogHistory,
+  readLogRates,
+} from './log-history.js';
+export { aggregateReports, nodeReportOps, pruneNodeReportsOp, readClusterMetrics, reportLifetimeMs } from './cluster-metrics.js';
+export { MachineSampler } from './node-sample.js';
+export { NodeReporter, type NodeReporterOptions } from './node-reporter.js';
