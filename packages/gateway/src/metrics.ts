@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+export function createGatewayMetrics(registry: Registry) {
+  return {
+    /** Name kept from the original analytics server, so existing dashboards keep working. */
+    connections: new Gauge({
+      name: 'maicivy_websocket_connections',
+      help: 'Open WebSocket connections on this node, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
+    received: new Counter({
+      name: 'switchboard_ws_messages_received_total',
+      help: 'WebSocket messages received from clients, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
+    sent: new Counter({
+      name: 'switchboard_ws_messages_sent_total',
+      help: 'WebSocket messages sent to clients (a broadcast counts once per recipient), by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
+    clientErrors: new Counter({
+      name: 'switchboard_ws_client_errors_total',
+      help: 'Client messages answered with an error, by endpoint and reason.',
+      labelNames: ['endpoint', 'reason'] as const,
+      registers: [registry],
+    }),
+    disconnects: new Counter({
+      name: 'switchboard_ws_disconnects_total',
+      help: 'WebSocket connections closed, by endpoint and close code.',
+      labelNames: ['endpoint', 'code'] as const,
+      registers: [registry],
+    }),
+    upgradesRefused: new Counter({
+      name: 'switchboard_ws_upgrades_refused_total',
+      help: 'WebSocket upgrades refused, by endpoint and reason.',
+      labelNames: ['endpoint', 'reason'] as const,
+      registers: [registry],
+    }),
+    ingest: new Counter({
+      name: 'switchboard_ingest_requests_total',
+      help: 'HTTP ingest requests, by product kind and outcome (accepted, invalid, unauthorized, too_large, unavailable).',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    ingestSeconds: new Histogram({
+      name: 'switchboard_ingest_duration_seconds',
+      help: 'Time from request to 202 (body read, validated, durably queued in the stream).',
+      labelNames: ['kind'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    deliverySeconds: new Histogram({
+      name: 'switchboard_delivery_latency_seconds',
+      help: 'Ingest (event id time) to hand-off to the sockets of this node, by channel.',
+      labelNames: ['channel'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    socketioEvents: new Counter({
+      name: 'switchboard_socketio_events_received_total',
+      help: 'Socket.IO events received from clients, by event (unknown names counted as "other").',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    socketioBroadcasts: new Counter({
+      name: 'switchboard_socketio_broadcasts_received_total',
+      help: 'Socket.IO adapter messages this node received for its sockets (broadcasts and room requests).',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    socketioErrors: new Counter({
+      name: 'switchboard_socketio_errors_total',
+      help: 'Socket.IO refusals and errors, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    channelMessages: new Counter({
+      name: 'switchboard_channel_messages_total',
+      help: 'Messages received from the engine for fan-out, by channel.',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,80 @@
+import type { WebSocket } from 'uWebSockets.js';
+import type { GatewayMetrics } from '../metrics.js';
+
+/** What every socket carries, whatever its endpoint. */
+export interface SocketData {
+  /** Process-unique connection number (rate-limit key, logs). */
+  id: number;
+  endpoint: string;
+  /** Verified JWT claims, when the client presented a token. */
+  claims: Record<string, unknown> | undefined;
+  /** Set in the close handler: a closed uWS socket must never be touched again. */
+  closed: boolean;
+}
+
+let nextId = 1;
+export const nextConnectionId = (): number => nextId++;
+
+/** Every open socket of this node, by endpoint: counts for /health and metrics, and the drain list. */
+export class ConnectionRegistry {
+  /** Raw sockets, held for the drain. */
+  private readonly sockets = new Set<WebSocket<SocketData>>();
+  /** Open connections by endpoint, raw and external (Socket.IO: counted here, held by its server). */
+  private readonly perEndpoint = new Map<string, number>();
+  private readonly listeners: (() => void)[] = [];
+  private open = 0;
+
+  constructor(private readonly metrics: GatewayMetrics) {}
+
+  get total(): number {
+    return this.open;
+  }
+
+  private counted(endpoint: string, delta: 1 | -1): void {
+    this.open += delta;
+    this.perEndpoint.set(endpoint, this.count(endpoint) + delta);
+    if (delta === 1) this.metrics.connections.inc({ endpoint });
+    else this.metrics.connections.dec({ endpoint });
+    for (const listener of this.listeners) listener();
+  }
+
+  addExternal(endpoint: string): void {
+    this.counted(endpoint, 1);
+  }
+
+  removeExternal(endpoint: string, reason: string): void {
+    this.counted(endpoint, -1);
+    this.metrics.disconnects.inc({ endpoint, code: reason });
+  }
+
+  /** Called after every open and close. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Open sockets of one endpoint. */
+  count(endpoint: string): number {
+    return this.perEndpoint.get(endpoint) ?? 0;
+  }
+
+  add(ws: WebSocket<SocketData>): void {
+    this.sockets.add(ws);
+    this.counted(ws.getUserData().endpoint, 1);
+  }
+
+  remove(ws: WebSocket<SocketData>, code: number): void {
+    const data = ws.getUserData();
+    data.closed = true;
+    if (this.sockets.delete(ws)) {
+      this.counted(data.endpoint, -1);
+      this.metrics.disconnects.inc({ endpoint: data.endpoint, code: String(code) });
+    }
+  }
+
+  /** Closes every socket with `code` (1012 on shutdown: clients reconnect to another node). */
+  closeAll(code: number, reason: string): void {
+    for (const ws of [...this.sockets]) {
+      if (!ws.getUserData().closed) ws.end(code, reason);
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { WebSocket } from 'uWebSockets.js';
+import { errorFrame, parseJson } from '@switchboard/protocol';
+import type { GatewayContext } from '../context.js';
+import type { SocketData } from './connections.js';
+
+/** Past this many times the allowed rate in one window, a flooding client is disconnected. */
+const FLOOD_FACTOR = 5;
+/** Close code for policy violations (RFC 6455). */
+export const CLOSE_POLICY_VIOLATION = 1008;
+/** Close code for a message too big to process (RFC 6455). */
+export const CLOSE_MESSAGE_TOO_BIG = 1009;
+
+/**
+ * uWS hard-closes (no close frame, the client sees 1006) on frames over its own
+ * maxPayloadLength. It is set this many times above the configured limit so that oversize
+ * frames up to there get a proper 1009 close from us; beyond it uWS drops the connection.
+ */
+export const HARD_PAYLOAD_FACTOR = 16;
+export const uwsMaxPayload = (limit: number): number => Math.min(limit * HARD_PAYLOAD_FACTOR, 64 * 1024 * 1024);
+
+/** Sends a frame unless the socket has closed meanwhile (safe after an await). */
+export function sendFrame(ws: WebSocket<SocketData>, frame: string, ctx: GatewayContext): void {
+  const data = ws.getUserData();
+  if (data.closed) return;
+  ws.cork(() => ws.send(frame, false, true));
+  ctx.metrics.sent.inc({ endpoint: data.endpoint });
+}
+
+/** How an endpoint words an error to one client (`/ws/logs` answers `auth_error` before auth). */
+export type ErrorFramer = (ws: WebSocket<SocketData>, message: string) => string;
+
+/**
+ * First stage for every client frame on a raw endpoint: counting, per-connection rate limit,
+ * text-only, JSON. Answers problems with `{"type":"error","message":...}` (or the endpoint's own
+ * `errorFrameFor`) and keeps the connection; resolves to the parsed JSON, or undefined when the
+ * frame was answered already.
+ */
+export function createInboundDecoder(ctx: GatewayContext, endpoint: string, errorFrameFor: ErrorFramer = (_ws, m) => errorFrame(m)) {
+  const { metrics, config } = ctx;
+  const limiter = new RateLimiterMemory({ keyPrefix: endpoint, points: config.wsRateLimitPerS, duration: 1 });
+  const fail = (ws: WebSocket<SocketData>, reason: string, message: string) => {
+    metrics.clientErrors.inc({ endpoint, reason });
+    sendFrame(ws, errorFrameFor(ws, message), ctx);
+  };
+
+  return async (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): Promise<unknown> => {
+    const data = ws.getUserData();
+    metrics.received.inc({ endpoint });
+    if (message.byteLength > config.wsMaxPayloadBytes) {
+      metrics.clientErrors.inc({ endpoint, reason: 'too_big' });
+      ws.end(CLOSE_MESSAGE_TOO_BIG, `message over ${config.wsMaxPayloadBytes} bytes`);
+      return undefined;
+    }
+    // The ArrayBuffer is only valid until the first await: decode it now.
+    const text = isBinary ? undefined : Buffer.from(message).toString('utf8');
+    try {
+      await limiter.consume(data.id);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      if (data.closed) return undefined;
+      if (err.consumedPoints > config.wsRateLimitPerS * FLOOD_FACTOR) {
+        metrics.clientErrors.inc({ endpoint, reason: 'flood' });
+        ws.end(CLOSE_POLICY_VIOLATION, 'rate limit exceeded');
+      } else if (err.consumedPoints === config.wsRateLimitPerS + 1) {
+        // One notice per window; the rest are dropped silently (no amplification).
+        fail(ws, 'rate_limited', `rate limit exceeded: at most ${config.wsRateLimitPerS} messages per second`);
+      }
+      return undefined;
+    }
+    if (data.closed) return undefined;
+    if (text === undefined) {
+      fail(ws, 'binary', 'binary frames are not supported: send JSON text frames');
+      return undefined;
+    }
+    const parsed = parseJson(text);
+    if (!parsed.ok) {
+      fail(ws, 'invalid_json', 'invalid JSON');
+      return undefined;
+    }
+    return parsed.value;
+  };
+}
+
+/** Answers a frame that parsed as JSON but is not a valid message. */
+export function rejectMessage(ws: WebSocket<SocketData>, ctx: GatewayContext, reason: string, frame = errorFrame(reason)): void {
+  const endpoint = ws.getUserData().endpoint;
+  ctx.metrics.clientErrors.inc({ endpoint, reason: 'invalid_message' });
+  sendFrame(ws, frame, ctx);
+}

@@ -1,0 +1,166 @@
+import type { WebSocket } from 'uWebSockets.js';
+import {
+  CHANNELS,
+  LOGS_TOPICS,
+  authErrorFrame,
+  authSuccessFrame,
+  envelopeFields,
+  errorFrame,
+  logsClientMessageSchema,
+  logsFrame,
+  matchesLogFilter,
+  metricsFrame,
+  newEventId,
+  pongFrame,
+  validate,
+  type LogEntry,
+  type LogFilter,
+  type PerformanceMetrics,
+} from '@switchboard/protocol';
+import { readClusterMetrics, readLogHistory } from '@switchboard/state';
+import type { GatewayContext } from '../../context.js';
+import { ReadCache } from '../../stats-cache.js';
+import { admitUpgrade } from '../admission.js';
+import { publishToTopic, rawEndpointSettings } from '../fanout.js';
+import { createInboundDecoder, rejectMessage, sendFrame } from '../inbound.js';
+import { authorizeLogs } from './auth.js';
+import { LOGS_ENDPOINT, LogsHub, type LogsSocket } from './hub.js';
+
+export const LOGS_PATH = '/ws/logs';
+/** Close code and reason for a connection that sent nothing for IDLE_TIMEOUT_S. */
+export const CLOSE_IDLE = 1000;
+export const IDLE_REASON = 'idle timeout';
+
+type LogsWs = WebSocket<LogsSocket>;
+
+const NOT_AUTHENTICATED = 'Authentication required: send {"type":"auth","data":{"userId","appId","token"}} first';
+
+/** A filter that lets everything through is no filter (the client rejoins the shared topic). */
+const normalizeFilter = (filter: LogFilter | undefined): LogFilter | undefined =>
+  filter === undefined || ((filter.level ?? []).length === 0 && filter.startTime === undefined && filter.endTime === undefined)
+    ? undefined
+    : filter;
+
+/**
+ * `/ws/logs` (DESIGN section 1.3): authenticate with the first message, then live logs of that
+ * app only (batched), filters, history, clear and cluster metrics.
+ */
+export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
+  const { app, config, engine, metrics, connections, logger } = ctx;
+  const hub = new LogsHub(ctx);
+  const clusterMetrics = new ReadCache<PerformanceMetrics>((now) => readClusterMetrics(engine, config.logMetricsIntervalMs, now), 500);
+  // Before auth, every problem is an auth_error: nothing else happens until the client authenticates.
+  const decode = createInboundDecoder(ctx, LOGS_ENDPOINT, (ws, message) =>
+    (ws.getUserData() as LogsSocket).auth === undefined ? authErrorFrame(message) : errorFrame(message),
+  );
+  const idleMs = config.idleTimeoutS * 1000;
+  metrics.connections.set({ endpoint: LOGS_ENDPOINT }, 0);
+
+  const authenticate = async (ws: LogsWs, data: { userId: string; appId: string; token?: string | undefined }) => {
+    const result = authorizeLogs(config, data);
+    if (!result.ok) return sendFrame(ws, authErrorFrame(result.message), ctx);
+    if (!(await hub.join(ws, result.appId))) return sendFrame(ws, authErrorFrame('logs are temporarily unavailable; retry'), ctx);
+    ws.getUserData().auth = { appId: result.appId, userId: result.userId };
+    sendFrame(ws, authSuccessFrame(result.appId, result.userId), ctx);
+  };
+
+  const handle = async (ws: LogsWs, json: unknown) => {
+    const data = ws.getUserData();
+    if (json === undefined || data.closed) return;
+    const parsed = validate(logsClientMessageSchema, json);
+    if (data.auth === undefined) {
+      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error, authErrorFrame(parsed.error));
+      if (parsed.value.type !== 'auth') return rejectMessage(ws, ctx, 'not authenticated', authErrorFrame(NOT_AUTHENTICATED));
+      return authenticate(ws, parsed.value.data);
+    }
+    if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
+    const { appId } = data.auth;
+    switch (parsed.value.type) {
+      case 'auth':
+        return sendFrame(ws, authErrorFrame(`already authenticated for appId "${appId}"; open another connection for another app`), ctx);
+      case 'filter':
+        return hub.setFilter(ws, appId, normalizeFilter(parsed.value.filters));
+      case 'request_history':
+        return sendHistory(ws, appId);
+      case 'clear':
+        return clear(ws, appId);
+      case 'request_metrics':
+        return sendMetrics(ws);
+      case 'ping':
+        return sendFrame(ws, pongFrame(), ctx);
+    }
+  };
+
+  const sendHistory = async (ws: LogsWs, appId: string) => {
+    try {
+      const lines = await readLogHistory(engine, appId, config.logHistoryLimit);
+      const { filter } = ws.getUserData();
+      const kept = filter === undefined ? lines : lines.filter((line) => matchesLogFilter(JSON.parse(line) as LogEntry, filter));
+      sendFrame(ws, logsFrame(kept), ctx);
+    } catch (err) {
+      logger.warn({ err, appId }, 'log history unavailable');
+      sendFrame(ws, errorFrame('history is temporarily unavailable'), ctx);
+    }
+  };
+
+  const clear = async (ws: LogsWs, appId: string) => {
+    // Through the ingest stream, so the clear is ordered with the entries around it; `cleared`
+    // reaches every client of the app once the worker has emptied the history.
+    try {
+      await engine.appendIngest(envelopeFields({ kind: 'logs_clear', id: newEventId(), at: Date.now(), body: JSON.stringify({ appId }) }));
+    } catch (err) {
+      logger.warn({ err, appId }, 'clear not queued');
+      sendFrame(ws, errorFrame('clear is temporarily unavailable; retry'), ctx);
+    }
+  };
+
+  const sendMetrics = async (ws: LogsWs) => {
+    try {
+      sendFrame(ws, metricsFrame(await clusterMetrics.get()), ctx);
+    } catch (err) {
+      logger.warn({ err }, 'cluster metrics unavailable');
+      sendFrame(ws, errorFrame('metrics are temporarily unavailable'), ctx);
+    }
+  };
+
+  app.ws<LogsSocket>(LOGS_PATH, {
+    ...rawEndpointSettings(config),
+
+    upgrade: (res, req, context) =>
+      admitUpgrade<LogsSocket>(ctx, LOGS_ENDPOINT, res, req, context, { auth: undefined, filter: undefined, idleTimer: undefined, turn: Promise.resolve() }, { auth: 'message' }),
+
+    open: (ws) => {
+      connections.add(ws);
+      // uWS's own idle timeout is reset by pongs too; this one only by the client's messages.
+      if (idleMs > 0) {
+        ws.getUserData().idleTimer = setTimeout(() => {
+          if (!ws.getUserData().closed) ws.end(CLOSE_IDLE, IDLE_REASON);
+        }, idleMs);
+      }
+    },
+
+    message: (ws, message, isBinary) => {
+      const data = ws.getUserData();
+      data.idleTimer?.refresh();
+      // Decoding starts now (the buffer is only valid during this callback); handling waits for
+      // the previous message, so a connection's messages take effect in order (auth first).
+      const decoded = decode(ws, message, isBinary);
+      data.turn = data.turn
+        .then(async () => handle(ws, await decoded))
+        .catch((err: unknown) => logger.error({ err }, 'logs message handling failed'));
+    },
+
+    close: (ws, code) => {
+      const data = ws.getUserData();
+      clearTimeout(data.idleTimer);
+      connections.remove(ws, code);
+      if (data.auth !== undefined) hub.leave(ws, data.auth.appId);
+    },
+  });
+
+  // Cluster metrics pushed by the heartbeat worker: one publish to every authenticated client.
+  await engine.subscribe(CHANNELS.logsMetrics, (frame) => {
+    metrics.channelMessages.inc({ channel: 'logs-metrics' });
+    publishToTopic(ctx, LOGS_ENDPOINT, LOGS_TOPICS.metrics, frame);
+  });
+}
