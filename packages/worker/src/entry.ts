@@ -1,0 +1,43 @@
+import type { z } from 'zod';
+import { ingestEnvelopeSchema, newEventId, parseJson, validate, type IngestKind, type Validated } from '@switchboard/protocol';
+import type { Commit, StreamEntry } from '@switchboard/engine';
+
+/** A stream entry whose envelope checked out. */
+export interface DecodedEntry {
+  kind: IngestKind;
+  id: string;
+  /** When the event was accepted (gateway time, or the stream id's time for direct XADDs). */
+  at: number;
+  body: string;
+}
+
+/** Settings some products need (from the configuration). */
+export interface ProductSettings {
+  /** Log entries kept per application. */
+  logHistoryLimit: number;
+}
+
+export type ProductResult = { ok: true; commit: Commit } | { ok: false; error: string };
+
+const streamIdTime = (streamId: string): number => Number(streamId.split('-')[0]);
+
+/** Validates the envelope of an entry; producers that XADD directly may omit `id` and `at`. */
+export function decodeEntry(entry: StreamEntry): Validated<DecodedEntry> {
+  const envelope = validate(ingestEnvelopeSchema, entry.fields);
+  if (!envelope.ok) return envelope;
+  return {
+    ok: true,
+    value: {
+      kind: envelope.value.kind,
+      id: envelope.value.id ?? newEventId(),
+      at: envelope.value.at ?? streamIdTime(entry.streamId),
+      body: envelope.value.body,
+    },
+  };
+}
+
+/** Parses and validates an entry's body with its product's schema. */
+export function decodeBody<T>(entry: DecodedEntry, schema: z.ZodType<T>): Validated<T> {
+  const json = parseJson(entry.body);
+  return json.ok ? validate(schema, json.value) : { ok: false, error: `body: ${json.error}` };
+}

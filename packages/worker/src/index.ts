@@ -1,0 +1,3 @@
+export { createWorker, type Worker, type WorkerDeps } from './worker.js';
+export { startWorkerHttp, type WorkerHttp } from './http.js';
+export { startOpsHttp, type OpsHttp, type OpsHttpOptions } from './ops-http.js';

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import type { CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
+import type { IngestKind } from '@switchboard/protocol';
+import { decodeEntry, type DecodedEntry, type ProductResult, type ProductSettings } from './entry.js';
+import type { WorkerMetrics } from './metrics.js';
+import { analyticsCommit } from './products/analytics.js';
+import { errorReportCommit } from './products/error-monitor.js';
+import { jobEventCommit } from './products/jobs.js';
+import { availabilityCommit } from './products/availability.js';
+import { logsClearCommit, logsCommit } from './products/logs.js';
+
+/** Each product turns a decoded entry into one atomic commit. */
+const PRODUCTS: Record<IngestKind, (entry: DecodedEntry, guard: CommitGuard, settings: ProductSettings) => ProductResult> = {
+  analytics: analyticsCommit,
+  error: errorReportCommit,
+  job: jobEventCommit,
+  logs: logsCommit,
+  logs_clear: logsClearCommit,
+  availability: availabilityCommit,
+};
+
+/** An entry delivered this many times without success is set aside instead of retried forever. */
+export const MAX_DELIVERIES = 5;
+
+/** Validates, applies and publishes ingest entries; never throws. */
+export class EntryProcessor {
+  constructor(
+    private readonly engine: Engine,
+    private readonly consumer: string,
+    private readonly metrics: WorkerMetrics,
+    private readonly logger: Logger,
+    private readonly settings: ProductSettings,
+  ) {}
+
+  async processAll(entries: StreamEntry[]): Promise<void> {
+    // Commits go out pipelined on one connection, so Redis still applies them in stream order.
+    await Promise.all(entries.map((entry) => this.process(entry)));
+  }
+
+  async process(entry: StreamEntry): Promise<void> {
+    const stopTimer = this.metrics.processSeconds.startTimer();
+    const kind = entry.fields['kind'] ?? 'unknown';
+    try {
+      if (entry.deliveries > MAX_DELIVERIES) {
+        await this.reject(entry, kind, 'poison', `delivered ${entry.deliveries} times without success`);
+        return;
+      }
+      const decoded = decodeEntry(entry);
+      if (!decoded.ok) {
+        await this.reject(entry, kind, 'invalid', decoded.error);
+        return;
+      }
+      const guard: CommitGuard = { kind: 'entry', streamId: entry.streamId, consumer: this.consumer };
+      const product = PRODUCTS[decoded.value.kind](decoded.value, guard, this.settings);
+      if (!product.ok) {
+        await this.reject(entry, kind, 'invalid', product.error);
+        return;
+      }
+      const result = await this.engine.commit(product.commit);
+      if (result.applied) this.metrics.processed.inc({ kind });
+      else this.metrics.duplicates.inc();
+    } catch (err) {
+      // Left pending: this or another worker claims it again after the claim idle time.
+      this.metrics.failed.inc({ kind, reason: 'commit_error' });
+      this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
+    } finally {
+      stopTimer();
+    }
+  }
+
+  private async reject(entry: StreamEntry, kind: string, reason: 'invalid' | 'poison', detail: string): Promise<void> {
+    this.metrics.failed.inc({ kind, reason });
+    this.logger.warn({ streamId: entry.streamId, kind, reason: detail }, 'ingest entry dead-lettered');
+    await this.engine.deadLetter(entry, detail);
+  }
+}

@@ -1,0 +1,39 @@
+import {
+  JOB_ADMIN_ROLE,
+  JOB_EVENT,
+  JOB_OWNER_TTL_S,
+  jobIngestSchema,
+  jobOwnerKey,
+  jobRoom,
+  roleRoom,
+  userRoom,
+  type JobEvent,
+} from '@switchboard/protocol';
+import type { CommitGuard, StoreOp } from '@switchboard/engine';
+import { decodeBody, type DecodedEntry, type ProductResult } from '../entry.js';
+import { captureEmits } from './socketio-emit.js';
+
+/**
+ * A job event: `event` to room `job:<jobId>`. When the event names an owner, the job is
+ * restricted to that owner (and admins): the owner is remembered for the gateways' subscribe
+ * check, and any other socket already in the room is made to leave it, cluster-wide.
+ */
+export function jobEventCommit(entry: DecodedEntry, guard: CommitGuard): ProductResult {
+  const body = decodeBody(entry, jobIngestSchema);
+  if (!body.ok) return body;
+  const { jobId, type, data, ownerId } = body.value;
+  const event: JobEvent = { type, jobId, timestamp: new Date(entry.at).toISOString(), data: data ?? {} };
+  const room = jobRoom(jobId);
+  const ops: StoreOp[] = [];
+  if (ownerId !== undefined) {
+    ops.push(
+      { op: 'setnx', key: jobOwnerKey(jobId), value: ownerId, seconds: JOB_OWNER_TTL_S },
+      { op: 'expire', key: jobOwnerKey(jobId), seconds: JOB_OWNER_TTL_S },
+    );
+  }
+  const broadcasts = captureEmits((io) => {
+    if (ownerId !== undefined) io.in(room).except(userRoom(ownerId)).except(roleRoom(JOB_ADMIN_ROLE)).socketsLeave(room);
+    io.to(room).emit(JOB_EVENT, event);
+  });
+  return { ok: true, commit: { guard, ops, broadcasts } };
+}
