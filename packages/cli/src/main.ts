@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { Command, Argument } from 'commander';
+import pino from 'pino';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { ConfigError, loadConfig, type Config } from '@switchboard/config';
+import { createEngine } from '@switchboard/engine';
+import { ROLES, startRole, type Role } from './roles.js';
+
+/** sysexits EX_CONFIG: the process refuses to start on bad configuration. */
+const EXIT_CONFIG = 78;
+
+function readConfig(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`switchboard: invalid configuration: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+async function run(role: Role): Promise<void> {
+  const config = readConfig();
+  if (config.redisUrl === undefined && role !== 'all') {
+    process.stderr.write(
+      `switchboard: invalid configuration: REDIS_URL: required for the ${role} role (without Redis, run the all role: gateway and worker in one process)\n`,
+    );
+    process.exit(EXIT_CONFIG);
+  }
+  if (role === 'bridge' && config.rabbitmq === undefined) {
+    process.stderr.write('switchboard: invalid configuration: RABBITMQ_URL: required for the bridge role\n');
+    process.exit(EXIT_CONFIG);
+  }
+
+  const logger = pino({ level: config.logLevel, base: { node: config.nodeId, role } });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  // The Socket.IO Redis adapter and other libraries may leave a rejected promise unhandled
+  // (DESIGN section 8): log and count it, never die of it.
+  const unhandled = new Counter({
+    name: 'switchboard_unhandled_rejections_total',
+    help: 'Promise rejections nobody handled (logged; each is a bug to fix).',
+    registers: [registry],
+  });
+  process.on('unhandledRejection', (reason) => {
+    unhandled.inc();
+    logger.error({ err: reason }, 'unhandled promise rejection');
+  });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception: exiting');
+    process.exit(1);
+  });
+
+  const engine = createEngine(config.redisUrl, logger);
+  logger.info({ engine: engine.kind }, 'connecting engine');
+  await engine.connect();
+  const running = await startRole(role, { config, engine, logger, registry });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out: exiting');
+      process.exit(1);
+    }, config.drainDelayMs + config.shutdownTimeoutMs + 2_000);
+    force.unref();
+    running
+      .shutdown()
+      .then(() => engine.close())
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+const program = new Command()
+  .name('switchboard')
+  .description('Switchboard realtime cluster. Configured only by environment variables (see README, "Configuration").')
+  .addArgument(new Argument('<role>', 'what this process runs').choices(ROLES))
+  .addHelpText(
+    'after',
+    `
+Roles:
+  all      gateway and worker in one process (REDIS_URL unset: in-memory engine), and the
+           bridge when RABBITMQ_URL is set
+  gateway  WebSocket endpoints, HTTP ingest, /health, /metrics (needs REDIS_URL)
+  worker   ingest consumer, statistics, heartbeat, publishing (needs REDIS_URL)
+  bridge   RabbitMQ tour.availability.low → ingest (needs REDIS_URL and RABBITMQ_URL)
+
+Example:
+  REDIS_URL=redis://127.0.0.1:6379 PORT=8081 switchboard gateway`,
+  )
+  .action(async (role: Role) => {
+    await run(role);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`switchboard: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
