@@ -1,0 +1,97 @@
+import { Agent, request } from 'node:http';
+import { Redis } from 'ioredis';
+import { CHANNELS, analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
+
+/** One benchmark message: a sequence number, its high-resolution send time, padding to size. */
+export interface Message {
+  seq: number;
+  t: number;
+  pad: string;
+  /** Target room (rooms runs), e.g. `svc-3`. */
+  service: string;
+}
+
+export interface Publisher {
+  /** Hands the messages to the system; resolves once it accepted them. */
+  send(batch: Message[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Bytes of the `{t, seq, pad}` object besides the padding. */
+const PAYLOAD_OVERHEAD = JSON.stringify({ t: 1_700_000_000_000.123, seq: 100_000, pad: '' }).length;
+export const padFor = (payloadBytes: number): string => 'x'.repeat(Math.max(0, payloadBytes - PAYLOAD_OVERHEAD));
+
+export const payload = (m: Message) => ({ t: m.t, seq: m.seq, pad: m.pad });
+
+/** The frame the raw baselines send: the analytics event shape, without Switchboard's id/offset. */
+export const rawFrame = (m: Message): string =>
+  `{"type":"page_view","visitor_id":"bench-visitor","timestamp":"${new Date(m.t).toISOString()}","data":${JSON.stringify(payload(m))}}`;
+
+/** The body of `POST /events`. */
+export const eventBody = (m: Message): string => JSON.stringify({ type: 'page_view', visitor_id: 'bench-visitor', data: payload(m) });
+
+/** The body of `POST /report` (the error collector's). */
+export const reportBody = (m: Message): string =>
+  JSON.stringify({ service: m.service, error: { message: 'bench error' }, level: 'error', metadata: payload(m) });
+
+/** The frame a Switchboard worker publishes for an analytics event (what gateways fan out). */
+export const switchboardFrame = (m: Message, offset: number): string =>
+  withOffset(
+    analyticsEventFrame({ type: 'page_view', id: newEventId(), visitor_id: 'bench-visitor', timestamp: new Date(m.t).toISOString(), data: payload(m) }),
+    offset,
+  );
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+export function post(url: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.once('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) resolve(status);
+        else reject(new Error(`POST ${url} answered ${status}`));
+      });
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+/** Many messages per request, one per line (the baselines' `/publish` and `/report`), targets in turn. */
+export function batchHttp(urls: string[], line: (m: Message) => string): Publisher {
+  let next = 0;
+  return {
+    send: async (batch) => {
+      await post(urls[next++ % urls.length]!, batch.map(line).join('\n'));
+    },
+    close: async () => undefined,
+  };
+}
+
+/** One request per message, as real producers do (Switchboard's ingest), targets in turn. */
+export function perMessageHttp(urls: string[], body: (m: Message) => string): Publisher {
+  let next = 0;
+  return {
+    send: async (batch) => {
+      await Promise.all(batch.map((m) => post(urls[next++ % urls.length]!, body(m))));
+    },
+    close: async () => undefined,
+  };
+}
+
+/** Straight onto the analytics channel, as a worker would: isolates the gateways' fan-out. */
+export function redisChannel(url: string): Publisher {
+  const redis = new Redis(url);
+  let offset = 0;
+  return {
+    send: async (batch) => {
+      const pipeline = redis.pipeline();
+      for (const m of batch) pipeline.publish(CHANNELS.analytics, switchboardFrame(m, ++offset));
+      await pipeline.exec();
+    },
+    close: async () => {
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,191 @@
+/** The report: entries (one per scenario case and system), ratios to the baselines, targets. */
+
+export type Scenario = 'fanout' | 'latency' | 'capacity' | 'ramp' | 'rooms' | 'ingest';
+
+export interface Entry {
+  scenario: Scenario;
+  /** Groups entries measured under the same conditions, e.g. `fanout:1000:100`. */
+  key: string;
+  /** Human description of the case, e.g. `1,000 clients, 100 B`. */
+  case: string;
+  system: string;
+  label: string;
+  baseline: boolean;
+  metric: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  value: number;
+  figures: Record<string, unknown>;
+  /** value ÷ the baseline's value for the same key, per baseline present. */
+  ratios: Record<string, number>;
+}
+
+export const SHORT: Record<string, string> = {
+  'switchboard-ingest': 'Switchboard (POST /events)',
+  'switchboard-redis': 'Switchboard (Redis PUBLISH)',
+  switchboard: 'Switchboard /ws/analytics',
+  'switchboard-sio': 'Switchboard Socket.IO',
+  'uws-bare': 'bare uWS',
+  'ws-broadcast': 'ws broadcast',
+  'socketio-single': 'Socket.IO 1 node',
+  'socketio-cluster': 'Socket.IO 2 nodes + Redis adapter',
+  'redis-xadd': 'XADD straight to Redis',
+  'switchboard-accepted': 'Switchboard POST /events → 202',
+  'switchboard-e2e': 'Switchboard POST → worker → client',
+};
+
+export const SCENARIO_TITLES: Record<Scenario, string> = {
+  fanout: 'Fan-out: deliveries per second (higher is better)',
+  latency: 'Publish → delivery latency at a steady rate (p99, lower is better)',
+  capacity: 'Idle connections: RSS per connection (lower is better)',
+  ramp: 'Connection ramp: connections accepted per second (higher is better)',
+  rooms: 'Socket.IO rooms: room deliveries per second (higher is better)',
+  ingest: 'Ingest: events per second (higher is better)',
+};
+
+export const BASELINE_IDS = ['uws-bare', 'ws-broadcast', 'socketio-single', 'socketio-cluster', 'redis-xadd'];
+
+export function computeRatios(entries: Entry[]): void {
+  for (const entry of entries) {
+    entry.ratios = {};
+    for (const base of entries) {
+      if (base.key !== entry.key || !base.baseline || base === entry || base.value <= 0) continue;
+      entry.ratios[base.system] = Math.round((entry.value / base.value) * 1000) / 1000;
+    }
+  }
+}
+
+export interface Target {
+  id: string;
+  text: string;
+  verdict: 'met' | 'missed' | 'not measured';
+  detail: string;
+  cases: { system: string; case: string; value: number }[];
+}
+
+interface RatioTarget {
+  id: string;
+  text: string;
+  scenario: Scenario;
+  systems: string[];
+  baseline: string;
+  min: number;
+}
+
+const RATIO_TARGETS: RatioTarget[] = [
+  { id: 'fanout-vs-uws', text: 'analytics fan-out through Redis ≥ 0.8× bare uWebSockets.js', scenario: 'fanout', systems: ['switchboard-redis', 'switchboard-ingest'], baseline: 'uws-bare', min: 0.8 },
+  { id: 'fanout-vs-ws', text: 'analytics fan-out ≥ 4× the `ws` broadcast server', scenario: 'fanout', systems: ['switchboard-redis', 'switchboard-ingest'], baseline: 'ws-broadcast', min: 4 },
+  { id: 'cluster-vs-socketio-cluster', text: 'two-gateway cluster ≥ 3× the plain two-node Socket.IO cluster', scenario: 'fanout', systems: ['switchboard-redis', 'switchboard-ingest', 'switchboard-sio'], baseline: 'socketio-cluster', min: 3 },
+  { id: 'rooms-vs-single', text: 'Socket.IO rooms across two nodes ≥ 0.9× single-node Socket.IO', scenario: 'rooms', systems: ['switchboard-sio', 'socketio-cluster'], baseline: 'socketio-single', min: 0.9 },
+];
+
+const fmtRatio = (r: number) => `${r.toFixed(2)}×`;
+
+export function evaluateTargets(entries: Entry[]): Target[] {
+  const targets: Target[] = [];
+  for (const t of RATIO_TARGETS) {
+    for (const system of t.systems) {
+      const cases = entries
+        .filter((e) => e.scenario === t.scenario && e.system === system && e.ratios[t.baseline] !== undefined)
+        .map((e) => ({ system, case: e.case, value: e.ratios[t.baseline]! }));
+      const worst = cases.reduce<(typeof cases)[number] | undefined>((w, c) => (w === undefined || c.value < w.value ? c : w), undefined);
+      targets.push({
+        id: `${t.id}:${system}`,
+        text: `${t.text} — ${SHORT[system] ?? system}`,
+        verdict: worst === undefined ? 'not measured' : worst.value >= t.min ? 'met' : 'missed',
+        detail:
+          worst === undefined
+            ? 'no comparable run'
+            : `${cases.filter((c) => c.value >= t.min).length}/${cases.length} cases met; worst ${fmtRatio(worst.value)} at ${worst.case}; ` +
+              cases.map((c) => `${c.case}: ${fmtRatio(c.value)}`).join(', '),
+        cases,
+      });
+    }
+  }
+  const limit = (id: string, text: string, key: string, system: string, max: number, unit: string) => {
+    const e = entries.find((x) => x.key === key && x.system === system);
+    const sample = Number(e?.figures['measured_over'] ?? 0);
+    targets.push({
+      id,
+      text,
+      verdict: e === undefined ? 'not measured' : e.value <= max ? 'met' : 'missed',
+      detail:
+        e === undefined
+          ? 'no run'
+          : `${e.value} ${unit} (${e.case}, over ${sample.toLocaleString('en-US')} connections${sample < 5_000 ? '; small sample: indicative only, use the full preset' : ''})`,
+      cases: e === undefined ? [] : [{ system, case: e.case, value: e.value }],
+    });
+  };
+  limit('rss-raw', '≤ 2 KB RSS per idle raw connection (gateway /ws/analytics)', 'capacity:ws', 'switchboard', 2, 'KB');
+  limit('rss-socketio', '≤ 10 KB RSS per idle Socket.IO connection (gateway)', 'capacity:sio', 'switchboard-sio', 10, 'KB');
+
+  // p99 ≤ 20 ms at 10k clients and 1k messages/s: judged on the largest latency case measured.
+  for (const system of ['switchboard-ingest', 'switchboard-redis']) {
+    const runs = entries.filter((e) => e.scenario === 'latency' && e.system === system);
+    const rank = (e: Entry) => Number(e.figures['clients']) * 1e6 + Number(e.figures['rate_per_s']);
+    const e = runs.sort((a, b) => rank(b) - rank(a))[0];
+    const exact = e !== undefined && Number(e.figures['clients']) >= 10_000 && Number(e.figures['rate_per_s']) >= 1_000;
+    targets.push({
+      id: `latency:${system}`,
+      text: `publish → delivery p99 ≤ 20 ms at 10k clients and 1k messages/s — ${SHORT[system] ?? system}`,
+      verdict: e === undefined || !exact ? 'not measured' : e.value <= 20 && e.figures['status'] === 'ok' ? 'met' : 'missed',
+      detail:
+        e === undefined
+          ? 'no run'
+          : `p99 ${e.value} ms at ${e.case}${exact ? '' : ' — not the target case (run the full preset)'}; ${String(e.figures['status'])}`,
+      cases: e === undefined ? [] : [{ system, case: e.case, value: e.value }],
+    });
+  }
+  return targets;
+}
+
+/** `gateways 120 + worker 15 + redis 10 / 180`: the system's processes, then the load generators. */
+const cpuCell = (cpu: unknown): string => {
+  if (typeof cpu !== 'object' || cpu === null) return '';
+  const parts = Object.entries(cpu as Record<string, number>);
+  const system = parts.filter(([k]) => k !== 'load_generators' && k !== 'harness');
+  const load = (cpu as Record<string, number>)['load_generators'];
+  return `${system.map(([k, v]) => `${k} ${v}`).join(' + ')} / ${load ?? ''}`;
+};
+
+const num = (v: unknown): string => {
+  if (typeof v !== 'number') return String(v ?? '');
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
+  return String(Math.round(v * 100) / 100);
+};
+
+/** Extra columns shown per scenario (besides the headline value and the ratios). */
+const COLUMNS: Record<Scenario, [string, string][]> = {
+  fanout: [['messages_per_s', 'msg/s'], ['frame_bytes', 'frame B'], ['lost', 'lost'], ['status', 'status'], ['cpu', 'CPU % (system / load gen.)']],
+  latency: [['p50_ms', 'p50 ms'], ['p999_ms', 'p99.9 ms'], ['deliveries_per_s', 'deliveries/s'], ['status', 'status'], ['cpu', 'CPU % (system / load gen.)']],
+  capacity: [['connections_per_process', 'held per process'], ['rss_mb_after', 'RSS MB'], ['failed', 'failed']],
+  ramp: [['connections', 'connections'], ['seconds', 's'], ['failed', 'failed']],
+  rooms: [['deliveries_per_s', 'all deliveries/s'], ['ack_p50_ms', 'join ack p50 ms'], ['ack_p99_ms', 'join ack p99 ms'], ['lost', 'lost'], ['cpu', 'CPU % (system / load gen.)']],
+  ingest: [['post_p99_ms', 'POST p99 ms'], ['non_2xx', 'non-2xx']],
+};
+
+export function markdownTables(entries: Entry[]): string {
+  const out: string[] = [];
+  for (const scenario of Object.keys(SCENARIO_TITLES) as Scenario[]) {
+    const rows = entries.filter((e) => e.scenario === scenario);
+    if (rows.length === 0) continue;
+    const bases = BASELINE_IDS.filter((b) => rows.some((r) => r.ratios[b] !== undefined));
+    const extra = COLUMNS[scenario];
+    out.push(`### ${SCENARIO_TITLES[scenario]}`, '');
+    const cells = (values: string[]) => `| ${values.join(' | ')} |`;
+    out.push(cells(['case', 'system', `${rows[0]!.metric} (${rows[0]!.unit})`, ...extra.map(([, h]) => h), ...bases.map((b) => `÷ ${SHORT[b]}`)]));
+    out.push(`|---|---|---:|${[...extra, ...bases].map(() => '---:').join('|')}|`);
+    for (const r of rows) {
+      const ratios = bases.map((b) => (r.ratios[b] === undefined ? '' : fmtRatio(r.ratios[b])));
+      const figure = (k: string) => (k === 'cpu' ? cpuCell(r.figures['cpu_pct']) : num(r.figures[k]));
+      out.push(cells([r.case, SHORT[r.system] ?? r.system, num(r.value), ...extra.map(([k]) => figure(k)), ...ratios]));
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export function markdownTargets(targets: Target[]): string {
+  const mark = { met: '✅ met', missed: '❌ missed', 'not measured': '— not measured' };
+  return ['| target | verdict | measured |', '|---|---|---|', ...targets.map((t) => `| ${t.text} | ${mark[t.verdict]} | ${t.detail} |`), ''].join('\n');
+}
