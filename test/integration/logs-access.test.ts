@@ -4,7 +4,7 @@ import { NodeProcess } from '../support/node-process.js';
 import { TestClient } from '../support/ws-client.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { post } from './helpers.js';
-import { authenticate, liveEntries, logsClient } from './logs-helpers.js';
+import { appClient, authenticate, history, liveEntries, logsClient } from './logs-helpers.js';
 
 /**
  * Who may read which app on `/ws/logs` (JWT app grants, AUTH_REQUIRED), the idle timeout, and
@@ -13,6 +13,7 @@ import { authenticate, liveEntries, logsClient } from './logs-helpers.js';
 const SECRET = 'logs-access-secret-logs-access-secret';
 const ISSUER = 'switchboard-tests';
 const IDLE_S = 8;
+const AUTH_TIMEOUT_MS = 5_000;
 const ORIGIN = 'https://app.example.com';
 let node: NodeProcess;
 let open: NodeProcess;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   const common = { JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, IDLE_TIMEOUT_S: String(IDLE_S), ALLOWED_ORIGINS: ORIGIN, LOG_LEVEL: 'warn' };
   [node, open] = await Promise.all([
     NodeProcess.start('all', { ...common, AUTH_REQUIRED: 'true' }),
-    NodeProcess.start('all', { ...common, AUTH_REQUIRED: 'false' }),
+    NodeProcess.start('all', { ...common, AUTH_REQUIRED: 'false', LOGS_AUTH_TIMEOUT_MS: String(AUTH_TIMEOUT_MS) }),
   ]);
 });
 
@@ -84,6 +85,52 @@ describe('JWT app grants on /ws/logs', () => {
     });
     expect((await tryAuth({ userId: 'anyone', appId: 'shop', token: 'garbage' }, open)).answer.type).toBe('auth_error');
     expect((await tryAuth({ userId: 'user-1', appId: 'shop', token: token({ apps: ['blog'] }) }, open)).answer.type).toBe('auth_error');
+  });
+});
+
+describe('who may clear an app’s history', () => {
+  it('refuses clear to a token that only reads the app, and keeps the history', async () => {
+    const reader = await appClient(node, 'perm', 'user-1', token({ apps: ['perm'] }));
+    clients.push(reader);
+    expect((await post(node.url, '/logs', { appId: 'perm', level: 'info', message: 'kept' }, {})).status).toBe(202);
+    await waitFor(() => liveEntries(reader).length === 1, { what: 'the entry' });
+    const mark = reader.frames.length;
+    reader.send({ type: 'clear' });
+    const answer = await reader.next((f) => f.type === 'error' || f.type === 'cleared', { from: mark, what: 'the answer to clear' });
+    expect(answer).toEqual({ type: 'error', message: 'Not authorized to clear appId "perm": the token needs the "logs:clear" permission' });
+    expect((await history(reader)).map((e) => e.message)).toEqual(['kept']);
+    expect(reader.closed).toBeUndefined();
+  });
+
+  it.each([
+    ['the scope claim', { scope: 'logs:read logs:clear' }],
+    ['the permissions claim', { permissions: ['logs:clear'] }],
+  ])('lets a token with logs:clear in %s clear it for every reader', async (_what, grant) => {
+    const appId = `perm-${Object.keys(grant)[0] ?? ''}`;
+    const reader = await appClient(node, appId, 'user-1', token({ apps: [appId] }));
+    const writer = await appClient(node, appId, 'user-1', token({ apps: [appId], ...grant }));
+    clients.push(reader, writer);
+    expect((await post(node.url, '/logs', { appId, level: 'info', message: 'gone soon' }, {})).status).toBe(202);
+    await waitFor(() => liveEntries(reader).length === 1, { what: 'the entry' });
+    writer.send({ type: 'clear' });
+    await reader.next((f) => f.type === 'cleared', { what: 'cleared on the reader' });
+    expect(await history(reader)).toEqual([]);
+  });
+});
+
+describe(`unauthenticated connections (LOGS_AUTH_TIMEOUT_MS=${AUTH_TIMEOUT_MS})`, () => {
+  it('closes a connection that does not authenticate in time with 1008, and keeps an authenticated one', async () => {
+    const silent = await logsClient(open);
+    const member = await logsClient(open);
+    clients.push(silent, member);
+    const openedAt = Date.now();
+    expect((await authenticate(member, { userId: 'u', appId: 'deadline' })).type).toBe('auth_success');
+    const closed = await silent.waitClosed(AUTH_TIMEOUT_MS + 15_000);
+    expect(closed).toEqual({ code: 1008, reason: 'authentication timeout' });
+    expect(Date.now() - openedAt).toBeGreaterThanOrEqual(AUTH_TIMEOUT_MS - 500);
+    member.send({ type: 'ping' });
+    await member.next((f) => f.type === 'pong', { what: 'pong after the deadline' });
+    expect(member.closed).toBeUndefined();
   });
 });
 

@@ -102,6 +102,9 @@ describe('/ws/logs across two gateways', () => {
     await watcher.next((f) => f.type === 'metrics', { from: watcher.frames.length, what: 'a metrics push' });
     expect(unauthenticated.frames.every((f) => f.frame.type === 'auth_error')).toBe(true);
     expect(unauthenticated.frames).toHaveLength(4);
+    // Closed here, not by LOGS_AUTH_TIMEOUT_MS in the middle of a later test that counts connections.
+    unauthenticated.close();
+    await unauthenticated.waitClosed();
   });
 
   it('keeps apps isolated: each app’s clients on both gateways get its logs only', async () => {
@@ -270,8 +273,8 @@ describe('cluster PerformanceMetrics', () => {
     const probe = await client(gatewayA, 'count');
     const openLogs = () => clients.filter((c) => c.closed === undefined && c.ws.url.includes('/ws/logs')).length;
     await waitFor(async () => (await activeConnections(probe)) === openLogs(), { what: 'activeConnections = open clients', timeoutMs: 30_000 });
-    const extra = await Promise.all([logsClient(gatewayB), logsClient(gatewayB), logsClient(gatewayA)]);
-    clients.push(...extra);
+    // Authenticated: an unauthenticated one would be closed by LOGS_AUTH_TIMEOUT_MS while counting.
+    const extra = await Promise.all([client(gatewayB, 'count'), client(gatewayB, 'count'), client(gatewayA, 'count')]);
     const expected = openLogs();
     await waitFor(async () => (await activeConnections(probe)) === expected, { what: `activeConnections = ${expected}`, timeoutMs: 30_000 });
     for (const c of extra) c.close();

@@ -53,6 +53,8 @@ export interface Config {
   rabbitmq: RabbitMqConfig | undefined;
   /** Nodes report their figures, and the cluster's are pushed to `/ws/logs`, this often. */
   logMetricsIntervalMs: number;
+  /** A `/ws/logs` connection that has not authenticated this long after opening is closed. */
+  logsAuthTimeoutMs: number;
   /** `/ws/availability` server ping period. */
   availabilityPingIntervalMs: number;
   logLevel: RawEnv['LOG_LEVEL'];
@@ -153,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             prefetch: raw.RABBITMQ_PREFETCH,
           },
     logMetricsIntervalMs: raw.LOG_METRICS_INTERVAL_MS,
+    logsAuthTimeoutMs: raw.LOGS_AUTH_TIMEOUT_MS,
     availabilityPingIntervalMs: raw.AVAILABILITY_PING_INTERVAL_MS,
     logLevel: raw.LOG_LEVEL,
     wsMaxPayloadBytes: raw.WS_MAX_PAYLOAD_BYTES,

@@ -107,6 +107,7 @@ export const envSchema = z.object({
   DRAIN_DELAY_MS: int(0, 0, 300_000),
   // Log stream and availability products (issue 4).
   LOG_METRICS_INTERVAL_MS: int(5000, 100, 3_600_000),
+  LOGS_AUTH_TIMEOUT_MS: int(10_000, 100, 600_000),
   AVAILABILITY_PING_INTERVAL_MS: int(30_000, 100, 3_600_000),
   RABBITMQ_EXCHANGE: amqpName('tour_booking_events'),
   RABBITMQ_ROUTING_KEY: amqpName('tour.availability.low', true),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import { loadConfig } from '@switchboard/config';
-import { authorizeLogs, grantsApp } from '../src/ws/logs/auth.js';
+import { authorizeLogs, grantsApp, grantsClear } from '../src/ws/logs/auth.js';
 
 const SECRET = 'logs-auth-unit-secret-logs-auth-unit';
 const token = (claims: Record<string, unknown>) => jwt.sign(claims, SECRET, { algorithm: 'HS256', expiresIn: 60 });
@@ -18,20 +18,41 @@ describe('grantsApp', () => {
   });
 });
 
+describe('grantsClear', () => {
+  it('reads logs:clear from the space-separated scope or the permissions array, and nothing else', () => {
+    expect(grantsClear({ scope: 'logs:read logs:clear' })).toBe(true);
+    expect(grantsClear({ permissions: ['x', 'logs:clear'] })).toBe(true);
+    expect(grantsClear({ scope: 'logs:clearall logs:read' })).toBe(false);
+    expect(grantsClear({ scope: ['logs:clear'] })).toBe(false); // scope is a string
+    expect(grantsClear({ permissions: 'logs:clear' })).toBe(false); // permissions is an array
+    expect(grantsClear({ apps: ['*'] })).toBe(false); // reading every app does not imply clearing
+  });
+});
+
 describe('authorizeLogs', () => {
   const required = loadConfig({ JWT_SECRET: SECRET, AUTH_REQUIRED: 'true' });
   const optional = loadConfig({ JWT_SECRET: SECRET });
   const noKey = loadConfig({});
 
   it('accepts anonymous auth only when authentication is optional', () => {
-    expect(authorizeLogs(optional, { userId: 'u', appId: 'a' })).toEqual({ ok: true, appId: 'a', userId: 'u' });
+    expect(authorizeLogs(optional, { userId: 'u', appId: 'a' })).toEqual({ ok: true, appId: 'a', userId: 'u', canClear: true });
     expect(authorizeLogs(required, { userId: 'u', appId: 'a' })).toMatchObject({ ok: false });
     expect(authorizeLogs(required, { userId: 'u', appId: 'a', token: '' })).toMatchObject({ ok: false });
   });
 
   it('accepts a granting token whose subject is the user', () => {
-    expect(authorizeLogs(required, { userId: 'u', appId: 'a', token: token({ sub: 'u', apps: ['a'] }) })).toEqual({ ok: true, appId: 'a', userId: 'u' });
-    expect(authorizeLogs(required, { userId: 'any', appId: 'a', token: token({ appId: 'a' }) })).toEqual({ ok: true, appId: 'a', userId: 'any' });
+    expect(authorizeLogs(required, { userId: 'u', appId: 'a', token: token({ sub: 'u', apps: ['a'] }) })).toEqual({
+      ok: true,
+      appId: 'a',
+      userId: 'u',
+      canClear: false,
+    });
+    expect(authorizeLogs(required, { userId: 'any', appId: 'a', token: token({ appId: 'a', scope: 'logs:clear' }) })).toEqual({
+      ok: true,
+      appId: 'a',
+      userId: 'any',
+      canClear: true,
+    });
   });
 
   it('refuses tokens it cannot verify, that do not grant the app, or name another user', () => {

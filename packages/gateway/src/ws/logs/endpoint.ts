@@ -23,13 +23,16 @@ import { ReadCache } from '../../stats-cache.js';
 import { admitUpgrade } from '../admission.js';
 import { publishToTopic, rawEndpointSettings } from '../fanout.js';
 import { createInboundDecoder, rejectMessage, sendFrame } from '../inbound.js';
-import { authorizeLogs } from './auth.js';
+import { CLEAR_PERMISSION, authorizeLogs } from './auth.js';
 import { LOGS_ENDPOINT, LogsHub, type LogsSocket } from './hub.js';
 
 export const LOGS_PATH = '/ws/logs';
 /** Close code and reason for a connection that sent nothing for IDLE_TIMEOUT_S. */
 export const CLOSE_IDLE = 1000;
 export const IDLE_REASON = 'idle timeout';
+/** Close code and reason for a connection that did not authenticate in LOGS_AUTH_TIMEOUT_MS. */
+export const CLOSE_AUTH_TIMEOUT = 1008;
+export const AUTH_TIMEOUT_REASON = 'authentication timeout';
 
 type LogsWs = WebSocket<LogsSocket>;
 
@@ -60,7 +63,9 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
     const result = authorizeLogs(config, data);
     if (!result.ok) return sendFrame(ws, authErrorFrame(result.message), ctx);
     if (!(await hub.join(ws, result.appId))) return sendFrame(ws, authErrorFrame('logs are temporarily unavailable; retry'), ctx);
-    ws.getUserData().auth = { appId: result.appId, userId: result.userId };
+    const socket = ws.getUserData();
+    clearTimeout(socket.authTimer);
+    socket.auth = { appId: result.appId, userId: result.userId, canClear: result.canClear };
     sendFrame(ws, authSuccessFrame(result.appId, result.userId), ctx);
   };
 
@@ -83,6 +88,10 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       case 'request_history':
         return sendHistory(ws, appId);
       case 'clear':
+        if (!data.auth.canClear) {
+          metrics.clientErrors.inc({ endpoint: LOGS_ENDPOINT, reason: 'forbidden' });
+          return sendFrame(ws, errorFrame(`Not authorized to clear appId "${appId}": the token needs the "${CLEAR_PERMISSION}" permission`), ctx);
+        }
         return clear(ws, appId);
       case 'request_metrics':
         return sendMetrics(ws);
@@ -127,10 +136,16 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
     ...rawEndpointSettings(config),
 
     upgrade: (res, req, context) =>
-      admitUpgrade<LogsSocket>(ctx, LOGS_ENDPOINT, res, req, context, { auth: undefined, filter: undefined, idleTimer: undefined, turn: Promise.resolve() }, { auth: 'message' }),
+      admitUpgrade<LogsSocket>(ctx, LOGS_ENDPOINT, res, req, context, { auth: undefined, filter: undefined, idleTimer: undefined, authTimer: undefined, turn: Promise.resolve() }, { auth: 'message' }),
 
     open: (ws) => {
       connections.add(ws);
+      // Unauthenticated sockets hold a connection slot and get nothing: give them a deadline
+      // shorter than the idle timeout, so a crowd of silent or failing clients cannot pile up.
+      ws.getUserData().authTimer = setTimeout(() => {
+        const data = ws.getUserData();
+        if (!data.closed && data.auth === undefined) ws.end(CLOSE_AUTH_TIMEOUT, AUTH_TIMEOUT_REASON);
+      }, config.logsAuthTimeoutMs);
       // uWS's own idle timeout is reset by pongs too; this one only by the client's messages.
       if (idleMs > 0) {
         ws.getUserData().idleTimer = setTimeout(() => {
@@ -153,6 +168,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
     close: (ws, code) => {
       const data = ws.getUserData();
       clearTimeout(data.idleTimer);
+      clearTimeout(data.authTimer);
       connections.remove(ws, code);
       if (data.auth !== undefined) hub.leave(ws, data.auth.appId);
     },

@@ -24,11 +24,13 @@ export const LOG_BATCH_MAX_BYTES = 64 * 1024;
 
 export interface LogsSocket extends SocketData {
   /** Set once the first message authenticated the connection. */
-  auth: { appId: string; userId: string } | undefined;
+  auth: { appId: string; userId: string; canClear: boolean } | undefined;
   /** The client's filter; undefined = everything. */
   filter: LogFilter | undefined;
   /** Closes the connection when no client message came for IDLE_TIMEOUT_S. */
   idleTimer: NodeJS.Timeout | undefined;
+  /** Closes the connection when it has not authenticated within LOGS_AUTH_TIMEOUT_MS. */
+  authTimer: NodeJS.Timeout | undefined;
   /** The message being handled: the next one waits for it. */
   turn: Promise<void>;
 }
