@@ -22,4 +22,9 @@ export default tseslint.config(
     files: ['**/test/**', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  {
+    // The dashboard's browser script: a classic script beside the Socket.IO client's global `io`.
+    files: ['packages/dashboard/public/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.browser, io: 'readonly' } },
+  },
 );

@@ -26,9 +26,8 @@ interface RoleDeps {
   registry: Registry;
 }
 
-/** The dashboard package ships a static page; gateways serve it at `/`. */
-const dashboardHtmlPath = (): string =>
-  join(dirname(createRequire(import.meta.url).resolve('@switchboard/dashboard/package.json')), 'public', 'index.html');
+/** The dashboard package ships a static page and its assets; gateways serve them at `/`. */
+const dashboardDir = (): string => join(dirname(createRequire(import.meta.url).resolve('@switchboard/dashboard/package.json')), 'public');
 
 export async function startRole(role: Role, deps: RoleDeps): Promise<RunningRole> {
   const { config, engine, logger, registry } = deps;
@@ -38,7 +37,7 @@ export async function startRole(role: Role, deps: RoleDeps): Promise<RunningRole
   const rabbitmq = role === 'bridge' || role === 'all' ? config.rabbitmq : undefined;
 
   const worker = withWorker ? createWorker(deps) : undefined;
-  const gateway = withGateway ? await createGateway({ ...deps, dashboardHtmlPath: dashboardHtmlPath() }) : undefined;
+  const gateway = withGateway ? await createGateway({ ...deps, dashboardDir: dashboardDir() }) : undefined;
   const bridge = rabbitmq
     ? new RabbitBridge(engine, { rabbitmq, nodeId: config.nodeId }, createBridgeMetrics(registry), logger.child({ component: 'bridge' }))
     : undefined;

@@ -24,8 +24,8 @@ export interface GatewayDeps {
   engine: Engine;
   logger: Logger;
   registry: Registry;
-  /** The dashboard page to serve at `/`, when there is one. */
-  dashboardHtmlPath?: string;
+  /** The dashboard's directory (index.html and its assets), served at `/`, when there is one. */
+  dashboardDir?: string;
 }
 
 export interface Gateway {
@@ -47,7 +47,7 @@ export interface Gateway {
 /** Close code "service restart" (RFC 6455 registry): clients reconnect, to another node. */
 const CLOSE_SERVICE_RESTART = 1012;
 
-export async function createGateway({ config, engine, logger, registry, dashboardHtmlPath }: GatewayDeps): Promise<Gateway> {
+export async function createGateway({ config, engine, logger, registry, dashboardDir }: GatewayDeps): Promise<Gateway> {
   const log = logger.child({ component: 'gateway' });
   const app = uWS.App();
   const metrics = createGatewayMetrics(registry);
@@ -83,7 +83,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerIngestRoute(ctx, logIngestRoute);
   const availability = await registerAvailabilityEndpoint(ctx);
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
-  if (dashboardHtmlPath !== undefined) registerDashboard(ctx, dashboardHtmlPath);
+  if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerOpsRoutes(ctx);
 
   return {

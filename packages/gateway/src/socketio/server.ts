@@ -44,6 +44,8 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
       callback(null, true);
     },
     maxHttpBufferSize: config.wsMaxPayloadBytes,
+    // The dashboard loads the browser client from /socket.io/socket.io.min.js (a fixed file list).
+    serveClient: true,
   });
   // attachApp passes only these four options to uWS (DESIGN section 8); set them explicitly.
   io.attachApp(app, {
