@@ -1,0 +1,239 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envSchema, loadConfig } from '@switchboard/config';
+import {
+  type Doc,
+  dockerIgnored,
+  durationSeconds,
+  filesUnder,
+  loadYaml,
+  metricNamesIn,
+  parseCopy,
+  parseDockerfile,
+  read,
+  rel,
+} from './support.js';
+
+const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
+const ROLES = JSON.parse((/export const ROLES = (\[[^\]]*\])/.exec(read('packages/cli/src/roles.ts'))?.[1] ?? '[]').replace(/'/g, '"')) as string[];
+const GATEWAY_ROUTES = new Set([...read('packages/gateway/src/http/ops.ts').matchAll(/app\.get\('([^']+)'/g)].map((m) => m[1]!));
+const SOCKETIO_IDLE_S = 45;
+
+/** Workspace package directories, from the root package.json's globs ("packages/*", "bench"). */
+function workspaces(): string[] {
+  const globs = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
+  return globs
+    .flatMap((g) => (g.endsWith('/*') ? readdirSync(rel(g.slice(0, -2))).map((d) => `${g.slice(0, -2)}/${d}`) : [g]))
+    .filter((d) => existsSync(rel(d, 'package.json')))
+    .sort();
+}
+
+describe('deploy/Dockerfile', () => {
+  const steps = parseDockerfile(read('deploy/Dockerfile'));
+  const ignore = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const stage = (name: string) => steps.filter((s) => s.stage === name);
+  const copies = (name: string) => stage(name).filter((s) => s.op === 'COPY').map((s) => parseCopy(s.args));
+
+  it('builds on node:20-bookworm-slim (glibc: uWebSockets.js ships glibc binaries)', () => {
+    expect(read('deploy/Dockerfile')).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    for (const from of steps.filter((s) => s.op === 'FROM')) expect(from.args).toMatch(/^(\$\{NODE_IMAGE\}|deps|base)(\s|$)/);
+  });
+
+  it('copies only sources that exist in the build context and are not dockerignored', () => {
+    for (const s of steps.filter((s) => s.op === 'COPY')) {
+      const { from, sources } = parseCopy(s.args);
+      if (from !== undefined) continue;
+      for (const src of sources) {
+        const path = src.replace(/\/$/, '');
+        expect(existsSync(rel(path)), `COPY ${src}`).toBe(true);
+        expect(dockerIgnored(ignore, path), `COPY ${src} is excluded by .dockerignore`).toBe(false);
+      }
+    }
+    // Built output and dependencies never come from the context.
+    for (const p of ['node_modules', 'packages/cli/dist', 'packages/gateway/node_modules', '.env', 'k8s/overlays/production/secrets.env']) {
+      expect(dockerIgnored(ignore, p), p).toBe(true);
+    }
+    expect(dockerIgnored(ignore, 'packages/gateway/src/index.ts')).toBe(false);
+  });
+
+  it('installs from the lockfile with every workspace manifest in place, then only production dependencies', () => {
+    const manifests = copies('deps').flatMap((c) => c.sources);
+    expect(manifests).toContain('package-lock.json');
+    for (const ws of workspaces()) expect(manifests, `deps stage must COPY ${ws}/package.json`).toContain(`${ws}/package.json`);
+    expect(stage('deps').find((s) => s.op === 'RUN')?.args).toMatch(/\bnpm ci$/);
+    const prod = stage('prod-deps');
+    expect(steps.find((s) => s.op === 'FROM' && s.stage === 'prod-deps')?.args).toMatch(/^deps\b/);
+    expect(prod.find((s) => s.op === 'RUN')?.args).toMatch(/\bnpm ci --omit=dev$/);
+  });
+
+  it('puts every runtime package\'s published files into the runtime stage', () => {
+    const runtime = copies('runtime');
+    expect(runtime.some((c) => c.from === 'prod-deps' && c.sources[0] === '/app/')).toBe(true);
+    const fromBuild = new Set(runtime.filter((c) => c.from === 'build').flatMap((c) => c.sources));
+    for (const ws of workspaces().filter((w) => w.startsWith('packages/'))) {
+      const files = (JSON.parse(read(ws, 'package.json')) as { files?: string[] }).files ?? [];
+      expect(files.length, `${ws}: "files"`).toBeGreaterThan(0);
+      for (const f of files) expect(fromBuild, `runtime stage must COPY --from=build /app/${ws}/${f}`).toContain(`/app/${ws}/${f}`);
+    }
+  });
+
+  it('runs the CLI\'s built file under tini as a non-root user, role "all" by default', () => {
+    const runtime = stage('runtime');
+    const last = (op: string) => runtime.filter((s) => s.op === op).at(-1)?.args ?? '';
+    const workdir = last('WORKDIR');
+    const entrypoint = JSON.parse(last('ENTRYPOINT')) as string[];
+    expect(entrypoint.slice(0, 3)).toEqual(['/usr/bin/tini', '--', 'node']);
+    expect(runtime.some((s) => s.op === 'RUN' && /apt-get install .*\btini\b/.test(s.args))).toBe(true);
+    // The entrypoint is what the `switchboard` bin loads: packages/cli/bin/switchboard.js → ../dist/main.js.
+    const main = posix.relative(workdir, entrypoint[3]!);
+    const bin = (JSON.parse(read('packages/cli/package.json')) as { bin: Record<string, string> }).bin['switchboard']!;
+    const binTarget = /import '([^']+)'/.exec(read('packages/cli', bin))?.[1];
+    expect(main).toBe(posix.join('packages/cli', posix.dirname(bin), binTarget ?? ''));
+    expect(existsSync(rel('packages/cli/src/main.ts'))).toBe(true);
+    expect(read('packages/cli/tsconfig.build.json')).toMatch(/"outDir":\s*"dist"/);
+    // When the workspace is built (the unit tests import @switchboard/config from dist), check the file itself.
+    if (existsSync(rel('packages/config/dist'))) expect(existsSync(rel(main)), main).toBe(true);
+    const cmd = JSON.parse(last('CMD')) as string[];
+    expect(cmd).toEqual(['all']);
+    expect(ROLES).toContain(cmd[0]);
+    // Non-root, numeric (Kubernetes runAsNonRoot can only verify a numeric user).
+    expect(last('USER')).toMatch(/^[1-9]\d*(:\d+)?$/);
+    // Port and health.
+    expect(last('EXPOSE')).toBe(String(envSchema.parse({}).PORT));
+    const health = last('HEALTHCHECK');
+    const path = /127\.0\.0\.1:'\+\(process\.env\.PORT\|\|8080\)\+'(\/\w+)'/.exec(health)?.[1];
+    expect(path).toBe('/livez');
+    expect(GATEWAY_ROUTES).toContain(path);
+    expect(read('packages/worker/src/ops-http.ts')).toContain(`case '${path}'`);
+    for (const s of runtime.filter((s) => s.op === 'ENV')) {
+      for (const m of s.args.matchAll(/(\w+)=/g)) expect(KNOWN_ENV, `ENV ${m[1]}`).toContain(m[1]);
+    }
+  });
+});
+
+describe('deploy/compose.yaml and the configs it mounts', () => {
+  const compose = loadYaml('deploy/compose.yaml')[0]!;
+  const services = compose['services'] as Record<string, Doc>;
+  const app = Object.entries(services).filter(([, s]) => s['build']?.dockerfile === 'deploy/Dockerfile');
+
+  it('every YAML and JSON file under deploy/ parses', () => {
+    const files = filesUnder('deploy', ['.yaml', '.yml']);
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const f of files) expect(loadYaml(f).length, f).toBeGreaterThan(0);
+    for (const f of filesUnder('deploy', ['.json'])) expect(() => JSON.parse(read(f)), f).not.toThrow();
+  });
+
+  it('builds the Dockerfile from the repository root, and runs roles the CLI has', () => {
+    expect(app.length).toBeGreaterThanOrEqual(3);
+    for (const [name, s] of app) {
+      expect(existsSync(rel('deploy', s['build'].context, s['build'].dockerfile)), name).toBe(true);
+      expect(ROLES, `${name}: role`).toContain(s['command'][0]);
+    }
+    const roles = app.map(([, s]) => s['command'][0] as string);
+    expect(roles.filter((r) => r === 'gateway')).toHaveLength(2);
+    expect(roles).toContain('worker');
+    expect(services['bridge']?.profiles).toEqual(['rabbitmq']);
+    expect(services['rabbitmq']?.profiles).toEqual(['rabbitmq']);
+  });
+
+  it('gives the Switchboard services only variables the schema knows, values that load, and time to drain', () => {
+    for (const [name, s] of app) {
+      const env = s['environment'] as Record<string, string>;
+      for (const key of Object.keys(env)) expect(KNOWN_ENV, `${name}: ${key}`).toContain(key);
+      const config = loadConfig(env);
+      expect(config.redisUrl, name).toMatch(/^redis:\/\/redis:/);
+      if (s['command'][0] === 'bridge') expect(config.rabbitmq, name).toBeDefined();
+      const bound = (config.drainDelayMs + config.shutdownTimeoutMs + 2_000) / 1000;
+      expect(durationSeconds(s['stop_grace_period']), `${name}: stop_grace_period`).toBeGreaterThan(bound);
+      // Services they name exist.
+      for (const dep of Object.keys(s['depends_on'] ?? {})) expect(services, `${name} depends on ${dep}`).toHaveProperty(dep);
+    }
+  });
+
+  it('mounts files and directories that exist', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const v of (s['volumes'] ?? []) as string[]) {
+        const host = v.split(':')[0]!;
+        if (!host.startsWith('.')) continue; // named volume
+        expect(existsSync(rel('deploy', host)), `${name}: ${host}`).toBe(true);
+      }
+    }
+  });
+
+  it('HAProxy: the variables its config reads are set, gateways are services, timeouts exceed 45 s', () => {
+    // Comment lines dropped: the header documents the syntax with "${VAR}".
+    const cfg = read('deploy/haproxy/haproxy.cfg')
+      .split('\n')
+      .filter((l) => !l.trim().startsWith('#'))
+      .join('\n');
+    const vars = new Set([...cfg.matchAll(/"\$\{(\w+)\}"/g)].map((m) => m[1]!));
+    const env = services['haproxy']!['environment'] as Record<string, string>;
+    expect(new Set(Object.keys(env))).toEqual(vars);
+    for (const [k, v] of Object.entries(env)) {
+      if (k === 'SWITCHBOARD_LISTEN') continue;
+      const [host, port] = v.split(':');
+      expect(app.map(([n]) => n), k).toContain(host);
+      expect(Number(port)).toBe(Number(services[host!]!['environment'].PORT));
+    }
+    for (const t of ['client', 'server', 'tunnel']) {
+      const value = new RegExp(`^\\s*timeout ${t}\\s+(\\S+)`, 'm').exec(cfg)?.[1];
+      expect(durationSeconds(value ?? '0s'), `timeout ${t}`).toBeGreaterThan(SOCKETIO_IDLE_S);
+    }
+    expect(cfg).toMatch(/option httpchk GET \/readyz/);
+    expect(GATEWAY_ROUTES).toContain('/readyz');
+  });
+
+  it('nginx: sticky upstream of the compose gateways, WebSocket upgrade, read timeout over 45 s', () => {
+    const cfg = read('deploy/nginx/nginx.conf');
+    expect(cfg).toMatch(/^\s*(hash \$\S+( consistent)?|ip_hash);/m);
+    const servers = [...cfg.matchAll(/^\s*server ([\w.-]+):(\d+)/gm)].map((m) => m[1]!);
+    expect(servers.length).toBeGreaterThanOrEqual(2);
+    for (const s of servers) expect(app.map(([n]) => n)).toContain(s);
+    expect(cfg).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+    expect(cfg).toMatch(/proxy_http_version 1\.1;/);
+    for (const t of ['proxy_read_timeout', 'proxy_send_timeout']) {
+      const value = new RegExp(`${t}\\s+(\\S+);`).exec(cfg)?.[1];
+      expect(durationSeconds(value ?? '60s'), t).toBeGreaterThan(SOCKETIO_IDLE_S);
+    }
+  });
+
+  it('Prometheus scrapes every Switchboard service on its PORT', () => {
+    const prom = loadYaml('deploy/prometheus/prometheus.yml')[0]!;
+    const targets = (prom['scrape_configs'] as Doc[]).flatMap((j) => (j['static_configs'] as Doc[]).flatMap((c) => c['targets'] as string[]));
+    for (const [name, s] of app) expect(targets, name).toContain(`${name}:${s['environment'].PORT}`);
+    for (const j of prom['scrape_configs'] as Doc[]) expect(GATEWAY_ROUTES).toContain(j['metrics_path']);
+  });
+
+  it('Grafana: provisioned datasource and dashboard folder, panels query metrics the code exports', () => {
+    const datasource = loadYaml('deploy/grafana/provisioning/datasources/prometheus.yaml')[0]!;
+    expect(datasource['datasources'][0].url).toBe('http://prometheus:9090');
+    const provider = loadYaml('deploy/grafana/provisioning/dashboards/switchboard.yaml')[0]!;
+    const mounts = (services['grafana']!['volumes'] as string[]).map((v) => v.split(':'));
+    const dashDir = mounts.find(([, target]) => target === provider['providers'][0].options.path)?.[0];
+    expect(dashDir, 'the dashboard folder is mounted where the provider reads').toBeDefined();
+    const dashboards = readdirSync(rel('deploy', dashDir!)).filter((f) => f.endsWith('.json'));
+    expect(dashboards.length).toBeGreaterThan(0);
+
+    const exported = new Set(
+      ['packages/gateway/src/metrics.ts', 'packages/worker/src/metrics.ts', 'packages/bridge/src/metrics.ts'].flatMap(metricNamesIn),
+    );
+    const queried = new Set<string>();
+    for (const f of dashboards) {
+      const dash = JSON.parse(read(join('deploy', dashDir!, f))) as { panels: { targets: { expr: string }[] }[] };
+      for (const expr of dash.panels.flatMap((p) => p.targets.map((t) => t.expr))) {
+        for (const m of expr.matchAll(/\b((?:maicivy|switchboard)_[a-z0-9_]+)/g)) queried.add(m[1]!);
+      }
+    }
+    for (const q of queried) {
+      const base = q.replace(/_(bucket|sum|count)$/, '');
+      expect(exported.has(q) || exported.has(base), `dashboard queries ${q}, which no metrics.ts defines`).toBe(true);
+    }
+    for (const required of ['maicivy_websocket_connections', 'switchboard_ingest_requests_total', 'switchboard_delivery_latency_seconds_bucket', 'switchboard_worker_ingest_lag', 'switchboard_worker_ingest_pending']) {
+      expect(queried, required).toContain(required);
+    }
+  });
+});

@@ -1,0 +1,285 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envSchema, loadConfig } from '@switchboard/config';
+import {
+  type Doc,
+  durationSeconds,
+  filesUnder,
+  kubectlAvailable,
+  kustomize,
+  literalsToEnv,
+  loadYaml,
+  parseEnvFile,
+  read,
+  rel,
+  routesIn,
+} from './support.js';
+
+/** Everything the config schema knows: the only names a Switchboard container may be given. */
+const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
+const GATEWAY_ROUTES = routesIn('packages/gateway/src/http/ops.ts', /app\.get\('([^']+)'/g);
+const WORKER_ROUTES = routesIn('packages/worker/src/ops-http.ts', /case '([^']+)'/g);
+/** Socket.IO's pingInterval + pingTimeout: proxies must not cut an idle request sooner (DESIGN section 8). */
+const SOCKETIO_IDLE_S = 45;
+const SAMPLE_POD_NAME = 'switchboard-gateway-5d9c7b8f6d-x2x7k';
+
+const kustomizationOf = (dir: string): Doc => loadYaml(join(dir, 'kustomization.yaml'))[0] ?? {};
+const isSwitchboard = (c: Doc): boolean => /(^|\/)switchboard(:|$)/.test(String(c['image']));
+const workloads = (docs: Doc[]) => docs.filter((d) => ['Deployment', 'StatefulSet'].includes(d['kind']));
+const podLabels = (w: Doc): Record<string, string> => w['spec']?.template?.metadata?.labels ?? {};
+const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+const component = (w: Doc): string => podLabels(w)['app.kubernetes.io/component'] ?? '';
+
+/**
+ * The environment of a Switchboard container: its envFrom ConfigMaps and Secrets found in
+ * `docs` (or given as `generated` when checking the unrendered files), then its `env`.
+ */
+function containerEnv(docs: Doc[], c: Doc, generated: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { ...generated };
+  for (const from of c['envFrom'] ?? []) {
+    const name = from.configMapRef?.name ?? from.secretRef?.name;
+    const kind = from.configMapRef ? 'ConfigMap' : 'Secret';
+    const source = docs.find((d) => d['kind'] === kind && d['metadata']?.name === name);
+    if (source === undefined) {
+      if (Object.keys(generated).length > 0 || from.secretRef?.optional === true) continue;
+      throw new Error(`${c['name']}: envFrom ${kind} ${name} is not in the output`);
+    }
+    const data: Record<string, string> = { ...(source['data'] ?? {}), ...(source['stringData'] ?? {}) };
+    for (const [k, v] of Object.entries(data)) env[k] = kind === 'Secret' && source['data']?.[k] === v ? Buffer.from(v, 'base64').toString('utf8') : v;
+  }
+  for (const e of c['env'] ?? []) {
+    env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? SAMPLE_POD_NAME : '<from reference>');
+  }
+  return env;
+}
+
+/** The checks every set of manifests must pass: the raw files, and each rendered overlay. */
+function checkManifests(docs: Doc[], generated?: Record<string, string>) {
+  const apps = workloads(docs).filter((w) => (w['spec'].template.spec.containers as Doc[]).some(isSwitchboard));
+  expect(apps.map(component).sort()).toEqual(['gateway', 'worker']);
+
+  for (const w of apps) {
+    const pod: Doc = w['spec'].template.spec;
+    const name = w['metadata'].name as string;
+    const routes = component(w) === 'gateway' ? GATEWAY_ROUTES : WORKER_ROUTES;
+    const c = (pod['containers'] as Doc[]).find(isSwitchboard)!;
+    const env = containerEnv(docs, c, generated);
+
+    // Every variable set is one the config schema knows; the values start a process.
+    for (const key of Object.keys(env)) expect(KNOWN_ENV, `${name}: unknown variable ${key}`).toContain(key);
+    expect(c['args'], name).toEqual([component(w)]);
+    // NODE_ID from the pod name (downward API).
+    expect((c['env'] as Doc[]).find((e) => e['name'] === 'NODE_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+
+    // The container port is the one PORT makes the process listen on.
+    const port = (c['ports'] as Doc[]).find((p) => p['name'] === 'http');
+    expect(port?.containerPort, `${name}: containerPort vs PORT`).toBe(Number(env['PORT'] ?? 8080));
+
+    // Probes hit routes the process serves, on its port.
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      const get = c[probe]?.httpGet;
+      expect(get, `${name}: ${probe}`).toBeDefined();
+      expect(routes, `${name}: ${probe} path`).toContain(get.path);
+      expect(get.port === 'http' || get.port === port?.containerPort, `${name}: ${probe} port`).toBe(true);
+    }
+    expect(c['readinessProbe'].httpGet.path).toBe('/readyz');
+    expect(c['livenessProbe'].httpGet.path).toBe('/livez');
+
+    // The grace period outlasts the process's own bound on shutdown (see packages/cli/src/main.ts:
+    // DRAIN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + 2 s), or the kubelet kills it mid-drain.
+    const raw = envSchema.parse(env);
+    const shutdownBoundS = (raw.DRAIN_DELAY_MS + raw.SHUTDOWN_TIMEOUT_MS + 2_000) / 1000;
+    expect(pod['terminationGracePeriodSeconds'], `${name}: terminationGracePeriodSeconds`).toBeGreaterThan(shutdownBoundS);
+
+    // Hardening.
+    const podSec: Doc = pod['securityContext'] ?? {};
+    const sec: Doc = c['securityContext'] ?? {};
+    expect(sec['runAsNonRoot'] ?? podSec['runAsNonRoot'], `${name}: runAsNonRoot`).toBe(true);
+    expect(sec['runAsUser'] ?? podSec['runAsUser'], `${name}: numeric non-root user`).toBeGreaterThan(0);
+    expect(sec['readOnlyRootFilesystem'], `${name}: readOnlyRootFilesystem`).toBe(true);
+    expect(sec['allowPrivilegeEscalation'], `${name}: allowPrivilegeEscalation`).toBe(false);
+    expect(sec['capabilities']?.drop, `${name}: drop ALL`).toEqual(['ALL']);
+    expect(c['resources']?.requests?.cpu, `${name}: a CPU request (the HPA measures against it)`).toBeDefined();
+  }
+  const gateway = apps.find((w) => component(w) === 'gateway')!;
+  expect(gateway['spec'].template.spec.topologySpreadConstraints?.length).toBeGreaterThan(0);
+
+  // Services select pods, and their named target ports exist on those pods.
+  for (const svc of docs.filter((d) => d['kind'] === 'Service')) {
+    const targets = workloads(docs).filter((w) => selects(svc['spec'].selector ?? {}, podLabels(w)));
+    expect(targets.length, `Service ${svc['metadata'].name} selects no workload`).toBeGreaterThan(0);
+    for (const p of svc['spec'].ports as Doc[]) {
+      for (const w of targets) {
+        const ports = (w['spec'].template.spec.containers as Doc[]).flatMap((c) => (c['ports'] ?? []) as Doc[]);
+        const found = ports.some((cp) => cp['name'] === p['targetPort'] || cp['containerPort'] === p['targetPort']);
+        expect(found, `Service ${svc['metadata'].name} targetPort ${p['targetPort']}`).toBe(true);
+      }
+    }
+  }
+  // PDBs and HPAs point at workloads that exist.
+  for (const pdb of docs.filter((d) => d['kind'] === 'PodDisruptionBudget')) {
+    const targets = workloads(docs).filter((w) => selects(pdb['spec'].selector.matchLabels, podLabels(w)));
+    expect(targets.length, `PDB ${pdb['metadata'].name} selects no workload`).toBe(1);
+  }
+  for (const hpa of docs.filter((d) => d['kind'] === 'HorizontalPodAutoscaler')) {
+    const ref = hpa['spec'].scaleTargetRef;
+    expect(docs.some((d) => d['kind'] === ref.kind && d['metadata'].name === ref.name), `HPA target ${ref.kind}/${ref.name}`).toBe(true);
+    // Connections are long-lived: scale in slowly.
+    expect(hpa['spec'].behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+    expect(hpa['spec'].minReplicas).toBeGreaterThanOrEqual(2);
+  }
+  // Routes: sticky, and never cutting an idle long-polling request.
+  for (const route of docs.filter((d) => d['kind'] === 'HTTPRoute')) {
+    for (const rule of route['spec'].rules as Doc[]) {
+      expect(rule['sessionPersistence']?.type, 'HTTPRoute sessionPersistence').toBe('Cookie');
+      for (const t of Object.values(rule['timeouts'] ?? {}) as string[]) {
+        const s = durationSeconds(t);
+        expect(s === 0 || s > SOCKETIO_IDLE_S, `HTTPRoute timeout ${t}`).toBe(true);
+      }
+      for (const b of rule['backendRefs'] as Doc[]) {
+        expect(docs.some((d) => d['kind'] === 'Service' && d['metadata'].name === b['name']), `HTTPRoute backend ${b['name']}`).toBe(true);
+      }
+    }
+  }
+  for (const ing of docs.filter((d) => d['kind'] === 'Ingress')) {
+    const a: Record<string, string> = ing['metadata'].annotations;
+    expect(a['nginx.ingress.kubernetes.io/affinity']).toBe('cookie');
+    for (const k of ['proxy-read-timeout', 'proxy-send-timeout']) {
+      expect(durationSeconds(a[`nginx.ingress.kubernetes.io/${k}`] ?? '60'), `Ingress ${k}`).toBeGreaterThan(SOCKETIO_IDLE_S);
+    }
+    for (const r of ing['spec'].rules as Doc[]) {
+      for (const p of r['http'].paths as Doc[]) {
+        expect(docs.some((d) => d['kind'] === 'Service' && d['metadata'].name === p['backend'].service.name)).toBe(true);
+      }
+    }
+  }
+}
+
+/** Effective switchboard-config of an overlay, from the generators of base, components and overlay (merge order). */
+function overlayConfig(overlay: string): Record<string, string> {
+  const k = kustomizationOf(overlay);
+  const gen = (kust: Doc) =>
+    literalsToEnv(((kust['configMapGenerator'] ?? []) as Doc[]).find((g) => g['name'] === 'switchboard-config')?.literals);
+  let env = gen(kustomizationOf('k8s/base'));
+  for (const c of (k['components'] ?? []) as string[]) env = { ...env, ...gen(kustomizationOf(join(overlay, c))) };
+  return { ...env, ...gen(k) };
+}
+
+/** The production overlay's Secret as the example leaves it, and as an operator fills it in. */
+function productionSecrets(filled: boolean): Record<string, string> {
+  const example = parseEnvFile(read('k8s/overlays/production/secrets.env.example'));
+  if (!filled) return example;
+  return {
+    ...example,
+    JWT_SECRET: 'x'.repeat(48),
+    INGEST_API_KEYS: 'producer-key-0123456789',
+  };
+}
+
+describe('k8s manifests (files)', () => {
+  const files = filesUnder('k8s', ['.yaml', '.yml']);
+  const docs = files.filter((f) => !f.endsWith('kustomization.yaml')).flatMap(loadYaml);
+
+  it('parse, and every kustomization lists files that exist', () => {
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files.filter((f) => f.endsWith('kustomization.yaml'))) {
+      const k = kustomizationOf(dirname(f));
+      for (const r of [...(k['resources'] ?? []), ...(k['components'] ?? [])] as string[]) {
+        expect(existsSync(rel(dirname(f), r)), `${f}: ${r}`).toBe(true);
+      }
+    }
+  });
+
+  it('gateway, worker, services, PDBs, HPA and routes agree with each other and with the code', () => {
+    checkManifests(docs, overlayConfig('k8s/overlays/production'));
+  });
+
+  it('configuration names are all known to the config schema', () => {
+    for (const f of files.filter((f) => f.endsWith('kustomization.yaml'))) {
+      for (const g of (kustomizationOf(dirname(f))['configMapGenerator'] ?? []) as Doc[]) {
+        for (const key of Object.keys(literalsToEnv(g['literals']))) expect(KNOWN_ENV, `${f}: ${key}`).toContain(key);
+      }
+    }
+    for (const f of filesUnder('k8s', ['.env.example'])) {
+      for (const key of Object.keys(parseEnvFile(read(f)))) expect(KNOWN_ENV, `${f}: ${key}`).toContain(key);
+    }
+  });
+
+  it('production: NODE_ENV=production, an origin list, external Redis from the Secret, two or more replicas', () => {
+    const overlay = 'k8s/overlays/production';
+    const env = overlayConfig(overlay);
+    expect(env['NODE_ENV']).toBe('production');
+    expect(env['ALLOWED_ORIGINS']).toMatch(/^https:\/\//);
+    expect(env['REDIS_URL'], 'Redis URL belongs in the Secret').toBeUndefined();
+    const k = kustomizationOf(overlay);
+    expect(((k['components'] ?? []) as string[]).some((c) => c.endsWith('/redis')), 'no in-cluster Redis in production').toBe(false);
+    const secret = ((k['secretGenerator'] ?? []) as Doc[]).find((s) => s['name'] === 'switchboard-secrets');
+    expect(secret?.envs).toEqual(['secrets.env']);
+    for (const r of (k['replicas'] ?? []) as Doc[]) expect(r['count'], r['name']).toBeGreaterThanOrEqual(2);
+    // Left as in the example, production refuses to start; filled in, it starts.
+    expect(() => loadConfig({ ...env, ...productionSecrets(false) })).toThrow(/JWT_SECRET|AUTH_REQUIRED|INGEST_API_KEYS/);
+    const config = loadConfig({ ...env, ...productionSecrets(true), NODE_ID: SAMPLE_POD_NAME });
+    expect(config.production).toBe(true);
+    expect(config.redisUrl).toMatch(/^rediss?:\/\//);
+  });
+
+  it('the real secrets.env is gitignored, and no example carries a usable secret', () => {
+    const ignore = read('.gitignore');
+    expect(ignore).toMatch(/^k8s\/\*\*\/secrets\.env$/m);
+    const example = parseEnvFile(read('k8s/overlays/production/secrets.env.example'));
+    expect(example['JWT_SECRET']).toBe('');
+    expect(example['INGEST_API_KEYS']).toBe('');
+  });
+
+  it('dev: NODE_ENV=development, in-cluster Redis, one replica each, and the configuration loads', () => {
+    const overlay = 'k8s/overlays/dev';
+    const env = overlayConfig(overlay);
+    expect(env['NODE_ENV']).toBe('development');
+    const host = /^redis:\/\/([^:/]+)/.exec(env['REDIS_URL'] ?? '')?.[1];
+    expect(docs.some((d) => d['kind'] === 'Service' && d['metadata'].name === host), `REDIS_URL host ${host} is a Service`).toBe(true);
+    for (const r of (kustomizationOf(overlay)['replicas'] ?? []) as Doc[]) expect(r['count'], r['name']).toBe(1);
+    expect(loadConfig({ ...env, NODE_ID: SAMPLE_POD_NAME }).redisUrl).toBe(env['REDIS_URL']);
+  });
+});
+
+describe.skipIf(!kubectlAvailable)('k8s overlays rendered with kubectl kustomize', () => {
+  it('dev renders and passes the checks, without an HPA and with Redis', () => {
+    const docs = kustomize('k8s/overlays/dev');
+    checkManifests(docs);
+    expect(docs.some((d) => d['kind'] === 'HorizontalPodAutoscaler')).toBe(false);
+    expect(docs.some((d) => d['kind'] === 'StatefulSet' && d['metadata'].name === 'redis')).toBe(true);
+    for (const w of workloads(docs)) expect(w['spec'].replicas).toBe(1);
+    for (const d of docs) if (d['kind'] !== 'Namespace') expect(d['metadata'].namespace).toBe('switchboard-dev');
+  });
+
+  it('production renders and passes the checks; its configuration, with the Secret filled in, loads', () => {
+    const docs = kustomize('k8s/overlays/production');
+    checkManifests(docs);
+    expect(docs.some((d) => d['kind'] === 'HTTPRoute')).toBe(true);
+    expect(workloads(docs).some((w) => w['metadata'].name === 'redis')).toBe(false);
+    for (const w of workloads(docs)) expect(w['spec'].replicas, w['metadata'].name).toBeGreaterThanOrEqual(2);
+    const gateway = workloads(docs).find((w) => w['metadata'].name === 'switchboard-gateway')!;
+    expect(gateway['spec'].template.spec.containers[0].image).toMatch(/^[^:]+\/switchboard:[\w.-]+$/);
+    const env = containerEnv(docs, gateway['spec'].template.spec.containers[0]);
+    expect(env['NODE_ENV']).toBe('production');
+    expect(env['ALLOWED_ORIGINS']).toBeTruthy();
+    expect(() => loadConfig(env)).toThrow();
+    expect(loadConfig({ ...env, ...productionSecrets(true) }).production).toBe(true);
+  });
+
+  it('every component renders on top of the base', () => {
+    const components = filesUnder('k8s/components', ['kustomization.yaml']).map((f) => `../${dirname(f).slice('k8s/'.length)}`);
+    const all = [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources: [../base]',
+      `components: [${components.join(', ')}]`,
+      '',
+    ].join('\n');
+    const docs = kustomize('k8s/all-components', all);
+    checkManifests(docs);
+    for (const kind of ['HTTPRoute', 'Ingress', 'PodMonitor', 'StatefulSet']) expect(docs.some((d) => d['kind'] === kind), kind).toBe(true);
+  });
+});
