@@ -79,7 +79,7 @@ describe('reconnection', () => {
     await until(() => server.attempts() === 2 && server.connections[1]?.received.length === 1, 'the re-sent subscription');
     expect(server.connections[1]?.received[0]).toEqual({ type: 'subscribe', events: ['letter_generated'] });
     await until(() => client.state === 'open', 'open again');
-    expect(states).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+    expect(states).toEqual(['open', 'reconnecting', 'open']);
   });
 
   it('reconnects promptly after 1012 (service restart)', async () => {

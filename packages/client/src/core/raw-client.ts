@@ -75,7 +75,8 @@ export abstract class RawEndpointClient<Events extends BaseEvents> {
     });
     this.socket.on('disconnect', (info) => this.base.emit('disconnect', info));
     this.socket.on('message', (data) => this.receive(data));
-    if (options.autoConnect !== false) queueMicrotask(() => this.socket.start());
+    // Synchronously, so `state` reads 'connecting' from the start (events fire later anyway).
+    if (options.autoConnect !== false) this.socket.start();
   }
 
   /** The base events, emitted through the same emitter (the generic map cannot be indexed directly). */
