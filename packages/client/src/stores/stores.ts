@@ -63,7 +63,8 @@ export function logStreamStore(open: () => LogsClient, { limit = 500, history = 
         update({ error: undefined });
         if (!history) return;
         client.requestHistory().then(
-          (entries) => update({ entries: bounded([], entries, limit) }),
+          // Live entries that arrived while history was on its way may be in it, or newer.
+          (entries) => set((previous) => ({ ...previous, entries: bounded([], mergeById(entries, previous.entries), limit) })),
           (error: unknown) => update({ error: error instanceof Error ? error : new Error(String(error)) }),
         );
       }),
@@ -74,6 +75,12 @@ export function logStreamStore(open: () => LogsClient, { limit = 500, history = 
       client.close();
     };
   });
+}
+
+/** `first`, then the entries of `then` that `first` does not have. */
+function mergeById(first: readonly LogEntry[], then: readonly LogEntry[]): LogEntry[] {
+  const known = new Set(first.map((entry) => entry.id));
+  return [...first, ...then.filter((entry) => !known.has(entry.id))];
 }
 
 export type JobStatus = 'waiting' | 'running' | 'completed' | 'failed';
