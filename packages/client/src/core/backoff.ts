@@ -1,0 +1,39 @@
+/** How a client waits between reconnection attempts. */
+export interface BackoffOptions {
+  /** Upper bound of the first delay, ms (doubles each attempt). */
+  initialDelayMs: number;
+  /** Cap of the exponential bound, ms. */
+  maxDelayMs: number;
+  /**
+   * Upper bound of the delay after a 1012 (gateway restarting/draining): reconnect at once, but
+   * spread over this window so a node's clients do not all land on the next node together.
+   */
+  restartJitterMs: number;
+  /** A connection open this long counts as healthy: the next failure starts from attempt 0. */
+  stableAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = {
+  initialDelayMs: 500,
+  maxDelayMs: 30_000,
+  restartJitterMs: 1_000,
+  stableAfterMs: 5_000,
+};
+
+/** Uniform random number in [0, 1). Injected in tests. */
+export type Random = () => number;
+
+/**
+ * Exponential backoff with full jitter (AWS architecture blog): a uniformly random delay
+ * between 0 and min(cap, initial * 2^attempt). `attempt` counts from 0.
+ */
+export function backoffDelay(attempt: number, options: Pick<BackoffOptions, 'initialDelayMs' | 'maxDelayMs'>, random: Random = Math.random): number {
+  const exponent = Math.min(Math.max(0, Math.floor(attempt)), 30); // 2^30 already exceeds any sane cap
+  const bound = Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** exponent);
+  return Math.floor(random() * bound);
+}
+
+/** Delay after the server announced a restart (close code 1012): short, jittered. */
+export function restartDelay(options: Pick<BackoffOptions, 'restartJitterMs'>, random: Random = Math.random): number {
+  return Math.floor(random() * options.restartJitterMs);
+}

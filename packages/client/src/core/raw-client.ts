@@ -1,0 +1,160 @@
+import type { BackoffOptions, Random } from './backoff.js';
+import { Emitter, reportListenerErrors } from './emitter.js';
+import { FrameError } from './errors.js';
+import type { Gap } from './gaps.js';
+import { GapDetector } from './gaps.js';
+import { excerpt, parseTypedFrame, type JsonObject } from './guards.js';
+import { PendingReplies } from './pending.js';
+import { ReconnectingSocket, type ConnectionState, type ReconnectingSocketOptions, type TokenProvider } from './reconnecting-socket.js';
+import type { WebSocketConstructor } from './websocket.js';
+
+/** Options every raw-WebSocket client takes. */
+export interface RawClientOptions {
+  /** The gateway (or load balancer): `https://rt.example.com`, `ws://localhost:8080`, or the endpoint's full URL. */
+  url: string;
+  /** WebSocket implementation; defaults to the global one. In Node 20: `import WebSocket from 'ws'`. */
+  WebSocket?: WebSocketConstructor;
+  /** A JWT. */
+  token?: string;
+  /** Called before every (re)connect for a current JWT; takes precedence over `token`. */
+  getToken?: TokenProvider;
+  /** Backoff settings, or `false` to never reconnect. */
+  reconnect?: Partial<BackoffOptions> | false;
+  /** Deadline for `ping()`, `refreshStats()` and other requests, ms (default 10 000). */
+  requestTimeoutMs?: number;
+  /** Deadline for one connection attempt, ms (default 15 000). */
+  connectTimeoutMs?: number;
+  /** Do not connect until `connect()` (default: connect at once). */
+  autoConnect?: boolean;
+  /** Injected randomness for the jitter (tests). */
+  random?: Random;
+}
+
+/** Events every raw-WebSocket client emits. */
+export type BaseEvents = {
+  state: ConnectionState;
+  /** Connected (and, on `/ws/logs`, authenticated): subscriptions have been sent again. */
+  open: undefined;
+  disconnect: { code: number; reason: string; reconnectInMs: number | undefined };
+  /** Offsets jumped: frames of this channel were missed. */
+  gap: Gap;
+  /** Refused credentials (AuthError), malformed frames (FrameError), timeouts. Never thrown. */
+  error: Error;
+  /** `{"type":"error","message"}` from the server: it refused one of our messages. */
+  server_error: { message: string };
+};
+
+/**
+ * What the raw-endpoint clients share: one reconnecting socket, typed events, parsing that
+ * reports bad frames instead of throwing, request/reply matching and gap detection.
+ */
+export abstract class RawEndpointClient<Events extends BaseEvents> {
+  protected readonly socket: ReconnectingSocket;
+  protected readonly gaps = new GapDetector();
+  protected readonly replies = new PendingReplies<JsonObject>();
+  protected readonly requestTimeoutMs: number;
+  private readonly emitter = new Emitter<Events>(reportListenerErrors((err) => this.base.emit('error', err)));
+
+  protected constructor(options: RawClientOptions, socketOptions: Pick<ReconnectingSocketOptions, 'url' | 'readyOnOpen' | 'keepAlive'>) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.socket = new ReconnectingSocket({
+      ...socketOptions,
+      WebSocket: options.WebSocket,
+      token: options.token,
+      getToken: options.getToken,
+      reconnect: options.reconnect,
+      connectTimeoutMs: options.connectTimeoutMs,
+      random: options.random,
+    });
+    this.socket.on('state', (state) => this.base.emit('state', state));
+    this.socket.on('error', (err) => this.base.emit('error', err));
+    this.socket.on('open', ({ token }) => {
+      // Missed frames across a reconnect are a given: offsets start over.
+      this.gaps.reset();
+      this.onTransportOpen(token);
+    });
+    this.socket.on('disconnect', (info) => this.base.emit('disconnect', info));
+    this.socket.on('message', (data) => this.receive(data));
+    // Synchronously, so `state` reads 'connecting' from the start (events fire later anyway).
+    if (options.autoConnect !== false) this.socket.start();
+  }
+
+  /** The base events, emitted through the same emitter (the generic map cannot be indexed directly). */
+  private get base(): Emitter<BaseEvents> {
+    return this.emitter as unknown as Emitter<BaseEvents>;
+  }
+
+  get state(): ConnectionState {
+    return this.socket.state;
+  }
+
+  on<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  once<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
+    return this.emitter.once(event, listener);
+  }
+
+  off<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): void {
+    this.emitter.off(event, listener);
+  }
+
+  /** Starts connecting (only needed with `autoConnect: false`). */
+  connect(): void {
+    this.socket.start();
+  }
+
+  /** Disconnects for good, rejects pending requests, cancels every timer. */
+  close(): void {
+    this.socket.close();
+    this.replies.rejectAll();
+  }
+
+  /** The transport opened: authenticate or replay subscriptions. */
+  protected abstract onTransportOpen(token: string | undefined): void;
+
+  /** One parsed frame; returns an error message when the frame does not fit the protocol. */
+  protected abstract handleFrame(frame: JsonObject & { type: string }): string | undefined;
+
+  protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
+    this.emitter.emit(event, payload);
+  }
+
+  /** The connection is usable: announce it. */
+  protected announceOpen(): void {
+    this.base.emit('open', undefined);
+  }
+
+  protected reportGap(gap: Gap | undefined): void {
+    if (gap !== undefined) this.base.emit('gap', gap);
+  }
+
+  protected reportServerError(frame: JsonObject): string | undefined {
+    if (typeof frame['message'] !== 'string') return 'error frame without a message';
+    this.base.emit('server_error', { message: frame['message'] });
+    return undefined;
+  }
+
+  /** Sends a request and waits for its reply type; rejects at once when disconnected. */
+  protected request(message: JsonObject, replyType: string): Promise<JsonObject> {
+    if (!this.socket.isOpen) return Promise.reject(new Error(`${String(message['type'])}: not connected (state: ${this.state})`));
+    const reply = this.replies.wait(replyType, this.requestTimeoutMs, String(message['type']));
+    this.socket.send(message);
+    return reply;
+  }
+
+  private receive(data: unknown): void {
+    const parsed = parseTypedFrame(data);
+    const text = typeof data === 'string' ? data : '<binary>';
+    if (!parsed.ok) return this.base.emit('error', new FrameError(`bad frame from the server: ${parsed.error}`, excerpt(text)));
+    let problem: string | undefined;
+    try {
+      problem = this.handleFrame(parsed.value);
+    } catch (err) {
+      problem = err instanceof Error ? err.message : String(err);
+    }
+    if (problem !== undefined) this.base.emit('error', new FrameError(`bad "${parsed.value.type}" frame: ${problem}`, excerpt(text)));
+  }
+}
+

@@ -1,0 +1,160 @@
+import type { LogEntry, LogFilter, PerformanceMetrics } from '@switchboard/protocol';
+import { isObject, isString, offsetOf, type JsonObject } from '../core/guards.js';
+import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
+import { endpointUrl } from '../core/websocket.js';
+import { readLogEntries, readMetrics } from './frames.js';
+
+export const LOGS_PATH = '/ws/logs';
+/** Gap-detection channel names of `/ws/logs`. */
+export const logsChannel = (appId: string): string => `logs:${appId}`;
+export const LOGS_METRICS_CHANNEL = 'logs:metrics';
+
+export interface LogsClientOptions extends RawClientOptions {
+  appId: string;
+  userId: string;
+  /** Applied on every (re)connect (see `setFilter`). */
+  filter?: LogFilter;
+  /**
+   * Sends `ping` this often, ms, so that the server's IDLE_TIMEOUT_S does not close a
+   * connection that only listens (default 20 000; 0 disables).
+   */
+  keepAliveMs?: number;
+}
+
+export type LogsEvents = BaseEvents & {
+  /** The server accepted `{appId, userId}` (after each (re)connect). */
+  authenticated: { appId: string; userId: string };
+  /** A batch of live entries of this app. */
+  logs: LogEntry[];
+  /** The answer to `requestHistory()`. */
+  history: LogEntry[];
+  /** Someone cleared this app's history. */
+  cleared: { appId: string };
+  /** Cluster figures, pushed every few seconds and in reply to `requestMetrics()`. */
+  metrics: PerformanceMetrics;
+  pong: { timestamp: string };
+};
+
+/**
+ * `/ws/logs` (DESIGN 1.3): one application's live log stream. Authenticates with its first
+ * message on every (re)connect, restores the filter, and offers history, clear and metrics.
+ */
+export class LogsClient extends RawEndpointClient<LogsEvents> {
+  readonly appId: string;
+  readonly userId: string;
+  private filter: LogFilter | undefined;
+
+  constructor(options: LogsClientOptions) {
+    super(options, {
+      url: () => endpointUrl(options.url, LOGS_PATH),
+      readyOnOpen: true,
+      keepAlive: { intervalMs: options.keepAliveMs ?? 20_000, frame: JSON.stringify({ type: 'ping' }) },
+    });
+    this.appId = options.appId;
+    this.userId = options.userId;
+    this.filter = options.filter;
+  }
+
+  /** Filters live logs and history (`undefined` lifts it). Kept across reconnects. */
+  setFilter(filter: LogFilter | undefined): void {
+    this.filter = filter;
+    // A filtered stream skips offsets by design.
+    this.gaps.forget(logsChannel(this.appId));
+    this.socket.send({ type: 'filter', filters: filter ?? {} });
+  }
+
+  /** The app's newest entries (oldest first), filtered. */
+  async requestHistory(): Promise<LogEntry[]> {
+    const frame = await this.request({ type: 'request_history' }, 'history');
+    return frame['payload'] as LogEntry[]; // settled with validated entries only
+  }
+
+  /** Empties the app's history cluster-wide; resolves when the server confirms. */
+  async clear(): Promise<void> {
+    await this.request({ type: 'clear' }, 'cleared');
+  }
+
+  async requestMetrics(): Promise<PerformanceMetrics> {
+    const frame = await this.request({ type: 'request_metrics' }, 'metrics');
+    return frame['payload'] as PerformanceMetrics; // settled with validated figures only
+  }
+
+  async ping(): Promise<{ rttMs: number; serverTime: string }> {
+    const started = Date.now();
+    const frame = await this.request({ type: 'ping' }, 'pong');
+    return { rttMs: Date.now() - started, serverTime: String(frame['timestamp']) };
+  }
+
+  protected onTransportOpen(token: string | undefined): void {
+    this.socket.send({ type: 'auth', data: { userId: this.userId, appId: this.appId, ...(token !== undefined ? { token } : {}) } });
+  }
+
+  protected handleFrame(frame: JsonObject & { type: string }): string | undefined {
+    const payload = frame['payload'];
+    switch (frame.type) {
+      case 'auth_success': {
+        if (!isObject(payload) || !isString(payload['appId']) || !isString(payload['userId'])) return 'payload must have appId and userId';
+        if (this.filter !== undefined) this.socket.send({ type: 'filter', filters: this.filter });
+        this.socket.ready();
+        this.emit('authenticated', { appId: payload['appId'], userId: payload['userId'] });
+        this.announceOpen();
+        return undefined;
+      }
+      case 'auth_error': {
+        const message = isObject(payload) && isString(payload['message']) ? payload['message'] : 'authentication refused';
+        if (this.state === 'open') {
+          // After auth, auth_error answers a misplaced message; the connection stays.
+          this.emit('server_error', { message });
+          return undefined;
+        }
+        this.socket.failAuth(message);
+        return undefined;
+      }
+      case 'logs': {
+        const entries = readLogEntries(payload);
+        if (!entries.ok) return entries.error;
+        const offset = offsetOf(frame);
+        // Live batches carry the channel offsets they cover; history answers carry none.
+        if (offset === undefined) {
+          this.replies.settle('history', { payload: entries.value });
+          this.emit('history', entries.value);
+          return undefined;
+        }
+        this.trackOffset(logsChannel(this.appId), offsetOf(frame, 'fromOffset') ?? offset, offset);
+        this.emit('logs', entries.value);
+        return undefined;
+      }
+      case 'cleared': {
+        if (!isObject(payload) || !isString(payload['appId'])) return 'payload must have appId';
+        const offset = offsetOf(frame);
+        if (offset !== undefined) this.trackOffset(logsChannel(this.appId), offset, offset);
+        this.replies.settle('cleared', frame);
+        this.emit('cleared', { appId: payload['appId'] });
+        return undefined;
+      }
+      case 'metrics': {
+        const metrics = readMetrics(payload);
+        if (!metrics.ok) return metrics.error;
+        const offset = offsetOf(frame);
+        if (offset === undefined) this.replies.settle('metrics', { payload: metrics.value });
+        else this.reportGap(this.gaps.observe(LOGS_METRICS_CHANNEL, offset));
+        this.emit('metrics', metrics.value);
+        return undefined;
+      }
+      case 'pong':
+        if (!isString(frame['timestamp'])) return 'timestamp must be a string';
+        this.replies.settle('pong', frame);
+        this.emit('pong', { timestamp: frame['timestamp'] });
+        return undefined;
+      case 'error':
+        return this.reportServerError(frame);
+      default:
+        return `unknown frame type`;
+    }
+  }
+
+  private trackOffset(channel: string, from: number, to: number): void {
+    if (this.filter !== undefined) return;
+    this.reportGap(this.gaps.observe(channel, from, to));
+  }
+}

@@ -1,0 +1,248 @@
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from '../core/backoff.js';
+import { Emitter, reportListenerErrors } from '../core/emitter.js';
+import { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from '../core/errors.js';
+import { excerpt, isObject, isString } from '../core/guards.js';
+import type { ConnectionState, TokenProvider } from '../core/reconnecting-socket.js';
+
+export interface SocketIoClientOptions {
+  /** The gateway or load balancer, e.g. `https://rt.example.com`. */
+  url: string;
+  /** A JWT, sent as `handshake.auth.token`. */
+  token?: string;
+  /** Called before every (re)connect for a current JWT; takes precedence over `token`. */
+  getToken?: TokenProvider;
+  /** Reconnection delays (Socket.IO's own backoff), or `false` to never reconnect. */
+  reconnect?: Partial<Pick<BackoffOptions, 'initialDelayMs' | 'maxDelayMs'>> | false;
+  /** Deadline for acknowledgements, ms (default 10 000). */
+  requestTimeoutMs?: number;
+  /** Passed through to `io()` (e.g. `transports: ['websocket']`). */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  autoConnect?: boolean;
+}
+
+export type SocketIoBaseEvents = {
+  state: ConnectionState;
+  /** Connected; the rooms this client had joined are being joined again. */
+  open: undefined;
+  disconnect: { reason: string };
+  error: Error;
+};
+
+/** What the server says in `connect_error` when the middleware refuses the credentials (DESIGN 1.2). */
+const AUTH_REFUSALS = new Set(['Authentication required', 'Authentication failed']);
+
+/**
+ * What the Socket.IO clients share: the socket, auth with a refreshable token, connection
+ * state, acknowledged requests with deadlines, and room subscriptions replayed after every
+ * reconnect (rooms belong to the connection on the server).
+ */
+export abstract class SocketIoClient<Events extends SocketIoBaseEvents> {
+  /** The underlying socket, for events this SDK does not wrap. */
+  readonly socket: Socket;
+  protected readonly requestTimeoutMs: number;
+  private readonly emitter = new Emitter<Events>(reportListenerErrors((err) => this.base.emit('error', err)));
+  /** Subscribe event → arguments currently subscribed. */
+  private readonly subscriptions = new Map<string, Set<string>>();
+  private currentState: ConnectionState = 'closed';
+  private everConnected = false;
+  private usedToken: string | undefined;
+  /** A token fetched (and checked) before an auth retry, used by the next handshake. */
+  private prefetched: { token: string | undefined } | undefined;
+  private authRetries = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  protected constructor(private readonly options: SocketIoClientOptions) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    const reconnect = options.reconnect === false ? undefined : { ...DEFAULT_BACKOFF, ...options.reconnect };
+    this.socket = io(options.url, {
+      forceNew: true,
+      withCredentials: true, // Node: keep the load balancer's affinity cookie
+      autoConnect: false,
+      reconnection: reconnect !== undefined,
+      ...(reconnect !== undefined ? { reconnectionDelay: reconnect.initialDelayMs, reconnectionDelayMax: reconnect.maxDelayMs } : {}),
+      ...options.socketOptions,
+      auth: (cb) => {
+        this.currentToken().then(
+          (token) => cb(token !== undefined && token !== '' ? { token } : {}),
+          (err: unknown) => {
+            this.report(new AuthError(`getToken() failed: ${err instanceof Error ? err.message : String(err)}`));
+            cb({});
+          },
+        );
+      },
+    });
+    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('disconnect', (reason) => {
+      this.setState(this.socket.active ? 'reconnecting' : 'closed');
+      this.base.emit('disconnect', { reason });
+    });
+    this.socket.on('connect_error', (err) => this.onConnectError(err));
+    this.socket.io.on('reconnect_attempt', () => this.setState(this.everConnected ? 'reconnecting' : 'connecting'));
+    if (options.autoConnect !== false) this.connect();
+  }
+
+  private get base(): Emitter<SocketIoBaseEvents> {
+    return this.emitter as unknown as Emitter<SocketIoBaseEvents>;
+  }
+
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  on<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  once<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
+    return this.emitter.once(event, listener);
+  }
+
+  off<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): void {
+    this.emitter.off(event, listener);
+  }
+
+  connect(): void {
+    if (this.closed || this.socket.connected) return;
+    this.setState(this.everConnected ? 'reconnecting' : 'connecting');
+    this.socket.connect();
+  }
+
+  /** Disconnects for good and cancels every timer. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.socket.disconnect();
+    this.setState('closed');
+  }
+
+  protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
+    this.emitter.emit(event, payload);
+  }
+
+  protected report(err: Error): void {
+    this.base.emit('error', err);
+  }
+
+  /** Reports a payload that does not fit the protocol (never throws out of the socket callback). */
+  protected reportBadPayload(event: string, problem: string, payload: unknown): void {
+    let text: string;
+    try {
+      text = JSON.stringify(payload) ?? String(payload);
+    } catch {
+      text = String(payload);
+    }
+    this.report(new FrameError(`bad "${event}" payload: ${problem}`, excerpt(text)));
+  }
+
+  /** Listens to a server event with a validator; bad payloads become `error` events. */
+  protected listen<T>(event: string, read: (payload: unknown) => T | string, deliver: (value: T) => void): void {
+    this.socket.on(event, (payload: unknown) => {
+      const value = read(payload);
+      if (typeof value === 'string') this.reportBadPayload(event, value, payload);
+      else deliver(value);
+    });
+  }
+
+  /**
+   * Emits `event` with `arg` and waits for `{ok:true}`; `{ok:false,error}` rejects with
+   * RequestRejectedError, no answer in time with RequestTimeoutError.
+   */
+  protected async request(event: string, arg: string): Promise<void> {
+    if (this.closed) throw new ClientClosedError(`${event}: client closed`);
+    let answer: unknown;
+    try {
+      answer = await this.socket.timeout(this.requestTimeoutMs).emitWithAck(event, arg);
+    } catch {
+      throw new RequestTimeoutError(`${event} ${JSON.stringify(arg)}`, this.requestTimeoutMs);
+    }
+    if (isObject(answer) && answer['ok'] === true) return;
+    throw new RequestRejectedError(event, isObject(answer) && isString(answer['error']) ? answer['error'] : 'malformed acknowledgement');
+  }
+
+  /** Joins a room through `event` and remembers it for reconnects (forgotten if refused). */
+  protected async subscribeTo(event: string, arg: string): Promise<void> {
+    const set = this.subscriptions.get(event) ?? new Set<string>();
+    this.subscriptions.set(event, set);
+    set.add(arg);
+    try {
+      await this.request(event, arg);
+    } catch (err) {
+      if (err instanceof RequestRejectedError) set.delete(arg);
+      throw err;
+    }
+  }
+
+  protected async unsubscribeFrom(subscribeEvent: string, unsubscribeEvent: string, arg: string): Promise<void> {
+    this.subscriptions.get(subscribeEvent)?.delete(arg);
+    await this.request(unsubscribeEvent, arg);
+  }
+
+  private onConnect(): void {
+    const reconnected = this.everConnected;
+    this.everConnected = true;
+    this.authRetries = 0;
+    this.setState('open');
+    // On the first connect, subscriptions made before it are buffered by Socket.IO and sent now.
+    if (reconnected) {
+      for (const [event, args] of this.subscriptions) {
+        for (const arg of args) {
+          this.request(event, arg).catch((err: unknown) => {
+            if (err instanceof RequestRejectedError) args.delete(arg);
+            this.report(new Error(`re-subscribing after reconnect: ${err instanceof Error ? err.message : String(err)}`));
+          });
+        }
+      }
+    }
+    this.base.emit('open', undefined);
+  }
+
+  private onConnectError(err: Error): void {
+    if (this.socket.active) {
+      // A transport problem: Socket.IO retries by itself.
+      this.setState(this.everConnected ? 'reconnecting' : 'connecting');
+      return;
+    }
+    // Refused by the server's middleware: Socket.IO does not retry these.
+    this.report(AUTH_REFUSALS.has(err.message) ? new AuthError(err.message) : err);
+    const canRetry = this.options.getToken !== undefined && this.options.reconnect !== false && !this.closed && AUTH_REFUSALS.has(err.message);
+    if (!canRetry) return this.setState('closed');
+    const refused = this.usedToken;
+    this.setState(this.everConnected ? 'reconnecting' : 'connecting');
+    const delay = backoffDelay(this.authRetries++, { ...DEFAULT_BACKOFF, ...(this.options.reconnect || {}) });
+    this.retryTimer = setTimeout(() => void this.retryWithFreshToken(refused), delay);
+  }
+
+  /** After refused credentials: reconnect only if getToken() now yields a different token. */
+  private async retryWithFreshToken(refused: string | undefined): Promise<void> {
+    let token: string | undefined;
+    try {
+      token = await this.options.getToken?.();
+    } catch (err) {
+      this.report(new AuthError(`getToken() failed: ${err instanceof Error ? err.message : String(err)}`));
+      return this.close();
+    }
+    if (this.closed) return;
+    if (token === refused) {
+      this.report(new AuthError('the server refused the token and getToken() returned the same one: not reconnecting'));
+      return this.close();
+    }
+    this.prefetched = { token };
+    this.socket.connect();
+  }
+
+  private async currentToken(): Promise<string | undefined> {
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
+    const token = prefetched !== undefined ? prefetched.token : this.options.getToken !== undefined ? await this.options.getToken() : this.options.token;
+    this.usedToken = token;
+    return token;
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.currentState || (this.closed && state !== 'closed')) return;
+    this.currentState = state;
+    this.base.emit('state', state);
+  }
+}

@@ -1,0 +1,60 @@
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+export interface Connection {
+  socket: WebSocket;
+  request: IncomingMessage;
+  /** Messages this connection received, parsed. */
+  received: Record<string, unknown>[];
+}
+
+/**
+ * A real in-process WebSocket server (the `ws` package) that plays the gateway's part in unit
+ * tests: it sends whatever frames a test wants, including broken ones.
+ */
+export async function startLocalServer(options: {
+  onConnection?: (connection: Connection) => void;
+  /** HTTP status to refuse upgrades with (e.g. 401), given the request. */
+  refuse?: (request: IncomingMessage) => number | undefined;
+} = {}) {
+  const connections: Connection[] = [];
+  const server = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    verifyClient: (info, done) => {
+      const status = options.refuse?.(info.req);
+      if (status === undefined) done(true);
+      else done(false, status, 'Authentication failed');
+    },
+  });
+  server.on('connection', (socket, request) => {
+    const connection: Connection = { socket, request, received: [] };
+    connections.push(connection);
+    socket.on('message', (data) => connection.received.push(JSON.parse(String(data)) as Record<string, unknown>));
+    options.onConnection?.(connection);
+  });
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    connections,
+    attempts: () => connections.length,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of server.clients) client.terminate();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const stats = (n: number) => ({ current_visitors: n, unique_today: n, total_events: n, letters_today: 0, timestamp: 1_795_312_149 });
+
+export async function until<T>(check: () => T, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
