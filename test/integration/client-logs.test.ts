@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AuthError, AvailabilityClient, LogsClient, logStreamStore, type AvailabilityAlert, type Gap, type LogEntry } from '@switchboard/client';
+import {
+  AuthError,
+  AvailabilityClient,
+  LogsClient,
+  RequestRejectedError,
+  logStreamStore,
+  type AvailabilityAlert,
+  type Gap,
+  type LogEntry,
+} from '@switchboard/client';
 import { sleep, waitFor } from '../support/wait.js';
 import { ClientStack, TEST_BACKOFF, token } from './client-helpers.js';
 import { post } from './helpers.js';
@@ -60,8 +69,20 @@ describe('LogsClient', () => {
     expect(history.every((e) => e.appId === 'shop')).toBe(true);
     const metrics = await client.requestMetrics();
     expect(metrics.cpu.cores).toBeGreaterThan(0);
-    await client.clear();
-    expect(seen.cleared).toBe(1);
+    // Reading the app does not let a token clear it: the refusal rejects at once, history stays.
+    const rejected = await client.clear().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(rejected).toBeInstanceOf(RequestRejectedError);
+    expect((rejected as Error).message).toMatch(/the token needs the "logs:clear" permission/);
+    expect(seen.cleared).toBe(0);
+    expect((await client.requestHistory()).length).toBeGreaterThan(0);
+    // A token with the permission clears it for every reader.
+    const admin = logs('shop', 'u-admin', { token: token({ sub: 'u-admin', apps: ['shop'], scope: 'logs:clear' }) });
+    await open(admin.client);
+    await admin.client.clear();
+    await waitFor(() => seen.cleared === 1, { what: 'cleared on the reader' });
     await expect(client.requestHistory()).resolves.toEqual([]);
   });
 

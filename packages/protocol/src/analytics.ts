@@ -87,4 +87,9 @@ export const analyticsEventFrame = (event: AnalyticsEvent): string =>
 export const pongFrame = (now = Date.now()): string =>
   `{"type":"pong","timestamp":"${new Date(now).toISOString()}"}`;
 
-export const errorFrame = (message: string): string => JSON.stringify({ type: 'error', message });
+/**
+ * `{"type":"error","message"}`; `request` (an extra field original clients ignore) names the
+ * client message type it refuses, so a client waiting for that message's answer can stop waiting.
+ */
+export const errorFrame = (message: string, request?: string): string =>
+  JSON.stringify(request === undefined ? { type: 'error', message } : { type: 'error', message, request });

@@ -39,6 +39,15 @@ export class PendingReplies<T> {
     return true;
   }
 
+  /** Rejects the oldest waiter of `kind` (the server refused that request); false when nobody waited. */
+  reject(kind: string, err: Error): boolean {
+    const waiter = this.queues.get(kind)?.shift();
+    if (waiter === undefined) return false;
+    clearTimeout(waiter.timer);
+    waiter.reject(err);
+    return true;
+  }
+
   /** Rejects the waiters of `kind` (or all of them). */
   rejectAll(err: Error = new ClientClosedError('client closed'), kind?: string): void {
     for (const [key, queue] of this.queues) {

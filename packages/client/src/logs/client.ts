@@ -1,4 +1,5 @@
 import type { LogEntry, LogFilter, PerformanceMetrics } from '@switchboard/protocol';
+import { RequestRejectedError } from '../core/errors.js';
 import { isObject, isString, offsetOf, type JsonObject } from '../core/guards.js';
 import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
 import { endpointUrl } from '../core/websocket.js';
@@ -69,7 +70,10 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
     return frame['payload'] as LogEntry[]; // settled with validated entries only
   }
 
-  /** Empties the app's history cluster-wide; resolves when the server confirms. */
+  /**
+   * Empties the app's history cluster-wide; resolves when the server confirms. Rejects with a
+   * RequestRejectedError when the server refuses (a token without the `logs:clear` permission).
+   */
   async clear(): Promise<void> {
     await this.request({ type: 'clear' }, 'cleared');
   }
@@ -147,6 +151,8 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
         this.emit('pong', { timestamp: frame['timestamp'] });
         return undefined;
       case 'error':
+        // An error that names `clear` is the answer to the oldest pending clear.
+        if (frame['request'] === 'clear' && isString(frame['message'])) this.replies.reject('cleared', new RequestRejectedError('clear', frame['message']));
         return this.reportServerError(frame);
       default:
         return `unknown frame type`;

@@ -90,7 +90,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       case 'clear':
         if (!data.auth.canClear) {
           metrics.clientErrors.inc({ endpoint: LOGS_ENDPOINT, reason: 'forbidden' });
-          return sendFrame(ws, errorFrame(`Not authorized to clear appId "${appId}": the token needs the "${CLEAR_PERMISSION}" permission`), ctx);
+          return sendFrame(ws, errorFrame(`Not authorized to clear appId "${appId}": the token needs the "${CLEAR_PERMISSION}" permission`, 'clear'), ctx);
         }
         return clear(ws, appId);
       case 'request_metrics':
@@ -119,7 +119,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       await engine.appendIngest(envelopeFields({ kind: 'logs_clear', id: newEventId(), at: Date.now(), body: JSON.stringify({ appId }) }));
     } catch (err) {
       logger.warn({ err, appId }, 'clear not queued');
-      sendFrame(ws, errorFrame('clear is temporarily unavailable; retry'), ctx);
+      sendFrame(ws, errorFrame('clear is temporarily unavailable; retry', 'clear'), ctx);
     }
   };
 
