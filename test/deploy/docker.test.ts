@@ -29,6 +29,28 @@ function workspaces(): string[] {
     .sort();
 }
 
+/**
+ * The workspaces the image runs: the CLI and, transitively, every workspace package it depends
+ * on. Others (the client SDK, bench) only need their manifests present for `npm ci`.
+ */
+function runtimeWorkspaces(): string[] {
+  const byName = new Map(
+    workspaces().map((ws) => [(JSON.parse(read(ws, 'package.json')) as { name: string }).name, ws] as const),
+  );
+  const seen = new Set<string>();
+  const visit = (ws: string) => {
+    if (seen.has(ws)) return;
+    seen.add(ws);
+    const deps = (JSON.parse(read(ws, 'package.json')) as { dependencies?: Record<string, string> }).dependencies ?? {};
+    for (const name of Object.keys(deps)) {
+      const dep = byName.get(name);
+      if (dep !== undefined) visit(dep);
+    }
+  };
+  visit('packages/cli');
+  return [...seen].sort();
+}
+
 describe('deploy/Dockerfile', () => {
   const steps = parseDockerfile(read('deploy/Dockerfile'));
   const ignore = read('.dockerignore')
@@ -74,7 +96,9 @@ describe('deploy/Dockerfile', () => {
     const runtime = copies('runtime');
     expect(runtime.some((c) => c.from === 'prod-deps' && c.sources[0] === '/app/')).toBe(true);
     const fromBuild = new Set(runtime.filter((c) => c.from === 'build').flatMap((c) => c.sources));
-    for (const ws of workspaces().filter((w) => w.startsWith('packages/'))) {
+    const runtimeSet = runtimeWorkspaces();
+    expect(runtimeSet).toEqual(expect.arrayContaining(['packages/cli', 'packages/gateway', 'packages/worker', 'packages/dashboard']));
+    for (const ws of runtimeSet) {
       const files = (JSON.parse(read(ws, 'package.json')) as { files?: string[] }).files ?? [];
       expect(files.length, `${ws}: "files"`).toBeGreaterThan(0);
       for (const f of files) expect(fromBuild, `runtime stage must COPY --from=build /app/${ws}/${f}`).toContain(`/app/${ws}/${f}`);

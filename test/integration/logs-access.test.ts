@@ -97,7 +97,11 @@ describe('who may clear an app’s history', () => {
     const mark = reader.frames.length;
     reader.send({ type: 'clear' });
     const answer = await reader.next((f) => f.type === 'error' || f.type === 'cleared', { from: mark, what: 'the answer to clear' });
-    expect(answer).toEqual({ type: 'error', message: 'Not authorized to clear appId "perm": the token needs the "logs:clear" permission' });
+    expect(answer).toEqual({
+      type: 'error',
+      message: 'Not authorized to clear appId "perm": the token needs the "logs:clear" permission',
+      request: 'clear',
+    });
     expect((await history(reader)).map((e) => e.message)).toEqual(['kept']);
     expect(reader.closed).toBeUndefined();
   });
