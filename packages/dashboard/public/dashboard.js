@@ -12,6 +12,15 @@
 
   const LIMITS = { events: 100, errors: 200, logs: 500, jobs: 8, jobEvents: 50 };
   const NAME = /^[A-Za-z0-9_.:-]{1,128}$/; // appId / jobId as the server accepts them
+
+  /** The trimmed value of a name field, or undefined (and the field says why) when invalid. */
+  function readName(inputId) {
+    const input = $(inputId);
+    const value = input.value.trim();
+    input.setCustomValidity(NAME.test(value) ? '' : "letters, digits, '_', '-', '.' or ':'");
+    if (!input.reportValidity()) return undefined;
+    return value;
+  }
   const TOKEN_KEY = 'switchboard.token';
   const STAT_FIELDS = ['current_visitors', 'unique_today', 'total_events', 'letters_today'];
   const LEVEL_CLASSES = new Set(['fatal', 'critical', 'error', 'warn', 'warning', 'info', 'debug', 'trace']);
@@ -413,13 +422,8 @@
 
   $('job-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const jobId = $('job-id').value.trim();
-    if (!NAME.test(jobId)) {
-      $('job-id').setCustomValidity("letters, digits, '_', '-', '.' or ':'");
-      $('job-id').reportValidity();
-      return;
-    }
-    $('job-id').setCustomValidity('');
+    const jobId = readName('job-id');
+    if (jobId === undefined) return;
     followJob(jobId);
     $('job-id').value = '';
   });
@@ -539,14 +543,8 @@
 
   $('logs-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const appId = $('log-app').value.trim();
-    if (!NAME.test(appId)) {
-      $('log-app').setCustomValidity("letters, digits, '_', '-', '.' or ':'");
-      $('log-app').reportValidity();
-      return;
-    }
-    $('log-app').setCustomValidity('');
-    logs.start(appId);
+    const appId = readName('log-app');
+    if (appId !== undefined) logs.start(appId);
   });
   $('logs-stop').addEventListener('click', () => {
     logs.stop();

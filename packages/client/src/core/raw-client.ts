@@ -1,5 +1,6 @@
 import type { BackoffOptions, Random } from './backoff.js';
-import { Emitter, reportListenerErrors } from './emitter.js';
+import type { Emitter } from './emitter.js';
+import { TypedEvents } from './typed-events.js';
 import { FrameError } from './errors.js';
 import type { Gap } from './gaps.js';
 import { GapDetector } from './gaps.js';
@@ -48,14 +49,14 @@ export type BaseEvents = {
  * What the raw-endpoint clients share: one reconnecting socket, typed events, parsing that
  * reports bad frames instead of throwing, request/reply matching and gap detection.
  */
-export abstract class RawEndpointClient<Events extends BaseEvents> {
+export abstract class RawEndpointClient<Events extends BaseEvents> extends TypedEvents<Events> {
   protected readonly socket: ReconnectingSocket;
   protected readonly gaps = new GapDetector();
   protected readonly replies = new PendingReplies<JsonObject>();
   protected readonly requestTimeoutMs: number;
-  private readonly emitter = new Emitter<Events>(reportListenerErrors((err) => this.base.emit('error', err)));
 
   protected constructor(options: RawClientOptions, socketOptions: Pick<ReconnectingSocketOptions, 'url' | 'readyOnOpen' | 'keepAlive'>) {
+    super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.socket = new ReconnectingSocket({
       ...socketOptions,
@@ -81,23 +82,11 @@ export abstract class RawEndpointClient<Events extends BaseEvents> {
 
   /** The base events, emitted through the same emitter (the generic map cannot be indexed directly). */
   private get base(): Emitter<BaseEvents> {
-    return this.emitter as unknown as Emitter<BaseEvents>;
+    return this.events<BaseEvents>();
   }
 
   get state(): ConnectionState {
     return this.socket.state;
-  }
-
-  on<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
-    return this.emitter.on(event, listener);
-  }
-
-  once<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
-    return this.emitter.once(event, listener);
-  }
-
-  off<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): void {
-    this.emitter.off(event, listener);
   }
 
   /** Starts connecting (only needed with `autoConnect: false`). */
@@ -116,10 +105,6 @@ export abstract class RawEndpointClient<Events extends BaseEvents> {
 
   /** One parsed frame; returns an error message when the frame does not fit the protocol. */
   protected abstract handleFrame(frame: JsonObject & { type: string }): string | undefined;
-
-  protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
-    this.emitter.emit(event, payload);
-  }
 
   /** The connection is usable: announce it. */
   protected announceOpen(): void {

@@ -1,6 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from '../core/backoff.js';
-import { Emitter, reportListenerErrors } from '../core/emitter.js';
+import type { Emitter } from '../core/emitter.js';
+import { TypedEvents } from '../core/typed-events.js';
 import { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from '../core/errors.js';
 import { excerpt, isObject, isString } from '../core/guards.js';
 import type { ConnectionState, TokenProvider } from '../core/reconnecting-socket.js';
@@ -37,11 +38,10 @@ const AUTH_REFUSALS = new Set(['Authentication required', 'Authentication failed
  * state, acknowledged requests with deadlines, and room subscriptions replayed after every
  * reconnect (rooms belong to the connection on the server).
  */
-export abstract class SocketIoClient<Events extends SocketIoBaseEvents> {
+export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends TypedEvents<Events> {
   /** The underlying socket, for events this SDK does not wrap. */
   readonly socket: Socket;
   protected readonly requestTimeoutMs: number;
-  private readonly emitter = new Emitter<Events>(reportListenerErrors((err) => this.base.emit('error', err)));
   /** Subscribe event → arguments currently subscribed. */
   private readonly subscriptions = new Map<string, Set<string>>();
   private currentState: ConnectionState = 'closed';
@@ -54,6 +54,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> {
   private closed = false;
 
   protected constructor(private readonly options: SocketIoClientOptions) {
+    super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     const reconnect = options.reconnect === false ? undefined : { ...DEFAULT_BACKOFF, ...options.reconnect };
     this.socket = io(options.url, {
@@ -84,23 +85,11 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> {
   }
 
   private get base(): Emitter<SocketIoBaseEvents> {
-    return this.emitter as unknown as Emitter<SocketIoBaseEvents>;
+    return this.events<SocketIoBaseEvents>();
   }
 
   get state(): ConnectionState {
     return this.currentState;
-  }
-
-  on<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
-    return this.emitter.on(event, listener);
-  }
-
-  once<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): () => void {
-    return this.emitter.once(event, listener);
-  }
-
-  off<K extends keyof Events>(event: K, listener: (payload: Events[K]) => void): void {
-    this.emitter.off(event, listener);
   }
 
   connect(): void {
@@ -115,10 +104,6 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> {
     clearTimeout(this.retryTimer);
     this.socket.disconnect();
     this.setState('closed');
-  }
-
-  protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
-    this.emitter.emit(event, payload);
   }
 
   protected report(err: Error): void {
