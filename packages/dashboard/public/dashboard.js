@@ -13,6 +13,16 @@
   const LIMITS = { events: 100, errors: 200, logs: 500, jobs: 8, jobEvents: 50 };
   const NAME = /^[A-Za-z0-9_.:-]{1,128}$/; // appId / jobId as the server accepts them
 
+  /** A server frame as an object, or undefined when it is not JSON or not an object. */
+  function parseFrame(data) {
+    try {
+      const msg = JSON.parse(data);
+      return msg !== null && typeof msg === 'object' ? msg : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The trimmed value of a name field, or undefined (and the field says why) when invalid. */
   function readName(inputId) {
     const input = $(inputId);
@@ -176,13 +186,8 @@
         setStatus('analytics', 'live', 'live');
       };
       socket.onmessage = (e) => {
-        let msg;
-        try {
-          msg = JSON.parse(e.data);
-        } catch {
-          return;
-        }
-        if (!msg || typeof msg !== 'object') return;
+        const msg = parseFrame(e.data);
+        if (msg === undefined) return;
         if (typeof msg.offset === 'number') {
           if (lastOffset !== undefined && msg.offset > lastOffset + 1) addLine('gap', `missed ${msg.offset - lastOffset - 1} message(s)`, 'gap');
           lastOffset = msg.offset;
@@ -479,13 +484,8 @@
         socket.send(JSON.stringify({ type: 'auth', data }));
       };
       socket.onmessage = (e) => {
-        let msg;
-        try {
-          msg = JSON.parse(e.data);
-        } catch {
-          return;
-        }
-        if (!msg || typeof msg !== 'object' || ws !== socket) return;
+        const msg = parseFrame(e.data);
+        if (msg === undefined || ws !== socket) return;
         switch (msg.type) {
           case 'auth_success':
             retry.reset();
