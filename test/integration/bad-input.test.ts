@@ -5,7 +5,7 @@ import { NodeProcess, metricValue } from '../support/node-process.js';
 import { TestClient } from '../support/ws-client.js';
 import { IoClient } from '../support/socketio-client.js';
 import { waitFor } from '../support/wait.js';
-import { PRODUCER_KEY, post } from './helpers.js';
+import { PRODUCER_KEY, post, rawHttp } from './helpers.js';
 
 /** Bad input gets a clear answer and loses nothing; nothing a client sends crashes a node. */
 let redis: RedisServer;
@@ -97,8 +97,25 @@ describe('HTTP ingest input', () => {
       body: 'a=1',
     });
     expect(res.status).toBe(415);
-    expect((await fetch(`${gateway.url}/events`)).status).toBe(405);
+    const wrongMethod = await fetch(`${gateway.url}/events`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
     expect((await fetch(`${gateway.url}/nope`)).status).toBe(404);
+  });
+
+  it('answers HEAD like GET, headers only: probes, the dashboard, and the 404/405 answers', async () => {
+    for (const [path, status] of [['/livez', 200], ['/readyz', 200], ['/health', 200], ['/metrics', 200], ['/', 200], ['/nope', 404], ['/events', 405]] as const) {
+      const raw = await rawHttp(gateway.port, `HEAD ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      const [head = '', body = ''] = raw.split('\r\n\r\n');
+      expect(head.split('\r\n')[0], path).toBe(`HTTP/1.1 ${status} ${status === 200 ? 'OK' : status === 404 ? 'Not Found' : 'Method Not Allowed'}`);
+      expect(body, `HEAD ${path} sent a body`).toBe('');
+      // The length announced is the one GET sends.
+      const announced = Number(/content-length: (\d+)/i.exec(head)?.[1]);
+      expect(announced, path).toBeGreaterThan(0);
+    }
+    const get = await fetch(`${gateway.url}/livez`);
+    const head = await rawHttp(gateway.port, 'HEAD /livez HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    expect(Number(/content-length: (\d+)/i.exec(head)?.[1])).toBe((await get.text()).length);
   });
 
   it('keeps valid events flowing after all of the above, extra fields kept in data', async () => {

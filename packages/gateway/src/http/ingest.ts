@@ -104,6 +104,8 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
 
   // Wrong methods on an ingest path get a clear answer rather than a 404.
   app.any(route.path, (res, req) => {
-    new Reply(res).json(405, { error: `method not allowed: use POST ${req.getUrl()}` });
+    const reply = new Reply(res, req.getMethod() === 'head');
+    reply.headers.push(['allow', 'POST']);
+    reply.json(405, { error: `method not allowed: use POST ${req.getUrl()}` });
   });
 }

@@ -1,13 +1,13 @@
 import type { GatewayContext } from '../context.js';
 import { PREFLIGHT_HEADERS } from './cors.js';
-import { Reply } from './respond.js';
+import { Reply, getAndHead } from './respond.js';
 
 /** `/health`, `/livez`, `/readyz`, `/metrics`, CORS preflight and the 404 fallback. */
 export function registerOpsRoutes(ctx: GatewayContext): void {
   const { app, config, engine, registry, connections, origins, logger } = ctx;
 
-  app.get('/health', (res) => {
-    new Reply(res).json(200, {
+  getAndHead(app, '/health', (reply) => {
+    reply.json(200, {
       status: ctx.isDraining() ? 'draining' : 'ok',
       service: 'gateway',
       node: config.nodeId,
@@ -17,19 +17,18 @@ export function registerOpsRoutes(ctx: GatewayContext): void {
     });
   });
 
-  app.get('/livez', (res) => {
-    new Reply(res).json(200, { status: 'ok' });
+  getAndHead(app, '/livez', (reply) => {
+    reply.json(200, { status: 'ok' });
   });
 
-  app.get('/readyz', (res) => {
+  getAndHead(app, '/readyz', (reply) => {
     const redis = engine.health();
     const draining = ctx.isDraining();
     const ready = !draining && redis !== 'down';
-    new Reply(res).json(ready ? 200 : 503, { ready, draining, redis });
+    reply.json(ready ? 200 : 503, { ready, draining, redis });
   });
 
-  app.get('/metrics', (res) => {
-    const reply = new Reply(res);
+  getAndHead(app, '/metrics', (reply) => {
     registry.metrics().then(
       (text) => reply.send(200, text, registry.contentType),
       (err: unknown) => {
@@ -48,6 +47,6 @@ export function registerOpsRoutes(ctx: GatewayContext): void {
   });
 
   app.any('/*', (res, req) => {
-    new Reply(res).json(404, { error: `not found: ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
+    new Reply(res, req.getMethod() === 'head').json(404, { error: `not found: ${req.getMethod().toUpperCase()} ${req.getUrl()}` });
   });
 }

@@ -1,4 +1,4 @@
-import type { HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
@@ -27,7 +27,11 @@ export class Reply {
   /** Extra headers every answer carries (CORS). */
   readonly headers: [string, string][] = [];
 
-  constructor(readonly res: HttpResponse) {
+  /** `headOnly`: answering a HEAD request: the same status and headers, and no body. */
+  constructor(
+    readonly res: HttpResponse,
+    private readonly headOnly = false,
+  ) {
     // uWS keeps one abort handler per response: fan it out to whoever needs to know.
     res.onAborted(() => {
       this.done = true;
@@ -55,11 +59,21 @@ export class Reply {
       this.res.writeHeader('content-type', contentType);
       this.res.writeHeader('cache-control', 'no-store');
       for (const [name, value] of this.headers) this.res.writeHeader(name, value);
-      this.res.end(body, close);
+      if (this.headOnly) this.res.endWithoutBody(Buffer.byteLength(body), close);
+      else this.res.end(body, close);
     });
   }
 
   json(status: number, value: unknown, close = false): void {
     this.send(status, JSON.stringify(value), 'application/json', close);
   }
+}
+
+/**
+ * A GET route that answers HEAD too, with the same status and headers and no body: uWS routes
+ * HEAD separately, and probes and load balancers use it.
+ */
+export function getAndHead(app: TemplatedApp, pattern: string, handler: (reply: Reply, req: HttpRequest) => void): void {
+  app.get(pattern, (res, req) => handler(new Reply(res), req));
+  app.head(pattern, (res, req) => handler(new Reply(res, true), req));
 }

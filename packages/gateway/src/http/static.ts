@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GatewayContext } from '../context.js';
-import { Reply } from './respond.js';
+import { getAndHead } from './respond.js';
 
 /**
  * The dashboard's files: a fixed allowlist of exact routes, each bound to one file of the
@@ -41,8 +41,7 @@ const SECURITY_HEADERS: [string, string][] = [
 export function registerDashboard(ctx: GatewayContext, dashboardDir: string): void {
   for (const [route, { file, contentType }] of Object.entries(DASHBOARD_FILES)) {
     const body = readFileSync(join(dashboardDir, file), 'utf8');
-    ctx.app.get(route, (res) => {
-      const reply = new Reply(res);
+    getAndHead(ctx.app, route, (reply) => {
       reply.headers.push(...SECURITY_HEADERS);
       reply.send(200, body, contentType);
     });
