@@ -1,28 +1,54 @@
 #!/usr/bin/env node
-// A local cluster for trying Switchboard out: a private redis-server, two gateways and two
-// workers, each a real `switchboard` process. Ctrl-C stops everything.
+// A local cluster for trying Switchboard out (DESIGN section 5): a private redis-server, gateways
+// and workers (each a real `switchboard` process), HAProxy in front of the gateways with the
+// shipped sticky-session config, and a RabbitMQ bridge when RABBITMQ_URL is set. It reports
+// "Cluster up" only once every part answers; Ctrl-C drains the nodes and stops everything.
 //
-//   npm run cluster                 # gateways on 8081 and 8082
+//   npm run cluster                              # HAProxy on 8080, gateways on 8081 and 8082
 //   GATEWAYS=3 WORKERS=1 npm run cluster
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+//   LISTEN=0 BASE_PORT=0 npm run cluster         # any free ports (printed)
+//   RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672 npm run cluster   # plus a bridge
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
-const gateways = Number(process.env.GATEWAYS ?? 2);
-const workers = Number(process.env.WORKERS ?? 2);
-const basePort = Number(process.env.BASE_PORT ?? 8081);
+const HAPROXY_CONFIG = fileURLToPath(new URL('../deploy/haproxy/haproxy.cfg', import.meta.url));
+
+const count = (name, fallback, min) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < min) {
+    process.stderr.write(`${name}: expected an integer of at least ${min}, got "${process.env[name]}"\n`);
+    process.exit(64);
+  }
+  return value;
+};
+const gateways = count('GATEWAYS', 2, 1);
+const workers = count('WORKERS', 2, 1);
+const listen = count('LISTEN', 8080, 0);
+const basePort = count('BASE_PORT', 8081, 0);
+const rabbitmqUrl = process.env.RABBITMQ_URL;
+const READY_TIMEOUT_MS = 60_000;
+
 const children = [];
+let stopping = false;
+const workDir = mkdtempSync(join(tmpdir(), 'switchboard-cluster-'));
 
 const freePort = () =>
   new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
     });
   });
+/** `base + offset`, or a free port when the base is 0. */
+const portAt = (base, offset) => (base === 0 ? freePort() : Promise.resolve(base + offset));
 
+/** Starts a process whose output is prefixed with its name; an early exit stops the cluster. */
 function run(name, command, args, env = {}) {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = `[${name}]`.padEnd(12);
@@ -36,38 +62,127 @@ function run(name, command, args, env = {}) {
     });
   }
   child.on('exit', (code, signal) => {
-    if (!stopping) process.stdout.write(`${prefix} exited (${signal ?? code})\n`);
+    if (stopping) return;
+    process.stdout.write(`${prefix} exited (${signal ?? code}): stopping the cluster\n`);
+    stop(1);
   });
-  children.push(child);
+  children.push({ name, child });
   return child;
 }
 
-let stopping = false;
-function stop() {
+/** Polls `check` until it resolves true; fails with `what` after READY_TIMEOUT_MS. */
+async function until(what, check) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (stopping) throw new Error('stopping');
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not come up within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+/** Whether a Redis server answers PING on the port. */
+const redisAnswers = (port) =>
+  new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write('PING\r\n'));
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('data', (chunk) => done(chunk.toString().startsWith('+PONG')));
+    socket.once('error', () => done(false));
+  });
+
+const ready = async (port) => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+
+/** The shipped HAProxy config with one `server` line per gateway (it ships with two). */
+function haproxyConfig(gatewayPorts) {
+  const shipped = readFileSync(HAPROXY_CONFIG, 'utf8');
+  const servers = gatewayPorts.map((port, i) => `    server gw${i + 1} 127.0.0.1:${port} cookie gw${i + 1}`).join('\n');
+  const config = `${shipped.replace(/^ {4}server gw\d+ .*\n?/gm, '').trimEnd()}\n${servers}\n`;
+  const path = join(workDir, 'haproxy.cfg');
+  writeFileSync(path, config);
+  return path;
+}
+
+function stop(code = 0) {
   if (stopping) return;
   stopping = true;
   process.stdout.write('\nstopping the cluster...\n');
-  // Nodes first (they drain), Redis last.
-  const [redis, ...nodes] = children;
-  const exits = nodes.map((child) => new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r))));
-  for (const child of nodes) child.kill('SIGTERM');
-  Promise.all(exits).then(() => {
-    redis.kill('SIGTERM');
-    redis.once('exit', () => process.exit(0));
-  });
-  setTimeout(() => process.exit(0), 15000).unref();
+  // Everything but Redis first (the nodes drain and may still write), Redis last.
+  const redis = children.find((c) => c.name === 'redis')?.child;
+  const others = children.filter((c) => c.name !== 'redis').map((c) => c.child);
+  const exited = (child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
+  for (const child of others) child.kill('SIGTERM');
+  Promise.all(others.map(exited))
+    .then(async () => {
+      if (redis !== undefined) {
+        redis.kill('SIGTERM');
+        await exited(redis);
+      }
+    })
+    .finally(() => {
+      rmSync(workDir, { recursive: true, force: true });
+      process.exit(code);
+    });
+  setTimeout(() => {
+    for (const { child } of children) child.kill('SIGKILL');
+    process.exit(code || 1);
+  }, 20_000).unref();
 }
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
 
-const redisPort = await freePort();
-run('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
-await new Promise((r) => setTimeout(r, 300));
-for (let i = 0; i < workers; i++) run(`worker-${i + 1}`, process.execPath, [CLI, 'worker'], { ...env, PORT: String(basePort + 100 + i), NODE_ID: `worker-${i + 1}` });
-for (let i = 0; i < gateways; i++) run(`gateway-${i + 1}`, process.execPath, [CLI, 'gateway'], { ...env, PORT: String(basePort + i), NODE_ID: `gateway-${i + 1}` });
+try {
+  const redisPort = await freePort();
+  run('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await until('redis-server', () => redisAnswers(redisPort));
+  const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
 
-setTimeout(() => {
-  process.stdout.write(`\nCluster up: redis on ${redisPort}; gateways on ${Array.from({ length: gateways }, (_, i) => basePort + i).join(', ')}; workers' health on ${Array.from({ length: workers }, (_, i) => basePort + 100 + i).join(', ')}.\n`);
-  process.stdout.write(`Dashboard: http://localhost:${basePort}/   Ctrl-C to stop.\n\n`);
-}, 1500);
+  const workerPorts = [];
+  for (let i = 0; i < workers; i++) {
+    const port = await portAt(basePort, 100 + i);
+    workerPorts.push(port);
+    run(`worker-${i + 1}`, process.execPath, [CLI, 'worker'], { ...env, PORT: String(port), NODE_ID: `worker-${i + 1}` });
+  }
+  const gatewayPorts = [];
+  for (let i = 0; i < gateways; i++) {
+    const port = await portAt(basePort, i);
+    gatewayPorts.push(port);
+    run(`gateway-${i + 1}`, process.execPath, [CLI, 'gateway'], { ...env, PORT: String(port), NODE_ID: `gateway-${i + 1}` });
+  }
+  let bridgePort;
+  if (rabbitmqUrl !== undefined) {
+    bridgePort = await portAt(basePort, 200);
+    run('bridge', process.execPath, [CLI, 'bridge'], { ...env, RABBITMQ_URL: rabbitmqUrl, PORT: String(bridgePort), NODE_ID: 'bridge' });
+  }
+  await Promise.all([...workerPorts, ...gatewayPorts, ...(bridgePort === undefined ? [] : [bridgePort])].map((port) => until(`the node on ${port}`, () => ready(port))));
+
+  let front;
+  if (spawnSync('sh', ['-c', 'command -v haproxy'], { stdio: 'ignore' }).status === 0) {
+    const frontPort = listen === 0 ? await freePort() : listen;
+    run('haproxy', 'haproxy', ['-db', '-f', haproxyConfig(gatewayPorts)], { SWITCHBOARD_LISTEN: `127.0.0.1:${frontPort}` });
+    // Ready once every gateway has answered through it (round robin visits each in turn).
+    const seen = new Set();
+    await until('haproxy', async () => {
+      const res = await fetch(`http://127.0.0.1:${frontPort}/health`);
+      if (res.status === 200) seen.add((await res.json()).node);
+      return seen.size === gateways;
+    });
+    front = `http://localhost:${frontPort}/`;
+  }
+
+  const list = (ports) => ports.join(', ');
+  process.stdout.write(
+    `\nCluster up: redis on ${redisPort}; gateways on ${list(gatewayPorts)}; workers' health on ${list(workerPorts)}` +
+      `${bridgePort === undefined ? '' : `; bridge's health on ${bridgePort}`}` +
+      `${front === undefined ? ' (haproxy not found: no front)' : `; front ${front}`}.\n` +
+      `Dashboard: ${front ?? `http://localhost:${gatewayPorts[0]}/`}   Ctrl-C to stop.\n\n`,
+  );
+} catch (err) {
+  if (!stopping) {
+    process.stderr.write(`cluster: ${err instanceof Error ? err.message : String(err)}\n`);
+    stop(1);
+  }
+}

@@ -1,4 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
+
 export const PRODUCER_KEY = 'test-producer-key-0001';
 
 /** POST a JSON body (or raw string) to an ingest route. */
