@@ -3,6 +3,7 @@ import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envSchema, loadConfig } from '@switchboard/config';
 import {
+  GATEWAY_ROUTES,
   type Doc,
   dockerIgnored,
   durationSeconds,
@@ -17,7 +18,6 @@ import {
 
 const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
 const ROLES = JSON.parse((/export const ROLES = (\[[^\]]*\])/.exec(read('packages/cli/src/roles.ts'))?.[1] ?? '[]').replace(/'/g, '"')) as string[];
-const GATEWAY_ROUTES = new Set([...read('packages/gateway/src/http/ops.ts').matchAll(/app\.get\('([^']+)'/g)].map((m) => m[1]!));
 const SOCKETIO_IDLE_S = 45;
 
 /** Workspace package directories, from the root package.json's globs ("packages/*", "bench"). */

@@ -13,12 +13,12 @@ import {
   parseEnvFile,
   read,
   rel,
+  GATEWAY_ROUTES,
   routesIn,
 } from './support.js';
 
 /** Everything the config schema knows: the only names a Switchboard container may be given. */
 const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
-const GATEWAY_ROUTES = routesIn('packages/gateway/src/http/ops.ts', /app\.get\('([^']+)'/g);
 const WORKER_ROUTES = routesIn('packages/worker/src/ops-http.ts', /case '([^']+)'/g);
 /** Socket.IO's pingInterval + pingTimeout: proxies must not cut an idle request sooner (DESIGN section 8). */
 const SOCKETIO_IDLE_S = 45;
