@@ -6,6 +6,7 @@ import { freePort } from '../support/ports.js';
 import { RabbitBroker, RABBITMQ_URL, uniqueName } from '../support/rabbitmq.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
+import { INGEST_STREAM } from '@switchboard/protocol';
 import { PRODUCER_KEY, post } from './helpers.js';
 
 /**
@@ -53,6 +54,17 @@ const eventFor = (c: TestClient, tourId: string, timeoutMs?: number): Promise<Fr
 
 const toursOf = (c: TestClient): string[] =>
   c.of('tour.availability.low').map((f) => (f['data'] as { tourId: string }).tourId);
+
+/** Ingest stream entries whose body names `tourId`. */
+async function streamEntriesFor(tourId: string): Promise<number> {
+  const admin = redis.client();
+  try {
+    const entries = await admin.xrange(INGEST_STREAM, '-', '+');
+    return entries.filter(([, fields]) => fields.some((v) => v.includes(`"tourId":"${tourId}"`))).length;
+  } finally {
+    admin.disconnect();
+  }
+}
 
 async function start(role: 'gateway' | 'worker' | 'bridge', extra: Record<string, string> = {}, waitReady = true): Promise<NodeProcess> {
   const node = await NodeProcess.start(role, { ...env, ...extra }, { waitReady });
@@ -158,6 +170,36 @@ describe('the RabbitMQ bridge', () => {
     await eventFor(onA, 'amqp-2');
     expect(toursOf(onA)).not.toContain('not-ours');
     expect(metricValue(await worker.metrics(), 'switchboard_worker_events_processed_total{kind="availability"}')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('forwards a message once per messageId: a second copy is acknowledged without a second entry', async () => {
+    const c = await client(gatewayA);
+    const duplicatesBefore = metricValue(await bridge.metrics(), 'switchboard_bridge_duplicates_total') ?? 0;
+    const messageId = uniqueName('tour-alert');
+    broker.publish(EXCHANGE, ROUTING_KEY, JSON.stringify(event('dedupe-1')), { messageId });
+    const first = await eventFor(c, 'dedupe-1');
+    broker.publish(EXCHANGE, ROUTING_KEY, JSON.stringify(event('dedupe-1', { availableSeats: 2 })), { messageId });
+    await waitFor(
+      async () => metricValue(await bridge.metrics(), 'switchboard_bridge_duplicates_total') === duplicatesBefore + 1,
+      { what: 'the copy counted as a duplicate' },
+    );
+    await waitFor(async () => (await broker.queueCounts(QUEUE))?.unacked === 0, { what: 'the copy acknowledged' });
+    // A later message arrives after anything the copy could have caused.
+    broker.publish(EXCHANGE, ROUTING_KEY, JSON.stringify(event('after-dedupe')));
+    await eventFor(c, 'after-dedupe');
+    expect(toursOf(c).filter((t) => t === 'dedupe-1')).toHaveLength(1);
+    expect(first['data']).toEqual(event('dedupe-1'));
+    expect(await streamEntriesFor('dedupe-1')).toBe(1);
+  });
+
+  it('forwards every copy of a message without a messageId (at-least-once, as before)', async () => {
+    const c = await client(gatewayB);
+    broker.publish(EXCHANGE, ROUTING_KEY, JSON.stringify(event('no-id')));
+    broker.publish(EXCHANGE, ROUTING_KEY, JSON.stringify(event('no-id')));
+    await waitFor(() => toursOf(c).filter((t) => t === 'no-id').length === 2, { what: 'both copies delivered' });
+    const ids = c.of('tour.availability.low').filter((f) => (f['data'] as { tourId: string }).tourId === 'no-id').map((f) => f['id']);
+    expect(new Set(ids).size).toBe(2);
+    expect(await streamEntriesFor('no-id')).toBe(2);
   });
 
   it('rejects malformed messages to the dead-letter exchange and keeps forwarding', async () => {

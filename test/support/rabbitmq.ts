@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { connect, type Channel, type ChannelModel, type Options } from 'amqplib';
 
 const run = promisify(execFile);
 
@@ -34,8 +34,9 @@ export class RabbitBroker {
     return new RabbitBroker(model, await model.createChannel());
   }
 
-  publish(exchange: string, routingKey: string, content: string | Buffer): void {
-    this.channel.publish(exchange, routingKey, typeof content === 'string' ? Buffer.from(content) : content, { persistent: true });
+  /** Publishes persistently; `options` adds message properties (e.g. `messageId`). */
+  publish(exchange: string, routingKey: string, content: string | Buffer, options: Options.Publish = {}): void {
+    this.channel.publish(exchange, routingKey, typeof content === 'string' ? Buffer.from(content) : content, { persistent: true, ...options });
   }
 
   /** Messages of a queue waiting to be delivered, and delivered but not yet acknowledged. */

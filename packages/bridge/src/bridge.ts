@@ -2,7 +2,8 @@ import { connect, type Channel, type ChannelModel, type ConsumeMessage, type Rec
 import type { Logger } from 'pino';
 import type { RabbitMqConfig } from '@switchboard/config';
 import type { Engine } from '@switchboard/engine';
-import { decodeAvailabilityMessage, forwardAvailability } from './forward.js';
+import { ingestDedupeKey } from '@switchboard/protocol';
+import { decodeAvailabilityMessage, forwardAvailability, type ForwardDedupe } from './forward.js';
 import type { BridgeMetrics } from './metrics.js';
 
 /** Reconnection backoff (amqplib's recovery: exponential, with jitter). */
@@ -14,12 +15,16 @@ const FORWARD_RETRY_MAX_MS = 5_000;
 export interface BridgeOptions {
   rabbitmq: RabbitMqConfig;
   nodeId: string;
+  /** How long a forwarded message's `messageId` is remembered (IDEMPOTENCY_TTL_S). */
+  dedupeTtlS: number;
 }
 
 /**
  * Consumes `tour.availability.low` from a durable queue bound to the (durable, topic) exchange
  * and forwards each message into the ingest stream. A message is acknowledged only once the
- * ingest stored it (at-least-once); a malformed one is rejected without requeue (dead-lettered
+ * ingest stored it. A message with a `messageId` is forwarded at most once per queue and
+ * messageId (while IDEMPOTENCY_TTL_S remembers it), so a redelivery is acknowledged without a
+ * second entry; one without is at-least-once. A malformed one is rejected without requeue (dead-lettered
  * when the queue has a dead-letter exchange) and the bridge carries on. When the connection or
  * the channel drops, it reconnects with backoff and declares its topology again.
  */
@@ -118,12 +123,18 @@ export class RabbitBridge {
       );
       return this.settle(channel, () => channel.nack(message, false, false));
     }
+    const dedupe = this.dedupeOf(message);
     let failures = 0;
     for (;;) {
       try {
-        const id = await forwardAvailability(this.engine, decoded.value);
-        this.metrics.messages.inc({ outcome: 'forwarded' });
-        this.logger.debug({ id, tourId: decoded.value.tourId }, 'availability event forwarded');
+        const { id, duplicate } = await forwardAvailability(this.engine, decoded.value, dedupe);
+        if (duplicate) {
+          this.metrics.duplicates.inc();
+          this.logger.info({ id, messageId: message.properties.messageId as unknown, redelivered: message.fields.redelivered }, 'duplicate rabbitmq message acknowledged: already forwarded');
+        } else {
+          this.metrics.messages.inc({ outcome: 'forwarded' });
+          this.logger.debug({ id, tourId: decoded.value.tourId }, 'availability event forwarded');
+        }
         return this.settle(channel, () => channel.ack(message));
       } catch (err) {
         failures += 1;
@@ -134,6 +145,13 @@ export class RabbitBridge {
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, FORWARD_RETRY_MAX_MS)));
       }
     }
+  }
+
+  /** The dedupe key of a message that carries a messageId: scoped by queue (`amqp:<queue>`). */
+  private dedupeOf(message: ConsumeMessage): ForwardDedupe | undefined {
+    const messageId: unknown = message.properties.messageId;
+    if (typeof messageId !== 'string' || messageId === '') return undefined;
+    return { key: ingestDedupeKey(`amqp:${this.options.rabbitmq.queue}`, messageId), ttlS: this.options.dedupeTtlS };
   }
 
   /** Acknowledges or rejects; a channel that closed meanwhile means the broker redelivers. */

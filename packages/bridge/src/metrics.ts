@@ -10,6 +10,11 @@ export function createBridgeMetrics(registry: Registry) {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    duplicates: new Counter({
+      name: 'switchboard_bridge_duplicates_total',
+      help: 'RabbitMQ messages whose messageId was already forwarded (a redelivery or a republish): acknowledged without a second ingest entry.',
+      registers: [registry],
+    }),
     forwardRetries: new Counter({
       name: 'switchboard_bridge_forward_retries_total',
       help: 'Ingest appends that failed (Redis unreachable) and were retried; the message stays unacknowledged meanwhile.',

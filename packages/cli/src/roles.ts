@@ -39,7 +39,7 @@ export async function startRole(role: Role, deps: RoleDeps): Promise<RunningRole
   const worker = withWorker ? createWorker(deps) : undefined;
   const gateway = withGateway ? await createGateway({ ...deps, dashboardDir: dashboardDir() }) : undefined;
   const bridge = rabbitmq
-    ? new RabbitBridge(engine, { rabbitmq, nodeId: config.nodeId }, createBridgeMetrics(registry), logger.child({ component: 'bridge' }))
+    ? new RabbitBridge(engine, { rabbitmq, nodeId: config.nodeId, dedupeTtlS: config.idempotencyTtlS }, createBridgeMetrics(registry), logger.child({ component: 'bridge' }))
     : undefined;
   // The worker and bridge roles serve health and metrics on their own small HTTP server.
   const common = { host: config.host, port: config.port, nodeId: config.nodeId, engine, registry, logger };

@@ -62,6 +62,8 @@ export interface Config {
   wsMaxBackpressureBytes: number;
   wsRateLimitPerS: number;
   ingestClaimIdleMs: number;
+  /** How long an ingest dedupe key (HTTP `Idempotency-Key`, AMQP messageId) is remembered. */
+  idempotencyTtlS: number;
   shutdownTimeoutMs: number;
   /** Time between readiness turning 503 and the listener closing (load balancers catch up). */
   drainDelayMs: number;
@@ -162,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxBackpressureBytes: raw.WS_MAX_BACKPRESSURE_BYTES,
     wsRateLimitPerS: raw.WS_RATE_LIMIT_PER_S,
     ingestClaimIdleMs: raw.INGEST_CLAIM_IDLE_MS,
+    idempotencyTtlS: raw.IDEMPOTENCY_TTL_S,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: raw.DRAIN_DELAY_MS,
   };

@@ -55,6 +55,7 @@ describe('loadConfig defaults', () => {
       heartbeatIntervalMs: 5000,
       logHistoryLimit: 1000,
       maxBodyBytes: 1_048_576,
+      idempotencyTtlS: 86_400,
       rabbitmqUrl: undefined,
       logLevel: 'info',
     });
@@ -80,6 +81,7 @@ describe('loadConfig defaults', () => {
       IDLE_TIMEOUT_S: '0',
       RABBITMQ_URL: 'amqp://guest:guest@localhost:5672',
       LOG_LEVEL: 'debug',
+      IDEMPOTENCY_TTL_S: '60',
     });
     expect(config).toMatchObject({
       port: 9001,
@@ -91,6 +93,7 @@ describe('loadConfig defaults', () => {
       idleTimeoutS: 0,
       rabbitmqUrl: 'amqp://guest:guest@localhost:5672',
       logLevel: 'debug',
+      idempotencyTtlS: 60,
     });
   });
 
@@ -123,6 +126,8 @@ describe('loadConfig invalid values', () => {
     ['MAX_BODY_BYTES', '1023'],
     ['MAX_BODY_BYTES', String(64 * 1024 * 1024 + 1)],
     ['MAX_CONNECTIONS', '0'],
+    ['IDEMPOTENCY_TTL_S', '0'],
+    ['IDEMPOTENCY_TTL_S', String(30 * 86_400 + 1)],
     ['IDLE_TIMEOUT_S', '5'],
     ['IDLE_TIMEOUT_S', '961'],
     ['NODE_ENV', 'staging'],

@@ -90,6 +90,23 @@ export interface CommitResult {
 export const publishesOf = (commit: Commit): Publish[] =>
   commit.publish === undefined ? [] : Array.isArray(commit.publish) ? commit.publish : [commit.publish];
 
+/** What makes an ingest append happen at most once per key (see `Engine.appendIngestOnce`). */
+export interface IngestOnce {
+  /** The marker key (protocol `ingestDedupeKey`). */
+  key: string;
+  /** How long the key is remembered, in seconds; a later append with it stores a new entry. */
+  ttlS: number;
+  /** Kept in the marker and answered to every later append with the same key. */
+  value: string;
+}
+
+/** The outcome of `appendIngestOnce`. */
+export type AppendOnceResult =
+  /** First append with this key: the entry is stored under `streamId`. */
+  | { duplicate: false; streamId: string }
+  /** The key was already used within its TTL: nothing was stored; `value` is what the first append kept. */
+  | { duplicate: true; value: string };
+
 export type EngineHealth = 'up' | 'down' | 'memory';
 
 export interface IngestBacklog {
@@ -108,6 +125,12 @@ export interface Engine {
 
   /** Appends to the ingest stream; resolves with the stream id once the entry is stored. */
   appendIngest(fields: Record<string, string>): Promise<string>;
+  /**
+   * Appends to the ingest stream unless `once.key` was already used within its TTL. The marker
+   * and the entry are written in one atomic step: there is never a marker without its entry,
+   * nor an entry whose key a concurrent append could also claim.
+   */
+  appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult>;
   /** New entries for this consumer, waiting up to `blockMs` when there are none. */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */

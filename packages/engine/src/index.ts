@@ -10,6 +10,8 @@ export type {
   StoreRead,
   StreamEntry,
   IngestBacklog,
+  IngestOnce,
+  AppendOnceResult,
 } from './engine.js';
 export { publishesOf } from './engine.js';
 export { RedisEngine, createRedisClient, type RedisEngineOptions } from './redis/redis-engine.js';

@@ -43,7 +43,7 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     ingest: new Counter({
       name: 'switchboard_ingest_requests_total',
-      help: 'HTTP ingest requests, by product kind and outcome (accepted, invalid, unauthorized, too_large, unavailable).',
+      help: 'HTTP ingest requests, by product kind and outcome (accepted, replayed (a repeated Idempotency-Key: nothing stored), invalid, unauthorized, too_large, unavailable).',
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),

@@ -31,6 +31,16 @@ export const logsChannel = (appId: string): string => `${KEY_PREFIX}ch:logs:app:
 /** Per-channel offset counter (INCR), carried as `offset` in every published frame. */
 export const offsetKey = (channel: string): string => `${KEY_PREFIX}offset:${channel}`;
 
+/**
+ * Marker of one idempotent append to the ingest stream, holding what the first append answered
+ * (event id, or the HTTP answer). `scope` names where the key came from, so producers never
+ * collide: `http:<kind>:<producer>` for an `Idempotency-Key` header, `amqp:<queue>` for an AMQP
+ * `messageId`. Keys stay bounded because their sources are: an `Idempotency-Key` is at most 200
+ * characters (validated by the gateway), an AMQP messageId and queue name at most 255 bytes
+ * (AMQP short strings), a producer a 16-hex-digit digest.
+ */
+export const ingestDedupeKey = (scope: string, key: string): string => `${KEY_PREFIX}ingest:dedupe:${scope}:${key}`;
+
 /** Marker written atomically with a publish so a redelivered entry is never applied twice. */
 export const processedKey = (eventId: string): string => `${KEY_PREFIX}done:${eventId}`;
 /** Marker of one heartbeat slot: at most one heartbeat per slot, whichever worker wins. */

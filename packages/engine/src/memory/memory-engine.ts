@@ -1,11 +1,13 @@
 import { withOffset } from '@switchboard/protocol';
 import {
   publishesOf,
+  type AppendOnceResult,
   type Commit,
   type CommitResult,
   type Engine,
   type EngineHealth,
   type IngestBacklog,
+  type IngestOnce,
   type StoreOp,
   type StoreRead,
   type StreamEntry,
@@ -44,6 +46,8 @@ export class MemoryEngine implements Engine {
   private readonly store = new ExpiringMap<StoreValue>();
   private readonly markers = new ExpiringMap<true>();
   private readonly leases = new ExpiringMap<string>();
+  /** Ingest dedupe markers: key → the value the first append kept. */
+  private readonly dedupe = new ExpiringMap<string>();
   private readonly offsets = new Map<string, number>();
   private readonly handlers = new Map<string, Set<(message: string) => void>>();
   private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
@@ -62,6 +66,7 @@ export class MemoryEngine implements Engine {
       this.store.sweep(now);
       this.markers.sweep(now);
       this.leases.sweep(now);
+      this.dedupe.sweep(now);
     }, 60_000);
     this.sweeper.unref();
   }
@@ -88,6 +93,14 @@ export class MemoryEngine implements Engine {
     this.undelivered.push({ streamId, fields: { ...fields }, deliveries: 0 });
     for (const wake of this.waiters) wake();
     return streamId;
+  }
+
+  async appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult> {
+    const existing = this.dedupe.get(once.key);
+    if (existing !== undefined) return { duplicate: true, value: existing };
+    // No await between the check and the set: one step, as the Redis script.
+    this.dedupe.set(once.key, once.value, once.ttlS * 1000);
+    return { duplicate: false, streamId: await this.appendIngest(fields) };
   }
 
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {

@@ -3,21 +3,24 @@ import type { Logger } from 'pino';
 import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, INGEST_STREAM, leaseKey, offsetKey } from '@switchboard/protocol';
 import {
   publishesOf,
+  type AppendOnceResult,
   type Commit,
   type CommitResult,
   type Engine,
   type EngineHealth,
   type IngestBacklog,
+  type IngestOnce,
   type StoreOp,
   type StoreRead,
   type StreamEntry,
   type StringRead,
 } from '../engine.js';
-import { COMMIT_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_RELEASE_SCRIPT } from './scripts.js';
+import { APPEND_ONCE_SCRIPT, COMMIT_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_RELEASE_SCRIPT } from './scripts.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbCommit(...args: (string | number | Buffer)[]): Result<number[], Context>;
+    sbAppendOnce(stream: string, marker: string, ...args: (string | number)[]): Result<[number, string], Context>;
     sbLeaseAcquire(key: string, holder: string, ttlMs: number): Result<number, Context>;
     sbLeaseRelease(key: string, holder: string): Result<number, Context>;
   }
@@ -125,6 +128,7 @@ export class RedisEngine implements Engine {
       enableAutoPipelining: true,
     });
     this.main.defineCommand('sbCommit', { lua: COMMIT_SCRIPT });
+    this.main.defineCommand('sbAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE_SCRIPT });
     this.main.defineCommand('sbLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_SCRIPT });
     this.main.defineCommand('sbLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_SCRIPT });
   }
@@ -187,6 +191,13 @@ export class RedisEngine implements Engine {
     const id = await this.main.xadd(INGEST_STREAM, '*', ...Object.entries(fields).flat());
     if (id === null) throw new Error('XADD returned no id');
     return id;
+  }
+
+  async appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult> {
+    const [appended, value] = await this.main.sbAppendOnce(
+      INGEST_STREAM, once.key, once.ttlS, once.value, ...Object.entries(fields).flat(),
+    );
+    return appended === 1 ? { duplicate: false, streamId: value } : { duplicate: true, value };
   }
 
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {

@@ -56,6 +56,21 @@ end
 return result
 `;
 
+/**
+ * appendOnce: XADD to the ingest stream unless the dedupe marker exists, then SET the marker.
+ * KEYS[1] the ingest stream; KEYS[2] the marker. ARGV[1] marker TTL (s); ARGV[2] marker value;
+ * ARGV[3..] the entry's field/value pairs.
+ * Returns {1, stream id} when appended, {0, marker value} for a duplicate.
+ * XADD runs before SET: Lua does not roll back, so a failing XADD leaves no marker behind.
+ */
+export const APPEND_ONCE_SCRIPT = `
+local existing = redis.call('GET', KEYS[2])
+if existing then return {0, existing} end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+return {1, id}
+`;
+
 /** Acquire or extend a lease. KEYS[1] lease; ARGV[1] holder; ARGV[2] ttl ms. Returns 1 when held. */
 export const LEASE_ACQUIRE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])

@@ -33,6 +33,6 @@ export class OriginPolicy {
 
 export const PREFLIGHT_HEADERS: [string, string][] = [
   ['access-control-allow-methods', 'GET, POST, OPTIONS'],
-  ['access-control-allow-headers', 'content-type, authorization, x-api-key'],
+  ['access-control-allow-headers', 'content-type, authorization, x-api-key, idempotency-key'],
   ['access-control-max-age', '600'],
 ];

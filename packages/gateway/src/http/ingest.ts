@@ -7,8 +7,10 @@ import {
   validate,
   type IngestKind,
 } from '@switchboard/protocol';
+import { producerId } from '../auth/ingest-keys.js';
 import type { GatewayContext } from '../context.js';
 import { BodyAbortedError, BodyTooLargeError, readBody } from './body.js';
+import { httpDedupeKey, parseIdempotencyKey, replayedAnswer } from './idempotency.js';
 import { Reply } from './respond.js';
 
 export interface IngestRoute<T = unknown> {
@@ -33,7 +35,9 @@ const ACCEPTED_TYPES = /^(application\/json|text\/plain)\b/i;
 
 /**
  * `POST <path>`: authenticate the producer, read and validate the body, and answer
- * `202 {id}` only once the event is stored in the ingest stream.
+ * `202 {id}` only once the event is stored in the ingest stream. With an `Idempotency-Key`, a
+ * repeat from the same producer to the same kind of route (within IDEMPOTENCY_TTL_S) stores
+ * nothing and is answered with the first answer and `Idempotent-Replayed: true`.
  */
 export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T>): void {
   const { app, engine, metrics, ingestKeys, origins, config, logger } = ctx;
@@ -45,7 +49,9 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
     const origin = req.getHeader('origin');
     const contentType = req.getHeader('content-type');
     const lengthHeader = req.getHeader('content-length');
-    const credential = ingestKeys.check(req.getHeader('authorization'), req.getHeader('x-api-key'));
+    const [authorization, apiKey] = [req.getHeader('authorization'), req.getHeader('x-api-key')];
+    const credential = ingestKeys.check(authorization, apiKey);
+    const idempotency = parseIdempotencyKey(req.getHeader('idempotency-key'));
     const pathFields = route.fromPath?.(req) ?? {};
     reply.headers.push(...origins.corsHeaders(origin));
 
@@ -60,6 +66,10 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
       return credential === 'missing'
         ? reply.json(401, { error: 'producer credential required (Authorization: Bearer <key> or X-API-Key)' }, true)
         : reply.json(403, { error: 'producer credential not accepted' }, true);
+    }
+    if (!idempotency.ok) {
+      count('invalid');
+      return reply.json(400, { error: idempotency.error }, true);
     }
     if (contentType !== '' && !ACCEPTED_TYPES.test(contentType)) {
       count('invalid');
@@ -84,7 +94,22 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
         }
         const id = newEventId();
         const prepared = route.prepare?.(body.value, id) ?? { body: body.value, answer: { id } };
-        await engine.appendIngest(envelopeFields({ kind: route.kind, id, at: Date.now(), body: JSON.stringify(prepared.body) }));
+        const fields = envelopeFields({ kind: route.kind, id, at: Date.now(), body: JSON.stringify(prepared.body) });
+        if (idempotency.key === undefined) {
+          await engine.appendIngest(fields);
+        } else {
+          const once = { key: httpDedupeKey(route.kind, producerId(authorization, apiKey), idempotency.key), ttlS: config.idempotencyTtlS };
+          const result = await engine.appendIngestOnce(fields, { ...once, value: JSON.stringify(prepared.answer) });
+          if (result.duplicate) {
+            count('replayed');
+            stopTimer();
+            reply.headers.push(['idempotent-replayed', 'true']);
+            if (reply.headers.some(([name]) => name === 'access-control-allow-origin')) {
+              reply.headers.push(['access-control-expose-headers', 'Idempotent-Replayed']);
+            }
+            return reply.json(202, replayedAnswer(result.value));
+          }
+        }
         count('accepted');
         stopTimer();
         reply.json(202, prepared.answer);
