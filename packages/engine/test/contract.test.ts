@@ -309,7 +309,7 @@ describe('redis engine specifics', () => {
   });
 });
 
-describe.each(engines)('%s engine contract: strings and verbatim broadcasts', (_name, make) => {
+describe.each(engines)('%s engine contract: strings, verbatim broadcasts, idempotent appends', (_name, make) => {
   let engine: Engine;
   beforeEach(async () => {
     engine = await make();
@@ -348,62 +348,53 @@ describe.each(engines)('%s engine contract: strings and verbatim broadcasts', (_
     expect(seen[1]![0]).toBe('sb:test:io#/#room:1#');
     expect(seen[1]![1].toString()).toBe('text');
   });
-});
 
-describe.each(engines)('%s engine contract: idempotent ingest appends', (_name, make) => {
-  let engine: Engine;
-  beforeEach(async () => {
-    engine = await make();
-    await engine.connect();
-  });
-  afterEach(async () => {
-    await engine.close();
-  });
+  describe('idempotent ingest appends', () => {
+    /** Every entry appended so far, read (and left pending) through the group. */
+    const readAll = async () => engine.readIngest('reader', 100, 100);
 
-  /** Every entry appended so far, read (and left pending) through the group. */
-  const readAll = async () => engine.readIngest('reader', 100, 100);
+    it('stores the first append with a key, answers later ones with the first value and stores nothing', async () => {
+      const once = { key: ingestDedupeKey('test', 'k1'), ttlS: 60, value: 'first-id' };
+      const first = await engine.appendIngestOnce({ kind: 'analytics', id: 'first-id', body: '1' }, once);
+      expect(first).toEqual({ duplicate: false, streamId: expect.any(String) });
+      const second = await engine.appendIngestOnce({ kind: 'analytics', id: 'second-id', body: '2' }, { ...once, value: 'second-id' });
+      expect(second).toEqual({ duplicate: true, value: 'first-id' });
+      const entries = await readAll();
+      expect(entries.map((e) => [e.streamId, e.fields['id']])).toEqual([[(first as { streamId: string }).streamId, 'first-id']]);
+    });
 
-  it('stores the first append with a key, answers later ones with the first value and stores nothing', async () => {
-    const once = { key: ingestDedupeKey('test', 'k1'), ttlS: 60, value: 'first-id' };
-    const first = await engine.appendIngestOnce({ kind: 'analytics', id: 'first-id', body: '1' }, once);
-    expect(first).toEqual({ duplicate: false, streamId: expect.any(String) });
-    const second = await engine.appendIngestOnce({ kind: 'analytics', id: 'second-id', body: '2' }, { ...once, value: 'second-id' });
-    expect(second).toEqual({ duplicate: true, value: 'first-id' });
-    const entries = await readAll();
-    expect(entries.map((e) => [e.streamId, e.fields['id']])).toEqual([[(first as { streamId: string }).streamId, 'first-id']]);
-  });
+    it('stores appends with different keys, and in different scopes, independently', async () => {
+      const results = await Promise.all([
+        engine.appendIngestOnce({ body: 'a' }, { key: ingestDedupeKey('p1', 'k'), ttlS: 60, value: 'a' }),
+        engine.appendIngestOnce({ body: 'b' }, { key: ingestDedupeKey('p2', 'k'), ttlS: 60, value: 'b' }),
+        engine.appendIngestOnce({ body: 'c' }, { key: ingestDedupeKey('p1', 'other'), ttlS: 60, value: 'c' }),
+      ]);
+      expect(results.every((r) => !r.duplicate)).toBe(true);
+      expect((await readAll()).map((e) => e.fields['body']).sort()).toEqual(['a', 'b', 'c']);
+    });
 
-  it('stores appends with different keys, and in different scopes, independently', async () => {
-    const results = await Promise.all([
-      engine.appendIngestOnce({ body: 'a' }, { key: ingestDedupeKey('p1', 'k'), ttlS: 60, value: 'a' }),
-      engine.appendIngestOnce({ body: 'b' }, { key: ingestDedupeKey('p2', 'k'), ttlS: 60, value: 'b' }),
-      engine.appendIngestOnce({ body: 'c' }, { key: ingestDedupeKey('p1', 'other'), ttlS: 60, value: 'c' }),
-    ]);
-    expect(results.every((r) => !r.duplicate)).toBe(true);
-    expect((await readAll()).map((e) => e.fields['body']).sort()).toEqual(['a', 'b', 'c']);
-  });
+    it('lets exactly one of concurrent appends with the same key store', async () => {
+      const once = (value: string) => ({ key: ingestDedupeKey('test', 'race'), ttlS: 60, value });
+      const results = await Promise.all(['1', '2', '3', '4'].map((n) => engine.appendIngestOnce({ body: n }, once(n))));
+      const stored = results.filter((r) => !r.duplicate);
+      expect(stored).toHaveLength(1);
+      expect((await readAll()).map((e) => e.fields['body'])).toHaveLength(1);
+    });
 
-  it('lets exactly one of concurrent appends with the same key store', async () => {
-    const once = (value: string) => ({ key: ingestDedupeKey('test', 'race'), ttlS: 60, value });
-    const results = await Promise.all(['1', '2', '3', '4'].map((n) => engine.appendIngestOnce({ body: n }, once(n))));
-    const stored = results.filter((r) => !r.duplicate);
-    expect(stored).toHaveLength(1);
-    expect((await readAll()).map((e) => e.fields['body'])).toHaveLength(1);
-  });
-
-  it('allows a new append once the key expired', async () => {
-    const once = { key: ingestDedupeKey('test', 'short'), ttlS: 1, value: 'v1' };
-    expect((await engine.appendIngestOnce({ body: '1' }, once)).duplicate).toBe(false);
-    expect(await engine.appendIngestOnce({ body: '2' }, { ...once, value: 'v2' })).toEqual({ duplicate: true, value: 'v1' });
-    const again = await waitFor(
-      async () => {
-        const result = await engine.appendIngestOnce({ body: '3' }, { ...once, value: 'v3' });
-        return result.duplicate ? undefined : result;
-      },
-      { what: 'the dedupe key to expire', intervalMs: 200 },
-    );
-    expect(again.duplicate).toBe(false);
-    expect((await readAll()).map((e) => e.fields['body'])).toEqual(['1', '3']);
-    expect(await engine.appendIngestOnce({ body: '4' }, { ...once, value: 'v4' })).toEqual({ duplicate: true, value: 'v3' });
+    it('allows a new append once the key expired', async () => {
+      const once = { key: ingestDedupeKey('test', 'short'), ttlS: 1, value: 'v1' };
+      expect((await engine.appendIngestOnce({ body: '1' }, once)).duplicate).toBe(false);
+      expect(await engine.appendIngestOnce({ body: '2' }, { ...once, value: 'v2' })).toEqual({ duplicate: true, value: 'v1' });
+      const again = await waitFor(
+        async () => {
+          const result = await engine.appendIngestOnce({ body: '3' }, { ...once, value: 'v3' });
+          return result.duplicate ? undefined : result;
+        },
+        { what: 'the dedupe key to expire', intervalMs: 200 },
+      );
+      expect(again.duplicate).toBe(false);
+      expect((await readAll()).map((e) => e.fields['body'])).toEqual(['1', '3']);
+      expect(await engine.appendIngestOnce({ body: '4' }, { ...once, value: 'v4' })).toEqual({ duplicate: true, value: 'v3' });
+    });
   });
 });
