@@ -1,5 +1,5 @@
 // @switchboard/client: the SDK for Switchboard's realtime endpoints (no React here: see ./react).
-export { AnalyticsClient, ANALYTICS_CHANNEL, ANALYTICS_PATH, type AnalyticsEvents, type PingResult } from './analytics/client.js';
+export { AnalyticsClient, ANALYTICS_CHANNEL, ANALYTICS_PATH, type AnalyticsEvents } from './analytics/client.js';
 export type { ReceivedAnalyticsEvent } from './analytics/frames.js';
 export { AvailabilityClient, AVAILABILITY_CHANNEL, AVAILABILITY_PATH, type AvailabilityAlert, type AvailabilityEvents } from './availability/client.js';
 export { LogsClient, LOGS_METRICS_CHANNEL, LOGS_PATH, logsChannel, type LogsClientOptions, type LogsEvents } from './logs/client.js';
@@ -7,7 +7,7 @@ export { ErrorMonitorClient, type ErrorMonitorEvents } from './socketio/error-mo
 export { JobMonitorClient, type JobMonitorEvents, type JobProgress, type ReceivedJobEvent } from './socketio/job-monitor.js';
 export type { SocketIoBaseEvents, SocketIoClientOptions } from './socketio/base.js';
 export { Switchboard, type SwitchboardOptions } from './switchboard.js';
-export type { BaseEvents, RawClientOptions } from './core/raw-client.js';
+export type { BaseEvents, PingResult, RawClientOptions } from './core/raw-client.js';
 export { backoffDelay, restartDelay, DEFAULT_BACKOFF, type BackoffOptions } from './core/backoff.js';
 export { GapDetector, type Gap } from './core/gaps.js';
 export { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from './core/errors.js';

@@ -1,5 +1,5 @@
 import type { Stats } from '@switchboard/protocol';
-import { isString, offsetOf, type JsonObject } from '../core/guards.js';
+import { offsetOf, type JsonObject } from '../core/guards.js';
 import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
 import { endpointUrl } from '../core/websocket.js';
 import { readAnalyticsEvent, readStats, readStringList, type ReceivedAnalyticsEvent } from './frames.js';
@@ -19,15 +19,8 @@ export type AnalyticsEvents = BaseEvents & {
   event: ReceivedAnalyticsEvent;
   /** The server confirmed an event filter (`['*']` = all). */
   subscribed: string[];
-  pong: { timestamp: string };
 };
 
-export interface PingResult {
-  /** Round-trip time, ms. */
-  rttMs: number;
-  /** The server's clock at the reply (ISO-8601). */
-  serverTime: string;
-}
 
 /**
  * `/ws/analytics` (DESIGN 1.1): live statistics and events, an event-type filter that survives
@@ -75,12 +68,6 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
   }
 
   /** Round trip to the gateway. */
-  async ping(): Promise<PingResult> {
-    const started = Date.now();
-    const frame = await this.request({ type: 'ping' }, 'pong');
-    return { rttMs: Date.now() - started, serverTime: String(frame['timestamp']) };
-  }
-
   protected onTransportOpen(): void {
     if (this.filter !== undefined) this.sendFilter();
     this.announceOpen();
@@ -104,10 +91,7 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
         return undefined;
       }
       case 'pong':
-        if (!isString(frame['timestamp'])) return 'timestamp must be a string';
-        this.replies.settle('pong', frame);
-        this.emit('pong', { timestamp: frame['timestamp'] });
-        return undefined;
+        return this.receivePong(frame);
       case 'subscribed': {
         const events = readStringList(frame['events']);
         if (events === undefined) return 'events must be an array of strings';

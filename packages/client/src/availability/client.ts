@@ -22,19 +22,12 @@ export type AvailabilityEvents = BaseEvents & {
   alert: AvailabilityAlert;
   /** The server's keep-alive. */
   ping: { timestamp: string };
-  pong: { timestamp: string };
 };
 
 /** `/ws/availability` (DESIGN 1.4): tour availability alerts. */
 export class AvailabilityClient extends RawEndpointClient<AvailabilityEvents> {
   constructor(options: RawClientOptions) {
     super(options, { url: (token) => endpointUrl(options.url, AVAILABILITY_PATH, { token }) });
-  }
-
-  async ping(): Promise<{ rttMs: number; serverTime: string }> {
-    const started = Date.now();
-    const frame = await this.request({ type: 'ping' }, 'pong');
-    return { rttMs: Date.now() - started, serverTime: String(frame['timestamp']) };
   }
 
   protected onTransportOpen(): void {
@@ -60,11 +53,11 @@ export class AvailabilityClient extends RawEndpointClient<AvailabilityEvents> {
         return undefined;
       }
       case 'ping':
-      case 'pong':
         if (!isString(timestamp)) return 'timestamp must be a string';
-        if (frame.type === 'pong') this.replies.settle('pong', frame);
-        this.emit(frame.type, { timestamp });
+        this.emit('ping', { timestamp });
         return undefined;
+      case 'pong':
+        return this.receivePong(frame);
       case 'error':
         return this.reportServerError(frame);
       default:

@@ -31,6 +31,14 @@ export interface RawClientOptions {
   random?: Random;
 }
 
+/** What `ping()` measured. */
+export interface PingResult {
+  /** Round-trip time, ms. */
+  rttMs: number;
+  /** The server's clock at the reply (ISO-8601). */
+  serverTime: string;
+}
+
 /** Events every raw-WebSocket client emits. */
 export type BaseEvents = {
   state: ConnectionState;
@@ -43,6 +51,8 @@ export type BaseEvents = {
   error: Error;
   /** `{"type":"error","message"}` from the server: it refused one of our messages. */
   server_error: { message: string };
+  /** The answer to `ping()` (every raw endpoint answers one). */
+  pong: { timestamp: string };
 };
 
 /**
@@ -118,6 +128,22 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   protected reportServerError(frame: JsonObject): string | undefined {
     if (typeof frame['message'] !== 'string') return 'error frame without a message';
     this.base.emit('server_error', { message: frame['message'] });
+    return undefined;
+  }
+
+  /** Round trip to the server: `{"type":"ping"}` answered by `{"type":"pong","timestamp"}`. */
+  async ping(): Promise<PingResult> {
+    const started = Date.now();
+    const frame = await this.request({ type: 'ping' }, 'pong');
+    return { rttMs: Date.now() - started, serverTime: String(frame['timestamp']) };
+  }
+
+  /** A `pong` frame: answers the oldest pending `ping()` and is emitted. */
+  protected receivePong(frame: JsonObject): string | undefined {
+    const timestamp = frame['timestamp'];
+    if (typeof timestamp !== 'string') return 'timestamp must be a string';
+    this.replies.settle('pong', frame);
+    this.base.emit('pong', { timestamp });
     return undefined;
   }
 

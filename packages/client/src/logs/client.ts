@@ -33,7 +33,6 @@ export type LogsEvents = BaseEvents & {
   cleared: { appId: string };
   /** Cluster figures, pushed every few seconds and in reply to `requestMetrics()`. */
   metrics: PerformanceMetrics;
-  pong: { timestamp: string };
 };
 
 /**
@@ -81,12 +80,6 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
   async requestMetrics(): Promise<PerformanceMetrics> {
     const frame = await this.request({ type: 'request_metrics' }, 'metrics');
     return frame['payload'] as PerformanceMetrics; // settled with validated figures only
-  }
-
-  async ping(): Promise<{ rttMs: number; serverTime: string }> {
-    const started = Date.now();
-    const frame = await this.request({ type: 'ping' }, 'pong');
-    return { rttMs: Date.now() - started, serverTime: String(frame['timestamp']) };
   }
 
   protected onTransportOpen(token: string | undefined): void {
@@ -146,10 +139,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
         return undefined;
       }
       case 'pong':
-        if (!isString(frame['timestamp'])) return 'timestamp must be a string';
-        this.replies.settle('pong', frame);
-        this.emit('pong', { timestamp: frame['timestamp'] });
-        return undefined;
+        return this.receivePong(frame);
       case 'error':
         // An error that names `clear` is the answer to the oldest pending clear.
         if (frame['request'] === 'clear' && isString(frame['message'])) this.replies.reject('cleared', new RequestRejectedError('clear', frame['message']));
