@@ -52,6 +52,14 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     expect((await engine.ingestBacklog()).pending).toBe(2);
   });
 
+  it('reads without waiting when blockMs is 0', async () => {
+    const started = Date.now();
+    expect(await engine.readIngest('c1', 10, 0)).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await engine.appendIngest({ body: 'now' });
+    expect((await engine.readIngest('c1', 10, 0)).map((e) => e.fields['body'])).toEqual(['now']);
+  });
+
   it('wakes a blocked reader when an entry arrives', async () => {
     const reading = engine.readIngest('c1', 10, 5_000);
     await new Promise((r) => setTimeout(r, 100));
