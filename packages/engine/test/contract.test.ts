@@ -749,6 +749,15 @@ describe('redis engine: failures never lose an entry, and subscriptions come bac
     await waitFor(() => engine.probeSubscription(1_000), { what: 'the probe to pass again' });
   });
 
+  it('recreates the stream and its group when a takeover finds them gone (Redis came back empty)', async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    expect(await engine.takeOverDeadConsumers('c1', 10)).toEqual({ consumers: [], entries: [] });
+    const groups = (await admin.xinfo('GROUPS', INGEST_STREAM)) as unknown[][];
+    expect(groups[0]).toContain(INGEST_GROUP);
+    admin.disconnect();
+  });
+
   it('drops a message published on a raw channel without the engine header', async () => {
     const seen: ChannelMessage[] = [];
     await engine.subscribe('sb:ch:test-forged', (m) => seen.push(m));

@@ -242,7 +242,8 @@ export class RedisEngine implements Engine {
     try {
       return await command();
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes('NOGROUP')) throw err;
+      // NOGROUP, or "no such key" from XINFO when the stream itself is gone.
+      if (!(err instanceof Error) || !/NOGROUP|no such key/.test(err.message)) throw err;
       this.options.logger.warn('ingest consumer group missing (Redis lost its data?): recreating it');
       await this.ensureGroup();
       return command();
