@@ -7,6 +7,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'test/deploy/**/*.test.ts'],
+          // Deploy checks that start real processes (redis-server, RabbitMQ) run with the cluster tests.
+          exclude: ['test/deploy/**/*.cluster.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -14,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/deploy/**/*.cluster.test.ts'],
           // Real processes on a 2-core machine: generous deadlines, one file at a time.
           testTimeout: 90_000,
           hookTimeout: 90_000,
