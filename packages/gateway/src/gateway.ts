@@ -16,6 +16,7 @@ import { registerAnalyticsEndpoint } from './ws/analytics.js';
 import { registerAvailabilityEndpoint } from './ws/availability.js';
 import { ConnectionRegistry } from './ws/connections.js';
 import { attachSocketIo } from './socketio/server.js';
+import { listenExclusive } from './listen.js';
 import { LOGS_ENDPOINT } from './ws/logs/hub.js';
 import { registerLogsEndpoint } from './ws/logs/endpoint.js';
 
@@ -88,14 +89,10 @@ export async function createGateway({ config, engine, logger, registry, dashboar
 
   return {
     listen: () =>
-      new Promise((resolve, reject) => {
-        app.listen(config.host, config.port, (socket) => {
-          if (!socket) return reject(new Error(`cannot listen on ${config.host}:${config.port} (port in use?)`));
-          listenSocket = socket;
-          const port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
-          log.info({ port, engine: engine.kind }, 'gateway listening');
-          resolve(port);
-        });
+      listenExclusive(app, config.host, config.port, config.reusePort).then(({ socket, port }) => {
+        listenSocket = socket;
+        log.info({ port, engine: engine.kind, reusePort: config.reusePort }, 'gateway listening');
+        return port;
       }),
     markDraining: () => {
       draining = true;
