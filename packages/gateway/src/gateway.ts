@@ -14,6 +14,8 @@ import { registerDashboard } from './http/static.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
 import { registerAvailabilityEndpoint } from './ws/availability.js';
+import { AddressLimits } from './ws/address-limits.js';
+import { ClientAddresses } from './ws/client-address.js';
 import { ConnectionRegistry } from './ws/connections.js';
 import { attachSocketIo } from './socketio/server.js';
 import { listenExclusive } from './listen.js';
@@ -54,6 +56,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   const metrics = createGatewayMetrics(registry);
   let draining = false;
   let listenSocket: us_listen_socket | undefined;
+  const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress);
 
   const ctx: GatewayContext = {
     app,
@@ -64,7 +67,9 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     metrics,
     origins: new OriginPolicy(config.allowedOrigins),
     ingestKeys: new IngestKeys(config.ingestApiKeys),
-    connections: new ConnectionRegistry(metrics),
+    connections: new ConnectionRegistry(metrics, addressLimits),
+    clientAddresses: new ClientAddresses(config.trustedProxies),
+    addressLimits,
     inflight: new InflightRequests(),
     isDraining: () => draining,
   };
