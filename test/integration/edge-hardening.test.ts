@@ -70,6 +70,12 @@ describe('JSON nesting depth', () => {
     expect(res).toEqual({ status: 400, json: { error: `body: nested deeper than ${MAX_JSON_DEPTH} levels (the maximum JSON nesting depth)` } });
   });
 
+  it('words the /report error rule as it is applied: message and stack are optional', async () => {
+    const report = { service: 'shop', level: 'error' };
+    expect(await post(node.url, '/report', { ...report, error: 'boom' })).toEqual({ status: 400, json: { error: 'error: expected an object, with optional message and stack strings' } });
+    expect((await post(node.url, '/report', { ...report, error: {} })).status).toBe(202);
+  });
+
   it('accepts nesting within the limit', async () => {
     expect((await post(node.url, '/events', deep(MAX_JSON_DEPTH - 3))).status).toBe(202);
   });
