@@ -230,7 +230,7 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
       const value = new RegExp(`^\\s*timeout ${t}\\s+(\\S+)`, 'm').exec(cfg)?.[1];
       expect(durationSeconds(value ?? '0s'), `timeout ${t}`).toBeGreaterThan(SOCKETIO_IDLE_S);
     }
-    expect(cfg).toMatch(/option httpchk GET \/readyz/);
+    expect(cfg).toMatch(/^\s*http-check send meth GET uri \/readyz ver HTTP\/1\.1 hdr Host \S+/m);
     expect(GATEWAY_ROUTES).toContain('/readyz');
   });
 
