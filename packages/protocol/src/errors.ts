@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { checkJsonDocument } from './json-document.js';
 
 /**
  * One line naming the first offending field and what is wrong with it, e.g.
@@ -14,7 +15,13 @@ export function describeIssue(error: z.ZodError): string {
 /** Result of validating untrusted input: never throws. */
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
 
+/**
+ * Checks untrusted input: first the rules of every JSON document (well-formed Unicode, bounded
+ * nesting), then the schema. Whatever passes can be encoded and committed without failing later.
+ */
 export function validate<T>(schema: z.ZodType<T>, input: unknown): Validated<T> {
+  const broken = checkJsonDocument(input);
+  if (broken !== undefined) return { ok: false, error: broken };
   const parsed = schema.safeParse(input);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: describeIssue(parsed.error) };
 }

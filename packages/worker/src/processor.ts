@@ -51,7 +51,7 @@ export class EntryProcessor {
         return;
       }
       const guard: CommitGuard = { kind: 'entry', streamId: entry.streamId, consumer: this.consumer };
-      const product = PRODUCTS[decoded.value.kind](decoded.value, guard, this.settings);
+      const product = this.prepare(decoded.value, guard);
       if (!product.ok) {
         await this.reject(entry, kind, 'invalid', product.error);
         return;
@@ -65,6 +65,19 @@ export class EntryProcessor {
       this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
     } finally {
       stopTimer();
+    }
+  }
+
+  /**
+   * The product's commit. Preparing depends on the entry alone, so a throw here would throw on
+   * every delivery: the entry is invalid (dead-lettered at once), not worth retrying.
+   */
+  private prepare(entry: DecodedEntry, guard: CommitGuard): ProductResult {
+    try {
+      return PRODUCTS[entry.kind](entry, guard, this.settings);
+    } catch (err) {
+      this.logger.error({ err, kind: entry.kind, id: entry.id }, 'ingest entry passed validation but cannot be prepared');
+      return { ok: false, error: `body: cannot be processed (${err instanceof Error ? err.message : String(err)})` };
     }
   }
 
