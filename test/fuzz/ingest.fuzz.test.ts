@@ -132,6 +132,10 @@ describe('ingest fuzzing', () => {
     const crashes = await cluster.crashes();
     printFigures({ endpoint: 'XADD sb:ingest', cases: done, crashes: crashes.length, invalidFrames: 0, forgedFrames: 0, rssBeforeMiB: before, rssAfterMiB: cluster.rss() });
     expect(failedAfterValidation.filter((line) => !line.endsWith(' 0'))).toEqual([]);
+    // Producer-chosen kinds must not become metric series (one each, without bound).
+    const kinds = new Set([...metrics.matchAll(/^switchboard_worker_\w+\{[^}]*kind="([^"]*)"/gm)].map((m) => m[1]));
+    expect(kinds.size).toBeGreaterThan(0);
+    expect([...kinds].filter((k) => !['analytics', 'error', 'job', 'logs', 'logs_clear', 'availability', 'unknown'].includes(k as string))).toEqual([]);
     expect(metricValue(metrics, 'switchboard_worker_events_failed_total{kind="analytics",reason="invalid"}')).toBeGreaterThan(0);
     expect(crashes).toEqual([]);
   }, timeoutFor(casesFor(800)) + 60_000);

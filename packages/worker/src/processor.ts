@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
-import type { IngestKind } from '@switchboard/protocol';
+import { INGEST_KINDS, type IngestKind } from '@switchboard/protocol';
 import { decodeEntry, type DecodedEntry, type ProductResult, type ProductSettings } from './entry.js';
 import type { WorkerMetrics } from './metrics.js';
 import { analyticsCommit } from './products/analytics.js';
@@ -18,6 +18,9 @@ const PRODUCTS: Record<IngestKind, (entry: DecodedEntry, guard: CommitGuard, set
   logs_clear: logsClearCommit,
   availability: availabilityCommit,
 };
+
+const KINDS: ReadonlySet<string> = new Set(INGEST_KINDS);
+const metricKind = (kind: string | undefined): string => (kind !== undefined && KINDS.has(kind) ? kind : 'unknown');
 
 /** An entry delivered this many times without success is set aside instead of retried forever. */
 export const MAX_DELIVERIES = 5;
@@ -39,7 +42,8 @@ export class EntryProcessor {
 
   async process(entry: StreamEntry): Promise<void> {
     const stopTimer = this.metrics.processSeconds.startTimer();
-    const kind = entry.fields['kind'] ?? 'unknown';
+    // A metric label: producer-chosen kinds would make one series each, without bound.
+    const kind = metricKind(entry.fields['kind']);
     try {
       if (entry.deliveries > MAX_DELIVERIES) {
         await this.reject(entry, kind, 'poison', `delivered ${entry.deliveries} times without success`);
