@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ingestEnvelopeSchema, newEventId, parseJson, validate, type IngestKind, type Validated } from '@switchboard/protocol';
+import { ingestAt, ingestEnvelopeSchema, newEventId, parseJson, validate, type IngestKind, type Validated } from '@switchboard/protocol';
 import type { Commit, StreamEntry } from '@switchboard/engine';
 
 /** A stream entry whose envelope checked out. */
@@ -21,16 +21,22 @@ export type ProductResult = { ok: true; commit: Commit } | { ok: false; error: s
 
 const streamIdTime = (streamId: string): number => Number(streamId.split('-')[0]);
 
-/** Validates the envelope of an entry; producers that XADD directly may omit `id` and `at`. */
+/**
+ * Validates the envelope of an entry; producers that XADD directly may omit `id` and `at` (the
+ * stream id's time stands in, bounded like `at`). Whatever the products derive from a decoded
+ * envelope cannot fail: what would fail later is refused here, and the entry dead-lettered.
+ */
 export function decodeEntry(entry: StreamEntry): Validated<DecodedEntry> {
   const envelope = validate(ingestEnvelopeSchema, entry.fields);
   if (!envelope.ok) return envelope;
+  const at = envelope.value.at ?? ingestAt.safeParse(streamIdTime(entry.streamId)).data;
+  if (at === undefined) return { ok: false, error: `at: the stream id ${entry.streamId} is not a usable time (give an \`at\` field)` };
   return {
     ok: true,
     value: {
       kind: envelope.value.kind,
       id: envelope.value.id ?? newEventId(),
-      at: envelope.value.at ?? streamIdTime(entry.streamId),
+      at,
       body: envelope.value.body,
     },
   };

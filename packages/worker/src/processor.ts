@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
-import type { IngestKind } from '@switchboard/protocol';
+import { INGEST_KINDS, type IngestKind } from '@switchboard/protocol';
 import { decodeEntry, type DecodedEntry, type ProductResult, type ProductSettings } from './entry.js';
 import type { WorkerMetrics } from './metrics.js';
 import { analyticsCommit } from './products/analytics.js';
@@ -18,6 +18,9 @@ const PRODUCTS: Record<IngestKind, (entry: DecodedEntry, guard: CommitGuard, set
   logs_clear: logsClearCommit,
   availability: availabilityCommit,
 };
+
+const KINDS: ReadonlySet<string> = new Set(INGEST_KINDS);
+const metricKind = (kind: string | undefined): string => (kind !== undefined && KINDS.has(kind) ? kind : 'unknown');
 
 /** An entry delivered this many times without success is set aside instead of retried forever. */
 export const MAX_DELIVERIES = 5;
@@ -39,7 +42,8 @@ export class EntryProcessor {
 
   async process(entry: StreamEntry): Promise<void> {
     const stopTimer = this.metrics.processSeconds.startTimer();
-    const kind = entry.fields['kind'] ?? 'unknown';
+    // A metric label: producer-chosen kinds would make one series each, without bound.
+    const kind = metricKind(entry.fields['kind']);
     try {
       if (entry.deliveries > MAX_DELIVERIES) {
         await this.reject(entry, kind, 'poison', `delivered ${entry.deliveries} times without success`);
@@ -51,7 +55,7 @@ export class EntryProcessor {
         return;
       }
       const guard: CommitGuard = { kind: 'entry', streamId: entry.streamId, consumer: this.consumer };
-      const product = PRODUCTS[decoded.value.kind](decoded.value, guard, this.settings);
+      const product = this.prepare(decoded.value, guard);
       if (!product.ok) {
         await this.reject(entry, kind, 'invalid', product.error);
         return;
@@ -65,6 +69,19 @@ export class EntryProcessor {
       this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
     } finally {
       stopTimer();
+    }
+  }
+
+  /**
+   * The product's commit. Preparing depends on the entry alone, so a throw here would throw on
+   * every delivery: the entry is invalid (dead-lettered at once), not worth retrying.
+   */
+  private prepare(entry: DecodedEntry, guard: CommitGuard): ProductResult {
+    try {
+      return PRODUCTS[entry.kind](entry, guard, this.settings);
+    } catch (err) {
+      this.logger.error({ err, kind: entry.kind, id: entry.id }, 'ingest entry passed validation but cannot be prepared');
+      return { ok: false, error: `body: cannot be processed (${err instanceof Error ? err.message : String(err)})` };
     }
   }
 
