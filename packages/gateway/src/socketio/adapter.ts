@@ -3,6 +3,7 @@ import type { Namespace } from 'socket.io';
 import {
   ClusterAdapter,
   MessageType,
+  type Adapter,
   type BroadcastOptions,
   type ClusterMessage,
   type ClusterResponse,
@@ -38,12 +39,14 @@ const ECHO_UID = 'self';
 const MAX_HISTORY_READS = 5;
 
 /** The Socket.IO adapter class for `new Server({ adapter })`, bound to this gateway's engine. */
-export function engineAdapter(deps: EngineAdapterDeps): typeof EngineAdapter {
-  return class extends EngineAdapter {
+export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
+  const bound = class extends EngineAdapter {
     constructor(nsp: Namespace) {
       super(nsp, deps);
     }
-  } as unknown as typeof EngineAdapter;
+  };
+  // Socket.IO only ever calls `new adapter(nsp)`; its type wants the base class's statics too.
+  return bound as unknown as typeof Adapter;
 }
 
 /**
@@ -150,7 +153,7 @@ export class EngineAdapter extends ClusterAdapter {
    * processed) and the packets it missed since, in order; null when the session is unknown or
    * expired, the history no longer reaches back to that offset, or the epoch changed.
    */
-  override async restoreSession(pid: string, offset: string): Promise<Session | null> {
+  override async restoreSession(pid: string, offset: string): Promise<Session> {
     const restored = await this.restore(pid, offset).catch((err: unknown) => {
       this.deps.logger.warn({ err }, 'Socket.IO session not restored');
       return null;
@@ -158,7 +161,8 @@ export class EngineAdapter extends ClusterAdapter {
     const { metrics } = this.deps;
     metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: restored ? 'recovered' : 'not_recovered' });
     if (restored) metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, restored.missedPackets.length);
-    return restored;
+    // Socket.IO takes null as "not recovered"; its typings leave null out.
+    return restored as Session;
   }
 
   private async restore(pid: string, offset: string): Promise<Session | null> {

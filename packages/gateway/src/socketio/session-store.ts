@@ -32,12 +32,24 @@ export class SessionStore {
     private readonly logger: Logger,
   ) {}
 
+  private readonly saving = new Set<Promise<void>>();
+
   save(session: StoredSession): void {
     if (!PID.test(session.pid)) return;
     const value = JSON.stringify({ sid: session.sid, pid: session.pid, rooms: session.rooms, data: session.data ?? {} });
-    this.engine
+    const saved = this.engine
       .commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] })
-      .catch((err: unknown) => this.logger.warn({ err }, 'Socket.IO session not saved: that client will not be recovered'));
+      .then(
+        () => undefined,
+        (err: unknown) => this.logger.warn({ err }, 'Socket.IO session not saved: that client will not be recovered'),
+      )
+      .finally(() => this.saving.delete(saved));
+    this.saving.add(saved);
+  }
+
+  /** Resolves once every save started so far has finished (before the engine closes). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.saving]);
   }
 
   /** The session saved under `pid`, removed from the store; undefined when unknown or expired. */
