@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
+import pino from 'pino';
 import { io } from 'socket.io-client';
+import { RedisEngine } from '@switchboard/engine';
+import { socketIoChannel, socketIoEmitFrame } from '@switchboard/protocol';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
 import { IoClient } from '../support/socketio-client.js';
@@ -209,6 +212,29 @@ describe('Socket.IO connection state recovery across two gateways (Redis)', () =
     expect(c.payloads('error:service').map((r) => r['message'])).not.toContain('missed for good');
     const metrics = await cluster.gatewayB.metrics();
     expect(metricValue(metrics, 'switchboard_resumes_total{endpoint="socket.io",outcome="not_recovered"}')).toBeGreaterThanOrEqual(4);
+  });
+
+  it('fills a hole in a gateway\'s own subscription from the history: its connected clients miss nothing', async () => {
+    const c = await connect(cluster.gatewayB, 'pat');
+    const publisher = new RedisEngine({ url: cluster.redis.url, logger: pino({ level: 'silent' }) });
+    await publisher.connect();
+    const admin = cluster.redis.client();
+    const emit = (n: number) =>
+      publisher.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: socketIoChannel('/'), frame: socketIoEmitFrame('/', { rooms: [], except: [] }, 'notice', { n }) } });
+    await emit(0);
+    await c.next('notice', (p) => p['n'] === 0);
+    // Every pub/sub connection drops; the gateways resubscribe after their retry delay, so these
+    // frames, committed at once, never reach them through pub/sub.
+    await admin.client('KILL', 'TYPE', 'pubsub');
+    for (let n = 1; n <= 5; n++) await emit(n);
+    await c.next('notice', (p) => p['n'] === 5, 'the frames published while unsubscribed');
+    await emit(6);
+    await c.next('notice', (p) => p['n'] === 6);
+    expect(c.payloads('notice').map((p) => p['n'])).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(c.socket.connected).toBe(true);
+    expect(metricValue(await cluster.gatewayB.metrics(), 'switchboard_gateway_refilled_frames_total')).toBeGreaterThanOrEqual(5);
+    admin.disconnect();
+    await publisher.close();
   });
 
   it('recovers the clients of a gateway that was drained (SIGTERM) or killed (SIGKILL) on the other one', async () => {
