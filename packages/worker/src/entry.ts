@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ingestAt, ingestEnvelopeSchema, newEventId, parseJson, validate, type IngestKind, type Validated } from '@switchboard/protocol';
-import type { Commit, StreamEntry } from '@switchboard/engine';
+import type { Commit, StreamEntry, StringRead } from '@switchboard/engine';
 
 /** A stream entry whose envelope checked out. */
 export interface DecodedEntry {
@@ -18,6 +18,26 @@ export interface ProductSettings {
 }
 
 export type ProductResult = { ok: true; commit: Commit } | { ok: false; error: string };
+
+/** What a product may read before it builds its commit. */
+export interface StateReader {
+  readStrings(reads: StringRead[]): Promise<string[][]>;
+}
+
+/** A state read that failed (Redis away): the entry is retried, not judged invalid. */
+export class StateReadError extends Error {
+  constructor(cause: unknown) {
+    super('state read failed', { cause });
+  }
+}
+
+/** The engine's reads, with failures marked as StateReadError. */
+export const stateReader = (engine: StateReader): StateReader => ({
+  readStrings: (reads) =>
+    engine.readStrings(reads).catch((err: unknown) => {
+      throw new StateReadError(err);
+    }),
+});
 
 const streamIdTime = (streamId: string): number => Number(streamId.split('-')[0]);
 
