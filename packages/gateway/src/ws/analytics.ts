@@ -11,15 +11,14 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
-import { admitUpgrade } from './admission.js';
-import type { SocketData } from './connections.js';
-import { observeDelivery, publishToTopic, rawEndpointSettings } from './fanout.js';
-import { createInboundDecoder, rejectMessage, sendFrame } from './inbound.js';
+import { observeDelivery, publishToTopic } from './fanout.js';
+import { rejectMessage, sendFrame } from './inbound.js';
+import { registerRawEndpoint, type RawSocket } from './raw-endpoint.js';
 
 const ENDPOINT = 'analytics';
 export const ANALYTICS_PATH = '/ws/analytics';
 
-interface AnalyticsSocket extends SocketData {
+interface AnalyticsSocket extends RawSocket {
   /** Event types this client asked for; undefined = all. */
   filter: string[] | undefined;
 }
@@ -33,10 +32,8 @@ const topicsFor = (filter: string[] | undefined): string[] =>
  * analytics channel, `refresh_stats`, `ping`, and a per-client `subscribe` event filter.
  */
 export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<void> {
-  const { app, config, engine, metrics, connections, logger } = ctx;
+  const { engine, metrics, logger } = ctx;
   const stats = new StatsCache(engine);
-  const decode = createInboundDecoder(ctx, ENDPOINT);
-  metrics.connections.set({ endpoint: ENDPOINT }, 0); // expose the series before the first client
 
   const sendStats = async (ws: WebSocket<AnalyticsSocket>) => {
     try {
@@ -56,23 +53,16 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     sendFrame(ws, JSON.stringify({ type: 'subscribed', events: filter ?? ['*'] }), ctx);
   };
 
-  app.ws<AnalyticsSocket>(ANALYTICS_PATH, {
-    ...rawEndpointSettings(config),
-
-    upgrade: (res, req, context) => admitUpgrade<AnalyticsSocket>(ctx, ENDPOINT, res, req, context, { filter: undefined }),
-
-    open: (ws) => {
-      connections.add(ws);
-      // Stats first, then the subscription: `initial_stats` is always the first frame.
-      void sendStats(ws).then(() => {
-        const data = ws.getUserData();
-        if (!data.closed && data.filter === undefined && ws.getTopics().length === 0) ws.subscribe(ANALYTICS_TOPICS.all);
-      });
+  registerRawEndpoint<AnalyticsSocket>(ctx, {
+    endpoint: ENDPOINT,
+    path: ANALYTICS_PATH,
+    admit: () => ({ filter: undefined }),
+    // Stats first, then the subscription: `initial_stats` is always the first frame.
+    start: async (ws) => {
+      await sendStats(ws);
+      if (!ws.getUserData().closed) for (const topic of topicsFor(ws.getUserData().filter)) ws.subscribe(topic);
     },
-
-    message: async (ws, message, isBinary) => {
-      const json = await decode(ws, message, isBinary);
-      if (json === undefined || ws.getUserData().closed) return;
+    handle: (ws, json) => {
       const parsed = validate(analyticsClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
       switch (parsed.value.type) {
@@ -84,8 +74,6 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
           return setFilter(ws, parsed.value.events);
       }
     },
-
-    close: (ws, code) => connections.remove(ws, code),
   });
 
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not

@@ -10,15 +10,14 @@ import {
   validate,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { admitUpgrade } from './admission.js';
-import type { SocketData } from './connections.js';
-import { observeDelivery, publishToTopic, rawEndpointSettings } from './fanout.js';
-import { createInboundDecoder, rejectMessage, sendFrame } from './inbound.js';
+import { observeDelivery, publishToTopic } from './fanout.js';
+import { rejectMessage, sendFrame } from './inbound.js';
+import { registerRawEndpoint, type RawSocket } from './raw-endpoint.js';
 
 const ENDPOINT = 'availability';
 export const AVAILABILITY_PATH = '/ws/availability';
 
-interface AvailabilitySocket extends SocketData {
+interface AvailabilitySocket extends RawSocket {
   /** The `clientId` announced in the `connection` frame. */
   clientId: string;
 }
@@ -29,30 +28,21 @@ interface AvailabilitySocket extends SocketData {
  * AVAILABILITY_PING_INTERVAL_MS, `pong` to a client's `ping`.
  */
 export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise<{ stop(): void }> {
-  const { app, config, engine, metrics, connections, logger } = ctx;
-  const decode = createInboundDecoder(ctx, ENDPOINT);
-  metrics.connections.set({ endpoint: ENDPOINT }, 0);
+  const { config, engine, metrics, logger } = ctx;
 
-  app.ws<AvailabilitySocket>(AVAILABILITY_PATH, {
-    ...rawEndpointSettings(config),
-
-    upgrade: (res, req, context) => admitUpgrade<AvailabilitySocket>(ctx, ENDPOINT, res, req, context, { clientId: randomUUID() }),
-
-    open: (ws) => {
-      connections.add(ws);
+  registerRawEndpoint<AvailabilitySocket>(ctx, {
+    endpoint: ENDPOINT,
+    path: AVAILABILITY_PATH,
+    admit: () => ({ clientId: randomUUID() }),
+    start: (ws) => {
       sendFrame(ws, connectionFrame(ws.getUserData().clientId), ctx);
-      ws.subscribe(AVAILABILITY_TOPIC);
+      if (!ws.getUserData().closed) ws.subscribe(AVAILABILITY_TOPIC);
     },
-
-    message: async (ws, message, isBinary) => {
-      const json = await decode(ws, message, isBinary);
-      if (json === undefined || ws.getUserData().closed) return;
+    handle: (ws, json) => {
       const parsed = validate(availabilityClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
       sendFrame(ws, pongFrame(), ctx);
     },
-
-    close: (ws, code) => connections.remove(ws, code),
   });
 
   const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);

@@ -12,9 +12,9 @@ import {
   type LogFilter,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../../context.js';
-import type { SocketData } from '../connections.js';
 import { observeDelivery, publishToTopic } from '../fanout.js';
 import { sendFrame } from '../inbound.js';
+import type { RawSocket } from '../raw-endpoint.js';
 
 export const LOGS_ENDPOINT = 'logs';
 
@@ -22,7 +22,7 @@ export const LOGS_ENDPOINT = 'logs';
 export const LOG_BATCH_DELAY_MS = 25;
 export const LOG_BATCH_MAX_BYTES = 64 * 1024;
 
-export interface LogsSocket extends SocketData {
+export interface LogsSocket extends RawSocket {
   /** Set once the first message authenticated the connection. */
   auth: { appId: string; userId: string; canClear: boolean } | undefined;
   /** The client's filter; undefined = everything. */
@@ -31,8 +31,6 @@ export interface LogsSocket extends SocketData {
   idleTimer: NodeJS.Timeout | undefined;
   /** Closes the connection when it has not authenticated within LOGS_AUTH_TIMEOUT_MS. */
   authTimer: NodeJS.Timeout | undefined;
-  /** The message being handled: the next one waits for it. */
-  turn: Promise<void>;
 }
 
 type LogsWs = WebSocket<LogsSocket>;
