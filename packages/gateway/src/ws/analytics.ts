@@ -13,7 +13,9 @@ import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
 import { observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
-import { registerRawEndpoint, type RawSocket } from './raw-endpoint.js';
+import { ChannelFeed } from './channel-feed.js';
+import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
+import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'analytics';
 export const ANALYTICS_PATH = '/ws/analytics';
@@ -21,7 +23,12 @@ export const ANALYTICS_PATH = '/ws/analytics';
 interface AnalyticsSocket extends RawSocket {
   /** Event types this client asked for; undefined = all. */
   filter: string[] | undefined;
+  /** Where the client asked to resume from (`?epoch=&since=`). */
+  resume: ResumeRequest | undefined;
 }
+
+/** Whether a frame of this type reaches a client with this filter (heartbeats always do). */
+const passes = (filter: string[], type: string | undefined): boolean => type === 'heartbeat' || (type !== undefined && filter.includes(type));
 
 /** Topics a client with this filter listens on (every frame reaches it through exactly one). */
 const topicsFor = (filter: string[] | undefined): string[] =>
@@ -35,12 +42,12 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
   const { engine, metrics, logger } = ctx;
   const stats = new StatsCache(engine);
 
-  const sendStats = async (ws: WebSocket<AnalyticsSocket>) => {
+  const statsOrError = async (): Promise<string> => {
     try {
-      sendFrame(ws, statsFrame('initial_stats', await stats.get()), ctx);
+      return statsFrame('initial_stats', await stats.get());
     } catch (err) {
       logger.warn({ err }, 'statistics unavailable');
-      sendFrame(ws, errorFrame('statistics are temporarily unavailable'), ctx);
+      return errorFrame('statistics are temporarily unavailable');
     }
   };
 
@@ -53,32 +60,9 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     sendFrame(ws, JSON.stringify({ type: 'subscribed', events: filter ?? ['*'] }), ctx);
   };
 
-  registerRawEndpoint<AnalyticsSocket>(ctx, {
-    endpoint: ENDPOINT,
-    path: ANALYTICS_PATH,
-    admit: () => ({ filter: undefined }),
-    // Stats first, then the subscription: `initial_stats` is always the first frame.
-    start: async (ws) => {
-      await sendStats(ws);
-      if (!ws.getUserData().closed) for (const topic of topicsFor(ws.getUserData().filter)) ws.subscribe(topic);
-    },
-    handle: (ws, json) => {
-      const parsed = validate(analyticsClientMessageSchema, json);
-      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
-      switch (parsed.value.type) {
-        case 'ping':
-          return sendFrame(ws, pongFrame(), ctx);
-        case 'refresh_stats':
-          return sendStats(ws);
-        case 'subscribe':
-          return setFilter(ws, parsed.value.events);
-      }
-    },
-  });
-
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not
   // once per client (compression, though, would be per client: see FANOUT_COMPRESS_MIN_BYTES).
-  await engine.subscribe(CHANNELS.analytics, ({ frame }) => {
+  const feed = new ChannelFeed(ctx, CHANNELS.analytics, ENDPOINT, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.
@@ -93,4 +77,41 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     publishToTopic(ctx, ENDPOINT, specific, frame);
     observeDelivery(ctx, ENDPOINT, head.id);
   });
+
+  registerRawEndpoint<AnalyticsSocket>(ctx, {
+    endpoint: ENDPOINT,
+    path: ANALYTICS_PATH,
+    admit: (req) => {
+      const resume = resumeFromUpgrade(req);
+      return 'status' in resume ? resume : { filter: undefined, resume: resume.request };
+    },
+    // `initial_stats` (with the client's position) is always the first frame.
+    start: (ws) =>
+      feed.attach(ws, {
+        resume: ws.getUserData().resume,
+        first: statsOrError,
+        replay: (socket, messages) => {
+          const { filter } = socket.getUserData();
+          return messages.filter((m) => filter === undefined || passes(filter, readFrameHead(m.frame)?.type)).map((m) => m.frame);
+        },
+        join: (socket) => {
+          for (const topic of topicsFor(socket.getUserData().filter)) socket.subscribe(topic);
+        },
+      }),
+    handle: async (ws, json) => {
+      const parsed = validate(analyticsClientMessageSchema, json);
+      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
+      switch (parsed.value.type) {
+        case 'ping':
+          return sendFrame(ws, pongFrame(), ctx);
+        case 'refresh_stats':
+          return sendFrame(ws, await statsOrError(), ctx);
+        case 'subscribe':
+          return setFilter(ws, parsed.value.events);
+      }
+    },
+    closed: (ws) => feed.detach(ws),
+  });
+
+  await feed.start();
 }

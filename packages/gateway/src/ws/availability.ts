@@ -12,7 +12,9 @@ import {
 import type { GatewayContext } from '../context.js';
 import { observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
-import { registerRawEndpoint, type RawSocket } from './raw-endpoint.js';
+import { ChannelFeed } from './channel-feed.js';
+import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
+import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'availability';
 export const AVAILABILITY_PATH = '/ws/availability';
@@ -20,6 +22,8 @@ export const AVAILABILITY_PATH = '/ws/availability';
 interface AvailabilitySocket extends RawSocket {
   /** The `clientId` announced in the `connection` frame. */
   clientId: string;
+  /** Where the client asked to resume from (`?epoch=&since=`). */
+  resume: ResumeRequest | undefined;
 }
 
 /**
@@ -28,30 +32,39 @@ interface AvailabilitySocket extends RawSocket {
  * AVAILABILITY_PING_INTERVAL_MS, `pong` to a client's `ping`.
  */
 export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise<{ stop(): void }> {
-  const { config, engine, metrics, logger } = ctx;
+  const { config, metrics, logger } = ctx;
+
+  const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
+
+  const feed = new ChannelFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
+    metrics.channelMessages.inc({ channel: ENDPOINT });
+    publish(frame);
+    observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);
+  });
 
   registerRawEndpoint<AvailabilitySocket>(ctx, {
     endpoint: ENDPOINT,
     path: AVAILABILITY_PATH,
-    admit: () => ({ clientId: randomUUID() }),
-    start: (ws) => {
-      sendFrame(ws, connectionFrame(ws.getUserData().clientId), ctx);
-      if (!ws.getUserData().closed) ws.subscribe(AVAILABILITY_TOPIC);
+    admit: (req) => {
+      const resume = resumeFromUpgrade(req);
+      return 'status' in resume ? resume : { clientId: randomUUID(), resume: resume.request };
     },
+    start: (ws) =>
+      feed.attach(ws, {
+        resume: ws.getUserData().resume,
+        first: () => connectionFrame(ws.getUserData().clientId),
+        replay: (_socket, messages) => messages.map((m) => m.frame),
+        join: (socket) => socket.subscribe(AVAILABILITY_TOPIC),
+      }),
     handle: (ws, json) => {
       const parsed = validate(availabilityClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
       sendFrame(ws, pongFrame(), ctx);
     },
+    closed: (ws) => feed.detach(ws),
   });
 
-  const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
-
-  await engine.subscribe(CHANNELS.availability, ({ frame }) => {
-    metrics.channelMessages.inc({ channel: ENDPOINT });
-    publish(frame);
-    observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);
-  });
+  await feed.start();
 
   // The keep-alive is per node: one frame for all of this node's clients.
   const pinger = setInterval(() => publish(serverPingFrame()), config.availabilityPingIntervalMs);

@@ -5,6 +5,7 @@ import { admitUpgrade, type AdmissionOptions } from './admission.js';
 import type { SocketData } from './connections.js';
 import { rawEndpointSettings } from './fanout.js';
 import { createInboundDecoder, type ErrorFramer } from './inbound.js';
+import { parseResume, type ResumeRequest } from './resume.js';
 
 /** What every raw-endpoint socket carries on top of SocketData. */
 export interface RawSocket extends SocketData {
@@ -38,6 +39,12 @@ export interface RawEndpointSpec<T extends RawSocket> {
   handle(ws: WebSocket<T>, json: unknown): Promise<void> | void;
   /** Synchronous cleanup; the socket is already marked closed. */
   closed?(ws: WebSocket<T>, code: number): void;
+}
+
+/** The `?epoch=&since=` of an upgrade; bad values are refused with a 400 naming the field. */
+export function resumeFromUpgrade(req: HttpRequest): { request: ResumeRequest | undefined } | UpgradeRefusal {
+  const parsed = parseResume(req.getQuery('epoch'), req.getQuery('since'));
+  return parsed.ok ? { request: parsed.resume } : { status: 400, reason: 'bad_resume', message: parsed.error };
 }
 
 const isRefusal = (value: object): value is UpgradeRefusal => 'status' in value && 'reason' in value && 'message' in value;

@@ -14,6 +14,7 @@ import {
   pongFrame,
   validate,
   type LogEntry,
+  type LogsClientMessage,
   type LogFilter,
   type PerformanceMetrics,
 } from '@switchboard/protocol';
@@ -23,6 +24,7 @@ import { ReadCache } from '../../stats-cache.js';
 import { publishToTopic } from '../fanout.js';
 import { rejectMessage, sendFrame } from '../inbound.js';
 import { registerRawEndpoint } from '../raw-endpoint.js';
+import { parseResume } from '../resume.js';
 import { CLEAR_PERMISSION, authorizeLogs } from './auth.js';
 import { LOGS_ENDPOINT, LogsHub, type LogsSocket } from './hub.js';
 
@@ -35,6 +37,7 @@ export const CLOSE_AUTH_TIMEOUT = 1008;
 export const AUTH_TIMEOUT_REASON = 'authentication timeout';
 
 type LogsWs = WebSocket<LogsSocket>;
+type LogsAuthData = Extract<LogsClientMessage, { type: 'auth' }>['data'];
 
 const NOT_AUTHENTICATED = 'Authentication required: send {"type":"auth","data":{"userId","appId","token"}} first';
 
@@ -54,14 +57,23 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
   const clusterMetrics = new ReadCache<PerformanceMetrics>((now) => readClusterMetrics(engine, config.logMetricsIntervalMs, now), 500);
   const idleMs = config.idleTimeoutS * 1000;
 
-  const authenticate = async (ws: LogsWs, data: { userId: string; appId: string; token?: string | undefined }) => {
+  const authenticate = async (ws: LogsWs, data: LogsAuthData) => {
+    const resume = parseResume(data.epoch, data.since);
+    if (!resume.ok) return rejectMessage(ws, ctx, resume.error, authErrorFrame(resume.error));
     const result = authorizeLogs(config, data);
     if (!result.ok) return sendFrame(ws, authErrorFrame(result.message), ctx);
-    if (!(await hub.join(ws, result.appId))) return sendFrame(ws, authErrorFrame('logs are temporarily unavailable; retry'), ctx);
+    const feed = await hub.join(ws, result.appId);
+    if (feed === undefined) return sendFrame(ws, authErrorFrame('logs are temporarily unavailable; retry'), ctx);
     const socket = ws.getUserData();
     clearTimeout(socket.authTimer);
     socket.auth = { appId: result.appId, userId: result.userId, canClear: result.canClear };
-    sendFrame(ws, authSuccessFrame(result.appId, result.userId), ctx);
+    socket.filter = normalizeFilter(data.filters);
+    await feed.channel.attach(ws, {
+      resume: resume.resume,
+      first: () => authSuccessFrame(result.appId, result.userId),
+      replay: (client, messages) => feed.replayFrames(messages, client.getUserData().filter),
+      join: (client) => hub.admit(client, feed),
+    });
   };
 
   const handle = async (ws: LogsWs, json: unknown) => {
