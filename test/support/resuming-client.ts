@@ -44,6 +44,7 @@ export class ResumingClient {
   private ws: WebSocket | undefined;
   private stopped = false;
   private urlIndex = 0;
+  private nextDelayMs: number | undefined;
 
   private constructor(
     readonly endpoint: RawEndpointName,
@@ -120,7 +121,9 @@ export class ResumingClient {
       this.current = [];
       if (this.stopped) return;
       this.urlIndex += 1;
-      setTimeout(() => this.open(), this.reconnectDelayMs);
+      const delay = this.nextDelayMs ?? this.reconnectDelayMs;
+      this.nextDelayMs = undefined;
+      setTimeout(() => this.open(), delay);
     });
     ws.on('error', () => undefined); // a refused or dropped connection ends in 'close'
   }
@@ -147,9 +150,17 @@ export class ResumingClient {
     await waitFor(() => this.connections >= count, { timeoutMs, what: `${this.endpoint} connection #${count}` });
   }
 
-  /** Drops the connection (as a network would); the client reconnects and resumes. */
-  drop(): void {
+  /** Drops the connection (as a network would); the client reconnects after `awayMs` and resumes. */
+  drop(awayMs?: number): void {
+    this.nextDelayMs = awayMs;
     this.ws?.terminate();
+  }
+
+  /** The ids of the events received (logs: of every entry of every batch). */
+  ids(): string[] {
+    return this.received.flatMap((frame) =>
+      frame.type === 'logs' ? (frame['payload'] as { id: string }[]).map((entry) => entry.id) : typeof frame['id'] === 'string' ? [frame['id']] : [],
+    );
   }
 
   stop(): void {
