@@ -41,6 +41,7 @@ export class ResumingClient {
   position: { epoch: string; offset: number } | undefined;
   connections = 0;
   closes: { code: number; reason: string }[] = [];
+  readonly errors: string[] = [];
   private ws: WebSocket | undefined;
   private stopped = false;
   private urlIndex = 0;
@@ -125,10 +126,13 @@ export class ResumingClient {
       this.nextDelayMs = undefined;
       setTimeout(() => this.open(), delay);
     });
-    ws.on('error', () => undefined); // a refused or dropped connection ends in 'close'
+    // A refused or dropped connection ends in 'close' too; its error says why.
+    ws.on('error', (err) => this.errors.push(err.message));
   }
 
   private record(frame: Frame): void {
+    // `/ws/logs` also pushes cluster metrics, from a channel of their own: not the app's.
+    if (this.endpoint === 'logs' && frame.type !== 'logs' && frame.type !== 'cleared') return;
     const offset = frame['offset'];
     if (typeof offset !== 'number' || this.position === undefined) return;
     const from = typeof frame['fromOffset'] === 'number' ? frame['fromOffset'] : offset;

@@ -54,6 +54,8 @@ export class ChannelFeed {
   private busy = true;
   private waiters: { offset: number; wake: () => void }[] = [];
   private stopped = false;
+  /** A catch-up asked for while a fill was running. */
+  private catchUpAfter: FillReason | undefined;
   private started: Promise<void> | undefined;
 
   constructor(
@@ -104,9 +106,15 @@ export class ChannelFeed {
     if (!this.busy) this.drain('gap');
   };
 
-  /** Reads what came since the last forwarded frame (after the subscription was restored or stalled). */
+  /**
+   * Reads what came since the last forwarded frame (after the subscription was restored or
+   * stalled). A fill already running may have read before the subscription came back: another
+   * one follows it.
+   */
   catchUp(reason: FillReason): void {
-    if (!this.busy && !this.stopped) void this.fill(reason);
+    if (this.stopped || this.epoch === '') return;
+    if (this.busy) this.catchUpAfter = reason;
+    else void this.fill(reason);
   }
 
   /** Forwards queued frames that follow on; starts a fill at the first hole or foreign epoch. */
@@ -167,6 +175,9 @@ export class ChannelFeed {
     }
     this.busy = false;
     this.drain('gap');
+    const pending = this.catchUpAfter;
+    this.catchUpAfter = undefined;
+    if (pending !== undefined) this.catchUp(pending);
   }
 
   /**
