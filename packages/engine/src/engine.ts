@@ -186,7 +186,7 @@ export interface Engine {
    * nor an entry whose key a concurrent append could also claim.
    */
   appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult>;
-  /** New entries for this consumer, waiting up to `blockMs` when there are none. */
+  /** New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait). */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */
   claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
