@@ -258,7 +258,7 @@ describe('recovery on the raw endpoints', () => {
       expect(answer.epoch).not.toBe(epochs.get(c));
       expect(c.closes.some((close) => close.code === 1012)).toBe(true);
     }
-    expect((await metric(a, 'switchboard_gateway_channel_resets_total{reason="epoch_changed"}')) + (await metric(b, 'switchboard_gateway_channel_resets_total{reason="epoch_changed"}'))).toBeGreaterThanOrEqual(1);
+    expect((await metric(a, 'switchboard_gateway_unfilled_holes_total{cause="epoch_changed"}')) + (await metric(b, 'switchboard_gateway_unfilled_holes_total{cause="epoch_changed"}'))).toBeGreaterThanOrEqual(1);
     // And events flow again, to every client, once.
     const flow = new Flow(() => b.url, 'after-redis', 30);
     await sleep(1500);

@@ -30,10 +30,10 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'Frames this node took from channel history (not from pub/sub) to fill holes in its subscription.',
       registers: [registry],
     }),
-    channelResets: new Counter({
-      name: 'switchboard_gateway_channel_resets_total',
-      help: 'Times a channel\'s history could not fill a hole (epoch changed, or history too short) and its clients were closed with 1012, by reason.',
-      labelNames: ['reason'] as const,
+    unfilledHoles: new Counter({
+      name: 'switchboard_gateway_unfilled_holes_total',
+      help: 'Holes in a channel that history could not fill, by cause: epoch_changed (Redis lost its data: the channel\'s clients are closed with 1012 and resume with recovered:false) or history_too_short (older than HISTORY_SIZE/HISTORY_TTL_S: the frames are skipped and clients see the jump in offsets).',
+      labelNames: ['cause'] as const,
       registers: [registry],
     }),
     resumes: new Counter({

@@ -5,7 +5,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import { MemoryEngine, type ChannelMessage } from '@switchboard/engine';
 import type { GatewayContext } from '../src/context.js';
 import { createGatewayMetrics } from '../src/metrics.js';
-import { ChannelFeed, CHANNEL_RESET_REASON, CLOSE_CHANNEL_RESET } from '../src/ws/channel-feed.js';
+import { ChannelFeed } from '../src/ws/channel-feed.js';
 import type { RawSocket } from '../src/ws/raw-endpoint.js';
 import { parseResume, withPosition } from '../src/ws/resume.js';
 import { SubscriptionMonitor } from '../src/ws/subscription-monitor.js';
@@ -57,7 +57,8 @@ async function harness(historySize = 100): Promise<Harness> {
   const registry = new Registry();
   const metrics = createGatewayMetrics(registry);
   const logger = pino({ level: 'silent' });
-  const ctx = { engine, metrics, logger, subscription: new SubscriptionMonitor(engine, metrics, logger) } as unknown as GatewayContext;
+  const config = { historySize: historySize } as GatewayContext['config'];
+  const ctx = { engine, config, metrics, logger, subscription: new SubscriptionMonitor(engine, metrics, logger) } as unknown as GatewayContext;
   const forwarded: ChannelMessage[] = [];
   const feed = new ChannelFeed(ctx, CHANNEL, 'test', (m) => forwarded.push(m));
   await feed.start();
@@ -122,20 +123,18 @@ describe('ChannelFeed: frames in order, holes filled from history', () => {
     expect(await metric(h.registry, 'switchboard_gateway_gap_fills_total', { reason: 'restored' })).toBe(1);
   });
 
-  it('closes its clients with 1012 when the history no longer holds the hole, and carries on from the latest offset', async () => {
-    const h = await harness(2);
+  it('forwards what the history still holds when the hole is older than it: clients stay and see the jump', async () => {
+    const h = await harness(3);
     const member = new FakeSocket();
     await h.feed.attach(member.ws, { resume: undefined, first: () => '{"type":"hello"}', replay: () => [], join: () => undefined });
-    const messages = await h.publish(6);
-    h.feed.onMessage(messages[5]!); // 1..5 lost, history holds only 5 and 6
+    const messages = await h.publish(8);
+    h.feed.onMessage(messages[7]!); // 1..7 lost by pub/sub; the history holds 6, 7 and 8 only
     await settle();
-    expect(member.closedWith).toBe(CLOSE_CHANNEL_RESET);
-    expect(CHANNEL_RESET_REASON).toMatch(/reconnect/);
-    expect(h.forwarded).toEqual([]);
-    expect(h.feed.lastOffset).toBe(6);
-    expect(await metric(h.registry, 'switchboard_gateway_channel_resets_total', { reason: 'history_too_short' })).toBe(1);
+    expect(offsets(h.forwarded)).toEqual([6, 7, 8]);
+    expect(member.closedWith).toBeUndefined();
+    expect(await metric(h.registry, 'switchboard_gateway_unfilled_holes_total', { cause: 'history_too_short' })).toBe(1);
     for (const m of await h.publish(1)) h.feed.onMessage(m);
-    expect(offsets(h.forwarded)).toEqual([7]);
+    expect(offsets(h.forwarded)).toEqual([6, 7, 8, 9]);
   });
 });
 

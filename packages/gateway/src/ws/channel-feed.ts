@@ -34,17 +34,17 @@ export interface AttachOptions<T extends RawSocket> {
  * One channel as this node receives it: frames forwarded to the sink exactly once and in offset
  * order, whatever pub/sub loses. A frame whose offset skips ahead, a restored subscription or a
  * recovered probe makes the feed read the missing frames from history and forward them before
- * anything newer. When history cannot fill the hole (the epoch changed: Redis lost its data; or
- * the hole is older than the history) the feed cannot vouch for its clients' positions any more:
- * it closes them with 1012, so each reconnects, resumes, and is told `recovered:false` with
- * fresh state, rather than silently carrying on past a gap.
+ * anything newer. When history cannot fill the hole: if the epoch changed (Redis lost its data)
+ * the feed closes its clients with 1012, so each reconnects, resumes, and is told
+ * `recovered:false` with fresh state; if the hole is merely older than the history, it forwards
+ * what the history still has, and clients see the jump in offsets. Never a silent gap.
  */
 export class ChannelFeed {
   /** The epoch of the frames forwarded so far. */
   epoch = '';
   /** The offset of the last frame forwarded to the sink. */
   lastOffset = 0;
-  /** Sockets attached to this feed: the ones a reset closes. */
+  /** Sockets attached to this feed: the ones an epoch change closes. */
   readonly members = new Set<WebSocket<RawSocket>>();
   /** Frames forwarded while a connection reads history, kept for its seam. */
   private readonly joiners = new Set<ChannelMessage[]>();
@@ -147,19 +147,19 @@ export class ChannelFeed {
 
   /** Reads history after the last forwarded frame until it succeeds, then drains the queue. */
   private async fill(reason: FillReason): Promise<void> {
-    const { engine, metrics, logger } = this.ctx;
+    const { metrics, logger } = this.ctx;
     this.busy = true;
     metrics.gapFills.inc({ reason });
     const queuedBefore = this.queue.length;
-    let history: HistoryResult | undefined;
-    for (let attempt = 0; history === undefined; attempt++) {
-      try {
-        history = await engine.history(this.channel, { epoch: this.epoch, since: this.lastOffset });
-      } catch (err) {
-        if (attempt === 0) logger.warn({ err, channel: this.channel }, 'channel history unavailable; retrying');
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
-      }
+    let history = await this.readHistory(this.lastOffset);
+    if (history === undefined) return;
+    if (!history.recovered && history.epoch === this.epoch) {
+      // The hole is older than the history: what the history still has is worth forwarding.
+      const oldestKept = Math.max(this.lastOffset, history.offset - this.ctx.config.historySize);
+      const tail = oldestKept > this.lastOffset ? await this.readHistory(oldestKept) : undefined;
       if (this.stopped) return;
+      this.skipTo(tail?.recovered === true ? oldestKept : this.nextQueued() ?? history.offset, reason);
+      if (tail !== undefined) history = tail;
     }
     if (history.recovered) {
       metrics.refilledFrames.inc(history.messages.length);
@@ -170,7 +170,7 @@ export class ChannelFeed {
       // Frames of another epoch queued before this read are older than the epoch it confirmed
       // (later ones may be newer: they start another fill).
       this.queue = this.queue.filter((message, i) => message.epoch === this.epoch || i >= queuedBefore);
-    } else {
+    } else if (history.epoch !== this.epoch) {
       this.reset(history, reason);
     }
     this.busy = false;
@@ -180,15 +180,47 @@ export class ChannelFeed {
     if (pending !== undefined) this.catchUp(pending);
   }
 
+  /** Reads history after `since` until it succeeds; undefined once the feed stopped. */
+  private async readHistory(since: number): Promise<HistoryResult | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.ctx.engine.history(this.channel, { epoch: this.epoch, since });
+      } catch (err) {
+        if (attempt === 0) this.ctx.logger.warn({ err, channel: this.channel }, 'channel history unavailable; retrying');
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]));
+      }
+      if (this.stopped) return undefined;
+    }
+  }
+
+  /** The offset just before the oldest queued frame of this epoch, if any. */
+  private nextQueued(): number | undefined {
+    const offsets = this.queue.filter((m) => m.epoch === this.epoch && m.offset > this.lastOffset).map((m) => m.offset);
+    return offsets.length === 0 ? undefined : Math.min(...offsets) - 1;
+  }
+
   /**
-   * The hole cannot be filled: clients are closed (they resume elsewhere or here and learn
-   * `recovered:false`), and the feed carries on from the channel's current position.
+   * Frames up to `offset` are gone for good (the hole outlived HISTORY_SIZE or HISTORY_TTL_S).
+   * The offsets are still one numbering, so clients see the jump at the next frame and know
+   * exactly how much they missed (a resume from before it answers recovered:false): the feed
+   * carries on past it rather than closing every client of the channel.
+   */
+  private skipTo(offset: number, reason: FillReason): void {
+    this.ctx.metrics.unfilledHoles.inc({ cause: 'history_too_short' });
+    this.ctx.logger.warn({ channel: this.channel, reason, from: this.lastOffset + 1, to: offset }, 'frames older than the history are lost: skipping them');
+    this.lastOffset = Math.max(this.lastOffset, offset);
+  }
+
+  /**
+   * The channel's offsets started over under a new epoch (Redis lost its data): no offset a
+   * client holds means anything any more, and a jump cannot show it. Clients are closed with
+   * 1012; they reconnect, resume, learn `recovered:false` and get fresh state. The feed carries
+   * on from the channel's current position.
    */
   private reset(position: { epoch: string; offset: number }, reason: FillReason): void {
-    const cause = position.epoch === this.epoch ? 'history_too_short' : 'epoch_changed';
-    this.ctx.metrics.channelResets.inc({ reason: cause });
+    this.ctx.metrics.unfilledHoles.inc({ cause: 'epoch_changed' });
     this.ctx.logger.warn(
-      { channel: this.channel, reason, cause, from: { epoch: this.epoch, offset: this.lastOffset }, to: position, clients: this.members.size },
+      { channel: this.channel, reason, from: { epoch: this.epoch, offset: this.lastOffset }, to: position, clients: this.members.size },
       'channel history cannot fill the hole: closing its clients so they resume with fresh state',
     );
     this.epoch = position.epoch;
