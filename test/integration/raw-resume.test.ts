@@ -11,6 +11,7 @@ import { PRODUCER_KEY, post } from './helpers.js';
  * to the other gateway with its epoch and offset and gets exactly what it missed, in order.
  */
 const HISTORY_SIZE = 20;
+const MAX_CONNECTIONS = 321;
 let cluster: TwoGatewayCluster;
 const clients: { stop(): void }[] = [];
 
@@ -52,6 +53,7 @@ beforeAll(async () => {
     INGEST_API_KEYS: PRODUCER_KEY,
     HEARTBEAT_INTERVAL_MS: '1000',
     HISTORY_SIZE: String(HISTORY_SIZE),
+    MAX_CONNECTIONS: String(MAX_CONNECTIONS),
     LOG_LEVEL: 'warn',
   }));
 });
@@ -172,6 +174,14 @@ describe('resume on the raw endpoints', () => {
       logs.send({ type: 'auth', data: { userId: 'u', appId: APP } });
       await logs.next((f) => f.type === 'auth_success');
     }
+  });
+
+  it('exposes the delivery gauges: subscription up, Redis up, the configured connection cap', async () => {
+    const metrics = await cluster.gatewayA.metrics();
+    expect(metricValue(metrics, 'switchboard_gateway_subscription_up')).toBe(1);
+    expect(metricValue(metrics, 'switchboard_redis_up')).toBe(1);
+    expect(metricValue(metrics, 'switchboard_max_connections')).toBe(MAX_CONNECTIONS);
+    expect(await cluster.gatewayA.json('/readyz')).toEqual({ ready: true, draining: false, redis: 'up', subscription: 'up' });
   });
 
   it('applies the logs filter given at auth to the replayed entries too', async () => {
