@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { WebSocket } from 'uWebSockets.js';
@@ -196,6 +196,25 @@ describe('ChannelFeed.attach: first frame, resume, seam', () => {
     const frames = ws.parsed();
     expect(frames[1]).toMatchObject({ type: 'resumed', recovered: true, count: 1 });
     expect(frames.slice(2).map((f) => f['offset'])).toEqual([5]);
+  });
+
+  it('reads history once for connections resuming from the same position at the same time', async () => {
+    const h = await harness();
+    for (const m of await h.publish(4)) h.feed.onMessage(m);
+    const reads = vi.spyOn(h.engine, 'history');
+    const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
+    await Promise.all(
+      sockets.map((ws) =>
+        h.feed.attach(ws.ws, {
+          resume: { epoch: h.feed.epoch, since: 1 },
+          first: () => '{"type":"hello"}',
+          replay: (_ws, missed) => missed.map((m) => m.frame),
+          join: () => undefined,
+        }),
+      ),
+    );
+    expect(reads).toHaveBeenCalledTimes(1);
+    for (const ws of sockets) expect(ws.parsed().slice(2).map((f) => f['offset'])).toEqual([2, 3, 4]);
   });
 
   it('answers recovered:false with the current position for another epoch or an offset beyond the latest', async () => {

@@ -56,6 +56,8 @@ export class ChannelFeed {
   private stopped = false;
   /** A catch-up asked for while a fill was running. */
   private catchUpAfter: FillReason | undefined;
+  /** Resume reads in flight, by epoch and offset. */
+  private readonly historyReads = new Map<string, Promise<HistoryResult>>();
   private started: Promise<void> | undefined;
 
   constructor(
@@ -282,10 +284,7 @@ export class ChannelFeed {
     const { metrics } = this.ctx;
     const data = ws.getUserData();
     const { resume } = options;
-    const [first, history] = await Promise.all([
-      options.first(),
-      resume === undefined ? undefined : this.ctx.engine.history(this.channel, resume),
-    ]);
+    const [first, history] = await Promise.all([options.first(), resume === undefined ? undefined : this.sharedHistory(resume)]);
     if (data.closed) return;
     let missed: ChannelMessage[] | undefined;
     if (resume !== undefined && history?.recovered === true && history.epoch === this.epoch) {
@@ -312,6 +311,20 @@ export class ChannelFeed {
     }
     sendFrames(ws as unknown as WebSocket<RawSocket>, frames, this.ctx);
     if (!data.closed) options.join(ws);
+  }
+
+  /**
+   * History for a resume, one read for every connection asking the same thing at once: after a
+   * gateway restart its clients reconnect together, mostly from the same position.
+   */
+  private sharedHistory(resume: ResumeRequest): Promise<HistoryResult> {
+    const key = `${resume.epoch} ${resume.since}`;
+    let read = this.historyReads.get(key);
+    if (read === undefined) {
+      read = this.ctx.engine.history(this.channel, resume).finally(() => this.historyReads.delete(key));
+      this.historyReads.set(key, read);
+    }
+    return read;
   }
 
   /** Called when an attached connection closes. */
