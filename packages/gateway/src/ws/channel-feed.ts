@@ -147,8 +147,18 @@ export class ChannelFeed {
     }
   }
 
-  /** Reads history after the last forwarded frame until it succeeds, then drains the queue. */
+  /** Fills the hole; a failure (a bug, not Redis: reads are retried) leaves the feed usable. */
   private async fill(reason: FillReason): Promise<void> {
+    try {
+      await this.fillHole(reason);
+    } catch (err) {
+      this.busy = false;
+      this.ctx.logger.error({ err, channel: this.channel, reason }, 'filling a channel hole failed');
+    }
+  }
+
+  /** Reads history after the last forwarded frame until it succeeds, then drains the queue. */
+  private async fillHole(reason: FillReason): Promise<void> {
     const { metrics, logger } = this.ctx;
     this.busy = true;
     metrics.gapFills.inc({ reason });
