@@ -150,7 +150,8 @@ try {
   for (let i = 0; i < gateways; i++) {
     const port = await portAt(basePort, i);
     gatewayPorts.push(port);
-    run(`gateway-${i + 1}`, process.execPath, [CLI, 'gateway'], { ...env, PORT: String(port), NODE_ID: `gateway-${i + 1}` });
+    // HAProxy connects from 127.0.0.1: its X-Forwarded-For names the client (per-address limits).
+    run(`gateway-${i + 1}`, process.execPath, [CLI, 'gateway'], { ...env, PORT: String(port), NODE_ID: `gateway-${i + 1}`, TRUSTED_PROXIES: '127.0.0.1' });
   }
   let bridgePort;
   if (rabbitmqUrl !== undefined) {

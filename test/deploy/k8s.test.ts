@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envSchema, loadConfig } from '@switchboard/config';
+import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
+import { schemaErrors } from './schemas.js';
 import {
   type Doc,
   durationSeconds,
   filesUnder,
-  kubectlAvailable,
+  kubectlUnusable,
   kustomize,
   literalsToEnv,
   loadYaml,
@@ -14,15 +16,21 @@ import {
   read,
   rel,
   GATEWAY_ROUTES,
+  metricNamesIn,
   routesIn,
 } from './support.js';
 
 /** Everything the config schema knows: the only names a Switchboard container may be given. */
 const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
+/** The worker's ops routes; the bridge serves the same ones (both through packages/runtime). */
 const WORKER_ROUTES = routesIn('packages/runtime/src/ops/routes.ts', /case '([^']+)'/g);
-/** Socket.IO's pingInterval + pingTimeout: proxies must not cut an idle request sooner (DESIGN section 8). */
+/** Socket.IO's pingInterval + pingTimeout: proxies must not cut an idle request sooner (docs/deploy.md). */
 const SOCKETIO_IDLE_S = 45;
 const SAMPLE_POD_NAME = 'switchboard-gateway-5d9c7b8f6d-x2x7k';
+/** What an operator puts in the Secrets that containers read key by key (secretKeyRef). */
+const SAMPLE_SECRET_KEYS: Record<string, string> = { RABBITMQ_URL: 'amqps://bridge:secret@rabbitmq.example.internal:5671' };
+/** Roles that run as their own workload; gateway and worker always, the bridge with its component. */
+const ROLES = ['bridge', 'gateway', 'worker'];
 
 const kustomizationOf = (dir: string): Doc => loadYaml(join(dir, 'kustomization.yaml'))[0] ?? {};
 const isSwitchboard = (c: Doc): boolean => /(^|\/)switchboard(:|$)/.test(String(c['image']));
@@ -50,7 +58,10 @@ function containerEnv(docs: Doc[], c: Doc, generated: Record<string, string> = {
     for (const [k, v] of Object.entries(data)) env[k] = kind === 'Secret' && source['data']?.[k] === v ? Buffer.from(v, 'base64').toString('utf8') : v;
   }
   for (const e of c['env'] ?? []) {
-    env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? SAMPLE_POD_NAME : '<from reference>');
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = SAMPLE_POD_NAME;
+    else if (e.valueFrom?.secretKeyRef !== undefined) env[e.name] = SAMPLE_SECRET_KEYS[e.valueFrom.secretKeyRef.key] ?? '<from a Secret>';
+    else env[e.name] = '<from reference>';
   }
   return env;
 }
@@ -58,7 +69,9 @@ function containerEnv(docs: Doc[], c: Doc, generated: Record<string, string> = {
 /** The checks every set of manifests must pass: the raw files, and each rendered overlay. */
 function checkManifests(docs: Doc[], generated?: Record<string, string>) {
   const apps = workloads(docs).filter((w) => (w['spec'].template.spec.containers as Doc[]).some(isSwitchboard));
-  expect(apps.map(component).sort()).toEqual(['gateway', 'worker']);
+  expect(apps.map(component)).toEqual(expect.arrayContaining(['gateway', 'worker']));
+  for (const w of apps) expect(ROLES, `${w['metadata'].name}: role`).toContain(component(w));
+  expect(new Set(apps.map(component)).size, 'one workload per role').toBe(apps.length);
 
   for (const w of apps) {
     const pod: Doc = w['spec'].template.spec;
@@ -69,6 +82,13 @@ function checkManifests(docs: Doc[], generated?: Record<string, string>) {
 
     // Every variable set is one the config schema knows; the values start a process.
     for (const key of Object.keys(env)) expect(KNOWN_ENV, `${name}: unknown variable ${key}`).toContain(key);
+    if (component(w) === 'bridge') {
+      // The broker URL carries credentials: a required key of a Secret, never the ConfigMap.
+      const url = (c['env'] as Doc[]).find((e) => e['name'] === 'RABBITMQ_URL');
+      expect(url?.valueFrom?.secretKeyRef?.name, `${name}: RABBITMQ_URL from a Secret`).toBeTruthy();
+      expect(url?.valueFrom?.secretKeyRef?.optional, `${name}: RABBITMQ_URL required`).not.toBe(true);
+      expect(envSchema.parse(env).RABBITMQ_URL, `${name}: RABBITMQ_URL`).toMatch(/^amqps?:\/\//);
+    }
     expect(c['args'], name).toEqual([component(w)]);
     // NODE_ID from the pod name (downward API).
     expect((c['env'] as Doc[]).find((e) => e['name'] === 'NODE_ID')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
@@ -180,7 +200,18 @@ function productionSecrets(filled: boolean): Record<string, string> {
 
 describe('k8s manifests (files)', () => {
   const files = filesUnder('k8s', ['.yaml', '.yml']);
-  const docs = files.filter((f) => !f.endsWith('kustomization.yaml')).flatMap(loadYaml);
+  // Kubernetes objects only: not kustomizations, nor the patches and generator inputs they name.
+  const inputs = new Set(
+    files
+      .filter((f) => f.endsWith('kustomization.yaml'))
+      .flatMap((f) => {
+        const k = kustomizationOf(dirname(f));
+        const patches = ((k['patches'] ?? []) as Doc[]).flatMap((p) => (p['path'] ? [p['path'] as string] : []));
+        const generated = ((k['configMapGenerator'] ?? []) as Doc[]).flatMap((g) => ((g['files'] ?? []) as string[]).map((s) => s.split('=').at(-1)!));
+        return [...patches, ...generated].map((p) => join(dirname(f), p));
+      }),
+  );
+  const docs = files.filter((f) => !f.endsWith('kustomization.yaml') && !inputs.has(f)).flatMap(loadYaml);
 
   it('parse, and every kustomization lists files that exist', () => {
     expect(files.length).toBeGreaterThan(10);
@@ -244,7 +275,66 @@ describe('k8s manifests (files)', () => {
   });
 });
 
-describe.skipIf(!kubectlAvailable)('k8s overlays rendered with kubectl kustomize', () => {
+const GATEWAY_METRICS = new Set(metricNamesIn('packages/gateway/src/metrics.ts'));
+
+describe('k8s components for operations (files)', () => {
+  it('prometheus-adapter: the rule exposes a gateway metric under the name the HPA scales on, CPU kept, target under MAX_CONNECTIONS', () => {
+    const rules = loadYaml('k8s/components/prometheus-adapter/adapter-rules.yaml')[0]!['rules'] as Doc[];
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]!;
+    const series = /^([a-z_:][a-z0-9_:]*)\{/.exec(rule['seriesQuery'])?.[1];
+    expect(GATEWAY_METRICS, `seriesQuery ${series}`).toContain(series);
+    expect(rule['seriesQuery']).toMatch(/pod!=""/);
+    expect(rule['resources'].overrides.pod.resource).toBe('pod');
+    expect(new RegExp(rule['name'].matches).test(series!)).toBe(true);
+    // Per pod: the adapter sums a pod's endpoints (analytics, logs, socket.io, ...).
+    expect(rule['metricsQuery']).toMatch(/^sum by \(<<\.GroupBy>>\)/);
+
+    const patch = loadYaml('k8s/components/prometheus-adapter/hpa-connections.yaml')[0]!;
+    const metrics = patch['spec'].metrics as Doc[];
+    const pods = metrics.find((m) => m['type'] === 'Pods');
+    expect(pods?.pods.metric.name).toBe(rule['name'].as);
+    const target = Number(pods?.pods.target.averageValue);
+    const maxConnections = envSchema.parse(overlayConfig('k8s/overlays/production')).MAX_CONNECTIONS;
+    expect(target).toBeGreaterThan(0);
+    expect(target, 'scale out before the connections alert (90 % of MAX_CONNECTIONS)').toBeLessThan(0.9 * maxConnections);
+    expect(metrics.find((m) => m['type'] === 'Resource')?.resource.name, 'CPU stays a second metric').toBe('cpu');
+  });
+
+  it('KEDA: the worker Deployment scaled on the lag of the ingest stream\'s consumer group, with two workers at least', () => {
+    const docs = loadYaml('k8s/components/keda/scaledobject.yaml');
+    const scaled = docs.find((d) => d['kind'] === 'ScaledObject')!;
+    expect(scaled['spec'].scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'switchboard-worker' });
+    expect(scaled['spec'].minReplicaCount).toBeGreaterThanOrEqual(2);
+    const [trigger] = scaled['spec'].triggers as Doc[];
+    expect(trigger!['type']).toBe('redis-streams');
+    expect(trigger!['metadata']).toMatchObject({ stream: INGEST_STREAM, consumerGroup: INGEST_GROUP });
+    expect(Number(trigger!['metadata'].lagCount)).toBeGreaterThan(0);
+    const auth = docs.find((d) => d['kind'] === 'TriggerAuthentication' && d['metadata'].name === trigger!['authenticationRef'].name);
+    expect(auth, 'authenticationRef names the TriggerAuthentication').toBeDefined();
+    expect((auth!['spec'].secretTargetRef as Doc[]).map((r) => r['parameter']).sort()).toEqual(['address', 'password']);
+  });
+
+  it('prometheus-operator: the PrometheusRule carries exactly the rules of deploy/prometheus/alerts.yml', () => {
+    const rule = loadYaml('k8s/components/prometheus-operator/prometheusrule.yaml')[0]!;
+    expect(rule['kind']).toBe('PrometheusRule');
+    expect(rule['spec'].groups).toEqual(loadYaml('deploy/prometheus/alerts.yml')[0]!['groups']);
+    const monitor = loadYaml('k8s/components/prometheus-operator/podmonitor.yaml')[0]!;
+    // The metrics' own `endpoint` label must survive the operator's target label of that name.
+    for (const e of monitor['spec'].podMetricsEndpoints as Doc[]) expect(e['honorLabels']).toBe(true);
+  });
+
+  it('the in-cluster Redis keeps an append-only file fsynced every second', () => {
+    const redis = loadYaml('k8s/components/redis/redis.yaml').find((d) => d['kind'] === 'StatefulSet')!;
+    const args = (redis['spec'].template.spec.containers[0].args as string[]).join(' ');
+    expect(args).toMatch(/--appendonly yes\b/);
+    expect(args).toMatch(/--appendfsync everysec\b/);
+  });
+});
+
+if (kubectlUnusable !== undefined) console.warn(`test/deploy/k8s.test.ts: rendering skipped: ${kubectlUnusable}`);
+
+describe.skipIf(kubectlUnusable !== undefined)(`k8s overlays rendered with kubectl kustomize${kubectlUnusable === undefined ? '' : ` (skipped: ${kubectlUnusable})`}`, () => {
   it('dev renders and passes the checks, without an HPA and with Redis', () => {
     const docs = kustomize('k8s/overlays/dev');
     checkManifests(docs);
@@ -280,6 +370,35 @@ describe.skipIf(!kubectlAvailable)('k8s overlays rendered with kubectl kustomize
     ].join('\n');
     const docs = kustomize('k8s/all-components', all);
     checkManifests(docs);
-    for (const kind of ['HTTPRoute', 'Ingress', 'PodMonitor', 'StatefulSet']) expect(docs.some((d) => d['kind'] === kind), kind).toBe(true);
+    for (const kind of ['HTTPRoute', 'Ingress', 'PodMonitor', 'PrometheusRule', 'StatefulSet', 'ScaledObject', 'TriggerAuthentication']) {
+      expect(docs.some((d) => d['kind'] === kind), kind).toBe(true);
+    }
+    expect(workloads(docs).map(component).sort()).toEqual(['bridge', 'gateway', 'redis', 'worker']);
+    // The adapter's rule rendered into its ConfigMap, and the HPA patched: connections and CPU.
+    const adapter = docs.find((d) => d['kind'] === 'ConfigMap' && d['metadata'].name === 'switchboard-prometheus-adapter-rules');
+    expect(adapter?.data['config.yaml']).toBe(read('k8s/components/prometheus-adapter/adapter-rules.yaml'));
+    const hpa = docs.find((d) => d['kind'] === 'HorizontalPodAutoscaler')!;
+    expect((hpa['spec'].metrics as Doc[]).map((m) => m['type']).sort()).toEqual(['Pods', 'Resource']);
+    expect(hpa['spec'].behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+  });
+
+  it('every rendered object validates against its schema (offline: Kubernetes, KEDA, Prometheus Operator, Gateway API)', async () => {
+    const components = filesUnder('k8s/components', ['kustomization.yaml']).map((f) => `../${dirname(f).slice('k8s/'.length)}`);
+    const all = ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'resources: [../base]', `components: [${components.join(', ')}]`, ''].join('\n');
+    const rendered = [...kustomize('k8s/overlays/dev'), ...kustomize('k8s/overlays/production'), ...kustomize('k8s/all-components', all)];
+    expect(rendered.length).toBeGreaterThan(20);
+    expect(await schemaErrors(rendered)).toEqual([]);
+  });
+
+  it('the schema check catches a wrong type and a missing required field', async () => {
+    const [deployment] = workloads(kustomize('k8s/overlays/dev')).filter((w) => w['metadata'].name === 'switchboard-gateway');
+    const broken = structuredClone(deployment!);
+    broken['spec'].replicas = 'two';
+    delete broken['spec'].template.spec.containers[0].name;
+    const errors = await schemaErrors([broken, { apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'x' } }]);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/replicas must be integer/);
+    expect(errors[0]).toMatch(/required property .?name/);
+    expect(errors[1]).toMatch(/no schema known/);
   });
 });

@@ -63,13 +63,22 @@ export const literalsToEnv = (literals: string[] = []): Record<string, string> =
     }),
   );
 
-export const kubectlAvailable = (() => {
+/**
+ * Why `kubectl kustomize` cannot render k8s/ here, or undefined when it can. The overlays use
+ * kustomize Components (kustomize v3.7+, built into kubectl 1.21+); Debian bookworm's own
+ * kubectl (package kubernetes-client, 1.20) predates them.
+ */
+export const kubectlUnusable: string | undefined = (() => {
+  let version: { clientVersion?: { major?: string; minor?: string; gitVersion?: string } };
   try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
-    return true;
+    version = JSON.parse(execFileSync('kubectl', ['version', '--client', '-o', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as typeof version;
   } catch {
-    return false;
+    return 'kubectl is not installed (.ci/run installs it)';
   }
+  const major = Number(version.clientVersion?.major);
+  const minor = Number.parseInt(version.clientVersion?.minor ?? '', 10);
+  if (major === 1 && minor < 21) return `kubectl ${version.clientVersion?.gitVersion} is too old for kustomize Components (needs 1.21+)`;
+  return undefined;
 })();
 
 /**

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectFrontStaysUp } from '../support/haproxy.js';
 import { TestClient } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
 import { post } from './helpers.js';
@@ -47,6 +48,10 @@ afterAll(() => {
 });
 
 describe('npm run cluster', () => {
+  it('keeps both gateways in rotation well past the health-check window', async () => {
+    await expectFrontStaysUp(front, 2);
+  });
+
   it('serves through HAProxy from both gateways, end to end', async () => {
     const nodes = new Set<string>();
     for (let i = 0; i < 4; i++) nodes.add(((await (await fetch(`${front}/health`)).json()) as { node: string }).node);

@@ -1,10 +1,49 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
 /** The HAProxy config shipped in deploy/, the one operators use. */
 export const HAPROXY_CONFIG = fileURLToPath(new URL('../../deploy/haproxy/haproxy.cfg', import.meta.url));
+
+/**
+ * How long HAProxy takes to mark a failing gateway DOWN: `fall` failed checks `inter` apart, as
+ * the shipped config sets them (`default-server ... inter 1s fall 2`).
+ */
+export function checkWindowMs(config = readFileSync(HAPROXY_CONFIG, 'utf8')): number {
+  const line = /^\s*default-server\s.*$/m.exec(config)?.[0] ?? '';
+  const inter = /\binter (\d+)(ms|s)\b/.exec(line);
+  const fall = /\bfall (\d+)\b/.exec(line);
+  if (!inter || !fall) throw new Error('haproxy.cfg: no "default-server ... inter N fall N" line');
+  return Number(inter[1]) * (inter[2] === 's' ? 1000 : 1) * Number(fall[1]);
+}
+
+/**
+ * Requests through `front` keep reaching every one of `nodes` gateways for three times the
+ * check window: passing health checks are what keep them in rotation (servers start UP, so a
+ * check that can never pass shows only once the window is over).
+ */
+export async function expectFrontStaysUp(front: string, nodes: number, windowMs = checkWindowMs()): Promise<void> {
+  const until = Date.now() + 3 * windowMs;
+  let seen = new Set<string>();
+  while (Date.now() < until) {
+    const res = await fetch(`${front}/health`);
+    if (res.status !== 200) throw new Error(`front answered ${res.status} ${Date.now() + 3 * windowMs - until} ms in: ${await res.text()}`);
+    seen.add(((await res.json()) as { node: string }).node);
+    if (seen.size === nodes) seen = new Set();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The last round must have reached every gateway too.
+  await waitFor(
+    async () => {
+      const res = await fetch(`${front}/health`);
+      if (res.status === 200) seen.add(((await res.json()) as { node: string }).node);
+      return seen.size === nodes;
+    },
+    { what: `every gateway through ${front}`, timeoutMs: 10_000 },
+  );
+}
 
 /** A real HAProxy (foreground) in front of two gateways, with the shipped sticky-session config. */
 export class Haproxy {
@@ -44,6 +83,7 @@ export class Haproxy {
       },
       { what: 'haproxy with both gateways up' },
     );
+    await expectFrontStaysUp(proxy.url, 2);
     return proxy;
   }
 

@@ -3,17 +3,21 @@ import { Command, Argument } from 'commander';
 import { ConfigError, loadConfig, type Config } from '@switchboard/config';
 import { createEngine } from '@switchboard/engine';
 import { bootstrapProcess } from '@switchboard/runtime';
-import { ROLES, startRole, type Role } from './roles.js';
+import { ROLES, startRole, type Role, type RunningRole } from './roles.js';
+import { describeStartupError } from './startup-errors.js';
 
 /** sysexits EX_CONFIG: the process refuses to start on bad configuration. */
 const EXIT_CONFIG = 78;
+/** sysexits EX_UNAVAILABLE: a service it needs (Redis, the port) is not available. */
+const EXIT_UNAVAILABLE = 69;
 
-function readConfig(): Config {
+/** The environment, validated for this role; on problems, one line each and exit. */
+function readConfig(role: Role): Config {
   try {
-    return loadConfig(process.env);
+    return loadConfig(process.env, { role });
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`switchboard: invalid configuration: ${err.message}\n`);
+      for (const { variable, reason } of err.problems) process.stderr.write(`switchboard: invalid configuration: ${variable}: ${reason}\n`);
       process.exit(EXIT_CONFIG);
     }
     throw err;
@@ -21,25 +25,21 @@ function readConfig(): Config {
 }
 
 async function run(role: Role): Promise<void> {
-  const config = readConfig();
-  if (config.redisUrl === undefined && role !== 'all') {
-    process.stderr.write(
-      `switchboard: invalid configuration: REDIS_URL: required for the ${role} role (without Redis, run the all role: gateway and worker in one process)\n`,
-    );
-    process.exit(EXIT_CONFIG);
-  }
-  if (role === 'bridge' && config.rabbitmq === undefined) {
-    process.stderr.write('switchboard: invalid configuration: RABBITMQ_URL: required for the bridge role\n');
-    process.exit(EXIT_CONFIG);
-  }
-
+  const config = readConfig(role);
   // Logs and counts unhandled rejections instead of dying of them (DESIGN section 8).
   const { logger, registry } = bootstrapProcess({ level: config.logLevel, node: config.nodeId, role });
 
   const engine = createEngine(config.redisUrl, logger, { size: config.historySize, ttlS: config.historyTtlS });
-  logger.info({ engine: engine.kind }, 'connecting engine');
-  await engine.connect();
-  const running = await startRole(role, { config, engine, logger, registry });
+  let running: RunningRole;
+  try {
+    logger.info({ engine: engine.kind }, 'connecting engine');
+    await engine.connect();
+    running = await startRole(role, { config, engine, logger, registry });
+  } catch (err) {
+    // One line an operator can act on ("cannot reach Redis at ...", "port 8080 is already in use ...").
+    process.stderr.write(`switchboard: ${await describeStartupError(err, config.redisUrl)}\n`);
+    process.exit(EXIT_UNAVAILABLE);
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

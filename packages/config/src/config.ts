@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { envSchema, defaultNodeId, type RawEnv } from './schema.js';
 
 /** Secrets that ship in examples and tutorials; production refuses them. */
@@ -48,7 +49,14 @@ export interface Config {
   idleTimeoutS: number;
   maxConnections: number;
   maxBodyBytes: number;
-  rabbitmqUrl: string | undefined;
+  /** Open WebSocket and Socket.IO connections one client address may hold on this node; 0 = no cap. */
+  maxConnectionsPerAddress: number;
+  /** WebSocket upgrades and Socket.IO handshakes one client address may make per second; 0 = no limit. */
+  upgradeRatePerAddress: number;
+  /** Addresses and CIDR blocks of proxies whose `X-Forwarded-For` is believed. */
+  trustedProxies: string[];
+  /** Share the listening port with other processes (SO_REUSEPORT) instead of refusing a taken port. */
+  reusePort: boolean;
   /** Set when RABBITMQ_URL is. */
   rabbitmq: RabbitMqConfig | undefined;
   /** Nodes report their figures, and the cluster's are pushed to `/ws/logs`, this often. */
@@ -73,36 +81,60 @@ export interface Config {
   drainDelayMs: number;
 }
 
+/** One bad environment variable and what is wrong with it. */
+export interface ConfigProblem {
+  variable: string;
+  reason: string;
+}
+
+/** Every problem found in the environment (not only the first), so one start names them all. */
 export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    readonly reason: string,
-  ) {
-    super(`${variable}: ${reason}`);
+  /** The first problem's variable and reason. */
+  readonly variable: string;
+  readonly reason: string;
+
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map((p) => `${p.variable}: ${p.reason}`).join('; '));
     this.name = 'ConfigError';
+    this.variable = problems[0]?.variable ?? 'environment';
+    this.reason = problems[0]?.reason ?? 'invalid value';
   }
 }
 
+export interface LoadOptions {
+  /**
+   * The process role (`all`, `gateway`, `worker`, `bridge`): every role but `all` needs REDIS_URL,
+   * and `bridge` needs RABBITMQ_URL. Unset: no role requirements.
+   */
+  role?: string;
+}
+
 /**
- * Reads and validates the environment. Throws a ConfigError whose message is one line naming
- * the variable and what is wrong; the CLI prints it and exits.
+ * Reads and validates the environment. Throws a ConfigError listing every bad variable, each
+ * as `VARIABLE: what is wrong`; the CLI prints one line per problem and exits.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = String(issue?.path[0] ?? 'environment');
-    throw new ConfigError(variable, issue?.message ?? 'invalid value');
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadOptions = {}): Config {
+  // Each variable on its own, so one bad value does not hide the next.
+  const problems: ConfigProblem[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [variable, schema] of Object.entries(envSchema.shape)) {
+    const parsed = (schema as z.ZodType).safeParse(env[variable]);
+    if (parsed.success) values[variable] = parsed.data;
+    else problems.push({ variable, reason: parsed.error.issues[0]?.message ?? 'invalid value' });
   }
-  const raw = parsed.data;
+  const raw = values as RawEnv;
+  const ok = (variable: keyof RawEnv) => !problems.some((p) => p.variable === variable);
+  const refuse = (variable: string, reason: string) => problems.push({ variable, reason });
   const production = raw.NODE_ENV === 'production';
 
-  if (raw.REDIS_CLUSTER_NODES !== undefined) {
-    throw new ConfigError('REDIS_CLUSTER_NODES', 'Redis Cluster is not supported by this release; use REDIS_URL');
-  }
+  if (raw.REDIS_CLUSTER_NODES !== undefined) refuse('REDIS_CLUSTER_NODES', 'Redis Cluster is not supported by this release; use REDIS_URL');
   if (raw.JWT_SECRET !== undefined && raw.JWT_PUBLIC_KEY !== undefined) {
-    throw new ConfigError('JWT_PUBLIC_KEY', 'set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both');
+    refuse('JWT_PUBLIC_KEY', 'set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both');
   }
+  if (role !== undefined && role !== 'all' && raw.REDIS_URL === undefined && ok('REDIS_URL')) {
+    refuse('REDIS_URL', `required for the ${role} role (without Redis, run the all role: gateway and worker in one process)`);
+  }
+  if (role === 'bridge' && raw.RABBITMQ_URL === undefined && ok('RABBITMQ_URL')) refuse('RABBITMQ_URL', 'required for the bridge role');
 
   const jwt: JwtConfig | undefined =
     raw.JWT_SECRET !== undefined
@@ -114,23 +146,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Secure by default in production: clients must authenticate unless told otherwise.
   const authRequired = raw.AUTH_REQUIRED ?? production;
 
-  if (authRequired && jwt === undefined) {
-    throw new ConfigError('AUTH_REQUIRED', 'authentication is required but neither JWT_SECRET nor JWT_PUBLIC_KEY is set');
+  if (authRequired && jwt === undefined && ok('JWT_PUBLIC_KEY')) {
+    refuse('AUTH_REQUIRED', 'authentication is required but neither JWT_SECRET nor JWT_PUBLIC_KEY is set');
   }
   if (production) {
     if (raw.JWT_SECRET !== undefined && (WELL_KNOWN_SECRETS.has(raw.JWT_SECRET.toLowerCase()) || raw.JWT_SECRET.length < MIN_PRODUCTION_SECRET_LENGTH)) {
-      throw new ConfigError('JWT_SECRET', `refused in production: a default or short secret (use at least ${MIN_PRODUCTION_SECRET_LENGTH} random characters)`);
+      refuse('JWT_SECRET', `refused in production: a default or short secret (use at least ${MIN_PRODUCTION_SECRET_LENGTH} random characters)`);
     }
-    if (raw.ALLOWED_ORIGINS.length === 0 || raw.ALLOWED_ORIGINS.includes('*')) {
-      throw new ConfigError('ALLOWED_ORIGINS', 'refused in production: an open origin list (list the allowed origins)');
+    if (ok('ALLOWED_ORIGINS') && (raw.ALLOWED_ORIGINS.length === 0 || raw.ALLOWED_ORIGINS.includes('*'))) {
+      refuse('ALLOWED_ORIGINS', 'refused in production: an open origin list (list the allowed origins)');
     }
     if (raw.INGEST_API_KEYS.length === 0) {
-      throw new ConfigError('INGEST_API_KEYS', 'refused in production: anonymous ingest (set at least one producer key)');
-    }
-    if (raw.INGEST_API_KEYS.some((key) => key.length < 16)) {
-      throw new ConfigError('INGEST_API_KEYS', 'refused in production: keys shorter than 16 characters');
+      refuse('INGEST_API_KEYS', 'refused in production: anonymous ingest (set at least one producer key)');
+    } else if (raw.INGEST_API_KEYS.some((key) => key.length < 16)) {
+      refuse('INGEST_API_KEYS', 'refused in production: keys shorter than 16 characters');
     }
   }
+  if (problems.length > 0) throw new ConfigError(problems);
 
   return {
     env: raw.NODE_ENV,
@@ -148,15 +180,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idleTimeoutS: raw.IDLE_TIMEOUT_S,
     maxConnections: raw.MAX_CONNECTIONS,
     maxBodyBytes: raw.MAX_BODY_BYTES,
-    rabbitmqUrl: raw.RABBITMQ_URL,
+    maxConnectionsPerAddress: raw.MAX_CONNECTIONS_PER_ADDRESS,
+    upgradeRatePerAddress: raw.UPGRADE_RATE_PER_ADDRESS,
+    trustedProxies: raw.TRUSTED_PROXIES,
+    reusePort: raw.REUSE_PORT,
     rabbitmq:
       raw.RABBITMQ_URL === undefined
         ? undefined
         : {
             url: raw.RABBITMQ_URL,
-            exchange: raw.RABBITMQ_EXCHANGE ?? 'tour_booking_events',
-            routingKey: raw.RABBITMQ_ROUTING_KEY ?? 'tour.availability.low',
-            queue: raw.RABBITMQ_QUEUE ?? 'switchboard.availability',
+            exchange: raw.RABBITMQ_EXCHANGE,
+            routingKey: raw.RABBITMQ_ROUTING_KEY,
+            queue: raw.RABBITMQ_QUEUE,
             deadLetterExchange: raw.RABBITMQ_DEAD_LETTER_EXCHANGE,
             prefetch: raw.RABBITMQ_PREFETCH,
           },

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -62,8 +63,21 @@ const idleTimeout = int(120, 0, 960).refine((v) => v === 0 || v >= 8, {
   message: 'expected 0 (disabled) or 8 to 960 seconds',
 });
 
+/** An IP address or a CIDR block (`10.0.0.0/8`, `fd00::/8`). */
+const isAddressOrCidr = (entry: string): boolean => {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+};
+
+const addressList = list.refine((items) => items.every(isAddressOrCidr), {
+  message: 'expected comma-separated IP addresses or CIDR blocks, like 10.0.0.0/8,127.0.0.1',
+});
+
 /** AMQP exchange and queue names; routing keys may also hold the topic wildcards `*` and `#`. */
-const amqpName = (fallback: string | undefined, wildcards = false) =>
+const amqpName = <F extends string | undefined>(fallback: F, wildcards = false) =>
   optionalString
     .refine((v) => v === undefined || (wildcards ? /^[A-Za-z0-9_.:*#-]{1,255}$/ : /^[A-Za-z0-9_.:-]{1,255}$/).test(v), {
       message: `expected 1-255 letters, digits, '_', '-', '.' or ':'${wildcards ? " (and the wildcards '*', '#')" : ''}`,
@@ -92,6 +106,13 @@ export const envSchema = z.object({
   IDLE_TIMEOUT_S: idleTimeout,
   MAX_CONNECTIONS: int(100_000, 1, 10_000_000),
   MAX_BODY_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  // Per client address (issue 8): 0 turns either limit off.
+  MAX_CONNECTIONS_PER_ADDRESS: int(1000, 0, 10_000_000),
+  UPGRADE_RATE_PER_ADDRESS: int(200, 0, 1_000_000),
+  /** Peers whose `X-Forwarded-For` names the client (load balancers); anyone else is the client. */
+  TRUSTED_PROXIES: addressList,
+  /** Share the port with other processes (SO_REUSEPORT); by default a taken port stops the start. */
+  REUSE_PORT: optionalBool.transform((v) => v ?? false),
   RABBITMQ_URL: optionalString.refine((v) => v === undefined || /^amqps?:\/\/.+/.test(v), {
     message: 'expected an amqp:// or amqps:// URL',
   }),

@@ -58,9 +58,14 @@ describe('loadConfig defaults', () => {
       idempotencyTtlS: 86_400,
       historySize: 1000,
       historyTtlS: 300,
-      rabbitmqUrl: undefined,
+      rabbitmq: undefined,
+      maxConnectionsPerAddress: 1000,
+      upgradeRatePerAddress: 200,
+      trustedProxies: [],
+      reusePort: false,
       logLevel: 'info',
     });
+    expect(config).not.toHaveProperty('rabbitmqUrl');
     expect(config.nodeId).toMatch(/^[A-Za-z0-9_.-]{1,64}$/);
   });
 
@@ -95,7 +100,7 @@ describe('loadConfig defaults', () => {
       logHistoryLimit: 50,
       maxBodyBytes: 2048,
       idleTimeoutS: 0,
-      rabbitmqUrl: 'amqp://guest:guest@localhost:5672',
+      rabbitmq: { url: 'amqp://guest:guest@localhost:5672' },
       logLevel: 'debug',
       idempotencyTtlS: 60,
       historySize: 50,
@@ -154,6 +159,14 @@ describe('loadConfig invalid values', () => {
     ['ALLOWED_ORIGINS', 'https://ok.example.com,ftp://bad.example.com'],
     ['JWT_PUBLIC_KEY', 'not-a-pem-key'],
     ['WS_RATE_LIMIT_PER_S', '0'],
+    ['MAX_CONNECTIONS_PER_ADDRESS', '-1'],
+    ['MAX_CONNECTIONS_PER_ADDRESS', 'many'],
+    ['UPGRADE_RATE_PER_ADDRESS', '1.5'],
+    ['TRUSTED_PROXIES', 'proxy.example.com'],
+    ['TRUSTED_PROXIES', '10.0.0.0/33'],
+    ['TRUSTED_PROXIES', '10.0.0.1,::1/129'],
+    ['TRUSTED_PROXIES', '10.0.0.0/8/8'],
+    ['REUSE_PORT', 'sometimes'],
   ];
 
   it.each(cases)('%s=%j throws a ConfigError naming the variable', (variable, value) => {
@@ -176,6 +189,57 @@ describe('loadConfig invalid values', () => {
 
   it('refuses REDIS_CLUSTER_NODES', () => {
     expectRefused({ REDIS_CLUSTER_NODES: 'redis-1:6379,redis-2:6379' }, 'REDIS_CLUSTER_NODES', /not supported/);
+  });
+});
+
+describe('every problem at once', () => {
+  it('names every bad variable, in one ConfigError, first problem first', () => {
+    const error = configError({ PORT: 'eighty', HEARTBEAT_INTERVAL_MS: '5', REDIS_URL: 'localhost', AUTH_REQUIRED: 'true' });
+    expect(error.problems.map((p) => p.variable)).toEqual(['PORT', 'REDIS_URL', 'HEARTBEAT_INTERVAL_MS', 'AUTH_REQUIRED']);
+    expect(error.variable).toBe('PORT');
+    expect(error.message).toBe(
+      'PORT: expected an integer from 0 to 65535, got "eighty"; REDIS_URL: expected a redis:// or rediss:// URL; ' +
+        'HEARTBEAT_INTERVAL_MS: expected an integer from 100 to 3600000, got "5"; ' +
+        'AUTH_REQUIRED: authentication is required but neither JWT_SECRET nor JWT_PUBLIC_KEY is set',
+    );
+  });
+
+  it('lists every production refusal together', () => {
+    const error = configError({ NODE_ENV: 'production', JWT_SECRET: 'secret' });
+    expect(error.problems.map((p) => p.variable)).toEqual(['JWT_SECRET', 'ALLOWED_ORIGINS', 'INGEST_API_KEYS']);
+  });
+});
+
+describe('role requirements', () => {
+  it.each(['gateway', 'worker', 'bridge'])('the %s role needs REDIS_URL', (role) => {
+    expect(loadConfig({}).redisUrl).toBeUndefined(); // no role: nothing required
+    expect(() => loadConfig({}, { role })).toThrow(new RegExp(`^REDIS_URL: required for the ${role} role`));
+  });
+
+  it('the bridge role needs RABBITMQ_URL too, and both are named at once', () => {
+    try {
+      loadConfig({}, { role: 'bridge' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.variable)).toEqual(['REDIS_URL', 'RABBITMQ_URL']);
+    }
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', RABBITMQ_URL: 'amqp://127.0.0.1' }, { role: 'bridge' }).rabbitmq?.url).toBe('amqp://127.0.0.1');
+  });
+
+  it('the all role runs without Redis', () => {
+    expect(loadConfig({}, { role: 'all' }).redisUrl).toBeUndefined();
+  });
+});
+
+describe('per-address limits and the listening port', () => {
+  it('reads the limits, 0 turning them off, and the trusted proxies', () => {
+    const config = loadConfig({ MAX_CONNECTIONS_PER_ADDRESS: '0', UPGRADE_RATE_PER_ADDRESS: '5', TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1,::1,fd00::/8', REUSE_PORT: 'true' });
+    expect(config).toMatchObject({
+      maxConnectionsPerAddress: 0,
+      upgradeRatePerAddress: 5,
+      trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'],
+      reusePort: true,
+    });
   });
 });
 

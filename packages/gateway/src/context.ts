@@ -6,6 +6,8 @@ import type { Engine } from '@switchboard/engine';
 import type { IngestKeys } from './auth/ingest-keys.js';
 import type { OriginPolicy } from './http/cors.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { AddressLimits } from './ws/address-limits.js';
+import type { ClientAddresses } from './ws/client-address.js';
 import type { ConnectionRegistry } from './ws/connections.js';
 
 /** What every route and endpoint of a gateway shares. */
@@ -19,6 +21,10 @@ export interface GatewayContext {
   origins: OriginPolicy;
   ingestKeys: IngestKeys;
   connections: ConnectionRegistry;
+  /** Who a request's client is (the socket's peer, or X-Forwarded-For from trusted proxies). */
+  clientAddresses: ClientAddresses;
+  /** Per-address upgrade rate and connection cap. */
+  addressLimits: AddressLimits;
   /** In-flight HTTP requests that shutdown waits for. */
   inflight: InflightRequests;
   isDraining(): boolean;

@@ -14,8 +14,11 @@ import { registerDashboard } from './http/static.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
 import { registerAvailabilityEndpoint } from './ws/availability.js';
+import { AddressLimits } from './ws/address-limits.js';
+import { ClientAddresses } from './ws/client-address.js';
 import { ConnectionRegistry } from './ws/connections.js';
 import { attachSocketIo } from './socketio/server.js';
+import { listenExclusive } from './listen.js';
 import { LOGS_ENDPOINT } from './ws/logs/hub.js';
 import { registerLogsEndpoint } from './ws/logs/endpoint.js';
 
@@ -53,6 +56,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   const metrics = createGatewayMetrics(registry);
   let draining = false;
   let listenSocket: us_listen_socket | undefined;
+  const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress);
 
   const ctx: GatewayContext = {
     app,
@@ -63,7 +67,9 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     metrics,
     origins: new OriginPolicy(config.allowedOrigins),
     ingestKeys: new IngestKeys(config.ingestApiKeys),
-    connections: new ConnectionRegistry(metrics),
+    connections: new ConnectionRegistry(metrics, addressLimits),
+    clientAddresses: new ClientAddresses(config.trustedProxies),
+    addressLimits,
     inflight: new InflightRequests(),
     isDraining: () => draining,
   };
@@ -88,14 +94,10 @@ export async function createGateway({ config, engine, logger, registry, dashboar
 
   return {
     listen: () =>
-      new Promise((resolve, reject) => {
-        app.listen(config.host, config.port, (socket) => {
-          if (!socket) return reject(new Error(`cannot listen on ${config.host}:${config.port} (port in use?)`));
-          listenSocket = socket;
-          const port = uWS.us_socket_local_port(socket as unknown as uWS.us_socket);
-          log.info({ port, engine: engine.kind }, 'gateway listening');
-          resolve(port);
-        });
+      listenExclusive(app, config.host, config.port, config.reusePort).then(({ socket, port }) => {
+        listenSocket = socket;
+        log.info({ port, engine: engine.kind, reusePort: config.reusePort }, 'gateway listening');
+        return port;
       }),
     markDraining: () => {
       draining = true;

@@ -38,7 +38,7 @@ export const reportIngestSchema = z
           message: optionalText(10_000),
           stack: optionalText(100_000),
         },
-        { error: 'expected an object with message and stack' },
+        { error: 'expected an object, with optional message and stack strings' },
       ),
       level: levelName,
       path: optionalText(2_048),

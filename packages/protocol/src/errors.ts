@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 import type { z } from 'zod';
 
 /**
@@ -19,8 +20,12 @@ export function validate<T>(schema: z.ZodType<T>, input: unknown): Validated<T> 
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: describeIssue(parsed.error) };
 }
 
-/** JSON.parse that reports instead of throwing. */
+/**
+ * JSON.parse that reports instead of throwing, and refuses nesting deeper than MAX_JSON_DEPTH
+ * before parsing (what follows parsing — validation, serialization — is recursive).
+ */
 export function parseJson(text: string): Validated<unknown> {
+  if (nestsDeeperThan(text)) return { ok: false, error: `nested deeper than ${MAX_JSON_DEPTH} levels (the maximum JSON nesting depth)` };
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {

@@ -1,6 +1,7 @@
 export * from './names.js';
 export * from './ids.js';
 export * from './errors.js';
+export * from './json-depth.js';
 export * from './common.js';
 export * from './frames.js';
 export * from './ingest.js';

@@ -14,8 +14,9 @@ export class BodyAbortedError extends Error {
 
 /**
  * Collects a request body up to `limit` bytes. Rejects with BodyTooLargeError as soon as the
- * declared or received length passes the limit, without buffering the rest.
- * uWS neuters each chunk after the callback, so chunks are copied.
+ * declared or received length passes the limit, without buffering the rest (the Reply reads and
+ * discards what is still coming when the refusal is sent: see its lingering close). Call it
+ * synchronously in the route handler. uWS neuters each chunk after the callback, so chunks are copied.
  */
 export function readBody(reply: Reply, declaredLength: number | undefined, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -32,7 +33,7 @@ export function readBody(reply: Reply, declaredLength: number | undefined, limit
         reject(new BodyAbortedError());
       }
     });
-    reply.res.onData((chunk, isLast) => {
+    reply.onBody((chunk, isLast) => {
       if (settled) return;
       size += chunk.byteLength;
       if (size > limit) {

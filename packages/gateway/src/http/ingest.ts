@@ -44,7 +44,7 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
   const count = (outcome: string) => metrics.ingest.inc({ kind: route.kind, outcome });
 
   app.post(route.path, (res, req) => {
-    const reply = new Reply(res);
+    const reply = new Reply(res, false, req);
     // Everything needed from `req` is read now: it is gone after the first await.
     const origin = req.getHeader('origin');
     const contentType = req.getHeader('content-type');

@@ -5,6 +5,7 @@ import uWS from 'uWebSockets.js';
 import { createRedisClient } from '@switchboard/engine';
 import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS, SOCKET_IO_CHANNEL_PREFIX } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
+import { guardSocketIoAddresses } from '../ws/admission.js';
 import { socketAuth } from './auth.js';
 import { registerErrorMonitor } from './error-monitor.js';
 import { registerJobMonitor } from './jobs.js';
@@ -54,6 +55,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     maxBackpressure: config.wsMaxBackpressureBytes,
     maxPayloadLength: config.wsMaxPayloadBytes,
   } as never);
+  guardSocketIoAddresses(ctx, io.engine);
 
   const adapterClients = config.redisUrl === undefined ? [] : await redisAdapter(ctx, io);
   if (config.redisUrl === undefined) await bridgeLocalEmits(io, engine, metrics);

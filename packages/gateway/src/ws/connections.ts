@@ -6,6 +6,8 @@ export interface SocketData {
   /** Process-unique connection number (rate-limit key, logs). */
   id: number;
   endpoint: string;
+  /** The client's address key, which the per-address connection cap counts this socket under. */
+  address: string;
   /** Verified JWT claims, when the client presented a token. */
   claims: Record<string, unknown> | undefined;
   /** Set in the close handler: a closed uWS socket must never be touched again. */
@@ -24,7 +26,11 @@ export class ConnectionRegistry {
   private readonly listeners: (() => void)[] = [];
   private open = 0;
 
-  constructor(private readonly metrics: GatewayMetrics) {}
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    /** Told of every raw socket's open and close, by client address (the per-address cap). */
+    private readonly addresses?: { opened(address: string): void; closed(address: string): void },
+  ) {}
 
   get total(): number {
     return this.open;
@@ -59,6 +65,7 @@ export class ConnectionRegistry {
 
   add(ws: WebSocket<SocketData>): void {
     this.sockets.add(ws);
+    this.addresses?.opened(ws.getUserData().address);
     this.counted(ws.getUserData().endpoint, 1);
   }
 
@@ -66,6 +73,7 @@ export class ConnectionRegistry {
     const data = ws.getUserData();
     data.closed = true;
     if (this.sockets.delete(ws)) {
+      this.addresses?.closed(data.address);
       this.counted(data.endpoint, -1);
       this.metrics.disconnects.inc({ endpoint: data.endpoint, code: String(code) });
     }

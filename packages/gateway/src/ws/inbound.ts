@@ -73,9 +73,10 @@ export function createInboundDecoder(ctx: GatewayContext, endpoint: string, erro
       fail(ws, 'binary', 'binary frames are not supported: send JSON text frames');
       return undefined;
     }
+    // parseJson refuses nesting deeper than MAX_JSON_DEPTH before anything recursive runs.
     const parsed = parseJson(text);
     if (!parsed.ok) {
-      fail(ws, 'invalid_json', 'invalid JSON');
+      fail(ws, parsed.error === 'invalid JSON' ? 'invalid_json' : 'too_deep', parsed.error);
       return undefined;
     }
     return parsed.value;
