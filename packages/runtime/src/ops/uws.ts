@@ -17,13 +17,17 @@ type UwsHandler = (res: UwsResponse) => void;
 export interface UwsApp {
   get(pattern: string, handler: UwsHandler): unknown;
   head(pattern: string, handler: UwsHandler): unknown;
-  any(pattern: string, handler: UwsHandler): unknown;
+  post(pattern: string, handler: UwsHandler): unknown;
+  put(pattern: string, handler: UwsHandler): unknown;
+  del(pattern: string, handler: UwsHandler): unknown;
+  patch(pattern: string, handler: UwsHandler): unknown;
 }
 
 /**
  * Mounts the ops routes on a uWebSockets.js app: GET and HEAD (headers only) on each path, 405
- * with `Allow` for any other method. uWS routes HEAD separately from GET, and a method route
- * wins over `any` on the same pattern.
+ * with `Allow` for POST, PUT, DELETE and PATCH. uWS routes HEAD separately from GET. OPTIONS is
+ * left to the app (its CORS preflight on `/*`): an `any` route here would win over it, since
+ * uWS prefers a static pattern to a wildcard one whatever the method.
  */
 export function mountOpsRoutes(app: UwsApp, routes: OpsRoutes): void {
   for (const path of OPS_PATHS) {
@@ -43,7 +47,11 @@ export function mountOpsRoutes(app: UwsApp, routes: OpsRoutes): void {
     };
     app.get(path, serve(false));
     app.head(path, serve(true));
-    app.any(path, (res) => write(res, methodNotAllowed(), false));
+    const refuse = (res: UwsResponse) => write(res, methodNotAllowed(), false);
+    app.post(path, refuse);
+    app.put(path, refuse);
+    app.del(path, refuse);
+    app.patch(path, refuse);
   }
 }
 
