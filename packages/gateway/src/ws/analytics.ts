@@ -70,8 +70,8 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
       });
     },
 
-    message: async (ws, message, isBinary) => {
-      const json = await decode(ws, message, isBinary);
+    message: (ws, message, isBinary) => {
+      const json = decode(ws, message, isBinary);
       if (json === undefined || ws.getUserData().closed) return;
       const parsed = validate(analyticsClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);

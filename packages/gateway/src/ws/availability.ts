@@ -44,8 +44,8 @@ export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise
       ws.subscribe(AVAILABILITY_TOPIC);
     },
 
-    message: async (ws, message, isBinary) => {
-      const json = await decode(ws, message, isBinary);
+    message: (ws, message, isBinary) => {
+      const json = decode(ws, message, isBinary);
       if (json === undefined || ws.getUserData().closed) return;
       const parsed = validate(availabilityClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);

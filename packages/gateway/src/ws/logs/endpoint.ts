@@ -161,7 +161,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       // the previous message, so a connection's messages take effect in order (auth first).
       const decoded = decode(ws, message, isBinary);
       data.turn = data.turn
-        .then(async () => handle(ws, await decoded))
+        .then(() => handle(ws, decoded))
         .catch((err: unknown) => logger.error({ err }, 'logs message handling failed'));
     },
 
