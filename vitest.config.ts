@@ -18,7 +18,7 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          include: ['test/integration/**/*.test.ts', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/fuzz/**/*.test.ts', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts'],
           // Real processes on a 2-core machine: generous deadlines, one file at a time.
           testTimeout: 90_000,
           hookTimeout: 90_000,

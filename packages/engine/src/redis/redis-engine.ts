@@ -412,7 +412,6 @@ export class RedisEngine implements Engine {
       ...ops,
       String(publishes.length),
       ...publishArgs,
-      ...(commit.broadcasts ?? []).flatMap(({ channel, message }) => [channel, message]),
     ];
     const [applied, ...offsets] = await this.main.sbCommit(keys.length, ...keys, ...args);
     if (applied !== 1) return { applied: false };

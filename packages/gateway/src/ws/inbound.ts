@@ -70,10 +70,10 @@ export function createInboundDecoder(ctx: GatewayContext, endpoint: string, erro
       fail(ws, 'binary', 'binary frames are not supported: send JSON text frames');
       return undefined;
     }
-    // parseJson refuses nesting deeper than MAX_JSON_DEPTH before anything recursive runs.
+    // Nesting is bounded by `validate` (JSON_MAX_DEPTH) before anything recursive runs.
     const parsed = parseJson(text);
     if (!parsed.ok) {
-      fail(ws, parsed.error === 'invalid JSON' ? 'invalid_json' : 'too_deep', parsed.error);
+      fail(ws, 'invalid_json', parsed.error);
       return undefined;
     }
     return parsed.value;
