@@ -4,11 +4,6 @@ export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry) {
   return {
-    redisUp: new Gauge({
-      name: 'switchboard_redis_up',
-      help: 'Whether this node\'s Redis connections are ready (1) or not (0); absent on the in-memory engine.',
-      registers: [registry],
-    }),
     maxConnections: new Gauge({
       name: 'switchboard_max_connections',
       help: 'The configured MAX_CONNECTIONS of this node (WebSocket connections it accepts).',

@@ -1,8 +1,8 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import uWS from 'uWebSockets.js';
 import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
+import { SocketRateLimiter } from '../rate-limit.js';
 import { guardSocketIoAddresses } from '../ws/admission.js';
 import { SOCKET_IO_ENDPOINT, engineAdapter, type EngineAdapter } from './adapter.js';
 import { socketAuth } from './auth.js';
@@ -14,8 +14,6 @@ import { subscribeRecoveredTopics } from './uws-topics.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
 const KNOWN_EVENTS = new Set<string>([...Object.values(ERROR_CLIENT_EVENTS), ...Object.values(JOB_CLIENT_EVENTS)]);
-/** Past this many times the allowed rate in one window, a flooding socket is disconnected. */
-const FLOOD_FACTOR = 5;
 
 export interface SocketIo {
   io: Server;
@@ -73,7 +71,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     logger.debug({ code: err.code, message: err.message }, 'engine.io connection error');
   });
 
-  const limiter = new RateLimiterMemory({ keyPrefix: ENDPOINT, points: config.wsRateLimitPerS, duration: 1 });
+  const limiter = new SocketRateLimiter<Socket>(config.wsRateLimitPerS);
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
     if (socket.recovered) subscribeRecoveredTopics(socket);
@@ -82,15 +80,11 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     socket.use((packet, next) => {
       const event = String(packet[0]);
       metrics.socketioEvents.inc({ event: KNOWN_EVENTS.has(event) ? event : 'other' });
-      limiter.consume(socket.id).then(
-        () => next(),
-        (err: unknown) => {
-          if (!(err instanceof RateLimiterRes)) return next(err instanceof Error ? err : new Error(String(err)));
-          metrics.socketioErrors.inc({ reason: 'rate_limited' });
-          if (err.consumedPoints > config.wsRateLimitPerS * FLOOD_FACTOR) socket.disconnect(true);
-          else ackOf(packet.slice(1))?.({ ok: false, error: `rate limit exceeded: at most ${config.wsRateLimitPerS} events per second` });
-        },
-      );
+      const verdict = limiter.take(socket);
+      if (verdict === 'allowed') return next();
+      metrics.socketioErrors.inc({ reason: 'rate_limited' });
+      if (verdict === 'flood') socket.disconnect(true);
+      else ackOf(packet.slice(1))?.({ ok: false, error: `rate limit exceeded: at most ${config.wsRateLimitPerS} events per second` });
     });
     registerErrorMonitor(socket, ctx);
     registerJobMonitor(socket, ctx);

@@ -89,12 +89,12 @@ export function registerRawEndpoint<T extends RawSocket>(ctx: GatewayContext, sp
     },
 
     message: (ws, message, isBinary) => {
-      // Decoding starts now (the buffer is only valid during this callback); handling waits for
-      // the connection's previous steps.
-      const decoded = decode(ws, message, isBinary);
+      // Decoded now (the buffer is only valid during this callback); handling waits for the
+      // connection's previous steps.
+      const json = decode(ws, message, isBinary);
+      if (json === undefined) return;
       enqueue(ws, async () => {
-        const json = await decoded;
-        if (json !== undefined && !ws.getUserData().closed) await spec.handle(ws, json);
+        if (!ws.getUserData().closed) await spec.handle(ws, json);
       });
     },
 
