@@ -173,7 +173,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
   private onConnect(): void {
     const reconnected = this.everConnected;
     // The server restored this connection's session: its rooms, and the packets it missed.
-    const recovered = reconnected && this.socket.recovered;
+    const recovered = reconnected && this.socket.recovered === true;
     this.everConnected = true;
     this.authRetries = 0;
     this.setState('open');
