@@ -3,9 +3,11 @@ import WebSocket from 'ws';
 import {
   AnalyticsClient,
   AvailabilityClient,
+  ErrorMonitorClient,
   LogsClient,
   type AvailabilityAlert,
   type BaseEvents,
+  type ErrorEventRecord,
   type Gap,
   type LogEntry,
   type ReceivedAnalyticsEvent,
@@ -209,5 +211,39 @@ describe('the SDK after Redis restarts empty', () => {
     expect(seen.errors).toEqual([]);
 
     gatewayA = await NodeProcess.start('gateway', { ...env(redis.url), PORT: String(gatewayA.port) });
+  });
+});
+
+describe('the SDK over Socket.IO across a gateway restart', () => {
+  it('keeps its rooms and gets every missed event once, in order (connection state recovery)', async () => {
+    const port = gatewayA.port;
+    const client = new ErrorMonitorClient({ url: gatewayA.url, reconnect: TEST_BACKOFF, requestTimeoutMs: 20_000 });
+    closers.push(() => client.close());
+    const seen = { service: [] as ErrorEventRecord[], resumed: [] as { recovered: boolean }[], errors: [] as Error[] };
+    client.on('error:service', (r) => seen.service.push(r));
+    client.on('resumed', (r) => seen.resumed.push(r));
+    client.on('error', (e) => seen.errors.push(e));
+    await waitFor(() => client.state === 'open', { ...WAIT, what: 'connected to gateway A' });
+    await client.subscribeService('resume-svc');
+    const report = async (i: number) => {
+      const res = await post(gatewayB.url, '/report', { service: 'resume-svc', level: 'error', error: { message: `sio-${i}` } });
+      expect(res.status, JSON.stringify(res.json)).toBe(202);
+    };
+    await report(0);
+    await waitFor(() => seen.service.length === 1, { ...WAIT, what: 'the first report' });
+
+    await gatewayA.stop('SIGTERM');
+    await waitFor(() => client.state === 'reconnecting', { ...WAIT, what: 'reconnecting' });
+    for (let i = 1; i <= 5; i += 1) await report(i);
+    // Another gateway process on the same address: the session lives in Redis, not in the old process.
+    gatewayA = await NodeProcess.start('gateway', { ...env(redis.url), PORT: String(port) });
+    await waitFor(() => seen.service.length >= 6, { ...WAIT, what: 'the missed reports' });
+    await report(6);
+    await waitFor(() => seen.service.length >= 7, { ...WAIT, what: 'a live report after the resume' });
+
+    expect(seen.service.map((r) => r.message)).toEqual(Array.from({ length: 7 }, (_, i) => `sio-${i}`));
+    expect(seen.resumed).toEqual([{ recovered: true }]);
+    expect(client.socket.recovered).toBe(true);
+    expect(seen.errors).toEqual([]);
   });
 });
