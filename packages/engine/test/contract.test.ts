@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { INGEST_STREAM, INGEST_GROUP, ingestDedupeKey } from '@switchboard/protocol';
-import { MemoryEngine, RedisEngine, type Engine } from '../src/index.js';
+import { MemoryEngine, RedisEngine, type ChannelMessage, type Engine } from '../src/index.js';
 import { RedisServer } from '../../../test/support/redis-server.js';
 import { waitFor } from '../../../test/support/wait.js';
 
@@ -62,7 +62,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
 
   it('commits an entry exactly once: applies ops, publishes with increasing offsets, acknowledges', async () => {
     const received: string[] = [];
-    await engine.subscribe('sb:test:channel', (m) => received.push(m));
+    await engine.subscribe('sb:test:channel', (m) => received.push(m.frame));
     await engine.appendIngest({ body: 'x' });
     await engine.appendIngest({ body: 'y' });
     const entries = await engine.readIngest('c1', 10, 100);
@@ -177,8 +177,8 @@ describe.each(engines)('%s engine contract', (_name, make) => {
 
   it('publishes several frames in one commit, each with its own channel offset', async () => {
     const seen: Record<string, string[]> = { a: [], b: [] };
-    await engine.subscribe('sb:test:multi:a', (m) => seen['a']!.push(m));
-    await engine.subscribe('sb:test:multi:b', (m) => seen['b']!.push(m));
+    await engine.subscribe('sb:test:multi:a', (m) => seen['a']!.push(m.frame));
+    await engine.subscribe('sb:test:multi:b', (m) => seen['b']!.push(m.frame));
     const first = await engine.commit({
       guard: { kind: 'none' },
       ops: [],
@@ -201,8 +201,8 @@ describe.each(engines)('%s engine contract', (_name, make) => {
   it('stops delivering to a handler once it unsubscribes; other handlers keep receiving', async () => {
     const kept: string[] = [];
     const dropped: string[] = [];
-    const drop = (m: string) => dropped.push(m);
-    await engine.subscribe('sb:test:unsub', (m) => kept.push(m));
+    const drop = (m: ChannelMessage) => dropped.push(m.frame);
+    await engine.subscribe('sb:test:unsub', (m) => kept.push(m.frame));
     await engine.subscribe('sb:test:unsub', drop);
     const publish = (n: number) =>
       engine.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: 'sb:test:unsub', frame: `{"n":${n}}` } });
@@ -214,7 +214,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     // The channel is left once its last handler goes, and joined again on the next subscribe.
     await engine.unsubscribe('sb:test:unsub', drop); // unknown handler: no effect
     const again: string[] = [];
-    await engine.subscribe('sb:test:unsub', (m) => again.push(m));
+    await engine.subscribe('sb:test:unsub', (m) => again.push(m.frame));
     await publish(3);
     await waitFor(() => kept.length === 3 && again.length === 1, { what: 'the third frame' });
     expect(dropped).toEqual(['{"n":1,"offset":1}']);
@@ -245,8 +245,8 @@ describe.each(engines)('%s engine contract', (_name, make) => {
       // One process, one engine: a second subscriber on the same engine stands in for a second node.
       await other.close();
       const seen: string[][] = [[], []];
-      await engine.subscribe('sb:test:fan', (m) => seen[0]!.push(m));
-      await engine.subscribe('sb:test:fan', (m) => seen[1]!.push(m));
+      await engine.subscribe('sb:test:fan', (m) => seen[0]!.push(m.frame));
+      await engine.subscribe('sb:test:fan', (m) => seen[1]!.push(m.frame));
       await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{}' } });
       await waitFor(() => seen.every((s) => s.length === 1), { what: 'both subscribers' });
       expect(seen[0]).toEqual(['{"offset":1}']);
@@ -255,7 +255,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     extra.push(other);
     await other.connect();
     const seen: string[] = [];
-    await other.subscribe('sb:test:fan', (m) => seen.push(m));
+    await other.subscribe('sb:test:fan', (m) => seen.push(m.frame));
     await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{"a":1}' } });
     await waitFor(() => seen.length === 1, { what: 'cross-connection delivery' });
     expect(seen).toEqual(['{"a":1,"offset":1}']);

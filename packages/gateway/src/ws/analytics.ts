@@ -90,7 +90,7 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
 
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not
   // once per client (compression, though, would be per client: see FANOUT_COMPRESS_MIN_BYTES).
-  await engine.subscribe(CHANNELS.analytics, (frame) => {
+  await engine.subscribe(CHANNELS.analytics, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.

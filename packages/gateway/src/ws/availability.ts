@@ -57,7 +57,7 @@ export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise
 
   const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
 
-  await engine.subscribe(CHANNELS.availability, (frame) => {
+  await engine.subscribe(CHANNELS.availability, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     publish(frame);
     observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);

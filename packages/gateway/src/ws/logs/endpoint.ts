@@ -175,7 +175,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
   });
 
   // Cluster metrics pushed by the heartbeat worker: one publish to every authenticated client.
-  await engine.subscribe(CHANNELS.logsMetrics, (frame) => {
+  await engine.subscribe(CHANNELS.logsMetrics, ({ frame }) => {
     metrics.channelMessages.inc({ channel: 'logs-metrics' });
     publishToTopic(ctx, LOGS_ENDPOINT, LOGS_TOPICS.metrics, frame);
   });

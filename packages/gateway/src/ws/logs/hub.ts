@@ -1,4 +1,5 @@
 import type { WebSocket } from 'uWebSockets.js';
+import type { ChannelMessage } from '@switchboard/engine';
 import {
   LOGS_TOPICS,
   joinLogPayloads,
@@ -57,7 +58,7 @@ class AppFeed {
     private readonly ctx: GatewayContext,
   ) {}
 
-  readonly onMessage = (frame: string): void => {
+  readonly onMessage = ({ frame }: ChannelMessage): void => {
     const { metrics, logger } = this.ctx;
     metrics.channelMessages.inc({ channel: LOGS_ENDPOINT });
     const payload = logsFramePayload(frame);
