@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AnalyticsClient, AuthError, type ConnectionState, type Gap, type ReceivedAnalyticsEvent } from '@switchboard/client';
+import { channelKeys } from '@switchboard/engine';
+import { CHANNELS } from '@switchboard/protocol';
 import { metricValue } from '../support/node-process.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { ClientStack, TEST_BACKOFF, token } from './client-helpers.js';
@@ -78,7 +80,7 @@ describe('AnalyticsClient', () => {
     const before = await waitFor(() => got(seen.events, 'sdk-g1'), { what: 'the first event' });
     // Publishes that never reach this client, as far as it can tell: the channel's offset moves on by 5.
     const redis = stack.redis.client();
-    await redis.incrby('sb:offset:sb:ch:analytics', 5);
+    await redis.hincrby(channelKeys(CHANNELS.analytics).position, 'offset', 5);
     redis.disconnect();
     await event('page_view', 'sdk-g2');
     await waitFor(() => got(seen.events, 'sdk-g2'), { what: 'the second event' });

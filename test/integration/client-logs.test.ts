@@ -10,6 +10,8 @@ import {
   type Gap,
   type LogEntry,
 } from '@switchboard/client';
+import { channelKeys } from '@switchboard/engine';
+import { logsChannel } from '@switchboard/protocol';
 import { sleep, waitFor } from '../support/wait.js';
 import { ClientStack, TEST_BACKOFF, token } from './client-helpers.js';
 import { post } from './helpers.js';
@@ -92,7 +94,7 @@ describe('LogsClient', () => {
     await postLogs({ appId: 'gaps', level: 'info', message: 'first' });
     await waitFor(() => seen.live.length === 1, { what: 'the first entry' });
     const redis = stack.redis.client();
-    await redis.incrby('sb:offset:sb:ch:logs:app:gaps', 3);
+    await redis.hincrby(channelKeys(logsChannel('gaps')).position, 'offset', 3);
     redis.disconnect();
     await postLogs({ appId: 'gaps', level: 'info', message: 'second' });
     await waitFor(() => seen.live.length === 2, { what: 'the second entry' });
