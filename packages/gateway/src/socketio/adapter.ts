@@ -76,7 +76,7 @@ export class EngineAdapter extends ClusterAdapter {
       (message) => this.receive(message),
       {
         gapFilled: (frames) => {
-          deps.metrics.gapFills.inc();
+          deps.metrics.gapFills.inc({ reason: 'gap' });
           deps.metrics.refilledFrames.inc(frames);
         },
       },
