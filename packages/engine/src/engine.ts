@@ -70,11 +70,6 @@ export interface Commit {
   ops: StoreOp[];
   /** One frame, or several (each channel numbers its own offsets), published after the ops. */
   publish?: Publish | Publish[];
-  /**
-   * Messages published verbatim (no offset) in the same atomic step: Socket.IO
-   * adapter-protocol packets encoded by @socket.io/redis-emitter.
-   */
-  broadcasts?: { channel: string; message: Buffer }[];
 }
 
 export interface CommitResult {
@@ -186,7 +181,7 @@ export interface Engine {
    * nor an entry whose key a concurrent append could also claim.
    */
   appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult>;
-  /** New entries for this consumer, waiting up to `blockMs` when there are none. */
+  /** New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait). */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */
   claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;

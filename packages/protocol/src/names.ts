@@ -28,9 +28,6 @@ export type RawChannel = (typeof CHANNELS)[keyof typeof CHANNELS];
  */
 export const logsChannel = (appId: string): string => `${KEY_PREFIX}ch:logs:app:${appId}`;
 
-/** Per-channel offset counter (INCR), carried as `offset` in every published frame. */
-export const offsetKey = (channel: string): string => `${KEY_PREFIX}offset:${channel}`;
-
 /**
  * Marker of one idempotent append to the ingest stream, holding what the first append answered
  * (event id, or the HTTP answer). `scope` names where the key came from, so producers never

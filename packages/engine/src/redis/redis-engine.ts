@@ -242,7 +242,8 @@ export class RedisEngine implements Engine {
     try {
       return await command();
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes('NOGROUP')) throw err;
+      // NOGROUP, or "no such key" from XINFO when the stream itself is gone.
+      if (!(err instanceof Error) || !/NOGROUP|no such key/.test(err.message)) throw err;
       this.options.logger.warn('ingest consumer group missing (Redis lost its data?): recreating it');
       await this.ensureGroup();
       return command();
@@ -283,7 +284,10 @@ export class RedisEngine implements Engine {
     if (this.blocking.status === 'wait') await this.blocking.connect();
     const blocking = this.blocking;
     const reply = (await this.withGroup(() =>
-      blocking.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', INGEST_STREAM, '>'),
+      // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
+      blockMs > 0
+        ? blocking.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', INGEST_STREAM, '>')
+        : blocking.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', INGEST_STREAM, '>'),
     )) as [string, RawEntry[]][] | null;
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(([streamId, flat]) => ({ streamId, fields: toFields(flat ?? []), deliveries: 1 }));
@@ -408,7 +412,6 @@ export class RedisEngine implements Engine {
       ...ops,
       String(publishes.length),
       ...publishArgs,
-      ...(commit.broadcasts ?? []).flatMap(({ channel, message }) => [channel, message]),
     ];
     const [applied, ...offsets] = await this.main.sbCommit(keys.length, ...keys, ...args);
     if (applied !== 1) return { applied: false };

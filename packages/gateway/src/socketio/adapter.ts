@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Namespace } from 'socket.io';
+import type { Namespace, Socket } from 'socket.io';
 import {
   ClusterAdapter,
   MessageType,
@@ -33,6 +33,9 @@ export interface EngineAdapterDeps {
   logger: Logger;
 }
 
+/** A socket's private session id (set by Socket.IO when connection state recovery is on). */
+const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
+
 /** Sender id given to this node's own broadcasts when they come back through the channel. */
 const ECHO_UID = 'self';
 /** A recovery stops after this many history reads racing other recoveries (never in practice). */
@@ -64,6 +67,11 @@ export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
 export class EngineAdapter extends ClusterAdapter {
   private readonly feed: ChannelFeed;
   private started: Promise<void> | undefined;
+  /** Sockets whose rooms changed since their session was last stored. */
+  private readonly unsaved = new Set<string>();
+  /** Sockets whose final session Socket.IO just handed over (their connection dropped). */
+  private readonly dropped = new Set<string>();
+  private refresher: NodeJS.Timeout | undefined;
 
   constructor(
     nsp: Namespace,
@@ -86,11 +94,17 @@ export class EngineAdapter extends ClusterAdapter {
 
   /** Subscribes to the namespace's channel; Socket.IO calls it, the gateway awaits it. */
   override init(): Promise<void> {
-    this.started ??= this.feed.start();
+    if (this.started === undefined) {
+      this.started = this.feed.start();
+      // Stored sessions expire with the history; those of connected sockets are kept fresh.
+      this.refresher = setInterval(() => this.refreshSessions(), (this.deps.sessions.ttlS * 1000) / 3);
+      this.refresher.unref();
+    }
     return this.started;
   }
 
   override close(): Promise<void> {
+    clearInterval(this.refresher);
     return this.feed.stop();
   }
 
@@ -144,8 +158,51 @@ export class EngineAdapter extends ClusterAdapter {
     this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
   }
 
+  /*
+   * Sessions are stored while sockets are connected, not only when they drop: a gateway killed
+   * outright stores nothing, and a client may reconnect elsewhere before a drop is noticed here.
+   */
+
+  override addAll(id: string, rooms: Set<string>): void {
+    super.addAll(id, rooms);
+    this.markUnsaved(id);
+  }
+
+  override del(id: string, room: string): void {
+    super.del(id, room);
+    this.markUnsaved(id);
+  }
+
+  override delAll(id: string): void {
+    const socket = this.nsp.sockets.get(id);
+    super.delAll(id);
+    this.unsaved.delete(id);
+    // A socket that left for good (it or the server said so) is not to be recovered.
+    const pid = pidOf(socket);
+    if (!this.dropped.delete(id) && socket?.connected && pid !== undefined) this.deps.sessions.forget(pid);
+  }
+
   override persistSession(session: StoredSession): void {
+    this.dropped.add(session.sid);
     this.deps.sessions.save(session);
+  }
+
+  private markUnsaved(id: string): void {
+    if (this.unsaved.size === 0) setImmediate(() => this.saveSessions());
+    this.unsaved.add(id);
+  }
+
+  private saveSessions(): void {
+    for (const id of this.unsaved) {
+      const socket = this.nsp.sockets.get(id);
+      const pid = pidOf(socket);
+      if (socket?.connected && pid !== undefined) this.deps.sessions.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
+    }
+    this.unsaved.clear();
+  }
+
+  private refreshSessions(): void {
+    for (const id of this.nsp.sockets.keys()) this.markUnsaved(id);
   }
 
   /**

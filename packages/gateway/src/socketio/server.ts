@@ -9,6 +9,7 @@ import { registerErrorMonitor } from './error-monitor.js';
 import { registerJobMonitor } from './jobs.js';
 import { ackOf } from './acks.js';
 import { SessionStore } from './session-store.js';
+import { subscribeRecoveredTopics } from './uws-topics.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
 const KNOWN_EVENTS = new Set<string>([...Object.values(ERROR_CLIENT_EVENTS), ...Object.values(JOB_CLIENT_EVENTS)]);
@@ -73,6 +74,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const limiter = new RateLimiterMemory({ keyPrefix: ENDPOINT, points: config.wsRateLimitPerS, duration: 1 });
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
+    if (socket.recovered) subscribeRecoveredTopics(socket);
     connections.addExternal(ENDPOINT);
     socket.on('disconnect', (reason) => connections.removeExternal(ENDPOINT, reason));
     socket.use((packet, next) => {

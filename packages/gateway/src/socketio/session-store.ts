@@ -22,13 +22,14 @@ const isSession = (value: unknown): value is StoredSession => {
 };
 
 /**
- * Disconnected sessions, kept in the engine for as long as the channel history (`ttlS`), so
- * whichever gateway a client reconnects to can restore it. A session is restored at most once.
+ * Socket.IO sessions (id, private id, rooms, data), kept in the engine for as long as the channel
+ * history (`ttlS`), so whichever gateway a client reconnects to can restore it. A session is
+ * restored at most once.
  */
 export class SessionStore {
   constructor(
     private readonly engine: Engine,
-    private readonly ttlS: number,
+    readonly ttlS: number,
     private readonly logger: Logger,
   ) {}
 
@@ -37,14 +38,23 @@ export class SessionStore {
   save(session: StoredSession): void {
     if (!PID.test(session.pid)) return;
     const value = JSON.stringify({ sid: session.sid, pid: session.pid, rooms: session.rooms, data: session.data ?? {} });
-    const saved = this.engine
-      .commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] })
+    this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] }));
+  }
+
+  /** Drops the session of a socket that left for good (it is not to be recovered). */
+  forget(pid: string): void {
+    if (!PID.test(pid)) return;
+    this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key: socketIoSessionKey(pid) }] }));
+  }
+
+  private track(write: Promise<unknown>): void {
+    const done: Promise<void> = write
       .then(
         () => undefined,
-        (err: unknown) => this.logger.warn({ err }, 'Socket.IO session not saved: that client will not be recovered'),
+        (err: unknown) => this.logger.warn({ err }, 'Socket.IO session store write failed'),
       )
-      .finally(() => this.saving.delete(saved));
-    this.saving.add(saved);
+      .finally(() => this.saving.delete(done));
+    this.saving.add(done);
   }
 
   /** Resolves once every save started so far has finished (before the engine closes). */
