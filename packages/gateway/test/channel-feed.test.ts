@@ -16,7 +16,7 @@ const CHANNEL = 'sb:ch:feed-test';
 class FakeSocket {
   readonly sent: string[] = [];
   closedWith: number | undefined;
-  readonly data: RawSocket = { id: 1, endpoint: 'test', claims: undefined, closed: false, turn: Promise.resolve() };
+  readonly data: RawSocket = { id: 1, endpoint: 'test', address: '127.0.0.1', claims: undefined, closed: false, turn: Promise.resolve() };
   getUserData = (): RawSocket => this.data;
   cork = (fn: () => void): void => fn();
   send = (frame: string): number => {
