@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
 import { CHANNELS, analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
@@ -43,9 +44,9 @@ export const switchboardFrame = (m: Message, offset: number): string =>
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-export function post(url: string, body: string): Promise<number> {
+export function post(url: string, body: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
       res.resume();
       res.once('end', () => {
         const status = res.statusCode ?? 0;
@@ -75,6 +76,35 @@ export function perMessageHttp(urls: string[], body: (m: Message) => string): Pu
   return {
     send: async (batch) => {
       await Promise.all(batch.map((m) => post(urls[next++ % urls.length]!, body(m))));
+    },
+    close: async () => undefined,
+  };
+}
+
+/**
+ * One request per message to the first target that accepts it, starting with the next in turn:
+ * a producer behind a load balancer, whose request goes to another gateway while one restarts.
+ */
+export function failoverHttp(urls: string[], body: (m: Message) => string): Publisher {
+  let next = 0;
+  // A retried request whose first attempt was stored after all must not become a second event.
+  const run = randomUUID();
+  const sendOne = async (m: Message) => {
+    const first = next++;
+    let lastError: unknown;
+    for (let i = 0; i < urls.length * 2; i++) {
+      try {
+        await post(urls[(first + i) % urls.length]!, body(m), { 'idempotency-key': `${run}-${m.seq}` });
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  };
+  return {
+    send: async (batch) => {
+      await Promise.all(batch.map(sendOne));
     },
     close: async () => undefined,
   };
