@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'test/deploy/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'test/deploy/**/*.test.ts', 'bench/test/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },

@@ -295,8 +295,8 @@ export class ChurnGroup {
   notRecovered = 0;
   /** Messages that arrived after a reconnect although sent while the client was away. */
   replayed = 0;
-  /** Messages sent before this (a previous run's) are ignored. */
-  since = 0;
+  /** Messages sent before this are ignored; nothing counts until `start`. */
+  since = Number.POSITIVE_INFINITY;
 
   constructor(public options: ChurnStart) {}
 
