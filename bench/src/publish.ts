@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { Redis } from 'ioredis';
+import { encodeChannelPayload } from '@switchboard/engine';
 import { CHANNELS, analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
 
 /** One benchmark message: a sequence number, its high-resolution send time, padding to size. */
@@ -41,6 +42,10 @@ export const switchboardFrame = (m: Message, offset: number): string =>
     analyticsEventFrame({ type: 'page_view', id: newEventId(), visitor_id: 'bench-visitor', timestamp: new Date(m.t).toISOString(), data: payload(m) }),
     offset,
   );
+
+/** What a worker's commit publishes on the channel: the frame behind the engine's epoch/offset header. */
+const benchChannelPayload = (m: Message, offset: number): string =>
+  encodeChannelPayload({ epoch: 'bench', offset, frame: switchboardFrame(m, offset) });
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -117,7 +122,7 @@ export function redisChannel(url: string): Publisher {
   return {
     send: async (batch) => {
       const pipeline = redis.pipeline();
-      for (const m of batch) pipeline.publish(CHANNELS.analytics, switchboardFrame(m, ++offset));
+      for (const m of batch) pipeline.publish(CHANNELS.analytics, benchChannelPayload(m, ++offset));
       await pipeline.exec();
     },
     close: async () => {

@@ -78,7 +78,7 @@ describe('AnalyticsClient', () => {
     const before = await waitFor(() => got(seen.events, 'sdk-g1'), { what: 'the first event' });
     // Publishes that never reach this client, as far as it can tell: the channel's offset moves on by 5.
     const redis = stack.redis.client();
-    await redis.incrby('sb:offset:sb:ch:analytics', 5);
+    await redis.hincrby('sb:{ch:analytics}:position', 'offset', 5);
     redis.disconnect();
     await event('page_view', 'sdk-g2');
     await waitFor(() => got(seen.events, 'sdk-g2'), { what: 'the second event' });

@@ -92,7 +92,7 @@ describe('LogsClient', () => {
     await postLogs({ appId: 'gaps', level: 'info', message: 'first' });
     await waitFor(() => seen.live.length === 1, { what: 'the first entry' });
     const redis = stack.redis.client();
-    await redis.incrby('sb:offset:sb:ch:logs:app:gaps', 3);
+    await redis.hincrby('sb:{ch:logs:app:gaps}:position', 'offset', 3);
     redis.disconnect();
     await postLogs({ appId: 'gaps', level: 'info', message: 'second' });
     await waitFor(() => seen.live.length === 2, { what: 'the second entry' });

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import { generateKeyPairSync } from 'node:crypto';
-import { Emitter } from '@socket.io/redis-emitter';
-import { jobOwnerKey } from '@switchboard/protocol';
+import pino from 'pino';
+import { RedisEngine } from '@switchboard/engine';
+import { jobOwnerKey, socketIoChannel, socketIoEmitFrame } from '@switchboard/protocol';
 import type { RedisServer } from '../support/redis-server.js';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
@@ -189,14 +190,19 @@ describe('job monitor across two gateways', () => {
     const onA = await connect(gatewayA, { auth: { token: token('erin') } });
     const onB = await connect(gatewayB, { auth: { token: token('erin') } });
     const stranger = await connect(gatewayB, { auth: { token: token('frank') } });
-    const publisher = redis.client();
-    new Emitter(publisher).to('user:erin').emit('notice', { text: 'hello erin' });
+    // Any process with the engine can emit to rooms: one frame on the namespace's channel.
+    const publisher = new RedisEngine({ url: redis.url, logger: pino({ level: 'silent' }) });
+    await publisher.connect();
+    const emit = (room: string, text: string) =>
+      publisher.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: socketIoChannel('/'), frame: socketIoEmitFrame('/', { rooms: [room], except: [] }, 'notice', { text }) } });
+    await emit('user:erin', 'hello erin');
     await onA.next('notice');
     await onB.next('notice');
-    new Emitter(publisher).to('user:frank').emit('notice', { text: 'marker' });
+    await emit('user:frank', 'marker');
     await stranger.next('notice');
     expect(stranger.payloads('notice')).toEqual([{ text: 'marker' }]);
-    publisher.disconnect();
+    expect(onA.payloads('notice')).toEqual([{ text: 'hello erin' }]);
+    await publisher.close();
   });
 
   it('validates /jobs/:jobId/events: unknown types and bad progress data are 400', async () => {

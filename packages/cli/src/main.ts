@@ -54,7 +54,7 @@ async function run(role: Role): Promise<void> {
     process.exit(1);
   });
 
-  const engine = createEngine(config.redisUrl, logger);
+  const engine = createEngine(config.redisUrl, logger, { size: config.historySize, ttlS: config.historyTtlS });
   logger.info({ engine: engine.kind }, 'connecting engine');
   await engine.connect();
   const running = await startRole(role, { config, engine, logger, registry });

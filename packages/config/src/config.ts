@@ -62,6 +62,10 @@ export interface Config {
   wsMaxBackpressureBytes: number;
   wsRateLimitPerS: number;
   ingestClaimIdleMs: number;
+  /** Frames each channel keeps for resuming clients (HISTORY_SIZE). */
+  historySize: number;
+  /** Seconds a channel's history lives after its last frame (HISTORY_TTL_S). */
+  historyTtlS: number;
   /** How long an ingest dedupe key (HTTP `Idempotency-Key`, AMQP messageId) is remembered. */
   idempotencyTtlS: number;
   shutdownTimeoutMs: number;
@@ -164,6 +168,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxBackpressureBytes: raw.WS_MAX_BACKPRESSURE_BYTES,
     wsRateLimitPerS: raw.WS_RATE_LIMIT_PER_S,
     ingestClaimIdleMs: raw.INGEST_CLAIM_IDLE_MS,
+    historySize: raw.HISTORY_SIZE,
+    historyTtlS: raw.HISTORY_TTL_S,
     idempotencyTtlS: raw.IDEMPOTENCY_TTL_S,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: raw.DRAIN_DELAY_MS,

@@ -103,6 +103,9 @@ export const envSchema = z.object({
   WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
   WS_RATE_LIMIT_PER_S: int(50, 1, 100_000),
   INGEST_CLAIM_IDLE_MS: int(30_000, 100, 3_600_000),
+  /** Frames each channel keeps for resuming clients, and how long after its last frame. */
+  HISTORY_SIZE: int(1000, 1, 1_000_000),
+  HISTORY_TTL_S: int(300, 1, 7 * 86_400),
   /** How long an ingest `Idempotency-Key` (or AMQP messageId) is remembered: 1 s to 30 days. */
   IDEMPOTENCY_TTL_S: int(86_400, 1, 30 * 86_400),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),

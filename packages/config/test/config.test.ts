@@ -56,6 +56,8 @@ describe('loadConfig defaults', () => {
       logHistoryLimit: 1000,
       maxBodyBytes: 1_048_576,
       idempotencyTtlS: 86_400,
+      historySize: 1000,
+      historyTtlS: 300,
       rabbitmqUrl: undefined,
       logLevel: 'info',
     });
@@ -82,6 +84,8 @@ describe('loadConfig defaults', () => {
       RABBITMQ_URL: 'amqp://guest:guest@localhost:5672',
       LOG_LEVEL: 'debug',
       IDEMPOTENCY_TTL_S: '60',
+      HISTORY_SIZE: '50',
+      HISTORY_TTL_S: '30',
     });
     expect(config).toMatchObject({
       port: 9001,
@@ -94,6 +98,8 @@ describe('loadConfig defaults', () => {
       rabbitmqUrl: 'amqp://guest:guest@localhost:5672',
       logLevel: 'debug',
       idempotencyTtlS: 60,
+      historySize: 50,
+      historyTtlS: 30,
     });
   });
 
@@ -128,6 +134,11 @@ describe('loadConfig invalid values', () => {
     ['MAX_CONNECTIONS', '0'],
     ['IDEMPOTENCY_TTL_S', '0'],
     ['IDEMPOTENCY_TTL_S', String(30 * 86_400 + 1)],
+    ['HISTORY_SIZE', '0'],
+    ['HISTORY_SIZE', '1000001'],
+    ['HISTORY_SIZE', 'many'],
+    ['HISTORY_TTL_S', '0'],
+    ['HISTORY_TTL_S', String(7 * 86_400 + 1)],
     ['IDLE_TIMEOUT_S', '5'],
     ['IDLE_TIMEOUT_S', '961'],
     ['NODE_ENV', 'staging'],

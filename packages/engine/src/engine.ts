@@ -109,12 +109,67 @@ export type AppendOnceResult =
 
 export type EngineHealth = 'up' | 'down' | 'memory';
 
+/** A frame published on a channel, as subscribers receive it and as history keeps it. */
+export interface ChannelMessage {
+  /** The JSON frame exactly as clients get it, `"offset":N` appended. */
+  frame: string;
+  offset: number;
+  /** The channel's epoch when the frame was published. */
+  epoch: string;
+}
+
+/**
+ * Where a channel stands: its epoch (a short string that changes whenever its offsets start
+ * over) and its latest offset (0 when nothing was published in this epoch).
+ */
+export interface ChannelPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** What a client last processed on a channel: `since` is the offset of its last frame. */
+export interface HistoryRequest {
+  epoch: string;
+  since: number;
+}
+
+/**
+ * The frames after a client's position, when the channel still has them all:
+ * - `recovered: true`: same epoch, and `messages` are every frame after `since`, in offset order
+ *   (empty when `since` is the latest offset);
+ * - `recovered: false`: another epoch, or `since` older than the history, or beyond the latest
+ *   offset, or not a whole number: the client must rebuild its state.
+ * `epoch` and `offset` are the channel's position at the time of the read.
+ */
+export type HistoryResult =
+  | { recovered: true; epoch: string; offset: number; messages: ChannelMessage[] }
+  | { recovered: false; epoch: string; offset: number };
+
+/** How much history each channel keeps. */
+export interface HistoryLimits {
+  /** Frames kept per channel (the newest). */
+  size: number;
+  /** Seconds the history lives after its last write. */
+  ttlS: number;
+}
+
+export const DEFAULT_HISTORY_LIMITS: HistoryLimits = { size: 1000, ttlS: 300 };
+
+/** Entries of a dead consumer that a live one took over. */
+export interface TakeOver {
+  /** The dead consumers whose pending entries were moved to the caller. */
+  consumers: string[];
+  entries: StreamEntry[];
+}
+
 export interface IngestBacklog {
   /** Entries delivered to a worker but not yet acknowledged. */
   pending: number;
   /** Entries not yet delivered to any worker (null when Redis cannot tell). */
   lag: number | null;
 }
+
+export type ChannelHandler = (message: ChannelMessage) => void;
 
 export interface Engine {
   readonly kind: 'redis' | 'memory';
@@ -131,10 +186,23 @@ export interface Engine {
    * nor an entry whose key a concurrent append could also claim.
    */
   appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult>;
-  /** New entries for this consumer, waiting up to `blockMs` when there are none. */
+  /** New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait). */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */
   claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
+  /**
+   * Announces that `consumer` is alive for the next `ttlMs` (renew well before it runs out).
+   * Consumers that stop announcing are taken over by `takeOverDeadConsumers`.
+   */
+  announceConsumer(consumer: string, ttlMs: number): Promise<void>;
+  /** Withdraws the announcement at a clean stop (nothing is left pending then). */
+  withdrawConsumer(consumer: string): Promise<void>;
+  /**
+   * Moves to `consumer` up to `count` pending entries of every other consumer that is not
+   * announced alive, whatever their idle time, and forgets dead consumers left with nothing
+   * pending. Atomic per dead consumer, so two live workers never both take the same entries.
+   */
+  takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver>;
   /** Acknowledges entries and copies them, with the reason, to the dead-letter stream. */
   deadLetter(entry: StreamEntry, reason: string): Promise<void>;
   ingestBacklog(): Promise<IngestBacklog>;
@@ -146,10 +214,25 @@ export interface Engine {
   /** String reads in one round trip: one array of strings per read. */
   readStrings(reads: StringRead[]): Promise<string[][]>;
 
-  /** Registers a handler for a channel; messages are the published frames. */
-  subscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  /** Registers a handler for a channel; it receives every frame published on it from now on. */
+  subscribe(channel: string, handler: ChannelHandler): Promise<void>;
   /** Removes a handler; the channel is left once it has none. */
-  unsubscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  unsubscribe(channel: string, handler: ChannelHandler): Promise<void>;
+  /** The channel's epoch and latest offset; creates the epoch when the channel has none. */
+  position(channel: string): Promise<ChannelPosition>;
+  /** The frames published on `channel` after `request.since`, when they can all be had. */
+  history(channel: string, request: HistoryRequest): Promise<HistoryResult>;
+  /**
+   * Calls `listener` each time the subscription connection came back after a loss and every
+   * channel and prefix is subscribed again. Frames published meanwhile were missed: fetch
+   * them with `history`. Returns a function that removes the listener.
+   */
+  onSubscriptionsRestored(listener: () => void): () => void;
+  /**
+   * A round trip through pub/sub on a channel unique to this engine: true when a published
+   * probe came back within `timeoutMs`.
+   */
+  probeSubscription(timeoutMs: number): Promise<boolean>;
   /** Registers a handler for every channel starting with `prefix`; messages arrive as bytes. */
   subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void>;
 

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { INGEST_STREAM, INGEST_GROUP, ingestDedupeKey } from '@switchboard/protocol';
-import { MemoryEngine, RedisEngine, type Engine } from '../src/index.js';
+import { MemoryEngine, RedisEngine, channelKeys, type ChannelMessage, type Engine, type HistoryLimits } from '../src/index.js';
 import { RedisServer } from '../../../test/support/redis-server.js';
 import { waitFor } from '../../../test/support/wait.js';
 
@@ -52,6 +52,14 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     expect((await engine.ingestBacklog()).pending).toBe(2);
   });
 
+  it('reads without waiting when blockMs is 0', async () => {
+    const started = Date.now();
+    expect(await engine.readIngest('c1', 10, 0)).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await engine.appendIngest({ body: 'now' });
+    expect((await engine.readIngest('c1', 10, 0)).map((e) => e.fields['body'])).toEqual(['now']);
+  });
+
   it('wakes a blocked reader when an entry arrives', async () => {
     const reading = engine.readIngest('c1', 10, 5_000);
     await new Promise((r) => setTimeout(r, 100));
@@ -62,7 +70,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
 
   it('commits an entry exactly once: applies ops, publishes with increasing offsets, acknowledges', async () => {
     const received: string[] = [];
-    await engine.subscribe('sb:test:channel', (m) => received.push(m));
+    await engine.subscribe('sb:test:channel', (m) => received.push(m.frame));
     await engine.appendIngest({ body: 'x' });
     await engine.appendIngest({ body: 'y' });
     const entries = await engine.readIngest('c1', 10, 100);
@@ -177,8 +185,8 @@ describe.each(engines)('%s engine contract', (_name, make) => {
 
   it('publishes several frames in one commit, each with its own channel offset', async () => {
     const seen: Record<string, string[]> = { a: [], b: [] };
-    await engine.subscribe('sb:test:multi:a', (m) => seen['a']!.push(m));
-    await engine.subscribe('sb:test:multi:b', (m) => seen['b']!.push(m));
+    await engine.subscribe('sb:test:multi:a', (m) => seen['a']!.push(m.frame));
+    await engine.subscribe('sb:test:multi:b', (m) => seen['b']!.push(m.frame));
     const first = await engine.commit({
       guard: { kind: 'none' },
       ops: [],
@@ -201,8 +209,8 @@ describe.each(engines)('%s engine contract', (_name, make) => {
   it('stops delivering to a handler once it unsubscribes; other handlers keep receiving', async () => {
     const kept: string[] = [];
     const dropped: string[] = [];
-    const drop = (m: string) => dropped.push(m);
-    await engine.subscribe('sb:test:unsub', (m) => kept.push(m));
+    const drop = (m: ChannelMessage) => dropped.push(m.frame);
+    await engine.subscribe('sb:test:unsub', (m) => kept.push(m.frame));
     await engine.subscribe('sb:test:unsub', drop);
     const publish = (n: number) =>
       engine.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: 'sb:test:unsub', frame: `{"n":${n}}` } });
@@ -214,7 +222,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     // The channel is left once its last handler goes, and joined again on the next subscribe.
     await engine.unsubscribe('sb:test:unsub', drop); // unknown handler: no effect
     const again: string[] = [];
-    await engine.subscribe('sb:test:unsub', (m) => again.push(m));
+    await engine.subscribe('sb:test:unsub', (m) => again.push(m.frame));
     await publish(3);
     await waitFor(() => kept.length === 3 && again.length === 1, { what: 'the third frame' });
     expect(dropped).toEqual(['{"n":1,"offset":1}']);
@@ -245,8 +253,8 @@ describe.each(engines)('%s engine contract', (_name, make) => {
       // One process, one engine: a second subscriber on the same engine stands in for a second node.
       await other.close();
       const seen: string[][] = [[], []];
-      await engine.subscribe('sb:test:fan', (m) => seen[0]!.push(m));
-      await engine.subscribe('sb:test:fan', (m) => seen[1]!.push(m));
+      await engine.subscribe('sb:test:fan', (m) => seen[0]!.push(m.frame));
+      await engine.subscribe('sb:test:fan', (m) => seen[1]!.push(m.frame));
       await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{}' } });
       await waitFor(() => seen.every((s) => s.length === 1), { what: 'both subscribers' });
       expect(seen[0]).toEqual(['{"offset":1}']);
@@ -255,7 +263,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     extra.push(other);
     await other.connect();
     const seen: string[] = [];
-    await other.subscribe('sb:test:fan', (m) => seen.push(m));
+    await other.subscribe('sb:test:fan', (m) => seen.push(m.frame));
     await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{"a":1}' } });
     await waitFor(() => seen.length === 1, { what: 'cross-connection delivery' });
     expect(seen).toEqual(['{"a":1,"offset":1}']);
@@ -396,5 +404,369 @@ describe.each(engines)('%s engine contract: strings, verbatim broadcasts, idempo
       expect((await readAll()).map((e) => e.fields['body'])).toEqual(['1', '3']);
       expect(await engine.appendIngestOnce({ body: '4' }, { ...once, value: 'v4' })).toEqual({ duplicate: true, value: 'v3' });
     });
+  });
+});
+
+/** Engines with the given history limits, on a fresh Redis for the Redis one. */
+const enginesWith = (history: HistoryLimits): [string, () => Promise<Engine>][] => [
+  ['memory', async () => new MemoryEngine({ history })],
+  [
+    'redis',
+    async () => {
+      const admin = redis.client();
+      await admin.flushall();
+      admin.disconnect();
+      return new RedisEngine({ url: redis.url, logger, history });
+    },
+  ],
+];
+
+describe.each(enginesWith({ size: 5, ttlS: 300 }))('%s engine contract: channel history and epochs', (name, make) => {
+  let engine: Engine;
+  beforeEach(async () => {
+    engine = await make();
+    await engine.connect();
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await engine.close();
+  });
+
+  const channel = 'sb:ch:test-history';
+  const publish = (...frames: string[]) =>
+    engine.commit({ guard: { kind: 'none' }, ops: [], publish: frames.map((frame) => ({ channel, frame })) });
+  const publishN = async (from: number, to: number) => {
+    for (let n = from; n <= to; n++) await publish(`{"n":${n}}`);
+  };
+
+  it('gives an unused channel an epoch at offset 0, and keeps it for the first frames', async () => {
+    const first = await engine.position(channel);
+    expect(first.offset).toBe(0);
+    expect(first.epoch).toMatch(/^[A-Za-z0-9_-]{4,32}$/);
+    expect(await engine.position(channel)).toEqual(first);
+    // Another channel has its own position.
+    expect((await engine.position('sb:ch:test-other')).offset).toBe(0);
+    await publish('{"n":1}');
+    expect(await engine.position(channel)).toEqual({ epoch: first.epoch, offset: 1 });
+    // Nothing after the latest offset: recovered, with no frames.
+    expect(await engine.history(channel, { epoch: first.epoch, since: 1 })).toEqual({
+      recovered: true, epoch: first.epoch, offset: 1, messages: [],
+    });
+  });
+
+  it('writes each frame to the history in the step that assigns its offset; subscribers get the same message', async () => {
+    const live: ChannelMessage[] = [];
+    await engine.subscribe(channel, (m) => live.push(m));
+    const result = await publish('{"n":1}', '{ }', '{"n":"x\\ud800 é"}');
+    expect(result.offsets).toEqual([1, 2, 3]);
+    const { epoch } = await engine.position(channel);
+    const history = await engine.history(channel, { epoch, since: 0 });
+    expect(history).toEqual({
+      recovered: true,
+      epoch,
+      offset: 3,
+      messages: [
+        { epoch, offset: 1, frame: '{"n":1,"offset":1}' },
+        { epoch, offset: 2, frame: '{"offset":2}' },
+        { epoch, offset: 3, frame: '{"n":"x\\ud800 é","offset":3}' },
+      ],
+    });
+    await waitFor(() => live.length === 3, { what: 'three live messages' });
+    expect(live).toEqual((history as { messages: ChannelMessage[] }).messages);
+    expect(await engine.history(channel, { epoch, since: 2 })).toMatchObject({ recovered: true, messages: [{ offset: 3 }] });
+  });
+
+  it('keeps only the newest HISTORY_SIZE frames: older positions are not recovered', async () => {
+    await publishN(1, 8);
+    const { epoch } = await engine.position(channel);
+    // Size 5: frames 4..8 are kept. From 3 on, every missed frame is there.
+    const from3 = await engine.history(channel, { epoch, since: 3 });
+    expect(from3.recovered && from3.messages.map((m) => m.offset)).toEqual([4, 5, 6, 7, 8]);
+    expect(await engine.history(channel, { epoch, since: 2 })).toEqual({ recovered: false, epoch, offset: 8 });
+    expect(await engine.history(channel, { epoch, since: 0 })).toEqual({ recovered: false, epoch, offset: 8 });
+    const from7 = await engine.history(channel, { epoch, since: 7 });
+    expect(from7.recovered && from7.messages.map((m) => m.frame)).toEqual(['{"n":8,"offset":8}']);
+  });
+
+  it('answers recovered:false with the current position for a wrong epoch, a future offset or a malformed one', async () => {
+    await publishN(1, 2);
+    const { epoch } = await engine.position(channel);
+    const notRecovered = { recovered: false, epoch, offset: 2 };
+    expect(await engine.history(channel, { epoch: 'another-epoch', since: 1 })).toEqual(notRecovered);
+    expect(await engine.history(channel, { epoch: '', since: 2 })).toEqual(notRecovered);
+    expect(await engine.history(channel, { epoch, since: 3 })).toEqual(notRecovered);
+    for (const since of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) {
+      expect(await engine.history(channel, { epoch, since })).toEqual(notRecovered);
+    }
+  });
+
+  it('forgets the history HISTORY_TTL_S after the last frame, keeping epoch and offset', async () => {
+    const limits = { size: 5, ttlS: name === 'memory' ? 300 : 1 };
+    const short = name === 'memory' ? new MemoryEngine({ history: limits }) : new RedisEngine({ url: redis.url, logger, history: limits });
+    await short.connect();
+    try {
+      if (name === 'memory') vi.useFakeTimers({ toFake: ['Date'] });
+      const send = (n: number) => short.commit({ guard: { kind: 'none' }, ops: [], publish: { channel, frame: `{"n":${n}}` } });
+      await send(1);
+      const { epoch } = await short.position(channel);
+      if (name === 'memory') {
+        vi.advanceTimersByTime(200_000);
+        await send(2); // a write renews the TTL
+        vi.advanceTimersByTime(299_000);
+        expect(await short.history(channel, { epoch, since: 0 })).toMatchObject({ recovered: true, offset: 2 });
+        vi.advanceTimersByTime(1_000);
+      } else {
+        await send(2);
+        const ttl = await (async () => {
+          const admin = redis.client();
+          try {
+            return await admin.pttl(channelKeys(channel).history);
+          } finally {
+            admin.disconnect();
+          }
+        })();
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(1_000);
+        await waitFor(async () => !(await short.history(channel, { epoch, since: 0 })).recovered, { what: 'the history to expire' });
+      }
+      expect(await short.history(channel, { epoch, since: 1 })).toEqual({ recovered: false, epoch, offset: 2 });
+      // Nothing missed: still recovered.
+      expect(await short.history(channel, { epoch, since: 2 })).toEqual({ recovered: true, epoch, offset: 2, messages: [] });
+      await send(3);
+      expect(await short.history(channel, { epoch, since: 2 })).toMatchObject({ recovered: true, messages: [{ offset: 3, epoch }] });
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('starts a new epoch when the channel\'s state is lost', async () => {
+    await publishN(1, 3);
+    const before = await engine.position(channel);
+    let after: Engine = engine;
+    if (name === 'redis') {
+      const admin = redis.client();
+      await admin.flushall();
+      admin.disconnect();
+    } else {
+      // The memory engine's state lives as long as its process: a new one starts afresh.
+      after = new MemoryEngine();
+      await after.connect();
+    }
+    try {
+      const now = await after.position(channel);
+      expect(now.offset).toBe(0);
+      expect(now.epoch).not.toBe(before.epoch);
+      expect(await after.history(channel, { epoch: before.epoch, since: 3 })).toEqual({ recovered: false, epoch: now.epoch, offset: 0 });
+      const result = await after.commit({ guard: { kind: 'none' }, ops: [], publish: { channel, frame: '{"n":"new"}' } });
+      expect(result.offsets).toEqual([1]);
+      expect(await after.history(channel, { epoch: now.epoch, since: 0 })).toEqual({
+        recovered: true, epoch: now.epoch, offset: 1, messages: [{ epoch: now.epoch, offset: 1, frame: '{"n":"new","offset":1}' }],
+      });
+    } finally {
+      if (after !== engine) await after.close();
+    }
+  });
+
+  it('answers a subscription probe with a round trip', async () => {
+    expect(await engine.probeSubscription(5_000)).toBe(true);
+    expect(await engine.probeSubscription(5_000)).toBe(true);
+  });
+});
+
+describe.each(engines)('%s engine contract: takeover of dead consumers', (_name, make) => {
+  let engine: Engine;
+  beforeEach(async () => {
+    engine = await make();
+    await engine.connect();
+  });
+  afterEach(async () => {
+    await engine.close();
+  });
+
+  it('moves a dead consumer\'s pending entries to a live one at once; announced consumers keep theirs', async () => {
+    await engine.announceConsumer('alive', 10_000);
+    await engine.announceConsumer('busy', 10_000);
+    for (const body of ['a', 'b', 'c']) await engine.appendIngest({ body });
+    const deadEntries = await engine.readIngest('dead', 2, 100);
+    const busyEntries = await engine.readIngest('busy', 1, 100);
+    expect(deadEntries).toHaveLength(2);
+    expect(busyEntries).toHaveLength(1);
+
+    const taken = await engine.takeOverDeadConsumers('alive', 100);
+    expect(taken.consumers).toEqual(['dead']);
+    expect(taken.entries.map((e) => [e.streamId, e.fields['body'], e.deliveries])).toEqual(
+      deadEntries.map((e) => [e.streamId, e.fields['body'], 2]),
+    );
+    // Nothing left to take; the dead consumer's late commit is refused, the taker's applies once.
+    expect(await engine.takeOverDeadConsumers('alive', 100)).toEqual({ consumers: [], entries: [] });
+    const stale = await engine.commit({ guard: { kind: 'entry', streamId: deadEntries[0]!.streamId, consumer: 'dead' }, ops: [] });
+    expect(stale.applied).toBe(false);
+    for (const entry of taken.entries) {
+      expect((await engine.commit({ guard: { kind: 'entry', streamId: entry.streamId, consumer: 'alive' }, ops: [] })).applied).toBe(true);
+    }
+    // 'busy' is announced: its entry stays with it.
+    expect((await engine.ingestBacklog()).pending).toBe(1);
+
+    // Once 'busy' withdraws (or its announcement runs out), its entry is taken over too.
+    await engine.withdrawConsumer('busy');
+    const later = await engine.takeOverDeadConsumers('alive', 100);
+    expect(later).toEqual({ consumers: ['busy'], entries: [{ ...busyEntries[0]!, deliveries: 2 }] });
+  });
+
+  it('takes over once an announcement runs out, and takes at most `count` entries per call', async () => {
+    await engine.announceConsumer('short', 300);
+    for (const body of ['1', '2', '3']) await engine.appendIngest({ body });
+    await engine.readIngest('short', 3, 100);
+    expect((await engine.takeOverDeadConsumers('taker', 10)).entries).toEqual([]);
+    const first = await waitFor(
+      async () => {
+        const taken = await engine.takeOverDeadConsumers('taker', 2);
+        return taken.entries.length > 0 ? taken : undefined;
+      },
+      { what: 'the announcement to run out', timeoutMs: 10_000 },
+    );
+    expect(first.entries.map((e) => e.fields['body'])).toEqual(['1', '2']);
+    expect((await engine.takeOverDeadConsumers('taker', 2)).entries.map((e) => e.fields['body'])).toEqual(['3']);
+  });
+});
+
+describe('redis engine: failures never lose an entry, and subscriptions come back', () => {
+  let engine: RedisEngine;
+  beforeEach(async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    admin.disconnect();
+    engine = new RedisEngine({ url: redis.url, logger });
+    await engine.connect();
+  });
+  afterEach(async () => {
+    await engine.close();
+  });
+
+  const pendingFor = async (consumer: string): Promise<string[]> => {
+    const admin = redis.client();
+    try {
+      const rows = (await admin.xpending(INGEST_STREAM, INGEST_GROUP, '-', '+', 100, consumer)) as [string][];
+      return rows.map(([id]) => id);
+    } finally {
+      admin.disconnect();
+    }
+  };
+
+  it('refuses a commit that cannot be applied whole: nothing written, the entry still pending', async () => {
+    const admin = redis.client();
+    await admin.rpush('sb:test:a-list', 'x');
+    await engine.appendIngest({ body: 'x' });
+    const [entry] = await engine.readIngest('c1', 1, 100);
+    const guard = { kind: 'entry' as const, streamId: entry!.streamId, consumer: 'c1' };
+    const seen: ChannelMessage[] = [];
+    await engine.subscribe('sb:ch:test-refused', (m) => seen.push(m));
+    // The second op hits a key of another type: refused before the first op is written.
+    await expect(
+      engine.commit({
+        guard,
+        ops: [{ op: 'incr', key: 'sb:test:count' }, { op: 'zadd', key: 'sb:test:a-list', score: 1, member: 'm' }],
+        publish: { channel: 'sb:ch:test-refused', frame: '{"n":1}' },
+      }),
+    ).rejects.toThrow(/commit refused/);
+    // Numbers that are not whole are refused before anything reaches Redis.
+    await expect(engine.commit({ guard, ops: [{ op: 'incr', key: 'sb:test:count', by: 1.5 }] })).rejects.toThrow(TypeError);
+    await expect(engine.commit({ guard, ops: [], publish: { channel: 'sb:ch:test-refused', frame: '[1]' } })).rejects.toThrow(TypeError);
+    expect(await admin.get('sb:test:count')).toBeNull();
+    expect(await pendingFor('c1')).toEqual([entry!.streamId]);
+    expect((await engine.position('sb:ch:test-refused')).offset).toBe(0);
+
+    // Retried whole, it applies once, and only then is acknowledged.
+    const retried = await engine.commit({
+      guard,
+      ops: [{ op: 'incr', key: 'sb:test:count' }, { op: 'pfadd', key: 'sb:test:hll', member: 'x\ud800' }],
+      publish: { channel: 'sb:ch:test-refused', frame: '{"v":"x\\ud800"}' },
+    });
+    expect(retried).toMatchObject({ applied: true, offsets: [1] });
+    expect(await admin.get('sb:test:count')).toBe('1');
+    expect(await pendingFor('c1')).toEqual([]);
+    await waitFor(() => seen.length === 1, { what: 'the frame' });
+    expect(seen[0]!.frame).toBe('{"v":"x\\ud800","offset":1}');
+    admin.disconnect();
+  });
+
+  it('leaves the entry pending when the script itself fails (Redis error mid-commit)', async () => {
+    const admin = redis.client();
+    await engine.appendIngest({ body: 'x' });
+    const [entry] = await engine.readIngest('c1', 1, 100);
+    // A channel position that is not a counter makes HINCRBY fail after the checks passed.
+    await admin.hset(channelKeys('sb:ch:test-broken').position, 'epoch', 'e1', 'offset', 'not-a-number');
+    await expect(
+      engine.commit({
+        guard: { kind: 'entry', streamId: entry!.streamId, consumer: 'c1' },
+        ops: [],
+        publish: { channel: 'sb:ch:test-broken', frame: '{"n":1}' },
+      }),
+    ).rejects.toThrow();
+    expect(await pendingFor('c1')).toEqual([entry!.streamId]);
+    admin.disconnect();
+  });
+
+  it('restores subscriptions after CLIENT KILL TYPE pubsub, tells listeners, and the gap is in the history', async () => {
+    const channel = 'sb:ch:test-restore';
+    const live: number[] = [];
+    await engine.subscribe(channel, (m) => live.push(m.offset));
+    await engine.subscribePrefix('sb:test:prefix#', () => undefined);
+    let restored = 0;
+    const stop = engine.onSubscriptionsRestored(() => {
+      restored += 1;
+    });
+    const send = () => engine.commit({ guard: { kind: 'none' }, ops: [], publish: { channel, frame: '{}' } });
+    await send();
+    await waitFor(() => live.length === 1, { what: 'the first frame' });
+    const admin = redis.client();
+    await admin.client('KILL', 'TYPE', 'pubsub');
+    await send(); // published while the subscriber may be away
+    await waitFor(() => restored === 1, { what: 'subscriptions restored' });
+    await send();
+    await waitFor(() => live.includes(3), { what: 'a frame after the restore' });
+    const { epoch } = await engine.position(channel);
+    const missed = await engine.history(channel, { epoch, since: 1 });
+    expect(missed.recovered && missed.messages.map((m) => m.offset)).toEqual([2, 3]);
+    expect(await engine.probeSubscription(5_000)).toBe(true);
+    const channels = (await admin.pubsub('CHANNELS', 'sb:*')) as string[];
+    expect(channels).toContain(channel);
+    expect(await admin.pubsub('NUMPAT')).toBe(1);
+    stop();
+    admin.disconnect();
+  });
+
+  it('fails a probe while Redis is away, and passes again once it is back', async () => {
+    expect(await engine.probeSubscription(5_000)).toBe(true);
+    await redis.kill();
+    try {
+      const started = Date.now();
+      expect(await engine.probeSubscription(500)).toBe(false);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await redis.restart();
+    }
+    await waitFor(() => engine.probeSubscription(1_000), { what: 'the probe to pass again' });
+  });
+
+  it('recreates the stream and its group when a takeover finds them gone (Redis came back empty)', async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    expect(await engine.takeOverDeadConsumers('c1', 10)).toEqual({ consumers: [], entries: [] });
+    const groups = (await admin.xinfo('GROUPS', INGEST_STREAM)) as unknown[][];
+    expect(groups[0]).toContain(INGEST_GROUP);
+    admin.disconnect();
+  });
+
+  it('drops a message published on a raw channel without the engine header', async () => {
+    const seen: ChannelMessage[] = [];
+    await engine.subscribe('sb:ch:test-forged', (m) => seen.push(m));
+    const admin = redis.client();
+    await admin.publish('sb:ch:test-forged', '{"type":"heartbeat","offset":1}');
+    await admin.publish('sb:ch:test-forged', 'e1 x {"n":1}');
+    await engine.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: 'sb:ch:test-forged', frame: '{"n":2}' } });
+    await waitFor(() => seen.length > 0, { what: 'the engine frame' });
+    expect(seen.map((m) => m.frame)).toEqual(['{"n":2,"offset":1}']);
+    admin.disconnect();
   });
 });

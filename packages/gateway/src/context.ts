@@ -7,6 +7,7 @@ import type { IngestKeys } from './auth/ingest-keys.js';
 import type { OriginPolicy } from './http/cors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ConnectionRegistry } from './ws/connections.js';
+import type { SubscriptionMonitor } from './ws/subscription-monitor.js';
 
 /** What every route and endpoint of a gateway shares. */
 export interface GatewayContext {
@@ -19,6 +20,8 @@ export interface GatewayContext {
   origins: OriginPolicy;
   ingestKeys: IngestKeys;
   connections: ConnectionRegistry;
+  /** The pub/sub subscription's health and the channel feeds that fill its holes. */
+  subscription: SubscriptionMonitor;
   /** In-flight HTTP requests that shutdown waits for. */
   inflight: InflightRequests;
   isDraining(): boolean;

@@ -15,6 +15,7 @@ import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
 import { registerAvailabilityEndpoint } from './ws/availability.js';
 import { ConnectionRegistry } from './ws/connections.js';
+import { SubscriptionMonitor } from './ws/subscription-monitor.js';
 import { attachSocketIo } from './socketio/server.js';
 import { LOGS_ENDPOINT } from './ws/logs/hub.js';
 import { registerLogsEndpoint } from './ws/logs/endpoint.js';
@@ -64,6 +65,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     origins: new OriginPolicy(config.allowedOrigins),
     ingestKeys: new IngestKeys(config.ingestApiKeys),
     connections: new ConnectionRegistry(metrics),
+    subscription: new SubscriptionMonitor(engine, metrics, log),
     inflight: new InflightRequests(),
     isDraining: () => draining,
   };
@@ -85,6 +87,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerOpsRoutes(ctx);
+  ctx.subscription.start();
 
   return {
     listen: () =>
@@ -105,6 +108,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     async drain(timeoutMs) {
       draining = true;
       availability.stop();
+      ctx.subscription.stop();
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       log.info({ clients: ctx.connections.total }, 'draining: closing clients with 1012');

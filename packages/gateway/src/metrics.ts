@@ -4,6 +4,50 @@ export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry) {
   return {
+    redisUp: new Gauge({
+      name: 'switchboard_redis_up',
+      help: 'Whether this node\'s Redis connections are ready (1) or not (0); absent on the in-memory engine.',
+      registers: [registry],
+    }),
+    maxConnections: new Gauge({
+      name: 'switchboard_max_connections',
+      help: 'The configured MAX_CONNECTIONS of this node (WebSocket connections it accepts).',
+      registers: [registry],
+    }),
+    subscriptionUp: new Gauge({
+      name: 'switchboard_gateway_subscription_up',
+      help: 'Whether the last round trip through this node\'s pub/sub subscription succeeded (1) or not (0).',
+      registers: [registry],
+    }),
+    gapFills: new Counter({
+      name: 'switchboard_gateway_gap_fills_total',
+      help: 'Times this node read a channel\'s history to fill a hole in its subscription, by reason (gap, restored, probe).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    refilledFrames: new Counter({
+      name: 'switchboard_gateway_refilled_frames_total',
+      help: 'Frames this node took from channel history (not from pub/sub) to fill holes in its subscription.',
+      registers: [registry],
+    }),
+    channelResets: new Counter({
+      name: 'switchboard_gateway_channel_resets_total',
+      help: 'Times a channel\'s history could not fill a hole (epoch changed, or history too short) and its clients were closed with 1012, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    resumes: new Counter({
+      name: 'switchboard_resumes_total',
+      help: 'Resume requests on raw endpoints, by endpoint and outcome (recovered, not_recovered).',
+      labelNames: ['endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+    replayedFrames: new Counter({
+      name: 'switchboard_replayed_frames_total',
+      help: 'Frames sent from channel history to resuming clients, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
     /** Name kept from the original analytics server, so existing dashboards keep working. */
     connections: new Gauge({
       name: 'maicivy_websocket_connections',
@@ -77,6 +121,28 @@ export function createGatewayMetrics(registry: Registry) {
       name: 'switchboard_socketio_errors_total',
       help: 'Socket.IO refusals and errors, by reason.',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    resumes: new Counter({
+      name: 'switchboard_resumes_total',
+      help: 'Clients that asked to resume where they left off, by endpoint and outcome (recovered, not_recovered).',
+      labelNames: ['endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+    replayedFrames: new Counter({
+      name: 'switchboard_replayed_frames_total',
+      help: 'Frames (Socket.IO packets) sent to resuming clients from the channel history, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
+    gapFills: new Counter({
+      name: 'switchboard_gateway_gap_fills_total',
+      help: 'Holes in a channel subscription (dropped or lagging pub/sub) filled from the channel history.',
+      registers: [registry],
+    }),
+    refilledFrames: new Counter({
+      name: 'switchboard_gateway_refilled_frames_total',
+      help: 'Frames fetched from the channel history to fill holes in a subscription.',
       registers: [registry],
     }),
     channelMessages: new Counter({

@@ -7,6 +7,7 @@ export * from './ingest.js';
 export * from './analytics.js';
 export * from './error-monitor.js';
 export * from './jobs.js';
+export * from './socketio-adapter.js';
 export * from './logs.js';
 export * from './availability.js';
 export * from './performance.js';

@@ -28,9 +28,6 @@ export type RawChannel = (typeof CHANNELS)[keyof typeof CHANNELS];
  */
 export const logsChannel = (appId: string): string => `${KEY_PREFIX}ch:logs:app:${appId}`;
 
-/** Per-channel offset counter (INCR), carried as `offset` in every published frame. */
-export const offsetKey = (channel: string): string => `${KEY_PREFIX}offset:${channel}`;
-
 /**
  * Marker of one idempotent append to the ingest stream, holding what the first append answered
  * (event id, or the HTTP answer). `scope` names where the key came from, so producers never
@@ -55,8 +52,10 @@ export const jobOwnerKey = (jobId: string): string => `${KEY_PREFIX}job:${jobId}
 /** How long a job's owner is remembered after its last event. */
 export const JOB_OWNER_TTL_S = 7 * 24 * 60 * 60;
 
-/** Channel prefix of the Socket.IO Redis adapter protocol (adapter and emitter default key). */
-export const SOCKET_IO_CHANNEL_PREFIX = 'socket.io';
+/** The engine channel carrying a Socket.IO namespace's room operations (see socketio-adapter). */
+export const socketIoChannel = (nsp: string): string => `${KEY_PREFIX}ch:socket.io:${nsp}`;
+/** A disconnected Socket.IO session kept for connection state recovery, by private session id. */
+export const socketIoSessionKey = (pid: string): string => `${KEY_PREFIX}socket.io:session:${pid}`;
 
 /** UTC calendar day, `YYYY-MM-DD`, used to bucket "today" statistics. */
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);

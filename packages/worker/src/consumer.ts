@@ -1,63 +1,130 @@
 import type { Logger } from 'pino';
 import type { Engine } from '@switchboard/engine';
+import type { WorkerMetrics } from './metrics.js';
 import type { EntryProcessor } from './processor.js';
 
 export interface ConsumerOptions {
   consumer: string;
-  /** Entries pending this long on another (presumably dead) consumer are claimed. */
+  /**
+   * Entries pending this long on any other consumer are claimed, whether it looks alive or not:
+   * the fallback for a worker that announces itself but no longer makes progress.
+   */
   claimIdleMs: number;
+  /**
+   * How long an announcement that this consumer is alive lasts. It is renewed every third of
+   * that; other workers take over a consumer's entries once its announcement ran out.
+   */
+  aliveTtlMs?: number;
   batchSize?: number;
   blockMs?: number;
 }
 
+const DEFAULT_ALIVE_TTL_MS = 3_000;
+/** Longest pause between two attempts while Redis is failing. */
+const MAX_RETRY_DELAY_MS = 2_000;
+
 /**
- * Reads the ingest stream through the consumer group and hands entries to the processor;
- * periodically claims entries a dead worker left pending.
+ * Reads the ingest stream through the consumer group and hands entries to the processor.
+ * Announces that it is alive, takes over at once the entries of consumers that stopped
+ * announcing (a worker killed mid-batch), and, as a fallback, claims entries left idle on any
+ * consumer for `claimIdleMs`. Each entry is still applied once: the commit checks ownership.
  */
 export class IngestConsumer {
   private running: Promise<void> | undefined;
   private stopping = false;
+  private consuming = false;
+  private announceTimer: NodeJS.Timeout | undefined;
+  private readonly aliveTtlMs: number;
 
   constructor(
     private readonly engine: Engine,
     private readonly processor: EntryProcessor,
     private readonly options: ConsumerOptions,
+    private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
-  ) {}
-
-  start(): void {
-    this.running ??= this.loop();
+  ) {
+    this.aliveTtlMs = options.aliveTtlMs ?? DEFAULT_ALIVE_TTL_MS;
   }
 
-  /** Stops reading; resolves once the batch in hand is processed. */
+  /** True once a read of the stream completed since the start or the last failure. */
+  get isConsuming(): boolean {
+    return this.consuming;
+  }
+
+  start(): void {
+    if (this.running !== undefined) return;
+    this.announceTimer = setInterval(() => void this.announce(), Math.max(50, Math.floor(this.aliveTtlMs / 3)));
+    this.running = this.announce().then(() => this.loop());
+  }
+
+  /** Stops reading; resolves once the batch in hand is processed and the announcement withdrawn. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.announceTimer);
     await this.running;
+    this.consuming = false;
+    // Whatever is still pending here (a failed commit) is taken over at once by the others.
+    await this.engine.withdrawConsumer(this.options.consumer).catch((err: unknown) => {
+      this.logger.warn({ err }, 'cannot withdraw the consumer announcement; it runs out by itself');
+    });
+  }
+
+  private async announce(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      await this.engine.announceConsumer(this.options.consumer, this.aliveTtlMs);
+    } catch (err) {
+      // Redis away: the read loop reports the outage; others may take our entries meanwhile,
+      // and our commits of them are then refused, never applied twice.
+      this.logger.debug({ err }, 'consumer announcement failed');
+    }
   }
 
   private async loop(): Promise<void> {
     const { consumer, claimIdleMs, batchSize = 200, blockMs = 1_000 } = this.options;
+    const takeOverEveryMs = Math.max(50, Math.floor(this.aliveTtlMs / 3));
+    let nextTakeOverAt = 0;
     let nextClaimAt = 0;
     let failures = 0;
     while (!this.stopping) {
       try {
+        if (Date.now() >= nextTakeOverAt) {
+          const taken = await this.takeOver(batchSize);
+          // Keep going while a dead consumer left more than one batch.
+          nextTakeOverAt = taken === batchSize ? 0 : Date.now() + takeOverEveryMs;
+        }
         if (Date.now() >= nextClaimAt) {
           const claimed = await this.engine.claimStaleIngest(consumer, claimIdleMs, batchSize);
           if (claimed.length > 0) this.logger.info({ count: claimed.length }, 'claimed entries left pending by another worker');
           await this.processor.processAll(claimed);
-          // Keep claiming while there is a backlog of stale entries.
           nextClaimAt = claimed.length === batchSize ? 0 : Date.now() + Math.max(100, claimIdleMs / 2);
         }
-        const entries = await this.engine.readIngest(consumer, batchSize, blockMs);
+        // After a failure (and at the start) read without blocking, so readiness reflects a
+        // working read at once rather than after a blocked one returns.
+        const entries = await this.engine.readIngest(consumer, batchSize, this.consuming ? blockMs : 0);
+        this.consuming = true;
         await this.processor.processAll(entries);
         failures = 0;
       } catch (err) {
+        this.consuming = false;
         if (this.stopping) break;
         failures += 1;
-        const delay = Math.min(100 * 2 ** failures, 5_000);
+        const delay = Math.min(100 * 2 ** failures, MAX_RETRY_DELAY_MS);
         if (failures === 1 || failures % 10 === 0) this.logger.warn({ err, failures }, 'ingest read failed; retrying');
         await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
+
+  /** Takes over and processes the entries of consumers no longer announced alive. */
+  private async takeOver(batchSize: number): Promise<number> {
+    const { consumers, entries } = await this.engine.takeOverDeadConsumers(this.options.consumer, batchSize);
+    if (consumers.length === 0) return 0;
+    this.metrics.takeovers.inc(consumers.length);
+    this.metrics.entriesTakenOver.inc(entries.length);
+    this.logger.info({ consumers, count: entries.length }, 'took over the entries of workers no longer alive');
+    await this.processor.processAll(entries);
+    return entries.length;
+  }
 }
+

@@ -8,7 +8,8 @@ export type WorkerHttp = OpsHttp;
 
 /**
  * The worker role's own small HTTP server: `/health` (with `consumer` and `heartbeatLeader`),
- * `/livez`, `/readyz` (503 while Redis is unreachable or draining), `/metrics`.
+ * `/livez`, `/readyz` (200 only while the worker consumes: Redis reachable and a read of the
+ * ingest stream completed since the last failure; 503 while draining), `/metrics`.
  */
 export async function startWorkerHttp(opts: {
   host: string;
@@ -29,6 +30,9 @@ export async function startWorkerHttp(opts: {
       heartbeatLeader: worker.isHeartbeatLeader(),
       redis: engine.health(),
     }),
-    readiness: () => ({ ready: engine.health() !== 'down', details: { redis: engine.health() } }),
+    readiness: () => {
+      const consuming = worker.isConsuming();
+      return { ready: consuming && engine.health() !== 'down', details: { redis: engine.health(), consuming } };
+    },
   });
 }

@@ -35,6 +35,16 @@ export function createWorkerMetrics(registry: Registry, engine: Engine) {
       }
     },
   });
+  if (engine.kind === 'redis') {
+    new Gauge({
+      name: 'switchboard_redis_up',
+      help: '1 while this process is connected to Redis, 0 while it is not.',
+      registers: [registry],
+      collect() {
+        this.set(engine.health() === 'up' ? 1 : 0);
+      },
+    });
+  }
   return {
     processed: new Counter({
       name: 'switchboard_worker_events_processed_total',
@@ -69,6 +79,16 @@ export function createWorkerMetrics(registry: Registry, engine: Engine) {
     heartbeats: new Counter({
       name: 'switchboard_worker_heartbeats_published_total',
       help: 'Heartbeats this worker published.',
+      registers: [registry],
+    }),
+    takeovers: new Counter({
+      name: 'switchboard_worker_takeovers_total',
+      help: 'Consumers found dead (no longer announced alive) whose pending entries this worker took over.',
+      registers: [registry],
+    }),
+    entriesTakenOver: new Counter({
+      name: 'switchboard_worker_entries_taken_over_total',
+      help: 'Pending ingest entries this worker took over from dead consumers.',
       registers: [registry],
     }),
     logMetricsPushes: new Counter({

@@ -20,6 +20,8 @@ export interface Worker {
   /** Consumer name in the group, unique per process. */
   readonly consumer: string;
   isHeartbeatLeader(): boolean;
+  /** True once the consumer read the ingest stream since its start or its last failure. */
+  isConsuming(): boolean;
   start(): void;
   /** Stops consuming and beating; resolves once in-flight entries are done. */
   stop(): Promise<void>;
@@ -27,12 +29,12 @@ export interface Worker {
 
 export function createWorker({ config, engine, logger, registry }: WorkerDeps): Worker {
   // A fresh suffix per process: a restarted worker must not inherit a dead one's pending entries
-  // silently, they are claimed explicitly after the idle time.
+  // silently; they are taken over explicitly, as any dead consumer's.
   const consumer = `${config.nodeId}-${randomBytes(3).toString('hex')}`;
   const log = logger.child({ component: 'worker', consumer });
   const metrics = createWorkerMetrics(registry, engine);
   const processor = new EntryProcessor(engine, consumer, metrics, log, { logHistoryLimit: config.logHistoryLimit });
-  const ingest = new IngestConsumer(engine, processor, { consumer, claimIdleMs: config.ingestClaimIdleMs }, log);
+  const ingest = new IngestConsumer(engine, processor, { consumer, claimIdleMs: config.ingestClaimIdleMs }, metrics, log);
   const heartbeat = new Heartbeat(engine, { intervalMs: config.heartbeatIntervalMs, holder: consumer }, metrics, log);
   const logMetrics = new LogMetricsPublisher(
     engine,
@@ -44,6 +46,7 @@ export function createWorker({ config, engine, logger, registry }: WorkerDeps): 
   return {
     consumer,
     isHeartbeatLeader: () => heartbeat.isLeader,
+    isConsuming: () => ingest.isConsuming,
     start() {
       ingest.start();
       heartbeat.start();

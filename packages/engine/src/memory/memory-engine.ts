@@ -1,19 +1,29 @@
 import { withOffset } from '@switchboard/protocol';
+import { createEpochSource, historyResult } from '../channel.js';
 import {
+  DEFAULT_HISTORY_LIMITS,
   publishesOf,
   type AppendOnceResult,
+  type ChannelHandler,
+  type ChannelMessage,
+  type ChannelPosition,
   type Commit,
   type CommitResult,
   type Engine,
   type EngineHealth,
+  type HistoryLimits,
+  type HistoryRequest,
+  type HistoryResult,
   type IngestBacklog,
   type IngestOnce,
   type StoreOp,
   type StoreRead,
   type StreamEntry,
   type StringRead,
+  type TakeOver,
 } from '../engine.js';
 import { ExpiringMap } from './expiring-map.js';
+import { RingBuffer } from './ring-buffer.js';
 
 interface PendingEntry {
   entry: StreamEntry;
@@ -26,6 +36,18 @@ interface PendingEntry {
  * head first.
  */
 type StoreValue = number | string | string[] | Set<string> | Map<string, number>;
+
+/** A channel's epoch, latest offset and history (emptied once it outlives the TTL). */
+interface ChannelState {
+  epoch: string;
+  offset: number;
+  history: RingBuffer<ChannelMessage>;
+  historyExpiresAt: number;
+}
+
+export interface MemoryEngineOptions {
+  history?: HistoryLimits;
+}
 
 /** Redis's inclusive, negative-aware index range over a list of `length`, as [from, to) bounds. */
 function listBounds(length: number, start: number, stop: number): [number, number] {
@@ -48,13 +70,21 @@ export class MemoryEngine implements Engine {
   private readonly leases = new ExpiringMap<string>();
   /** Ingest dedupe markers: key → the value the first append kept. */
   private readonly dedupe = new ExpiringMap<string>();
-  private readonly offsets = new Map<string, number>();
-  private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly nextEpoch = createEpochSource();
+  private readonly limits: HistoryLimits;
+  /** Consumers announced alive, until their announcement runs out. */
+  private readonly alive = new ExpiringMap<true>();
+  private readonly handlers = new Map<string, Set<ChannelHandler>>();
   private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
   private readonly waiters = new Set<() => void>();
   private lastMs = 0;
   private seq = 0;
   private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryEngineOptions = {}) {
+    this.limits = options.history ?? DEFAULT_HISTORY_LIMITS;
+  }
 
   health(): EngineHealth {
     return 'memory';
@@ -67,6 +97,8 @@ export class MemoryEngine implements Engine {
       this.markers.sweep(now);
       this.leases.sweep(now);
       this.dedupe.sweep(now);
+      this.alive.sweep(now);
+      for (const state of this.channels.values()) this.expireHistory(state, now);
     }, 60_000);
     this.sweeper.unref();
   }
@@ -138,6 +170,30 @@ export class MemoryEngine implements Engine {
     return claimed;
   }
 
+  async announceConsumer(consumer: string, ttlMs: number): Promise<void> {
+    this.alive.set(consumer, true, ttlMs);
+  }
+
+  async withdrawConsumer(consumer: string): Promise<void> {
+    this.alive.delete(consumer);
+  }
+
+  async takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver> {
+    const now = Date.now();
+    const consumers = new Set<string>();
+    const entries: StreamEntry[] = [];
+    for (const pending of this.pending.values()) {
+      if (entries.length >= count) break;
+      if (pending.consumer === consumer || this.alive.has(pending.consumer, now)) continue;
+      consumers.add(pending.consumer);
+      pending.consumer = consumer;
+      pending.deliveredAt = now;
+      pending.entry = { ...pending.entry, deliveries: pending.entry.deliveries + 1 };
+      entries.push(pending.entry);
+    }
+    return { consumers: [...consumers], entries };
+  }
+
   async deadLetter(entry: StreamEntry, reason: string): Promise<void> {
     this.pending.delete(entry.streamId);
     this.deadLetters.push({ entry, reason });
@@ -165,16 +221,56 @@ export class MemoryEngine implements Engine {
     for (const { channel, message } of commit.broadcasts ?? []) this.deliverToPrefixes(channel, message);
     const publishes = publishesOf(commit);
     if (publishes.length === 0) return { applied: true };
+    const now = Date.now();
     const offsets = publishes.map(({ channel, frame }) => {
-      const offset = (this.offsets.get(channel) ?? 0) + 1;
-      this.offsets.set(channel, offset);
-      const message = withOffset(frame, offset);
+      const state = this.channelState(channel, now);
+      state.offset += 1;
+      const message: ChannelMessage = { frame: withOffset(frame, state.offset), offset: state.offset, epoch: state.epoch };
+      state.history.push(message);
+      state.historyExpiresAt = now + this.limits.ttlS * 1000;
       const handlers = this.handlers.get(channel);
       // Deliver asynchronously, like a network hop, so publishers never re-enter subscribers.
       if (handlers) queueMicrotask(() => [...handlers].forEach((h) => h(message)));
-      return offset;
+      return message.offset;
     });
     return { applied: true, offset: offsets[0], offsets };
+  }
+
+  /** The channel's state, created with a new epoch on first use; history dropped once expired. */
+  private channelState(channel: string, now: number): ChannelState {
+    let state = this.channels.get(channel);
+    if (state === undefined) {
+      state = { epoch: this.nextEpoch(), offset: 0, history: new RingBuffer(this.limits.size), historyExpiresAt: 0 };
+      this.channels.set(channel, state);
+    }
+    this.expireHistory(state, now);
+    return state;
+  }
+
+  private expireHistory(state: ChannelState, now: number): void {
+    if (state.history.size > 0 && now >= state.historyExpiresAt) state.history.clear();
+  }
+
+  async position(channel: string): Promise<ChannelPosition> {
+    const { epoch, offset } = this.channelState(channel, Date.now());
+    return { epoch, offset };
+  }
+
+  async history(channel: string, request: HistoryRequest): Promise<HistoryResult> {
+    const state = this.channelState(channel, Date.now());
+    const oldest = state.history.at(0)?.offset ?? state.offset + 1;
+    // Offsets in the history are consecutive: the frame after `since` sits at a known index.
+    const after = request.since >= state.offset ? [] : state.history.from(request.since + 1 - oldest);
+    return historyResult(state, request, after);
+  }
+
+  onSubscriptionsRestored(): () => void {
+    // One process: the subscription can never be lost.
+    return () => undefined;
+  }
+
+  async probeSubscription(): Promise<boolean> {
+    return true;
   }
 
   private apply(op: StoreOp): void {
@@ -291,7 +387,7 @@ export class MemoryEngine implements Engine {
     });
   }
 
-  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+  async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
     let set = this.handlers.get(channel);
     if (set === undefined) {
       set = new Set();
@@ -300,7 +396,7 @@ export class MemoryEngine implements Engine {
     set.add(handler);
   }
 
-  async unsubscribe(channel: string, handler: (message: string) => void): Promise<void> {
+  async unsubscribe(channel: string, handler: ChannelHandler): Promise<void> {
     const set = this.handlers.get(channel);
     if (set === undefined || !set.delete(handler) || set.size > 0) return;
     this.handlers.delete(channel);

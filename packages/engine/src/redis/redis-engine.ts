@@ -1,25 +1,51 @@
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
-import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, INGEST_STREAM, leaseKey, offsetKey } from '@switchboard/protocol';
+import { randomBytes } from 'node:crypto';
+import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, INGEST_STREAM, leaseKey } from '@switchboard/protocol';
+import { createEpochSource, decodeChannelPayload, historyResult, isValidSince } from '../channel.js';
 import {
+  DEFAULT_HISTORY_LIMITS,
   publishesOf,
   type AppendOnceResult,
+  type ChannelHandler,
+  type ChannelMessage,
+  type ChannelPosition,
   type Commit,
   type CommitResult,
   type Engine,
   type EngineHealth,
+  type HistoryLimits,
+  type HistoryRequest,
+  type HistoryResult,
   type IngestBacklog,
   type IngestOnce,
   type StoreOp,
   type StoreRead,
   type StreamEntry,
   type StringRead,
+  type TakeOver,
 } from '../engine.js';
-import { APPEND_ONCE_SCRIPT, COMMIT_SCRIPT, LEASE_ACQUIRE_SCRIPT, LEASE_RELEASE_SCRIPT } from './scripts.js';
+import { channelKeys, consumerAliveKey, probeChannel } from './keys.js';
+import {
+  APPEND_ONCE_SCRIPT,
+  COMMIT_SCRIPT,
+  HISTORY_SCRIPT,
+  LEASE_ACQUIRE_SCRIPT,
+  LEASE_RELEASE_SCRIPT,
+  POSITION_SCRIPT,
+  TAKE_OVER_SCRIPT,
+} from './scripts.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbCommit(...args: (string | number | Buffer)[]): Result<number[], Context>;
+    sbPosition(position: string, history: string, epoch: string): Result<[string, string], Context>;
+    sbHistory(
+      position: string, history: string, epoch: string, clientEpoch: string, since: string, from: string,
+    ): Result<[string, string, RawEntry[]?], Context>;
+    sbTakeOver(
+      stream: string, alive: string, group: string, dead: string, taker: string, count: number,
+    ): Result<[RawEntry[], (string | number)[]], Context>;
     sbAppendOnce(stream: string, marker: string, ...args: (string | number)[]): Result<[number, string], Context>;
     sbLeaseAcquire(key: string, holder: string, ttlMs: number): Result<number, Context>;
     sbLeaseRelease(key: string, holder: string): Result<number, Context>;
@@ -31,6 +57,8 @@ export interface RedisEngineOptions {
   logger: Logger;
   /** Dead-letter stream length cap (approximate). */
   deadLetterMaxLen?: number;
+  /** How much history each channel keeps. */
+  history?: HistoryLimits;
 }
 
 type RawEntry = [id: string, fields: string[] | null];
@@ -76,35 +104,71 @@ function keyIndex(keys: string[], key: string): number {
   return (index === -1 ? keys.push(key) - 1 : index) + 1;
 }
 
-/** Flattens ops into the script's [[op, keyIndex, args...]] form, collecting their keys. */
-function encodeOps(ops: StoreOp[], keys: string[]): string {
-  const encoded = ops.map((op) => {
-    const index = keyIndex(keys, op.key);
+const integer = (value: number, what: string): string => {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`${what} must be a whole number, got ${value}`);
+  return String(value);
+};
+const finite = (value: number, what: string): string => {
+  if (!Number.isFinite(value)) throw new TypeError(`${what} must be a finite number, got ${value}`);
+  return String(value);
+};
+
+/**
+ * Flattens ops into the commit script's ARGV form (name, key index, argument count,
+ * arguments...), collecting their keys. Numbers are checked here, before anything reaches
+ * Redis; producer strings travel as they are.
+ */
+function encodeOps(ops: StoreOp[], keys: string[]): string[] {
+  const kept = ops.filter((op) => op.op !== 'lpush' || op.values.length > 0); // LPUSH needs a value
+  const out: string[] = [String(kept.length)];
+  const push = (name: string, key: string, args: string[]) => out.push(name, String(keyIndex(keys, key)), String(args.length), ...args);
+  for (const op of kept) {
     switch (op.op) {
       case 'incr':
-        return [op.op, index, String(op.by ?? 1)];
+        push(op.op, op.key, [integer(op.by ?? 1, 'incr by')]);
+        break;
       case 'pfadd':
-        return [op.op, index, op.member];
+        push(op.op, op.key, [op.member]);
+        break;
       case 'zadd':
-        return [op.op, index, String(op.score), op.member];
+        push(op.op, op.key, [finite(op.score, 'zadd score'), op.member]);
+        break;
       case 'zremrangebyscore':
-        return [op.op, index, String(op.max)];
+        push(op.op, op.key, [finite(op.max, 'zremrangebyscore max')]);
+        break;
       case 'expire':
-        return [op.op, index, String(op.seconds)];
+        push(op.op, op.key, [integer(op.seconds, 'expire seconds')]);
+        break;
       case 'setnx':
-        return [op.op, index, op.value, String(op.seconds)];
+        push(op.op, op.key, [op.value, integer(op.seconds, 'setnx seconds')]);
+        break;
       case 'lpush':
-        return [op.op, index, op.values];
+        push(op.op, op.key, op.values);
+        break;
       case 'ltrim':
-        return [op.op, index, String(op.start), String(op.stop)];
+        push(op.op, op.key, [integer(op.start, 'ltrim start'), integer(op.stop, 'ltrim stop')]);
+        break;
       case 'del':
-        return [op.op, index];
+        push(op.op, op.key, []);
+        break;
       case 'set':
-        return op.ttlS === undefined ? [op.op, index, op.value] : [op.op, index, op.value, String(op.ttlS)];
+        if (op.ttlS === undefined) push('set', op.key, [op.value]);
+        else push('setex', op.key, [op.value, integer(op.ttlS, 'set ttlS')]);
+        break;
     }
-  });
-  return JSON.stringify(encoded);
+  }
+  return out;
 }
+
+/** A frame as the commit script takes it: a JSON object, trailing whitespace dropped, `{}` when empty. */
+function scriptFrame(frame: string): string {
+  const trimmed = frame.trimEnd();
+  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new TypeError('frame must be a JSON object');
+  return /^\{\s*\}$/.test(trimmed) ? '{}' : trimmed;
+}
+
+const toMessages = (epoch: string, entries: RawEntry[]): ChannelMessage[] =>
+  entries.map(([id, flat]) => ({ epoch, offset: Number.parseInt(id, 10), frame: flat?.[1] ?? '' }));
 
 /**
  * The Redis engine: a stream with a consumer group for ingest, pub/sub for fan-out, plain keys
@@ -115,8 +179,17 @@ export class RedisEngine implements Engine {
   private readonly main: Redis;
   private subscriber: Redis | undefined;
   private blocking: Redis | undefined;
-  private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  private readonly handlers = new Map<string, Set<ChannelHandler>>();
   private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
+  private readonly restoredListeners = new Set<() => void>();
+  private readonly limits: HistoryLimits;
+  private readonly nextEpoch = createEpochSource();
+  /** This engine's probe channel, and the probes on their way round it (nonce → arrival). */
+  private readonly probeChannel = probeChannel(randomBytes(8).toString('hex'));
+  private readonly probes = new Map<string, () => void>();
+  private probeNonce = 0;
+  private probeSubscribed: Promise<unknown> | undefined;
+  private malformedMessages = 0;
   private closed = false;
 
   constructor(private readonly options: RedisEngineOptions) {
@@ -127,7 +200,11 @@ export class RedisEngine implements Engine {
       commandTimeout: 5_000,
       enableAutoPipelining: true,
     });
+    this.limits = options.history ?? DEFAULT_HISTORY_LIMITS;
     this.main.defineCommand('sbCommit', { lua: COMMIT_SCRIPT });
+    this.main.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
+    this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
+    this.main.defineCommand('sbTakeOver', { numberOfKeys: 2, lua: TAKE_OVER_SCRIPT });
     this.main.defineCommand('sbAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE_SCRIPT });
     this.main.defineCommand('sbLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_SCRIPT });
     this.main.defineCommand('sbLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_SCRIPT });
@@ -165,7 +242,8 @@ export class RedisEngine implements Engine {
     try {
       return await command();
     } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes('NOGROUP')) throw err;
+      // NOGROUP, or "no such key" from XINFO when the stream itself is gone.
+      if (!(err instanceof Error) || !/NOGROUP|no such key/.test(err.message)) throw err;
       this.options.logger.warn('ingest consumer group missing (Redis lost its data?): recreating it');
       await this.ensureGroup();
       return command();
@@ -206,7 +284,10 @@ export class RedisEngine implements Engine {
     if (this.blocking.status === 'wait') await this.blocking.connect();
     const blocking = this.blocking;
     const reply = (await this.withGroup(() =>
-      blocking.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', INGEST_STREAM, '>'),
+      // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
+      blockMs > 0
+        ? blocking.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', INGEST_STREAM, '>')
+        : blocking.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', INGEST_STREAM, '>'),
     )) as [string, RawEntry[]][] | null;
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(([streamId, flat]) => ({ streamId, fields: toFields(flat ?? []), deliveries: 1 }));
@@ -235,6 +316,41 @@ export class RedisEngine implements Engine {
     // Entries trimmed away while pending can never be processed: drop them from the PEL.
     if (vanished.length > 0) await this.main.xack(INGEST_STREAM, INGEST_GROUP, ...vanished);
     return entries;
+  }
+
+  async announceConsumer(consumer: string, ttlMs: number): Promise<void> {
+    await this.main.set(consumerAliveKey(consumer), '1', 'PX', ttlMs);
+  }
+
+  async withdrawConsumer(consumer: string): Promise<void> {
+    await this.main.del(consumerAliveKey(consumer));
+  }
+
+  async takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver> {
+    const infos = (await this.withGroup(() => this.main.xinfo('CONSUMERS', INGEST_STREAM, INGEST_GROUP))) as unknown[][];
+    const others = infos.map((flat) => String(flat[flat.indexOf('name') + 1])).filter((name) => name !== consumer);
+    if (others.length === 0) return { consumers: [], entries: [] };
+    // Most consumers are alive: look their keys up in one round trip, run the script for the rest.
+    const pipeline = this.main.pipeline();
+    for (const name of others) pipeline.exists(consumerAliveKey(name));
+    const alive = (await pipeline.exec()) ?? [];
+    const dead = others.filter((_, i) => alive[i]?.[1] === 0);
+    const taken: TakeOver = { consumers: [], entries: [] };
+    for (const name of dead) {
+      if (taken.entries.length >= count) break;
+      const [claimed, flatDeliveries] = await this.main.sbTakeOver(
+        INGEST_STREAM, consumerAliveKey(name), INGEST_GROUP, name, consumer, count - taken.entries.length,
+      );
+      if (claimed.length === 0) continue;
+      const deliveries = new Map<string, number>();
+      for (let i = 0; i + 1 < flatDeliveries.length; i += 2) deliveries.set(String(flatDeliveries[i]), Number(flatDeliveries[i + 1]));
+      taken.consumers.push(name);
+      for (const [streamId, flat] of claimed) {
+        // Entries trimmed away while pending are dropped from the PEL by XCLAIM (Redis 7).
+        if (flat !== null) taken.entries.push({ streamId, fields: toFields(flat), deliveries: (deliveries.get(streamId) ?? 1) + 1 });
+      }
+    }
+    return taken;
   }
 
   async deadLetter(entry: StreamEntry, reason: string): Promise<void> {
@@ -277,23 +393,48 @@ export class RedisEngine implements Engine {
 
   async commit(commit: Commit): Promise<CommitResult> {
     const { guard } = commit;
-    const keys = [guard.kind === 'entry' ? INGEST_STREAM : guard.kind === 'once' ? guard.key : offsetKey('none')];
+    // KEYS[1] is the guard's key; a commit without a guard starts with its first op key instead.
+    const keys = guard.kind === 'entry' ? [INGEST_STREAM] : guard.kind === 'once' ? [guard.key] : [];
+    const ops = encodeOps(commit.ops, keys);
     const publishes = publishesOf(commit);
-    const publishSpec = JSON.stringify(publishes.map((p) => [p.channel, keyIndex(keys, offsetKey(p.channel))]));
-    const opsJson = encodeOps(commit.ops, keys);
+    const publishArgs = publishes.flatMap(({ channel, frame }) => {
+      const { position, history } = channelKeys(channel);
+      return [channel, String(keyIndex(keys, position)), String(keyIndex(keys, history)), scriptFrame(frame)];
+    });
     const args = [
       guard.kind,
-      guard.kind === 'entry' ? guard.streamId : guard.kind === 'once' ? String(guard.ttlS) : '',
+      guard.kind === 'entry' ? guard.streamId : guard.kind === 'once' ? integer(guard.ttlS, 'once ttlS') : '',
       INGEST_GROUP,
       guard.kind === 'entry' ? guard.consumer : '',
-      opsJson,
-      publishSpec,
-      ...publishes.map((p) => p.frame),
+      String(this.limits.size),
+      String(this.limits.ttlS),
+      this.nextEpoch(),
+      ...ops,
+      String(publishes.length),
+      ...publishArgs,
       ...(commit.broadcasts ?? []).flatMap(({ channel, message }) => [channel, message]),
     ];
     const [applied, ...offsets] = await this.main.sbCommit(keys.length, ...keys, ...args);
     if (applied !== 1) return { applied: false };
     return offsets.length === 0 ? { applied: true } : { applied: true, offset: offsets[0], offsets };
+  }
+
+  async position(channel: string): Promise<ChannelPosition> {
+    const { position, history } = channelKeys(channel);
+    const [epoch, offset] = await this.main.sbPosition(position, history, this.nextEpoch());
+    return { epoch, offset: Number(offset) };
+  }
+
+  async history(channel: string, request: HistoryRequest): Promise<HistoryResult> {
+    const { position, history } = channelKeys(channel);
+    if (!isValidSince(request.since)) {
+      const current = await this.position(channel);
+      return { recovered: false, ...current };
+    }
+    const [epoch, offset, entries] = await this.main.sbHistory(
+      position, history, this.nextEpoch(), request.epoch, String(request.since), String(request.since + 1),
+    );
+    return historyResult({ epoch, offset: Number(offset) }, request, toMessages(epoch, entries ?? []));
   }
 
   async read(reads: StoreRead[]): Promise<number[]> {
@@ -328,19 +469,89 @@ export class RedisEngine implements Engine {
 
   private async subscriberClient(): Promise<Redis> {
     if (this.subscriber === undefined) {
-      const subscriber = this.createClient('subscriber');
-      subscriber.on('message', (ch: string, message: string) => {
-        const set = this.handlers.get(ch);
-        if (set) for (const h of set) h(message);
-      });
+      // Subscriptions are restored by hand after a reconnect (not by ioredis), so listeners
+      // learn when every channel is subscribed again and can fill the gap from history.
+      const subscriber = this.createClient('subscriber', { autoResubscribe: false });
+      subscriber.on('message', (channel: string, payload: string) => this.dispatch(channel, payload));
       subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => {
         const set = this.prefixHandlers.get(pattern.toString());
         if (set) for (const h of set) h(channel.toString(), message);
+      });
+      let connectedBefore = false;
+      subscriber.on('ready', () => {
+        if (connectedBefore) void this.restoreSubscriptions(subscriber);
+        connectedBefore = true;
       });
       this.subscriber = subscriber;
       await subscriber.connect();
     }
     return this.subscriber;
+  }
+
+  private dispatch(channel: string, payload: string): void {
+    if (channel === this.probeChannel) {
+      this.probes.get(payload)?.();
+      return;
+    }
+    const set = this.handlers.get(channel);
+    if (set === undefined) return;
+    const message = decodeChannelPayload(payload);
+    if (message === undefined) {
+      // Not published by an engine (someone ran PUBLISH by hand): never forward it to clients.
+      this.malformedMessages += 1;
+      if (this.malformedMessages === 1 || this.malformedMessages % 1000 === 0) {
+        this.options.logger.warn({ channel, count: this.malformedMessages }, 'dropped a channel message without an engine header');
+      }
+      return;
+    }
+    for (const h of set) h(message);
+  }
+
+  private async restoreSubscriptions(subscriber: Redis): Promise<void> {
+    const channels = [...this.handlers.keys()];
+    if (this.probeSubscribed !== undefined) channels.push(this.probeChannel);
+    const patterns = [...this.prefixHandlers.keys()];
+    try {
+      if (channels.length > 0) await subscriber.subscribe(...channels);
+      if (patterns.length > 0) await subscriber.psubscribe(...patterns);
+    } catch (err) {
+      // The connection dropped again; the next 'ready' restores them.
+      this.options.logger.warn({ err }, 'restoring subscriptions failed; retrying on the next reconnect');
+      return;
+    }
+    this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'subscriptions restored');
+    for (const listener of this.restoredListeners) listener();
+  }
+
+  onSubscriptionsRestored(listener: () => void): () => void {
+    this.restoredListeners.add(listener);
+    return () => this.restoredListeners.delete(listener);
+  }
+
+  async probeSubscription(timeoutMs: number): Promise<boolean> {
+    const nonce = String((this.probeNonce += 1));
+    let timer: NodeJS.Timeout | undefined;
+    const arrived = new Promise<boolean>((resolve) => {
+      this.probes.set(nonce, () => resolve(true));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const roundTrip = (async () => {
+      const subscriber = await this.subscriberClient();
+      this.probeSubscribed ??= subscriber.subscribe(this.probeChannel).catch((err: unknown) => {
+        this.probeSubscribed = undefined;
+        throw err;
+      });
+      await this.probeSubscribed;
+      await this.main.publish(this.probeChannel, nonce);
+      return arrived;
+    })();
+    try {
+      // Failures (Redis away) count as a failed probe; the timeout bounds every step.
+      return await Promise.race([roundTrip.catch(() => false), arrived]);
+    } finally {
+      clearTimeout(timer);
+      this.probes.delete(nonce);
+    }
   }
 
   async subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void> {
@@ -355,7 +566,7 @@ export class RedisEngine implements Engine {
     set.add(handler);
   }
 
-  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+  async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
     const subscriber = await this.subscriberClient();
     const existing = this.handlers.get(channel);
     if (existing !== undefined) {
@@ -373,7 +584,7 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async unsubscribe(channel: string, handler: (message: string) => void): Promise<void> {
+  async unsubscribe(channel: string, handler: ChannelHandler): Promise<void> {
     const set = this.handlers.get(channel);
     if (set === undefined || !set.delete(handler) || set.size > 0) return;
     this.handlers.delete(channel);

@@ -4,7 +4,8 @@ import { Reply, getAndHead } from './respond.js';
 
 /** `/health`, `/livez`, `/readyz`, `/metrics`, CORS preflight and the 404 fallback. */
 export function registerOpsRoutes(ctx: GatewayContext): void {
-  const { app, config, engine, registry, connections, origins, logger } = ctx;
+  const { app, config, engine, registry, connections, origins, logger, metrics, subscription } = ctx;
+  metrics.maxConnections.set(config.maxConnections);
 
   getAndHead(app, '/health', (reply) => {
     reply.json(200, {
@@ -24,11 +25,14 @@ export function registerOpsRoutes(ctx: GatewayContext): void {
   getAndHead(app, '/readyz', (reply) => {
     const redis = engine.health();
     const draining = ctx.isDraining();
-    const ready = !draining && redis !== 'down';
-    reply.json(ready ? 200 : 503, { ready, draining, redis });
+    // A stalled subscription would leave this node's clients silently behind: not ready.
+    const ready = !draining && redis !== 'down' && subscription.up;
+    reply.json(ready ? 200 : 503, { ready, draining, redis, subscription: subscription.up ? 'up' : 'down' });
   });
 
   getAndHead(app, '/metrics', (reply) => {
+    // The in-memory engine has no Redis to lose: reported up.
+    metrics.redisUp.set(engine.health() === 'down' ? 0 : 1);
     registry.metrics().then(
       (text) => reply.send(200, text, registry.contentType),
       (err: unknown) => {

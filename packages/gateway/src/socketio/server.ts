@@ -1,17 +1,17 @@
-import { createAdapter } from '@socket.io/redis-adapter';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import uWS from 'uWebSockets.js';
-import { createRedisClient } from '@switchboard/engine';
-import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS, SOCKET_IO_CHANNEL_PREFIX } from '@switchboard/protocol';
+import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
+import { SOCKET_IO_ENDPOINT, engineAdapter, type EngineAdapter } from './adapter.js';
 import { socketAuth } from './auth.js';
 import { registerErrorMonitor } from './error-monitor.js';
 import { registerJobMonitor } from './jobs.js';
-import { bridgeLocalEmits } from './local-bridge.js';
 import { ackOf } from './acks.js';
+import { SessionStore } from './session-store.js';
+import { subscribeRecoveredTopics } from './uws-topics.js';
 
-const ENDPOINT = 'socket.io';
+const ENDPOINT = SOCKET_IO_ENDPOINT;
 const KNOWN_EVENTS = new Set<string>([...Object.values(ERROR_CLIENT_EVENTS), ...Object.values(JOB_CLIENT_EVENTS)]);
 /** Past this many times the allowed rate in one window, a flooding socket is disconnected. */
 const FLOOD_FACTOR = 5;
@@ -25,12 +25,19 @@ export interface SocketIo {
 
 /**
  * Socket.IO on the gateway's uWebSockets.js app (one port for everything), the default
- * namespace serving the error monitor and the job monitor. Rooms span the cluster through
- * @socket.io/redis-adapter; on the in-memory engine a local bridge plays the adapter's part.
+ * namespace serving the error monitor and the job monitor. Rooms span the cluster through the
+ * engine (see EngineAdapter), on Redis and in memory alike, with connection state recovery:
+ * a client that comes back within HISTORY_TTL_S, to any gateway, gets its session and every
+ * packet it missed.
  */
 export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const { app, config, engine, metrics, origins, connections, logger } = ctx;
+  const sessions = new SessionStore(engine, config.historyTtlS, logger);
   const io = new Server({
+    adapter: engineAdapter({ engine, sessions, metrics, logger }),
+    // Recovered sockets skip the connection middleware: their session carries the identity the
+    // token proved when they first connected (Socket.IO's default).
+    connectionStateRecovery: { maxDisconnectionDuration: config.historyTtlS * 1000, skipMiddlewares: true },
     cors: { origin: origins.open ? true : config.allowedOrigins, credentials: true },
     // CORS does not cover WebSocket upgrades: check the Origin of every engine.io request.
     allowRequest: (req, callback) => {
@@ -55,8 +62,9 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     maxPayloadLength: config.wsMaxPayloadBytes,
   } as never);
 
-  const adapterClients = config.redisUrl === undefined ? [] : await redisAdapter(ctx, io);
-  if (config.redisUrl === undefined) await bridgeLocalEmits(io, engine, metrics);
+  const adapter = io.of('/').adapter as unknown as EngineAdapter;
+  await adapter.init();
+  const stopCatchingUp = engine.onSubscriptionsRestored(() => adapter.catchUp());
 
   io.engine.on('connection_error', (err: { code: number; message: string }) => {
     metrics.socketioErrors.inc({ reason: 'connection_error' });
@@ -66,6 +74,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const limiter = new RateLimiterMemory({ keyPrefix: ENDPOINT, points: config.wsRateLimitPerS, duration: 1 });
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
+    if (socket.recovered) subscribeRecoveredTopics(socket);
     connections.addExternal(ENDPOINT);
     socket.on('disconnect', (reason) => connections.removeExternal(ENDPOINT, reason));
     socket.use((packet, next) => {
@@ -92,21 +101,10 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     drain: () => io.engine.close(),
     async close() {
       io.engine.close();
-      await Promise.all(adapterClients.map((c) => c.quit().catch(() => c.disconnect())));
+      stopCatchingUp();
+      // The sessions of the sockets just closed must be stored before the engine goes.
+      await sessions.flush();
+      await adapter.close();
     },
   };
-}
-
-/** @socket.io/redis-adapter with its own pub/sub connections. */
-async function redisAdapter(ctx: GatewayContext, io: Server) {
-  const url = ctx.config.redisUrl as string;
-  // A publish that cannot reach Redis fails fast instead of queueing (DESIGN section 8).
-  const pub = createRedisClient(url, ctx.logger, 'socket.io-pub', { maxRetriesPerRequest: 1 });
-  const sub = createRedisClient(url, ctx.logger, 'socket.io-sub');
-  await Promise.all([pub.connect(), sub.connect()]);
-  sub.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer) => {
-    ctx.metrics.socketioBroadcasts.inc({ kind: channel.toString().startsWith(`${SOCKET_IO_CHANNEL_PREFIX}-request#`) ? 'request' : 'broadcast' });
-  });
-  io.adapter(createAdapter(pub, sub, { key: SOCKET_IO_CHANNEL_PREFIX, requestsTimeout: 5_000 }));
-  return [pub, sub];
 }

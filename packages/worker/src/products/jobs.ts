@@ -9,9 +9,9 @@ import {
   userRoom,
   type JobEvent,
 } from '@switchboard/protocol';
-import type { CommitGuard, StoreOp } from '@switchboard/engine';
+import type { CommitGuard, Publish, StoreOp } from '@switchboard/engine';
 import { decodeBody, type DecodedEntry, type ProductResult } from '../entry.js';
-import { captureEmits } from './socketio-emit.js';
+import { socketIoEmit, socketIoLeave } from './socketio-emit.js';
 
 /**
  * A job event: `event` to room `job:<jobId>`. When the event names an owner, the job is
@@ -31,9 +31,9 @@ export function jobEventCommit(entry: DecodedEntry, guard: CommitGuard): Product
       { op: 'expire', key: jobOwnerKey(jobId), seconds: JOB_OWNER_TTL_S },
     );
   }
-  const broadcasts = captureEmits((io) => {
-    if (ownerId !== undefined) io.in(room).except(userRoom(ownerId)).except(roleRoom(JOB_ADMIN_ROLE)).socketsLeave(room);
-    io.to(room).emit(JOB_EVENT, event);
-  });
-  return { ok: true, commit: { guard, ops, broadcasts } };
+  const publish: Publish[] = [];
+  // The leave comes first in the channel, so a recovering session replays it before the event.
+  if (ownerId !== undefined) publish.push(socketIoLeave({ rooms: [room], except: [userRoom(ownerId), roleRoom(JOB_ADMIN_ROLE)] }, [room]));
+  publish.push(socketIoEmit({ rooms: [room], except: [] }, JOB_EVENT, event));
+  return { ok: true, commit: { guard, ops, publish } };
 }
