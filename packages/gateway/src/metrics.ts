@@ -123,28 +123,6 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
-    resumes: new Counter({
-      name: 'switchboard_resumes_total',
-      help: 'Clients that asked to resume where they left off, by endpoint and outcome (recovered, not_recovered).',
-      labelNames: ['endpoint', 'outcome'] as const,
-      registers: [registry],
-    }),
-    replayedFrames: new Counter({
-      name: 'switchboard_replayed_frames_total',
-      help: 'Frames (Socket.IO packets) sent to resuming clients from the channel history, by endpoint.',
-      labelNames: ['endpoint'] as const,
-      registers: [registry],
-    }),
-    gapFills: new Counter({
-      name: 'switchboard_gateway_gap_fills_total',
-      help: 'Holes in a channel subscription (dropped or lagging pub/sub) filled from the channel history.',
-      registers: [registry],
-    }),
-    refilledFrames: new Counter({
-      name: 'switchboard_gateway_refilled_frames_total',
-      help: 'Frames fetched from the channel history to fill holes in a subscription.',
-      registers: [registry],
-    }),
     channelMessages: new Counter({
       name: 'switchboard_channel_messages_total',
       help: 'Messages received from the engine for fan-out, by channel.',
