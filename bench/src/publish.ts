@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { Redis } from 'ioredis';
-import { encodeChannelPayload } from '@switchboard/engine';
+import { RedisEngine } from '@switchboard/engine';
 import { CHANNELS, analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
+import { pino } from 'pino';
 
 /** One benchmark message: a sequence number, its high-resolution send time, padding to size. */
 export interface Message {
@@ -42,10 +42,6 @@ export const switchboardFrame = (m: Message, offset: number): string =>
     analyticsEventFrame({ type: 'page_view', id: newEventId(), visitor_id: 'bench-visitor', timestamp: new Date(m.t).toISOString(), data: payload(m) }),
     offset,
   );
-
-/** What a worker's commit publishes on the channel: the frame behind the engine's epoch/offset header. */
-const benchChannelPayload = (m: Message, offset: number): string =>
-  encodeChannelPayload({ epoch: 'bench', offset, frame: switchboardFrame(m, offset) });
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -115,18 +111,21 @@ export function failoverHttp(urls: string[], body: (m: Message) => string): Publ
   };
 }
 
-/** Straight onto the analytics channel, as a worker would: isolates the gateways' fan-out. */
+/**
+ * Straight into the analytics channel, as a worker commits frames: one atomic step per batch
+ * assigns the offsets, appends each frame to the channel's history and publishes it (the
+ * engine's commit, without the ingest stream and the worker's statistics). Isolates the
+ * gateways' fan-out, with the history writes on the path.
+ */
 export function redisChannel(url: string): Publisher {
-  const redis = new Redis(url);
-  let offset = 0;
+  const engine = new RedisEngine({ url, logger: pino({ level: 'silent' }) });
   return {
     send: async (batch) => {
-      const pipeline = redis.pipeline();
-      for (const m of batch) pipeline.publish(CHANNELS.analytics, benchChannelPayload(m, ++offset));
-      await pipeline.exec();
+      const frames = batch.map((m) =>
+        analyticsEventFrame({ type: 'page_view', id: newEventId(), visitor_id: 'bench-visitor', timestamp: new Date(m.t).toISOString(), data: payload(m) }),
+      );
+      await engine.commit({ guard: { kind: 'none' }, ops: [], publish: frames.map((frame) => ({ channel: CHANNELS.analytics, frame })) });
     },
-    close: async () => {
-      redis.disconnect();
-    },
+    close: () => engine.close(),
   };
 }

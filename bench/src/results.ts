@@ -214,6 +214,7 @@ const cpuCell = (cpu: unknown): string => {
 };
 
 const num = (v: unknown): string => {
+  if (Array.isArray(v)) return v.map(num).join(' / ');
   if (typeof v !== 'number') return String(v ?? '');
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
   return String(Math.round(v * 100) / 100);
@@ -226,7 +227,7 @@ const COLUMNS: Record<Scenario, [string, string][]> = {
   capacity: [['connections_per_process', 'held per process'], ['rss_mb_after', 'RSS MB'], ['failed', 'failed']],
   ramp: [['connections', 'connections'], ['seconds', 's'], ['failed', 'failed']],
   rooms: [['deliveries_per_s', 'all deliveries/s'], ['ack_p50_ms', 'join ack p50 ms'], ['ack_p99_ms', 'join ack p99 ms'], ['lost', 'lost'], ['cpu', 'CPU % (system / load gen.)']],
-  ingest: [['requests_per_s', 'accepted/s'], ['p50_ms', 'POST p50 ms'], ['p99_ms', 'POST p99 ms'], ['errors', 'errors'], ['cpu', 'CPU % (system)']],
+  ingest: [['rounds', 'each round'], ['requests_per_s', 'accepted/s'], ['p50_ms', 'POST p50 ms'], ['p99_ms', 'POST p99 ms'], ['errors', 'errors'], ['cpu', 'CPU % (system)']],
   churn: [
     ['duplicates', 'duplicates'], ['lost_per_client', 'lost per client'], ['replay_p50_ms', 'replay p50 ms'], ['replay_p99_ms', 'replay p99 ms'],
     ['drops', 'drops'], ['recovered', 'resumed'], ['not_recovered', 'not resumed'], ['accepted', 'messages'], ['cpu', 'CPU % (system / load gen.)'],

@@ -193,7 +193,7 @@ export const SESSIONS: SessionSpec[] = [
       },
       {
         id: 'switchboard-redis',
-        label: 'Switchboard, PUBLISH on sb:ch:analytics (Redis pub/sub → 2 gateways; gateway fan-out only)',
+        label: 'Switchboard, frames committed on sb:ch:analytics as a worker does (offset + history + PUBLISH in one step → 2 gateways; gateway fan-out only)',
         baseline: false,
         publisher: () => redisChannel(sb.redisUrl),
         frame: (m) => switchboardFrame(m, 1_000_000),
