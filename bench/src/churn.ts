@@ -48,6 +48,8 @@ export interface DisruptionResult {
   recovered: number;
   not_recovered: number;
   replayed: number;
+  failed_attempts: number;
+  attempt_errors: string[];
   replay: LatencySummary;
   reconnect: LatencySummary;
   still_open: number;
@@ -144,6 +146,8 @@ function result(r: ChurnTotals, pub: SteadyPublisher, connectFailed: number, sec
     recovered: r.recovered,
     not_recovered: r.not_recovered,
     replayed: r.replayed,
+    failed_attempts: r.failed_attempts,
+    attempt_errors: r.attempt_errors,
     replay: summarize(r.replay),
     reconnect: summarize(r.reconnect),
     still_open: r.open,

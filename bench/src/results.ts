@@ -234,7 +234,7 @@ const COLUMNS: Record<Scenario, [string, string][]> = {
   ],
   restart: [
     ['reconnected_pct', '% back'], ['reconnect_p50_ms', 'reconnect p50 ms'], ['reconnect_p99_ms', 'reconnect p99 ms'], ['lost_per_client', 'lost per client'],
-    ['duplicates', 'duplicates'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['accepted', 'messages'],
+    ['duplicates', 'duplicates'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['failed_attempts', 'failed dials'], ['accepted', 'messages'],
   ],
 };
 

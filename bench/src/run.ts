@@ -185,6 +185,14 @@ const profileRoot = `${args.out}/profiles`;
 const startedAt = new Date();
 
 const meters = new Map<Session, CpuMeter>();
+/** The system running now: stopped with the load generators when the run is interrupted. */
+let active: Session | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    status.note(`${signal}: stopping the load generators and ${active?.id ?? 'no system'}`);
+    void Promise.allSettled([pool.close(), active?.stop()]).then(() => process.exit(130));
+  });
+}
 const add = (entry: Omit<Entry, 'ratios'>) => {
   entries.push({ ...entry, ratios: {} });
 };
@@ -194,6 +202,7 @@ async function runSession(spec: SessionSpec): Promise<void> {
   const profileDir = args.profile ? `${profileRoot}/${spec.id}` : undefined;
   if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true });
   const session = await spec.start(profileDir === undefined ? {} : { profileDir });
+  active = session;
   try {
     const cpu = new CpuMeter({
       ...Object.fromEntries(Object.entries(session.processes).map(([role, procs]) => [role, procs.map((p) => p.pid)])),
@@ -214,6 +223,7 @@ async function runSession(spec: SessionSpec): Promise<void> {
     await pool.churnClose();
     await pool.shrinkTo(0);
     await session.stop();
+    active = undefined;
     if (profileDir !== undefined && existsSync(profileDir)) {
       for (const file of profilesIn(profileDir)) profiles[`${spec.id}/${file.split('/').pop()}`] = summarizeProfile(file);
     }

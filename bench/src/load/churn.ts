@@ -263,7 +263,8 @@ class ChurnClient {
         this.owner.reconnects += 1;
         if (!this.stopped) this.scheduleDrop(false);
         return;
-      } catch {
+      } catch (err) {
+        this.owner.failedAttempt(err);
         await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** attempt)));
       }
     }
@@ -299,6 +300,16 @@ export class ChurnGroup {
   since = Number.POSITIVE_INFINITY;
 
   constructor(public options: ChurnStart) {}
+
+  /** Reconnect attempts that failed (the client tried again), and the first few reasons. */
+  failedAttempts = 0;
+  readonly attemptErrors: string[] = [];
+
+  failedAttempt(err: unknown): void {
+    this.failedAttempts += 1;
+    const text = err instanceof Error ? err.message : String(err);
+    if (this.attemptErrors.length < 3 && !this.attemptErrors.includes(text)) this.attemptErrors.push(text);
+  }
 
   countResume(recovered: boolean): void {
     if (recovered) this.recovered += 1;
@@ -387,6 +398,8 @@ export class ChurnGroup {
       recovered: this.recovered,
       not_recovered: this.notRecovered,
       replayed: this.replayed,
+      failed_attempts: this.failedAttempts,
+      attempt_errors: this.attemptErrors,
       replay: encodeIntoCompressedBase64(this.replayLatency),
       reconnect: encodeIntoCompressedBase64(this.reconnectLatency),
     };

@@ -266,6 +266,8 @@ export class LoaderPool {
       recovered: sum('recovered'),
       not_recovered: sum('not_recovered'),
       replayed: sum('replayed'),
+      failed_attempts: sum('failed_attempts'),
+      attempt_errors: [...new Set(replies.flatMap((r) => r.attempt_errors))].slice(0, 5),
       replay,
       reconnect,
     };

@@ -62,6 +62,9 @@ export interface ChurnReport {
   recovered: number;
   not_recovered: number;
   replayed: number;
+  /** Reconnect attempts that failed (and were tried again), with the first few reasons. */
+  failed_attempts: number;
+  attempt_errors: string[];
   /** Histograms (µs, base64): dialling again → last missed message; server close → first frame. */
   replay: string;
   reconnect: string;
