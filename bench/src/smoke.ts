@@ -77,15 +77,16 @@ async function disruptions(sb: typeof cluster): Promise<number> {
       if (!ok) failed += 1;
     };
     process.stderr.write('\n==> churn: 20 resuming clients, each away 1 s about every 2 s\n');
-    const publisher = failoverHttp(sb.gatewayUrls.map((u) => `${u}/events`), eventBody);
-    check('churn', await churnRun({ ...base, publisher, durationMs: 5000, everyMs: 2000, downMs: 1000 }));
+    // A publisher per run: its idempotency keys are per run (a second run's would be replays).
+    const publisher = () => failoverHttp(sb.gatewayUrls.map((u) => `${u}/events`), eventBody);
+    check('churn', await churnRun({ ...base, publisher: publisher(), durationMs: 5000, everyMs: 2000, downMs: 1000 }));
     process.stderr.write('\n==> rolling restart of both gateways\n');
-    check('rolling restart', await restartRun({ ...base, publisher, gateways: sb.gatewayUrls.length, pauseMs: 1000, restart: (i) => sb.restartGateway(i) }));
+    check('rolling restart', await restartRun({ ...base, publisher: publisher(), gateways: sb.gatewayUrls.length, pauseMs: 1000, restart: (i) => sb.restartGateway(i) }));
   } finally {
     await pool.close();
   }
   return failed;
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
-process.stdout.write(`\nartillery smoke: ${failures === 0 ? 'all scenarios passed' : `${failures} scenario(s) failed`} in ${seconds} s\n`);
+process.stdout.write(`\nbench smoke: ${failures === 0 ? 'all scenarios passed' : `${failures} scenario(s) failed`} in ${seconds} s\n`);
 process.exit(failures === 0 ? 0 : 1);
