@@ -230,11 +230,13 @@ const COLUMNS: Record<Scenario, [string, string][]> = {
   ingest: [['rounds', 'each round'], ['requests_per_s', 'accepted/s'], ['p50_ms', 'POST p50 ms'], ['p99_ms', 'POST p99 ms'], ['errors', 'errors'], ['cpu', 'CPU % (system)']],
   churn: [
     ['duplicates', 'duplicates'], ['lost_per_client', 'lost per client'], ['replay_p50_ms', 'replay p50 ms'], ['replay_p99_ms', 'replay p99 ms'],
-    ['drops', 'drops'], ['recovered', 'resumed'], ['not_recovered', 'not resumed'], ['accepted', 'messages'], ['cpu', 'CPU % (system / load gen.)'],
+    ['drops', 'drops'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['not_recovered', 'not resumed'], ['accepted', 'messages'],
+    ['cpu', 'CPU % (system / load gen.)'],
   ],
   restart: [
     ['reconnected_pct', '% back'], ['reconnect_p50_ms', 'reconnect p50 ms'], ['reconnect_p99_ms', 'reconnect p99 ms'], ['lost_per_client', 'lost per client'],
-    ['duplicates', 'duplicates'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['failed_attempts', 'failed dials'], ['accepted', 'messages'],
+    ['duplicates', 'duplicates'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['not_recovered', 'not resumed'], ['failed_attempts', 'failed dials'],
+    ['accepted', 'messages'],
   ],
 };
 

@@ -360,7 +360,10 @@ async function rooms(session: Session, clients: number): Promise<void> {
 
 /** The figures of a churn or restart run, flat (the tables read them by name). */
 const disruptionFigures = (r: DisruptionResult) => {
-  const { replay, reconnect, ...rest } = r;
+  const { reconnect, ...rest } = r;
+  // A system that resumed nothing replayed nothing: its few samples are messages that were in
+  // flight while the client dialled, not a replay.
+  const replay = r.recovered > 0 ? r.replay : { ...r.replay, samples: 0 };
   return {
     ...rest,
     replay_p50_ms: replay.samples > 0 ? replay.p50_ms : null, replay_p99_ms: replay.samples > 0 ? replay.p99_ms : null, replay_samples: replay.samples,
@@ -383,7 +386,7 @@ async function churn(session: Session): Promise<void> {
   const r = await churnRun({ ...options, durationMs: c.durationMs, everyMs: c.everyMs, downMs: c.downMs });
   await options.publisher.close();
   status.note(
-    `  ${session.id.padEnd(20)} churn   ${r.delivered_pct}% delivered, ${r.duplicates} duplicates, replay p50/p99 ${r.replay.samples > 0 ? `${r.replay.p50_ms}/${r.replay.p99_ms} ms` : 'n/a'} (${r.drops} drops, ${r.recovered} resumed)`,
+    `  ${session.id.padEnd(20)} churn   ${r.delivered_pct}% delivered, ${r.duplicates} duplicates, replay p50/p99 ${r.replay.samples > 0 && r.recovered > 0 ? `${r.replay.p50_ms}/${r.replay.p99_ms} ms` : 'n/a'} (${r.drops} drops, ${r.server_closes} closed by the server, ${r.recovered} resumed, ${r.not_recovered} not)`,
   );
   add({
     scenario: 'churn', key: `churn:${c.clients}:${c.rate}`, case: caseName(c.clients, `${c.rate} msg/s, each away ${c.downMs / 1000} s every ~${c.everyMs / 1000} s`),
@@ -400,12 +403,13 @@ async function restart(session: Session): Promise<void> {
   const r = await restartRun({ ...options, gateways, pauseMs: c.pauseMs, restart: (i) => session.restartGateway!(i) });
   await options.publisher.close();
   status.note(
-    `  ${session.id.padEnd(20)} restart ${r.reconnected_pct}% back, reconnect p50/p99 ${r.reconnect.p50_ms}/${r.reconnect.p99_ms} ms, ${r.lost_per_client} lost per client, ${r.duplicates} duplicates`,
+    `  ${session.id.padEnd(20)} restart ${r.reconnected_pct}% back, reconnect p50/p99 ${r.reconnect.p50_ms}/${r.reconnect.p99_ms} ms, ${r.lost_per_client} lost per client, ${r.duplicates} duplicates, ${r.recovered} resumed, ${r.not_recovered} not, ${r.failed_attempts} failed dials`,
   );
   add({
     scenario: 'restart', key: `restart:${c.clients}:${c.rate}`, case: caseName(c.clients, `${c.rate} msg/s, ${gateways} gateways restarted in turn`),
     system: session.id, label: session.disruption!.label, baseline: false, metric: 'delivered_pct', unit: '%', better: 'higher', value: r.delivered_pct,
-    figures: { ...disruptionFigures(r), rate_per_s: c.rate, gateways },
+    // No CPU figures: the gateways' processes are replaced during the run.
+    figures: { ...disruptionFigures(r), cpu_pct: undefined, rate_per_s: c.rate, gateways },
   });
 }
 
