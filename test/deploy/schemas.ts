@@ -45,7 +45,7 @@ function withoutBase64LineBreaks(d: Doc): Doc {
 export async function schemaErrors(docs: Doc[]): Promise<string[]> {
   const errors: string[] = [];
   for (const d of docs) {
-    const what = `${d['apiVersion']}/${d['kind']} ${d['metadata']?.name}`;
+    const what = `${d['apiVersion']}/${d['kind']} ${(d['metadata'] as { name?: string } | undefined)?.name}`;
     const Model = await modelOf(String(d['apiVersion']), String(d['kind']));
     if (Model === undefined) {
       errors.push(`${what}: no schema known for this apiVersion and kind`);
