@@ -149,7 +149,7 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
           return result;
         });
         await counter;
-        await until(async () => ws.readyState === WebSocket.OPEN, 'client still connected', 1000);
+        await until(() => Promise.resolve(ws.readyState === WebSocket.OPEN), 'client still connected', 1000);
         return { ...r, delivered, delivered_per_s: Math.round(delivered / ((windowEnd - windowStart) / 1000)) };
       } finally {
         ws.terminate();

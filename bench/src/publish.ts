@@ -67,7 +67,7 @@ export function batchHttp(urls: string[], line: (m: Message) => string): Publish
     send: async (batch) => {
       await post(urls[next++ % urls.length]!, batch.map(line).join('\n'));
     },
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
 }
 
@@ -78,7 +78,7 @@ export function perMessageHttp(urls: string[], body: (m: Message) => string): Pu
     send: async (batch) => {
       await Promise.all(batch.map((m) => post(urls[next++ % urls.length]!, body(m))));
     },
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
 }
 
@@ -107,7 +107,7 @@ export function failoverHttp(urls: string[], body: (m: Message) => string): Publ
     send: async (batch) => {
       await Promise.all(batch.map(sendOne));
     },
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   };
 }
 

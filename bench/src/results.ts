@@ -50,6 +50,9 @@ export const SCENARIO_TITLES: Record<Scenario, string> = {
 
 export const BASELINE_IDS = ['uws-bare', 'ws-broadcast', 'socketio-single', 'socketio-cluster', 'redis-xadd', 'ingest-uws', 'ingest-fastify'];
 
+/** A latency figure: milliseconds, or null when there were no samples. */
+const msOrNa = (v: unknown): string => (typeof v === 'number' ? String(v) : 'n/a');
+
 /** Scenarios judged on their own figures (a share delivered), not as ratios to a baseline. */
 const NO_RATIOS: Scenario[] = ['churn', 'restart'];
 
@@ -159,8 +162,8 @@ export function evaluateTargets(entries: Entry[]): Target[] {
             ? 'no run'
             : `${e.case}: ${String(f['delivered_pct'])} % delivered (${String(f['lost'])} lost, ${String(f['lost_per_client'])} per client), ${String(f['duplicates'])} duplicates, ` +
               (t.scenario === 'churn'
-                ? `replay p50/p99 ${String(f['replay_p50_ms'] ?? 'n/a')}/${String(f['replay_p99_ms'] ?? 'n/a')} ms`
-                : `${String(f['still_open'])}/${String(f['clients'])} back, reconnect p50/p99 ${String(f['reconnect_p50_ms'] ?? 'n/a')}/${String(f['reconnect_p99_ms'] ?? 'n/a')} ms`) +
+                ? `replay p50/p99 ${msOrNa(f['replay_p50_ms'])}/${msOrNa(f['replay_p99_ms'])} ms`
+                : `${String(f['still_open'])}/${String(f['clients'])} back, reconnect p50/p99 ${msOrNa(f['reconnect_p50_ms'])}/${msOrNa(f['reconnect_p99_ms'])} ms`) +
               (failing.length > 0 ? `; missed: ${failing.join(', ')}` : ''),
         cases: e === undefined ? [] : [{ system, case: e.case, value: e.value }],
       });
@@ -215,7 +218,10 @@ const cpuCell = (cpu: unknown): string => {
 
 const num = (v: unknown): string => {
   if (Array.isArray(v)) return v.map(num).join(' / ');
-  if (typeof v !== 'number') return String(v ?? '');
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  // Booleans as `true`/`false`; an object as its JSON rather than `[object Object]`.
+  if (typeof v !== 'number') return JSON.stringify(v);
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
   return String(Math.round(v * 100) / 100);
 };

@@ -14,7 +14,7 @@ const frame = (seq: number, offset: number) =>
   JSON.stringify({ type: 'page_view', id: 'x', visitor_id: 'v', timestamp: 'now', data: { t: preciseNow(), seq, pad: '' }, offset });
 
 /** A server speaking enough of the resume protocol: first frame with epoch/offset, `resumed` on `?epoch&since`. */
-async function server(): Promise<{ url: string; sockets: WebSocket[]; upgrades: string[]; close(): Promise<void> }> {
+async function server(): Promise<{ url: string; sockets: WebSocket[]; upgrades: string[]; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((r) => wss.once('listening', r));
   const sockets: WebSocket[] = [];

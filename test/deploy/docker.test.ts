@@ -20,6 +20,24 @@ const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
 const ROLES = JSON.parse((/export const ROLES = (\[[^\]]*\])/.exec(read('packages/cli/src/roles.ts'))?.[1] ?? '[]').replace(/'/g, '"')) as string[];
 const SOCKETIO_IDLE_S = 45;
 
+/** The parts of a deploy/compose.yaml service these checks read. */
+interface ComposeService {
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  profiles?: string[];
+  depends_on?: Record<string, unknown>;
+  volumes?: string[];
+  stop_grace_period?: string;
+}
+/** A Prometheus alerting rule (deploy/prometheus/alerts.yml). */
+interface AlertRule {
+  alert: string;
+  expr: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
 /** Every metric name the code defines (`name: '...'` in any package's sources). */
 const EXPORTED_METRICS = new Set(filesUnder('packages', ['.ts']).filter((f) => f.includes('/src/')).flatMap(metricNamesIn));
 const isExported = (name: string): boolean => {
@@ -150,23 +168,23 @@ describe('deploy/Dockerfile', () => {
 
 describe('deploy/compose.yaml and the configs it mounts', () => {
   const compose = loadYaml('deploy/compose.yaml')[0]!;
-  const services = compose['services'] as Record<string, Doc>;
-  const app = Object.entries(services).filter(([, s]) => s['build']?.dockerfile === 'deploy/Dockerfile');
+  const services = compose['services'] as Record<string, ComposeService>;
+  const app = Object.entries(services).filter(([, s]) => s.build?.dockerfile === 'deploy/Dockerfile');
 
   it('every YAML and JSON file under deploy/ parses', () => {
     const files = filesUnder('deploy', ['.yaml', '.yml']);
     expect(files.length).toBeGreaterThanOrEqual(4);
     for (const f of files) expect(loadYaml(f).length, f).toBeGreaterThan(0);
-    for (const f of filesUnder('deploy', ['.json'])) expect(() => JSON.parse(read(f)), f).not.toThrow();
+    for (const f of filesUnder('deploy', ['.json'])) expect((): unknown => JSON.parse(read(f)), f).not.toThrow();
   });
 
   it('builds the Dockerfile from the repository root, and runs roles the CLI has', () => {
     expect(app.length).toBeGreaterThanOrEqual(3);
     for (const [name, s] of app) {
-      expect(existsSync(rel('deploy', s['build'].context, s['build'].dockerfile)), name).toBe(true);
-      expect(ROLES, `${name}: role`).toContain(s['command'][0]);
+      expect(existsSync(rel('deploy', s.build!.context, s.build!.dockerfile)), name).toBe(true);
+      expect(ROLES, `${name}: role`).toContain(s.command?.[0]);
     }
-    const roles = app.map(([, s]) => s['command'][0] as string);
+    const roles = app.map(([, s]) => s.command?.[0]);
     expect(roles.filter((r) => r === 'gateway')).toHaveLength(2);
     expect(roles).toContain('worker');
     expect(services['bridge']?.profiles).toEqual(['rabbitmq']);
@@ -175,21 +193,21 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
 
   it('gives the Switchboard services only variables the schema knows, values that load, and time to drain', () => {
     for (const [name, s] of app) {
-      const env = s['environment'] as Record<string, string>;
+      const env = s.environment!;
       for (const key of Object.keys(env)) expect(KNOWN_ENV, `${name}: ${key}`).toContain(key);
       const config = loadConfig(env);
       expect(config.redisUrl, name).toMatch(/^redis:\/\/redis:/);
-      if (s['command'][0] === 'bridge') expect(config.rabbitmq, name).toBeDefined();
+      if (s.command?.[0] === 'bridge') expect(config.rabbitmq, name).toBeDefined();
       const bound = (config.drainDelayMs + config.shutdownTimeoutMs + 2_000) / 1000;
-      expect(durationSeconds(s['stop_grace_period']), `${name}: stop_grace_period`).toBeGreaterThan(bound);
+      expect(durationSeconds(s.stop_grace_period!), `${name}: stop_grace_period`).toBeGreaterThan(bound);
       // Services they name exist.
-      for (const dep of Object.keys(s['depends_on'] ?? {})) expect(services, `${name} depends on ${dep}`).toHaveProperty(dep);
+      for (const dep of Object.keys(s.depends_on ?? {})) expect(services, `${name} depends on ${dep}`).toHaveProperty(dep);
     }
   });
 
   it('mounts files and directories that exist', () => {
     for (const [name, s] of Object.entries(services)) {
-      for (const v of (s['volumes'] ?? []) as string[]) {
+      for (const v of s.volumes ?? []) {
         const host = v.split(':')[0]!;
         if (!host.startsWith('.')) continue; // named volume
         expect(existsSync(rel('deploy', host)), `${name}: ${host}`).toBe(true);
@@ -204,13 +222,13 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
       .filter((l) => !l.trim().startsWith('#'))
       .join('\n');
     const vars = new Set([...cfg.matchAll(/"\$\{(\w+)\}"/g)].map((m) => m[1]!));
-    const env = services['haproxy']!['environment'] as Record<string, string>;
+    const env = services['haproxy']!.environment!;
     expect(new Set(Object.keys(env))).toEqual(vars);
     for (const [k, v] of Object.entries(env)) {
       if (k === 'SWITCHBOARD_LISTEN') continue;
       const [host, port] = v.split(':');
       expect(app.map(([n]) => n), k).toContain(host);
-      expect(Number(port)).toBe(Number(services[host!]!['environment'].PORT));
+      expect(Number(port)).toBe(Number(services[host!]!.environment!['PORT']));
     }
     for (const t of ['client', 'server', 'tunnel']) {
       const value = new RegExp(`^\\s*timeout ${t}\\s+(\\S+)`, 'm').exec(cfg)?.[1];
@@ -236,17 +254,18 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
 
   it('Prometheus scrapes every Switchboard service on its PORT', () => {
     const prom = loadYaml('deploy/prometheus/prometheus.yml')[0]!;
-    const targets = (prom['scrape_configs'] as Doc[]).flatMap((j) => (j['static_configs'] as Doc[]).flatMap((c) => c['targets'] as string[]));
-    for (const [name, s] of app) expect(targets, name).toContain(`${name}:${s['environment'].PORT}`);
-    for (const j of prom['scrape_configs'] as Doc[]) expect(GATEWAY_ROUTES).toContain(j['metrics_path']);
+    const scrapes = prom['scrape_configs'] as { metrics_path?: string; static_configs: { targets: string[] }[] }[];
+    const targets = scrapes.flatMap((j) => j.static_configs.flatMap((c) => c.targets));
+    for (const [name, s] of app) expect(targets, name).toContain(`${name}:${s.environment!['PORT']}`);
+    for (const j of scrapes) expect(GATEWAY_ROUTES).toContain(j.metrics_path);
   });
 
   it('Grafana: provisioned datasource and dashboard folder, panels query metrics the code exports', () => {
     const datasource = loadYaml('deploy/grafana/provisioning/datasources/prometheus.yaml')[0]!;
-    expect(datasource['datasources'][0].url).toBe('http://prometheus:9090');
+    expect((datasource['datasources'] as { url: string }[])[0]?.url).toBe('http://prometheus:9090');
     const provider = loadYaml('deploy/grafana/provisioning/dashboards/switchboard.yaml')[0]!;
-    const mounts = (services['grafana']!['volumes'] as string[]).map((v) => v.split(':'));
-    const dashDir = mounts.find(([, target]) => target === provider['providers'][0].options.path)?.[0];
+    const mounts = services['grafana']!.volumes!.map((v) => v.split(':'));
+    const dashDir = mounts.find(([, target]) => target === (provider['providers'] as { options: { path: string } }[])[0]?.options.path)?.[0];
     expect(dashDir, 'the dashboard folder is mounted where the provider reads').toBeDefined();
     const dashboards = readdirSync(rel('deploy', dashDir!)).filter((f) => f.endsWith('.json'));
     expect(dashboards.length).toBeGreaterThan(0);
@@ -273,16 +292,16 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
 });
 
 /** The alerting rules shipped in deploy/prometheus/alerts.yml. */
-const alertRules = (): Doc[] => (loadYaml('deploy/prometheus/alerts.yml')[0]!['groups'] as Doc[]).flatMap((g) => g['rules'] as Doc[]);
+const alertRules = (): AlertRule[] => (loadYaml('deploy/prometheus/alerts.yml')[0]!['groups'] as { rules: AlertRule[] }[]).flatMap((g) => g.rules);
 
 describe('deploy/prometheus: alerting rules and Redis persistence', () => {
   const compose = loadYaml('deploy/compose.yaml')[0]!;
-  const services = compose['services'] as Record<string, Doc>;
+  const services = compose['services'] as Record<string, ComposeService>;
 
   it('Prometheus loads the rule file, and compose mounts it beside prometheus.yml', () => {
     const prom = loadYaml('deploy/prometheus/prometheus.yml')[0]!;
     expect(prom['rule_files']).toEqual(['alerts.yml']);
-    const volumes = services['prometheus']!['volumes'] as string[];
+    const volumes = services['prometheus']!.volumes!;
     expect(volumes).toContain('./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro');
     expect(volumes.some((v) => v.startsWith('./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml'))).toBe(true);
   });
@@ -302,8 +321,8 @@ describe('deploy/prometheus: alerting rules and Redis persistence', () => {
     const tested = new Set((tests['tests'] as Doc[]).flatMap((t) => (t['alert_rule_test'] as Doc[]).filter((a) => (a['exp_alerts'] as Doc[]).length > 0).map((a) => a['alertname'] as string)));
     for (const rule of rules) {
       expect(tested, `${rule['alert']}: a promtool case where it fires`).toContain(rule['alert']);
-      expect(rule['labels']?.severity, `${rule['alert']}: severity`).toMatch(/^(warning|critical)$/);
-      expect(rule['annotations']?.summary, `${rule['alert']}: summary`).toBeTruthy();
+      expect(rule.labels?.['severity'], `${rule['alert']}: severity`).toMatch(/^(warning|critical)$/);
+      expect(rule.annotations?.['summary'], `${rule['alert']}: summary`).toBeTruthy();
       const names = metricsIn(String(rule['expr']));
       expect(names.length, `${rule['alert']}: reads a Switchboard metric`).toBeGreaterThan(0);
       for (const m of names) expect(isExported(m), `${rule['alert']}: ${m} is defined by the code`).toBe(true);

@@ -20,7 +20,7 @@ describe.skipIf(promtoolMissing !== undefined)(
       expect(shipped.status, shipped.output).toBe(0);
       // The operator's copy, as a plain rule file.
       const operator = join(tmp, 'prometheusrule-groups.yml');
-      writeFileSync(operator, stringify({ groups: loadYaml('k8s/components/prometheus-operator/prometheusrule.yaml')[0]!['spec'].groups }));
+      writeFileSync(operator, stringify({ groups: (loadYaml('k8s/components/prometheus-operator/prometheusrule.yaml')[0]!['spec'] as { groups: unknown[] }).groups }));
       const copy = promtool(['check', 'rules', operator]);
       expect(copy.status, copy.output).toBe(0);
     });

@@ -45,8 +45,9 @@ function withoutBase64LineBreaks(d: Doc): Doc {
 export async function schemaErrors(docs: Doc[]): Promise<string[]> {
   const errors: string[] = [];
   for (const d of docs) {
-    const what = `${d['apiVersion']}/${d['kind']} ${d['metadata']?.name}`;
-    const Model = await modelOf(String(d['apiVersion']), String(d['kind']));
+    const { apiVersion, kind, metadata } = d as { apiVersion?: string; kind?: string; metadata?: { name?: string } };
+    const what = `${apiVersion}/${kind} ${metadata?.name}`;
+    const Model = await modelOf(String(apiVersion), String(kind));
     if (Model === undefined) {
       errors.push(`${what}: no schema known for this apiVersion and kind`);
       continue;

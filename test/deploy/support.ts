@@ -9,9 +9,8 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const rel = (...p: string[]): string => join(ROOT, ...p);
 export const read = (...p: string[]): string => readFileSync(rel(...p), 'utf8');
 
-/** A parsed Kubernetes (or compose) object: only what the checks look at is typed. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Doc = Record<string, any>;
+/** A parsed YAML document (a Kubernetes object, a compose file, ...): callers type what they read. */
+export type Doc = Record<string, unknown>;
 
 /** Every file under `dir` (relative to the root) whose name ends with one of `exts`. */
 export function filesUnder(dir: string, exts: string[]): string[] {

@@ -65,7 +65,7 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 
 /** A field that is usually valid (from `valid`) and sometimes hostile. */
 const field = <T>(valid: fc.Arbitrary<T>): fc.Arbitrary<unknown> =>
-  fc.oneof({ weight: 5, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: hostileValue });
+  fc.oneof({ weight: 5, arbitrary: valid }, { weight: 1, arbitrary: hostileValue });
 
 const token = fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/);
 const extras = fc.dictionary(hostileKey, hostileValue, { maxKeys: 3 });

@@ -56,7 +56,7 @@ describe('JWT on /ws/analytics when AUTH_REQUIRED=true', () => {
   it('refuses connections over MAX_CONNECTIONS with 503, and admits again once one leaves', async () => {
     const over = await TestClient.refusal(`${url()}?token=${token({})}`);
     expect(over.status).toBe(503);
-    expect(JSON.parse(over.body).error).toMatch(/MAX_CONNECTIONS/);
+    expect((JSON.parse(over.body) as { error: string }).error).toMatch(/MAX_CONNECTIONS/);
     clients.shift()?.close();
     await waitFor(async () => (await node.json<{ connectedClients: number }>('/health')).connectedClients < 2, {
       what: 'the closed connection released',

@@ -26,7 +26,7 @@ async function client(node: NodeProcess): Promise<TestClient> {
 }
 
 const eventsWith = (c: TestClient, visitorPrefix: string): Frame[] =>
-  c.frames.map((f) => f.frame).filter((f) => typeof f['visitor_id'] === 'string' && (f['visitor_id'] as string).startsWith(visitorPrefix));
+  c.frames.map((f) => f.frame).filter((f) => typeof f['visitor_id'] === 'string' && f['visitor_id'].startsWith(visitorPrefix));
 
 async function leader(): Promise<NodeProcess> {
   return waitFor(

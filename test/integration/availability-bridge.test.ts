@@ -8,6 +8,7 @@ import { TestClient, type Frame } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
 import { INGEST_STREAM } from '@switchboard/protocol';
 import { PRODUCER_KEY, post } from './helpers.js';
+import { anyNumber, anyString } from '../support/matchers.js';
 
 /**
  * `/ws/availability` on two gateways, fed by `POST /availability` and by a real RabbitMQ through
@@ -110,7 +111,7 @@ describe('/ws/availability', () => {
     for (const greeting of [g1, g2]) {
       // The original fields, then the channel position a reconnect resumes from.
       expect(Object.keys(greeting)).toEqual(['type', 'clientId', 'message', 'timestamp', 'epoch', 'offset']);
-      expect(greeting).toMatchObject({ epoch: expect.any(String), offset: expect.any(Number) });
+      expect(greeting).toMatchObject({ epoch: anyString, offset: anyNumber });
       expect(greeting['clientId']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(greeting['message']).toBe('Connecté au serveur WebSocket - Disponibilités en temps réel');
       expect(Date.parse(greeting['timestamp'] as string)).not.toBeNaN();

@@ -7,6 +7,7 @@ import { metricValue } from '../support/node-process.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { ClientStack, TEST_BACKOFF, token } from './client-helpers.js';
 import { post } from './helpers.js';
+import { anyNumber, anyString } from '../support/matchers.js';
 
 /** @switchboard/client against real gateway and worker processes: /ws/analytics. */
 let stack: ClientStack;
@@ -43,10 +44,10 @@ describe('AnalyticsClient', () => {
     const { client, seen } = connect();
     const initial = new Promise((resolve) => client.once('initial_stats', resolve));
     await open(client);
-    expect(await initial).toMatchObject({ total_events: expect.any(Number) });
+    expect(await initial).toMatchObject({ total_events: anyNumber });
     await event('page_view', 'sdk-a1');
     const received = await waitFor(() => got(seen.events, 'sdk-a1'), { what: 'the posted event' });
-    expect(received).toMatchObject({ type: 'page_view', id: expect.any(String), offset: expect.any(Number), data: {} });
+    expect(received).toMatchObject({ type: 'page_view', id: anyString, offset: anyNumber, data: {} });
     const pong = await client.ping();
     expect(pong.rttMs).toBeGreaterThanOrEqual(0);
     expect(Date.parse(pong.serverTime)).not.toBeNaN();

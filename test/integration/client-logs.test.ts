@@ -15,6 +15,7 @@ import { logsChannel } from '@switchboard/protocol';
 import { sleep, waitFor } from '../support/wait.js';
 import { ClientStack, TEST_BACKOFF, token } from './client-helpers.js';
 import { post } from './helpers.js';
+import { anyNumber, anyString } from '../support/matchers.js';
 
 /** @switchboard/client against real gateway and worker processes: /ws/logs and /ws/availability. */
 let stack: ClientStack;
@@ -146,7 +147,7 @@ describe('AvailabilityClient', () => {
     const body = { tourId: 't-1', tourTitle: 'Randonnée', availableSeats: 2, maxGroupSize: 12, threshold: 3 };
     expect((await post(stack.url, '/availability', body)).status).toBe(202);
     const alert = await waitFor(() => alerts[0], { what: 'the alert' });
-    expect(alert).toMatchObject({ data: body, offset: expect.any(Number), id: expect.any(String) });
+    expect(alert).toMatchObject({ data: body, offset: anyNumber, id: anyString });
     expect((await client.ping()).rttMs).toBeGreaterThanOrEqual(0);
   });
 });

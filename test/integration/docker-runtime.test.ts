@@ -28,7 +28,7 @@ function replay(stage: string, dir: string): string[] {
   const chain: string[] = [];
   for (let s: string | undefined = stage; s !== undefined && stageOf(s).length > 0; s = parentOf(s)) chain.unshift(s);
   const ran: string[] = [];
-  for (const step of chain.flatMap(stageOf) as DockerInstruction[]) {
+  for (const step of chain.flatMap<DockerInstruction>(stageOf)) {
     if (step.op === 'COPY') {
       const { from, sources, dest } = parseCopy(step.args);
       if (from !== undefined) throw new Error(`unexpected COPY --from in ${stage}'s chain: ${step.args}`);

@@ -4,6 +4,7 @@ import { RedisServer } from '../support/redis-server.js';
 import { NodeProcess } from '../support/node-process.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { PRODUCER_KEY } from './helpers.js';
+import { anyString } from '../support/matchers.js';
 
 /**
  * `Idempotency-Key` on the HTTP ingest routes, with real processes: a gateway and a worker on a
@@ -68,7 +69,7 @@ const setups: [string, () => Promise<Setup>][] = [
     'the all role on the in-memory engine',
     async () => {
       const node = await NodeProcess.start('all', { INGEST_API_KEYS: `${PRODUCER_KEY},${OTHER_PRODUCER_KEY}`, LOG_LEVEL: 'warn' });
-      return { ingest: node, entriesWith: async () => undefined, stop: async () => void (await node.stop('SIGKILL')) };
+      return { ingest: node, entriesWith: () => Promise.resolve(undefined), stop: async () => void (await node.stop('SIGKILL')) };
     },
   ],
 ];
@@ -108,7 +109,7 @@ describe.each(setups)('Idempotency-Key: %s', (_name, make) => {
     const c = await client();
     const [visitor, key] = [unique('visitor'), unique('key')];
     const first = await postWithKey(setup.ingest, '/events', pageView(visitor), key);
-    expect(first).toEqual({ status: 202, json: { id: expect.any(String) }, replayed: null });
+    expect(first).toEqual({ status: 202, json: { id: anyString }, replayed: null });
     const second = await postWithKey(setup.ingest, '/events', pageView(visitor), key);
     expect(second).toEqual({ status: 202, json: { id: first.json['id'] }, replayed: 'true' });
     await settle(c);

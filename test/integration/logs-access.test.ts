@@ -5,6 +5,7 @@ import { TestClient } from '../support/ws-client.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { post } from './helpers.js';
 import { appClient, authenticate, history, liveEntries, logsClient } from './logs-helpers.js';
+import { anyNumber, anyString } from '../support/matchers.js';
 
 /**
  * Who may read which app on `/ws/logs` (JWT app grants, AUTH_REQUIRED), the idle timeout, and
@@ -49,7 +50,7 @@ describe('JWT app grants on /ws/logs', () => {
   ])('grants the app through %s', async (_what, claims) => {
     const { answer } = await tryAuth({ userId: 'user-1', appId: 'shop', token: token(claims) });
     // The original answer, plus the position on the app's channel a reconnect resumes from.
-    expect(answer).toEqual({ type: 'auth_success', payload: { appId: 'shop', userId: 'user-1' }, epoch: expect.any(String), offset: expect.any(Number) });
+    expect(answer).toEqual({ type: 'auth_success', payload: { appId: 'shop', userId: 'user-1' }, epoch: anyString, offset: anyNumber });
   });
 
   it.each([
@@ -83,8 +84,8 @@ describe('JWT app grants on /ws/logs', () => {
     expect((await tryAuth({ userId: 'anyone', appId: 'shop' }, open)).answer).toEqual({
       type: 'auth_success',
       payload: { appId: 'shop', userId: 'anyone' },
-      epoch: expect.any(String),
-      offset: expect.any(Number),
+      epoch: anyString,
+      offset: anyNumber,
     });
     expect((await tryAuth({ userId: 'anyone', appId: 'shop', token: 'garbage' }, open)).answer.type).toBe('auth_error');
     expect((await tryAuth({ userId: 'user-1', appId: 'shop', token: token({ apps: ['blog'] }) }, open)).answer.type).toBe('auth_error');

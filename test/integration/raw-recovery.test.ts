@@ -87,7 +87,7 @@ async function expectEveryEventOnce(made: ResumingClient[], flow: Flow): Promise
     await waitFor(() => want.every((id) => c.ids().includes(id)), { timeoutMs: 30_000, what: `every ${c.endpoint} event on a client` });
   }
   for (const c of made) {
-    const want = new Set(flow.accepted.get(c.endpoint)!);
+    const want = new Set(flow.accepted.get(c.endpoint));
     const got = c.ids().filter((id) => want.has(id));
     expect(got.length, c.endpoint).toBe(want.size);
     expect(new Set(got).size, c.endpoint).toBe(want.size);

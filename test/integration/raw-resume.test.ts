@@ -5,6 +5,7 @@ import { ResumingClient, type RawEndpointName } from '../support/resuming-client
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
 import { PRODUCER_KEY, post } from './helpers.js';
+import { anyNumber, anyObject, anyString } from '../support/matchers.js';
 
 /**
  * Resume on the three raw endpoints, against real processes: a client that was away reconnects
@@ -69,7 +70,7 @@ describe('resume on the raw endpoints', () => {
     async (endpoint) => {
       const { gatewayA, gatewayB } = cluster;
       const c = await resuming(endpoint, [gatewayA, gatewayB]);
-      expect(c.firstFrames[0]).toMatchObject({ epoch: expect.any(String), offset: expect.any(Number) });
+      expect(c.firstFrames[0]).toMatchObject({ epoch: anyString, offset: anyNumber });
       const ids: string[] = [];
       for (let i = 0; i < 3; i++) ids.push(await produce(endpoint, gatewayA, `${endpoint}-before-${i}`));
       await waitFor(() => hasAll(c.ids(), ids), { what: 'the events before the drop' });
@@ -100,7 +101,7 @@ describe('resume on the raw endpoints', () => {
     const analytics = await raw(cluster.gatewayA, '/ws/analytics?epoch=not-this-one&since=3');
     await analytics.next((f) => f.type === 'resumed');
     const [first, answer] = analytics.frames.map((f) => f.frame);
-    expect(first).toMatchObject({ type: 'initial_stats', data: expect.any(Object), epoch: expect.any(String), offset: expect.any(Number) });
+    expect(first).toMatchObject({ type: 'initial_stats', data: anyObject, epoch: anyString, offset: anyNumber });
     expect(answer).toEqual({ type: 'resumed', recovered: false, epoch: first!['epoch'], offset: first!['offset'] });
 
     const availability = await raw(cluster.gatewayB, '/ws/availability?epoch=not-this-one&since=0');

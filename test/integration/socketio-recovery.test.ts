@@ -66,7 +66,8 @@ async function reconnect(c: IoClient, node: { url: string }): Promise<void> {
 const sequence = (c: IoClient, from = 0) =>
   c.received.slice(from).map(({ event, args }) => {
     const payload = args[0] as Record<string, unknown>;
-    return `${event} ${String(payload['id'] ?? `${String(payload['jobId'])}/${String(payload['type'])}`)}`;
+    const id = typeof payload['id'] === 'string' ? payload['id'] : `${String(payload['jobId'])}/${String(payload['type'])}`;
+    return `${event} ${id}`;
   });
 
 afterAll(() => {

@@ -32,7 +32,7 @@ afterAll(async () => {
 async function pendingOf(consumer: string): Promise<number> {
   const admin = redis.client();
   try {
-    return ((await admin.xpending(INGEST_STREAM, INGEST_GROUP, '-', '+', 1000, consumer)) as unknown[]).length;
+    return (await admin.xpending(INGEST_STREAM, INGEST_GROUP, '-', '+', 1000, consumer)).length;
   } finally {
     admin.disconnect();
   }

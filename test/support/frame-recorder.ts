@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { waitFor } from './wait.js';
+import { messageText } from './ws-client.js';
 
 /**
  * A WebSocket client that keeps every text frame exactly as it arrived and never throws on what
@@ -12,7 +13,7 @@ export class FrameRecorder {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
-      this.texts.push(isBinary ? '<binary frame>' : data.toString());
+      this.texts.push(isBinary ? '<binary frame>' : messageText(data));
     });
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };

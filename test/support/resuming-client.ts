@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { Frame } from './ws-client.js';
+import { messageText, type Frame } from './ws-client.js';
 import { waitFor } from './wait.js';
 
 export type RawEndpointName = 'analytics' | 'availability' | 'logs';
@@ -94,7 +94,7 @@ export class ResumingClient {
       }
     });
     ws.on('message', (data) => {
-      const frame = JSON.parse(data.toString()) as Frame;
+      const frame = JSON.parse(messageText(data)) as Frame;
       this.current.push(frame);
       if (!firstSeen && ['initial_stats', 'connection', 'auth_success'].includes(frame.type)) {
         firstSeen = true;

@@ -1,6 +1,13 @@
 import WebSocket from 'ws';
 import { waitFor } from './wait.js';
 
+/** The text of a `ws` message (a Buffer with the default binaryType; fragments and ArrayBuffers handled too). */
+export function messageText(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
 export interface Frame {
   type: string;
   [field: string]: unknown;
@@ -12,7 +19,7 @@ export class TestClient {
   closed: { code: number; reason: string } | undefined;
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? '' : data.toString();
+      const text = isBinary ? '' : messageText(data);
       this.frames.push({ frame: JSON.parse(text) as Frame, at: Date.now() });
     });
     ws.on('close', (code, reason) => {

@@ -128,7 +128,7 @@ export class LoaderPool {
     const replies = await Promise.all(
       this.loaders.map((l, i) => {
         const share = shares[i]!;
-        if (share === 0) return { ok: 0, failed: 0, ms: 0, errors: [] as string[] };
+        if (share === 0) return Promise.resolve({ ok: 0, failed: 0, ms: 0, errors: [] as string[] });
         if (l.held + share > MAX_SOCKETS_PER_LOADER) throw new Error(`a load generator would hold more than ${MAX_SOCKETS_PER_LOADER} sockets`);
         l.held += share;
         // Rotate the url list so clients alternate between targets across loaders too.
@@ -150,7 +150,7 @@ export class LoaderPool {
     await Promise.all(
       this.loaders.map((l, i) => {
         const drop = l.held - keep[i]!;
-        if (drop <= 0) return undefined;
+        if (drop <= 0) return Promise.resolve();
         l.held -= drop;
         return l.request({ op: 'close', count: drop }, 'closed');
       }),

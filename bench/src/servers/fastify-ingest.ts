@@ -44,7 +44,7 @@ fastify.post<{ Body: AnalyticsEvent }>(
   },
 );
 
-fastify.get('/health', async () => ({ status: 'ok' }));
+fastify.get('/health', () => ({ status: 'ok' }));
 
 await fastify.listen({ port, host: '127.0.0.1' });
 process.on('SIGTERM', () => {

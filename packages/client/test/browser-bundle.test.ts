@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile } from 'esbuild';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -25,7 +25,7 @@ async function bundle(path: string, external: string[] = []) {
     external,
   });
   const code = result.outputFiles[0]?.contents ?? new Uint8Array();
-  return { code, gzip: gzipSync(code).length, inputs: Object.keys((result.metafile as Metafile).inputs) };
+  return { code, gzip: gzipSync(code).length, inputs: Object.keys(result.metafile.inputs) };
 }
 
 describe('@switchboard/client in a browser bundle', () => {

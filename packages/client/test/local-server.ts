@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
 export interface Connection {
   socket: WebSocket;
@@ -30,7 +30,7 @@ export async function startLocalServer(options: {
   server.on('connection', (socket, request) => {
     const connection: Connection = { socket, request, received: [] };
     connections.push(connection);
-    socket.on('message', (data) => connection.received.push(JSON.parse(String(data)) as Record<string, unknown>));
+    socket.on('message', (data) => connection.received.push(JSON.parse(messageText(data)) as Record<string, unknown>));
     options.onConnection?.(connection);
   });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
@@ -47,13 +47,20 @@ export async function startLocalServer(options: {
   };
 }
 
+/** The text of a `ws` message (a Buffer with the default binaryType; fragments and ArrayBuffers handled too). */
+export function messageText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
 export const stats = (n: number) => ({ current_visitors: n, unique_today: n, total_events: n, letters_today: 0, timestamp: 1_795_312_149 });
 
 export async function until<T>(check: () => T, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = check();
-    if (value) return value as NonNullable<T>;
+    if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

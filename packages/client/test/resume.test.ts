@@ -7,7 +7,7 @@ import { FrameError } from '../src/core/errors.js';
 import { ChannelCursor, type Gap, type ResumeOutcome } from '../src/core/resume.js';
 import { LogsClient } from '../src/logs/client.js';
 import { logStreamStore } from '../src/stores/stores.js';
-import { startLocalServer, stats, until, type Connection } from './local-server.js';
+import { messageText, startLocalServer, stats, until, type Connection } from './local-server.js';
 
 /**
  * Resume after a reconnect, against the local fake server playing the gateway's part of the
@@ -172,7 +172,7 @@ describe('analytics: resume after a reconnect', () => {
   it('filters replayed events by the subscription (the server replays before the filter is re-sent)', async () => {
     const server = await scripted((c, n) => {
       c.socket.on('message', (data) => {
-        const message = JSON.parse(String(data)) as { type: string; events?: string[] };
+        const message = JSON.parse(messageText(data)) as { type: string; events?: string[] };
         if (message.type === 'subscribe') send(c, { type: 'subscribed', events: message.events });
       });
       if (n === 1) return void send(c, { type: 'initial_stats', data: stats(1), epoch: 'e1', offset: 1 });
@@ -242,7 +242,7 @@ describe('logs: resume after a reconnect', () => {
   function logsServer(script: (c: Connection, n: number, auth: Record<string, unknown>) => void) {
     return scripted((c, n) => {
       c.socket.on('message', (data) => {
-        const message = JSON.parse(String(data)) as { type: string; data?: Record<string, unknown> };
+        const message = JSON.parse(messageText(data)) as { type: string; data?: Record<string, unknown> };
         if (message.type === 'auth') script(c, n, message.data ?? {});
         if (message.type === 'request_history') send(c, { type: 'logs', payload: [entry('h1'), entry('h2')] });
       });

@@ -15,7 +15,7 @@ export function $(id: string): HTMLElement {
 export const field = (id: string): HTMLInputElement => $(id) as HTMLInputElement;
 
 /** An element with a class and text; text is always set with textContent. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: unknown): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string | number): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);

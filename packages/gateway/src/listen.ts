@@ -33,7 +33,7 @@ export function listenExclusive(app: TemplatedApp, host: string, port: number, r
         void failureCode(host, port).then((code) => reject(new ListenError(code, host, port)));
         return;
       }
-      resolve({ socket, port: uWS.us_socket_local_port(socket as unknown as uWS.us_socket) });
+      resolve({ socket, port: uWS.us_socket_local_port(socket) });
     });
   });
 }

@@ -94,7 +94,8 @@ async function harness(): Promise<Harness> {
   const publish = app.publish.bind(app);
   vi.spyOn(app, 'publish').mockImplementation((topic, message, isBinary, compress) => {
     if (topic === TOPIC) {
-      published.push(String(message));
+      // uWS takes a string or bytes; bytes are decoded so the checks read text either way.
+      published.push(typeof message === 'string' ? message : new TextDecoder().decode(message));
       events.push('publish');
     }
     return publish(topic, message, isBinary, compress);

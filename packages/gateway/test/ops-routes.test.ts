@@ -50,7 +50,7 @@ describe('ops routes on uWebSockets.js', () => {
     const health = await call('GET', '/health');
     expect(health.status).toBe(200);
     expect(health.headers.get('cache-control')).toBe('no-store');
-    expect(await health.json()).toEqual({ status: 'ok', service: 'gateway', node: 'n1', timestamp: expect.any(String) });
+    expect(await health.json()).toEqual({ status: 'ok', service: 'gateway', node: 'n1', timestamp: expect.any(String) as unknown });
     expect(await (await call('GET', '/livez')).text()).toBe('{"status":"ok"}');
     expect(await (await call('GET', '/readyz')).text()).toBe('{"ready":true,"draining":false,"redis":"up"}');
     const metrics = await call('GET', '/metrics');

@@ -21,7 +21,7 @@ describe('AddressLimits (fake timers)', () => {
     const limits = new AddressLimits(0, 2);
     expect(await limits.spendUpgrade('198.51.100.1')).toBeUndefined();
     expect(await limits.spendUpgrade('198.51.100.1')).toBeUndefined();
-    expect(await limits.spendUpgrade('198.51.100.1')).toEqual({ reason: 'rate_limited', message: expect.stringMatching(/at most 2 per second/), retryAfterS: 1 });
+    expect(await limits.spendUpgrade('198.51.100.1')).toEqual({ reason: 'rate_limited', message: expect.stringMatching(/at most 2 per second/) as unknown, retryAfterS: 1 });
     // Another address has its own budget.
     expect(await limits.spendUpgrade('198.51.100.2')).toBeUndefined();
     await vi.advanceTimersByTimeAsync(999);
@@ -94,7 +94,7 @@ describe('admitUpgrade on a real uWS app', () => {
   const opened: WebSocket[] = [];
   let token: uWS.us_listen_socket | undefined;
 
-  afterEach(async () => {
+  afterEach(() => {
     for (const ws of opened.splice(0)) ws.terminate();
     if (token !== undefined) uWS.us_listen_socket_close(token);
     token = undefined;
@@ -146,7 +146,7 @@ describe('admitUpgrade on a real uWS app', () => {
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => resolve({ open: false, status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }));
+        res.on('end', () => resolve({ open: false, status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
       });
       ws.once('error', (err) => reject(err));
     });
@@ -196,7 +196,7 @@ describe('admitUpgrade on a real uWS app', () => {
     const { port, registry } = await gateway({ ratePerS: 2, trustedProxies: ['127.0.0.1'] });
     expect(await connect(port, '198.51.100.1')).toEqual({ open: true });
     expect(await connect(port, '198.51.100.1')).toEqual({ open: true });
-    expect(await connect(port, '198.51.100.1')).toEqual({ open: false, status: 429, retryAfter: '1', body: expect.stringMatching(/per second/) });
+    expect(await connect(port, '198.51.100.1')).toEqual({ open: false, status: 429, retryAfter: '1', body: expect.stringMatching(/per second/) as unknown });
     expect(await connect(port, '198.51.100.2')).toEqual({ open: true });
     expect(await refused(registry, 'rate_limited')).toBe(1);
   });

@@ -59,7 +59,7 @@ const entrySchema = (withId: boolean) => {
         userId: body.userId,
         timestamp: body.timestamp,
         metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
-      } as LogInput;
+      };
     });
 };
 

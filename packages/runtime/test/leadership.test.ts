@@ -139,8 +139,9 @@ describe('Leadership on one memory engine', () => {
       name: 'trim',
       intervalMs: 3 * PERIOD_MS,
       catchUpOnAcquire: false,
-      run: async (slot) => {
+      run: (slot) => {
         runs.push({ holder, slot });
+        return Promise.resolve();
       },
     });
     const a = new Leadership(engine, { lease: 'test', holder: 'a', periodMs: PERIOD_MS }, logger).add(task('a'));
@@ -162,9 +163,9 @@ describe('Leadership on one memory engine', () => {
       name: 'flaky',
       intervalMs: PERIOD_MS,
       catchUpOnAcquire: false,
-      run: async () => {
+      run: () => {
         calls += 1;
-        throw new Error('task failed');
+        return Promise.reject(new Error('task failed'));
       },
     });
     running.push(leadership);

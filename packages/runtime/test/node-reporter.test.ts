@@ -34,7 +34,7 @@ describe('NodeReporter', () => {
   it('reports at start and every interval, with the connection counts of the moment', async () => {
     const reports: NodeReport[] = [];
     let all = 3;
-    reporter = new NodeReporter({ nodeId: 'n1', intervalMs: 1_000, connections: () => ({ all, logs: 1 }), store: async (r) => void reports.push(r) }, logger);
+    reporter = new NodeReporter({ nodeId: 'n1', intervalMs: 1_000, connections: () => ({ all, logs: 1 }), store: (r) => Promise.resolve(void reports.push(r)) }, logger);
     reporter.start();
     await vi.waitFor(() => expect(reports).toHaveLength(1));
     all = 5;
@@ -48,7 +48,7 @@ describe('NodeReporter', () => {
   });
 
   it('reports a burst of nudges once, shortly after the first', async () => {
-    const store = vi.fn(async () => undefined);
+    const store = vi.fn(() => Promise.resolve());
     reporter = new NodeReporter({ nodeId: 'n1', intervalMs: 60_000, connections: () => ({ all: 0, logs: 0 }), store }, logger);
     for (let i = 0; i < 10; i += 1) reporter.nudge();
     await vi.advanceTimersByTimeAsync(199);
@@ -69,9 +69,10 @@ describe('NodeReporter', () => {
         nodeId: 'n1',
         intervalMs: 1_000,
         connections: () => ({ all: 0, logs: 0 }),
-        store: async (r) => {
-          if (failing) throw new Error('engine down');
+        store: (r) => {
+          if (failing) return Promise.reject(new Error('engine down'));
           stored.push(r);
+          return Promise.resolve();
         },
       },
       logger,

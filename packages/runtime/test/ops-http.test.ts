@@ -50,7 +50,7 @@ describe('ops routes on node:http', () => {
     const health = await call(port, 'GET', '/health');
     expect(health.status).toBe(200);
     expect(health.headers['cache-control']).toBe('no-store');
-    expect(JSON.parse(health.body)).toEqual({ status: 'ok', service: 'test', node: 'n1', timestamp: expect.any(String) });
+    expect(JSON.parse(health.body)).toEqual({ status: 'ok', service: 'test', node: 'n1', timestamp: expect.any(String) as unknown });
     expect(await call(port, 'GET', '/livez')).toMatchObject({ status: 200, body: '{"status":"ok"}' });
     expect(await call(port, 'GET', '/readyz?verbose=1')).toMatchObject({ status: 200, body: '{"ready":true,"draining":false,"redis":"up"}' });
     const metrics = await call(port, 'GET', '/metrics');
@@ -93,7 +93,7 @@ describe('ops routes on node:http', () => {
     expect((await call(port, 'GET', '/readyz')).status).toBe(200);
     ops!.markDraining();
     expect(await call(port, 'GET', '/readyz')).toMatchObject({ status: 503, body: '{"ready":false,"draining":true,"redis":"up"}' });
-    expect(JSON.parse((await call(port, 'GET', '/health')).body).status).toBe('draining');
+    expect((JSON.parse((await call(port, 'GET', '/health')).body) as { status: string }).status).toBe('draining');
     // Liveness is not readiness: a draining process is alive.
     expect((await call(port, 'GET', '/livez')).status).toBe(200);
   });

@@ -27,10 +27,10 @@ describe('retry', () => {
     const failures: [number, number][] = [];
     const started = Date.now();
     const result = retry(
-      async () => {
+      () => {
         attempts.push(Date.now() - started);
-        if (attempts.length < 4) throw new Error(`failure ${attempts.length}`);
-        return 'done';
+        if (attempts.length < 4) return Promise.reject(new Error(`failure ${attempts.length}`));
+        return Promise.resolve('done');
       },
       { ...BACKOFF, onFailure: (_err, n, delayMs) => failures.push([n, delayMs]) },
     );
@@ -65,9 +65,9 @@ describe('retry', () => {
     const controller = new AbortController();
     let n = 0;
     const result = retry(
-      async () => {
+      () => {
         n += 1;
-        throw new Error(`failure ${n}`);
+        return Promise.reject(new Error(`failure ${n}`));
       },
       { initialMs: 60_000, maxMs: 60_000, signal: controller.signal },
     );

@@ -25,7 +25,7 @@ const socketIoMessages = (commit: Parameters<typeof publishesOf>[0]) =>
 
 /** A state reader over fixed string keys (the product only reads job owners). */
 const owners = (keys: Record<string, string>): StateReader => ({
-  readStrings: async (reads) => reads.map((read) => (read.op === 'mget' ? read.keys.flatMap((k) => (keys[k] === undefined ? [] : [keys[k]])) : [])),
+  readStrings: (reads) => Promise.resolve(reads.map((read) => (read.op === 'mget' ? read.keys.flatMap((k) => (keys[k] === undefined ? [] : [keys[k]])) : []))),
 });
 
 describe('decodeEntry', () => {
@@ -38,7 +38,7 @@ describe('decodeEntry', () => {
   });
 
   it('refuses unknown kinds and missing bodies, naming the field', () => {
-    expect(decodeEntry(stream({ kind: 'sms', body: '{}' }))).toEqual({ ok: false, error: expect.stringMatching(/^kind: expected one of analytics, error, job\b/) });
+    expect(decodeEntry(stream({ kind: 'sms', body: '{}' }))).toEqual({ ok: false, error: expect.stringMatching(/^kind: expected one of analytics, error, job\b/) as unknown });
     expect(decodeEntry(stream({ kind: 'analytics' }))).toEqual({ ok: false, error: 'body: expected a JSON string' });
   });
 });

@@ -1,7 +1,10 @@
-/** The shape `useSyncExternalStore` consumes; usable without React. */
+/**
+ * The shape `useSyncExternalStore` consumes; usable without React. Its functions are called
+ * unbound (React passes them around), hence properties rather than methods.
+ */
 export interface ExternalStore<T> {
-  subscribe(listener: () => void): () => void;
-  getSnapshot(): T;
+  subscribe: (listener: () => void) => () => void;
+  getSnapshot: () => T;
 }
 
 /**

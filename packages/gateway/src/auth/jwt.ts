@@ -22,7 +22,7 @@ export function verifyToken(token: string, config: JwtConfig): VerifyResult {
     });
     if (typeof payload !== 'object' || payload === null) return { ok: false, reason: 'invalid' };
     if (typeof payload.exp !== 'number') return { ok: false, reason: 'no_expiry' };
-    return { ok: true, claims: payload as Claims };
+    return { ok: true, claims: payload };
   } catch (err) {
     return { ok: false, reason: err instanceof jwt.TokenExpiredError ? 'expired' : 'invalid' };
   }

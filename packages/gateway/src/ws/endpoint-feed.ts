@@ -192,7 +192,7 @@ export class EndpointFeed {
         metrics.resumes.inc({ endpoint: this.endpoint, outcome: 'not_recovered' });
       }
     }
-    sendFrames(ws as unknown as WebSocket<RawSocket>, frames, this.ctx);
+    sendFrames(ws, frames, this.ctx);
     if (!data.closed) options.join(ws);
   }
 

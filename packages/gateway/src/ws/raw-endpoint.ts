@@ -34,7 +34,7 @@ export interface RawEndpointSpec<T extends RawSocket> {
    * The connection's first step, before any client message is handled: the first frame,
    * resume and joining the fan-out.
    */
-  start?(ws: WebSocket<T>): Promise<void> | void;
+  start?: (ws: WebSocket<T>) => Promise<void> | void;
   /** One client message (parsed JSON), handled after every earlier step of the connection. */
   handle(ws: WebSocket<T>, json: unknown): Promise<void> | void;
   /** Synchronous cleanup; the socket is already marked closed. */
