@@ -9,6 +9,7 @@
  * `--seconds`. Measured: entries accepted (202) per second, entries delivered to clients per
  * second, gateway and worker CPU, and per Redis master (shard): CPU from `INFO` deltas, publishes
  * and script calls per second from `INFO commandstats`, output bytes, channels served.
+ * Then the pub/sub layer alone on the same setups (cluster-pubsub.ts): its per-shard ceiling.
  * Results: bench/results/channels-latest.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { CpuMeter, SWITCHBOARD_CLI, sleep, startNode, type Proc } from './lib/proc.js';
+import { runPubsub, type PubsubResult } from './cluster-pubsub.js';
 import { sampleShard, shardFigures, startBenchRedis, type ShardFigures } from './cluster-shards.js';
 
 const PRODUCER_KEY = 'bench-producer-key-0001';
@@ -169,7 +171,7 @@ async function redisPidsOf(ports: number[]): Promise<number[]> {
   );
 }
 
-function markdown(results: ChannelsResult[]): string {
+function markdown(results: ChannelsResult[], pubsub: PubsubResult[]): string {
   const lines = [
     `# Many channels: one Redis against a 3-shard Redis Cluster`,
     '',
@@ -179,10 +181,27 @@ function markdown(results: ChannelsResult[]): string {
     '|---|---:|---:|---:|---:|---:|---:|',
     ...results.map((r) => `| ${r.mode} | ${r.acceptedEntriesPerSecond} | ${r.deliveredEntriesPerSecond} | ${r.missing} | ${r.cpuPercent.gateways} | ${r.cpuPercent.workers} | ${r.cpuPercent.redis} |`),
     '',
-    '| Redis | shard (port) | CPU % | publishes/s | scripts/s | commands/s | output KB/s | channels |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| Redis | shard (port) | CPU % | publishes/s | CPU µs/publish | scripts/s | commands/s | output KB/s | channels |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...results.flatMap((r) =>
-      r.shards.map((s) => `| ${r.mode} | ${s.port} | ${s.cpuPercent} | ${s.publishesPerSecond} | ${s.scriptsPerSecond} | ${s.commandsPerSecond} | ${Math.round(s.outputBytesPerSecond / 1024)} | ${s.channels} |`),
+      r.shards.map((s) => `| ${r.mode} | ${s.port} | ${s.cpuPercent} | ${s.publishesPerSecond} | ${s.cpuMicrosPerPublish} | ${s.scriptsPerSecond} | ${s.commandsPerSecond} | ${Math.round(s.outputBytesPerSecond / 1024)} | ${s.channels} |`),
+    ),
+    '',
+    `Pub/sub alone (no gateways or workers): ${APPS} channels, two subscriber connections each on every channel, 4 auto-pipelined publishers.`,
+    '',
+    '| Redis | payload B | publishes/s | deliveries/s | shard (port) | shard CPU % | shard publishes/s | CPU µs/publish | shard output KB/s |',
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|',
+    ...pubsub.flatMap((r) =>
+      r.shards.map((s, i) =>
+        [
+          ...(i === 0 ? [r.mode, r.payloadBytes, r.publishesPerSecond, r.deliveriesPerSecond] : ['', '', '', '']),
+          s.port,
+          s.cpuPercent,
+          s.publishesPerSecond,
+          s.cpuMicrosPerPublish,
+          Math.round(s.outputBytesPerSecond / 1024),
+        ].join(' | '),
+      ).map((row) => `| ${row} |`),
     ),
     '',
   ];
@@ -194,8 +213,13 @@ for (const mode of MODES) {
   process.stderr.write(`channels: ${mode} Redis, ${APPS} apps x ${CLIENTS_PER_APP} clients...\n`);
   results.push(await runMode(mode));
 }
+const pubsub: PubsubResult[] = [];
+for (const mode of MODES) {
+  process.stderr.write(`channels: pub/sub alone on ${mode} Redis...\n`);
+  pubsub.push(await runPubsub(mode, APPS, SECONDS));
+}
 mkdirSync(options.out, { recursive: true });
-const report = { at: new Date().toISOString(), cores: (await import('node:os')).cpus().length, options: { APPS, CLIENTS_PER_APP, SECONDS, BATCH, PRODUCERS }, results };
+const report = { at: new Date().toISOString(), cores: (await import('node:os')).cpus().length, options: { APPS, CLIENTS_PER_APP, SECONDS, BATCH, PRODUCERS }, results, pubsub };
 writeFileSync(`${options.out}/channels-latest.json`, `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(`${options.out}/channels-latest.md`, markdown(results));
-process.stdout.write(markdown(results));
+writeFileSync(`${options.out}/channels-latest.md`, markdown(results, pubsub));
+process.stdout.write(markdown(results, pubsub));

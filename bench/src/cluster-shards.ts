@@ -103,8 +103,13 @@ export interface ShardFigures {
   port: number;
   /** Redis CPU, % of one core. */
   cpuPercent: number;
-  /** PUBLISH + SPUBLISH calls per second (publishes from scripts count as their script's call). */
+  /** PUBLISH + SPUBLISH calls per second (those a script makes included). */
   publishesPerSecond: number;
+  /**
+   * Redis CPU per publish, µs: everything the shard did (scripts, stream reads, replication,
+   * writing to subscribers) divided by its publishes. The cost the capacity model scales.
+   */
+  cpuMicrosPerPublish: number;
   /** Script calls (EVALSHA/EVAL/FCALL) per second: the worker's atomic commits. */
   scriptsPerSecond: number;
   commandsPerSecond: number;
@@ -120,10 +125,13 @@ const delta = (after: Record<string, number>, before: Record<string, number>, na
 export function shardFigures(before: ShardSample, after: ShardSample): ShardFigures {
   const seconds = (after.at - before.at) / 1000;
   const rate = (n: number) => Math.round(n / seconds);
+  const cpu = after.cpuSeconds - before.cpuSeconds;
+  const publishes = delta(after.calls, before.calls, ['publish', 'spublish']);
   return {
     port: after.port,
-    cpuPercent: Math.round(((after.cpuSeconds - before.cpuSeconds) / seconds) * 1000) / 10,
-    publishesPerSecond: rate(delta(after.calls, before.calls, ['publish', 'spublish'])),
+    cpuPercent: Math.round((cpu / seconds) * 1000) / 10,
+    publishesPerSecond: rate(publishes),
+    cpuMicrosPerPublish: publishes === 0 ? 0 : Math.round((cpu * 1e6 * 100) / publishes) / 100,
     scriptsPerSecond: rate(delta(after.calls, before.calls, ['evalsha', 'eval', 'fcall', 'evalsha_ro', 'fcall_ro'])),
     commandsPerSecond: rate(after.commandsProcessed - before.commandsProcessed),
     outputBytesPerSecond: rate(after.netOutputBytes - before.netOutputBytes),
