@@ -16,7 +16,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clusterHealthy, clusterNodeArgs, clusterNodesVariable, createCluster, NODES } from './local-redis-cluster.mjs';
+import { LocalRedisCluster } from './redis-cluster.mjs';
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 const HAPROXY_CONFIG = fileURLToPath(new URL('../deploy/haproxy/haproxy.cfg', import.meta.url));
@@ -49,6 +49,8 @@ const redisCluster = args.includes('--redis-cluster');
 const READY_TIMEOUT_MS = 60_000;
 
 const children = [];
+/** The local Redis Cluster, with --redis-cluster (it owns its nodes' processes). */
+let redisClusterNodes;
 let stopping = false;
 const workDir = mkdtempSync(join(tmpdir(), 'switchboard-cluster-'));
 
@@ -126,7 +128,7 @@ function stop(code = 0) {
   stopping = true;
   process.stdout.write('\nstopping the cluster...\n');
   // Everything but Redis first (the nodes drain and may still write), Redis last.
-  const isRedis = (c) => c.name.startsWith('redis');
+  const isRedis = (c) => c.name === 'redis';
   const redis = children.filter(isRedis).map((c) => c.child);
   const others = children.filter((c) => !isRedis(c)).map((c) => c.child);
   const exited = (child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
@@ -135,6 +137,7 @@ function stop(code = 0) {
     .then(async () => {
       for (const child of redis) child.kill('SIGTERM');
       await Promise.all(redis.map(exited));
+      await redisClusterNodes?.stop();
     })
     .finally(() => {
       rmSync(workDir, { recursive: true, force: true });
@@ -153,22 +156,16 @@ async function startRedis() {
   const port = await freePort();
   run('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   await until('redis-server', () => redisAnswers(port));
-  return { env: { REDIS_URL: `redis://127.0.0.1:${port}` }, summary: `redis on ${port}` };
+  // Empty values unset what the caller's environment may hold: one Redis setting at a time.
+  return { env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CLUSTER_NODES: '' }, summary: `redis on ${port}` };
 }
 
-/** 3 masters + 3 replicas on free ports, joined, and up only once every node agrees. */
+/** 3 masters + 3 replicas on free ports, up once every node reports the cluster whole. */
 async function startRedisCluster() {
-  const ports = [];
-  for (let i = 0; i < NODES; i++) {
-    const [port, busPort] = [await freePort(), await freePort()];
-    ports.push(port);
-    run(`redis-${i + 1}`, 'redis-server', clusterNodeArgs(port, busPort, workDir));
-  }
-  await Promise.all(ports.map((port) => until(`redis-server on ${port}`, () => redisAnswers(port))));
-  await createCluster(ports);
-  await until('the Redis Cluster', () => clusterHealthy(ports));
-  const nodes = clusterNodesVariable(ports);
-  return { env: { REDIS_CLUSTER_NODES: nodes }, summary: `Redis Cluster (3 masters, 3 replicas) on ${ports.join(', ')}` };
+  redisClusterNodes = await LocalRedisCluster.start();
+  if (stopping) throw new Error('stopping');
+  const ports = redisClusterNodes.ports.join(', ');
+  return { env: { REDIS_CLUSTER_NODES: redisClusterNodes.nodes, REDIS_URL: '' }, summary: `Redis Cluster (3 masters, 3 replicas) on ${ports}` };
 }
 
 try {

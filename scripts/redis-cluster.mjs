@@ -73,6 +73,11 @@ export class LocalRedisCluster {
     this.ports = ports;
     /** @type {Map<number, import('node:child_process').ChildProcess>} */
     this.children = new Map();
+    /**
+     * Each node's cluster bus port, given explicitly: the default (port + 10000) is out of range
+     * for free ports above 55535, and may be taken. @type {Map<number, number>}
+     */
+    this.busPorts = new Map();
   }
 
   /** `host:port,...` of every node, as REDIS_CLUSTER_NODES takes it. */
@@ -89,6 +94,11 @@ export class LocalRedisCluster {
       if (!ports.includes(port)) ports.push(port);
     }
     const cluster = new LocalRedisCluster(mkdtempSync(join(tmpdir(), 'sb-redis-cluster-')), ports);
+    for (const port of ports) {
+      let bus = await freePort();
+      while (ports.includes(bus) || [...cluster.busPorts.values()].includes(bus)) bus = await freePort();
+      cluster.busPorts.set(port, bus);
+    }
     try {
       await Promise.all(ports.map((port) => cluster.startNode(port)));
       await run('redis-cli', [
@@ -110,7 +120,8 @@ export class LocalRedisCluster {
       'redis-server',
       [
         '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
+        '--cluster-enabled', 'yes', '--cluster-port', String(this.busPorts.get(port)),
+        '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
         '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', this.dir,
         '--save', '', '--appendonly', 'no',
       ],

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { LocalRedisCluster } from '../../scripts/redis-cluster.mjs';
 import { startRedis } from './lib/proc.js';
 
 /**
@@ -15,22 +16,13 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
-/** What the local cluster starter (scripts/redis-cluster.mjs) offers the harness. */
-interface LocalCluster {
-  nodes: string;
-  masters(): Promise<{ port: number }[]>;
-  stop(): Promise<void>;
-}
-
 export async function startBenchRedis(mode: 'single' | 'cluster'): Promise<BenchRedis> {
   if (mode === 'single') {
     const redis = await startRedis();
     const port = Number(new URL(redis.url).port);
     return { mode, env: { REDIS_URL: redis.url }, masters: async () => [port], stop: () => redis.proc.stop() };
   }
-  // The test harness's starter, shared so there is one way to run a local cluster.
-  const starter = new URL('../../scripts/redis-cluster.mjs', import.meta.url).href;
-  const { LocalRedisCluster } = (await import(starter)) as { LocalRedisCluster: { start(): Promise<LocalCluster> } };
+  // The test harness's starter: one way to run a local cluster.
   const cluster = await LocalRedisCluster.start();
   return {
     mode,
