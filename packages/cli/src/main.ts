@@ -47,7 +47,7 @@ async function run(role: Role): Promise<void> {
     process.exit(1);
   });
 
-  const engine = createEngine(config.redisUrl, logger, { size: config.historySize, ttlS: config.historyTtlS });
+  const engine = createEngine(config, logger, { size: config.historySize, ttlS: config.historyTtlS });
   let running: RunningRole;
   try {
     logger.info({ engine: engine.kind }, 'connecting engine');

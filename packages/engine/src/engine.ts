@@ -178,14 +178,18 @@ export interface Engine {
   connect(): Promise<void>;
   close(): Promise<void>;
 
-  /** Appends to the ingest stream; resolves with the stream id once the entry is stored. */
-  appendIngest(fields: Record<string, string>): Promise<string>;
+  /**
+   * Appends to the ingest stream; resolves with the stream id once the entry is stored. `route`
+   * is the channel the entry publishes on (protocol `ingestRoute`): on a Redis Cluster it picks
+   * the ingest partition, and is derived from the fields when omitted.
+   */
+  appendIngest(fields: Record<string, string>, route?: string): Promise<string>;
   /**
    * Appends to the ingest stream unless `once.key` was already used within its TTL. The marker
    * and the entry are written in one atomic step: there is never a marker without its entry,
    * nor an entry whose key a concurrent append could also claim.
    */
-  appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult>;
+  appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult>;
   /** New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait). */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */

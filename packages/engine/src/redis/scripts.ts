@@ -29,7 +29,9 @@ end
  * each channel's position and history keys.
  * ARGV[1] guard kind ('entry' | 'once' | 'none'); ARGV[2] stream id or marker TTL (s); ARGV[3] group;
  * ARGV[4] consumer; ARGV[5] history size; ARGV[6] history TTL (s); ARGV[7] epoch for a channel that
- * has none; ARGV[8] op count, then per op: name, key index, argument count, arguments...;
+ * has none; ARGV[8] the publish command ('PUBLISH', or 'SPUBLISH' on a Redis Cluster: sharded
+ * pub/sub, the channel hashing to the slot of the channel's keys); ARGV[9] op count, then per op:
+ * name, key index, argument count, arguments...;
  * then the publish count, then per publish: channel, position key index, history key index, frame
  * (a JSON object, '{}' when empty); then channel/message pairs published verbatim (broadcasts).
  * Returns {applied (0|1), offset of each published frame...}; an error reply when refused.
@@ -66,8 +68,10 @@ local function type_ok(key, wanted)
   return actual == 'none' or actual == wanted
 end
 
-local ops, i = {}, 9
-for n = 1, tonumber(ARGV[8]) do
+local publish_command = ARGV[8]
+if publish_command ~= 'PUBLISH' and publish_command ~= 'SPUBLISH' then return refuse('unknown publish command') end
+local ops, i = {}, 10
+for n = 1, tonumber(ARGV[9]) do
   local name, key, argc = ARGV[i], KEYS[tonumber(ARGV[i + 1])], tonumber(ARGV[i + 2])
   local spec = OPS[name]
   if spec == nil or key == nil or argc == nil then return refuse('malformed op ' .. n) end
@@ -130,7 +134,7 @@ for _, publish in ipairs(publishes) do
     redis.call('XADD', history_key, 'MAXLEN', history_size, id, 'f', frame)
   end
   redis.call('EXPIRE', history_key, history_ttl)
-  redis.call('PUBLISH', channel, epoch .. ' ' .. offset .. ' ' .. frame)
+  redis.call(publish_command, channel, epoch .. ' ' .. offset .. ' ' .. frame)
   result[#result + 1] = offset
 end
 for j = broadcasts_from, #ARGV, 2 do
