@@ -25,6 +25,7 @@ const PRODUCER_KEY = 'bench-producer-key-0001';
 const { values: options } = parseArgs({
   options: {
     modes: { type: 'string', default: 'single,cluster' },
+    'pubsub-modes': { type: 'string', default: 'single,cluster' },
     apps: { type: 'string', default: '100' },
     'clients-per-app': { type: 'string', default: '10' },
     seconds: { type: 'string', default: '10' },
@@ -36,7 +37,7 @@ const { values: options } = parseArgs({
 });
 if (options.help) {
   process.stdout.write(
-    'usage: npm run bench:channels -- [--modes single,cluster] [--apps 100] [--clients-per-app 10] [--seconds 10] [--batch 20] [--producers 8] [--out DIR]\n',
+    'usage: npm run bench:channels -- [--modes single,cluster] [--pubsub-modes single,cluster] [--apps 100] [--clients-per-app 10] [--seconds 10] [--batch 20] [--producers 8] [--out DIR]\n',
   );
   process.exit(0);
 }
@@ -50,8 +51,13 @@ const CLIENTS_PER_APP = positive('clients-per-app');
 const SECONDS = positive('seconds');
 const BATCH = positive('batch');
 const PRODUCERS = positive('producers');
-const MODES = String(options.modes).split(',') as ('single' | 'cluster')[];
-for (const mode of MODES) if (mode !== 'single' && mode !== 'cluster') throw new Error(`--modes: unknown mode ${mode}`);
+const modes = (name: 'modes' | 'pubsub-modes'): ('single' | 'cluster')[] => {
+  const list = String(options[name]).split(',').filter(Boolean);
+  for (const mode of list) if (mode !== 'single' && mode !== 'cluster') throw new Error(`--${name}: unknown mode ${mode}`);
+  return list as ('single' | 'cluster')[];
+};
+const MODES = modes('modes');
+const PUBSUB_MODES = modes('pubsub-modes');
 
 export interface ChannelsResult {
   mode: 'single' | 'cluster';
@@ -214,7 +220,7 @@ for (const mode of MODES) {
   results.push(await runMode(mode));
 }
 const pubsub: PubsubResult[] = [];
-for (const mode of MODES) {
+for (const mode of PUBSUB_MODES) {
   process.stderr.write(`channels: pub/sub alone on ${mode} Redis...\n`);
   pubsub.push(await runPubsub(mode, APPS, SECONDS));
 }

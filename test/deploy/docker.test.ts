@@ -202,6 +202,7 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
       const config = loadConfig(env);
       if (onRedisCluster([name, s])) {
         expect(config.redisUrl, name).toBeUndefined();
+        expect(config.redisClusterNodes?.map((n) => n.host).sort(), name).toEqual(redisNodes.map(([n]) => n).sort());
         expect(env['REDIS_CLUSTER_NODES']?.split(',').sort(), `${name}: every node of the profile`).toEqual(redisNodes.map(([n]) => `${n}:6379`).sort());
       } else {
         expect(config.redisUrl, name).toMatch(/^redis:\/\/redis:/);

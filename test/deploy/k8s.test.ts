@@ -299,10 +299,11 @@ describe('k8s: Redis Cluster from configuration (files)', () => {
   });
 
   it('production with the component and REDIS_URL out of the Secret loads on the cluster; with both set it is refused', () => {
-    const { env } = productionOnRedisCluster();
+    const { env, nodes } = productionOnRedisCluster();
     const config = loadConfig({ ...env, NODE_ID: SAMPLE_POD_NAME });
     expect(config.production).toBe(true);
     expect(config.redisUrl).toBeUndefined();
+    expect(config.redisClusterNodes?.map((n) => `${n.host}:${n.port}`)).toEqual(nodes);
     expect(() => loadConfig({ ...env, REDIS_URL: productionSecrets(true)['REDIS_URL']!, NODE_ID: SAMPLE_POD_NAME })).toThrow(/REDIS_URL|REDIS_CLUSTER_NODES/);
   });
 });
