@@ -29,7 +29,7 @@ export {
   type ClusterNode,
   type RedisEngineOptions,
 } from './redis/redis-engine.js';
-export { keySlot, partitionTags } from './redis/topology.js';
+export { clusterTopology, keySlot, partitionTags } from './redis/topology.js';
 export { MemoryEngine, type MemoryEngineOptions } from './memory/memory-engine.js';
 export { encodeChannelPayload, decodeChannelPayload } from './channel.js';
 export { channelKeys, consumerAliveKey, type ChannelKeys } from './redis/keys.js';
