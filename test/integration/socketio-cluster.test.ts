@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import { generateKeyPairSync } from 'node:crypto';
 import { Emitter } from '@socket.io/redis-emitter';
 import { jobOwnerKey } from '@switchboard/protocol';
-import type { RedisServer } from '../support/redis-server.js';
+import { suiteRedis, type TestRedis } from '../support/test-redis.js';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
 import { IoClient } from '../support/socketio-client.js';
@@ -17,7 +17,7 @@ import { post } from './helpers.js';
  */
 const SECRET = 'socketio-test-secret-socketio-test-secret';
 const ISSUER = 'switchboard-tests';
-let redis: RedisServer;
+let redis: TestRedis;
 let gatewayA: NodeProcess;
 let gatewayB: NodeProcess;
 let cluster: TwoGatewayCluster;
@@ -37,7 +37,7 @@ const jobEvent = (node: NodeProcess, jobId: string, body: Record<string, unknown
 const progress = { itemsScraped: 10, pagesScraped: 2, currentPage: 2, totalPages: 5, elapsedTime: 1234 };
 
 beforeAll(async () => {
-  const env = (redisUrl: string) => ({ REDIS_URL: redisUrl, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, LOG_LEVEL: 'warn', WS_RATE_LIMIT_PER_S: '20' });
+  const env = (redisEnv: Record<string, string>) => ({ ...redisEnv, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, LOG_LEVEL: 'warn', WS_RATE_LIMIT_PER_S: '20' });
   cluster = await startTwoGatewayCluster(env);
   ({ redis, gatewayA, gatewayB } = cluster);
 });
@@ -47,7 +47,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-describe('error monitor across two gateways', () => {
+describe(`error monitor across two gateways (${suiteRedis()} Redis)`, () => {
   it('emits error:new to all, error:service and error:level to their rooms only, on every node', async () => {
     const billingOnA = await connect(gatewayA);
     const fatalOnB = await connect(gatewayB);
@@ -169,7 +169,7 @@ describe('job monitor across two gateways', () => {
     const bobLate = await connect(gatewayB, { auth: { token: token('bob') } });
     // The worker records the owner when it processes the event.
     const store = redis.client();
-    await waitFor(async () => (await store.get(jobOwnerKey('job-private'))) === 'alice', { what: 'the owner recorded' });
+    await waitFor(async () => (await store.get(redis.stateKey(jobOwnerKey('job-private')))) === 'alice', { what: 'the owner recorded' });
     store.disconnect();
     expect(await alice.ack('subscribe', 'job-private')).toEqual({ ok: true });
     expect(await bobLate.ack('subscribe', 'job-private')).toEqual({ ok: false, error: 'Forbidden: this job belongs to another user' });
@@ -215,7 +215,7 @@ describe('job monitor across two gateways', () => {
 describe('Socket.IO authentication', () => {
   let strict: NodeProcess;
   beforeAll(async () => {
-    strict = await NodeProcess.start('gateway', { REDIS_URL: redis.url, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, AUTH_REQUIRED: 'true', LOG_LEVEL: 'warn' });
+    strict = await NodeProcess.start('gateway', { ...redis.env, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, AUTH_REQUIRED: 'true', LOG_LEVEL: 'warn' });
   });
   afterAll(async () => {
     await strict?.stop('SIGKILL');

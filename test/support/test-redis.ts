@@ -30,6 +30,8 @@ export interface TestRedis {
   client(): Redis | Cluster;
   /** The ingest stream that entries for `channel` go to (one stream on one Redis; a partition's on the cluster). */
   ingestStream(channel: string): string;
+  /** Where a state key (`sb:logs:history:<app>`, `sb:job:<id>:owner`, ...) is stored: under its channel's tag on the cluster. */
+  stateKey(key: string): string;
   /** The cluster itself (kill a master, find a key's shard), on the cluster only. */
   cluster: LocalRedisCluster | undefined;
   stop(): Promise<void>;
@@ -43,6 +45,7 @@ export async function startTestRedis(kind: RedisKind = selected): Promise<TestRe
       env: { REDIS_URL: server.url },
       client: () => server.client(),
       ingestStream: () => INGEST_STREAM,
+      stateKey: (key) => key,
       cluster: undefined,
       stop: () => server.stop(),
     };
@@ -55,6 +58,7 @@ export async function startTestRedis(kind: RedisKind = selected): Promise<TestRe
     env: { REDIS_CLUSTER_NODES: cluster.nodes },
     client: () => clusterClient(cluster),
     ingestStream: (channel) => topology.ingestStream(topology.partitionOf(channel)),
+    stateKey: (key) => topology.stateKey(key),
     cluster,
     stop: () => cluster.stop(),
   };
