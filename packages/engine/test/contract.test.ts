@@ -3,17 +3,49 @@ import pino from 'pino';
 import { INGEST_STREAM, INGEST_GROUP, ingestDedupeKey } from '@switchboard/protocol';
 import { MemoryEngine, RedisEngine, channelKeys, type ChannelMessage, type Engine, type HistoryLimits } from '../src/index.js';
 import { RedisServer } from '../../../test/support/redis-server.js';
+import { clusterClient, nodeClient, startRedisCluster, type LocalRedisCluster } from '../../../test/support/redis-cluster.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 const logger = pino({ level: 'silent' });
 let redis: RedisServer;
+/** A real Redis Cluster (3 masters + 3 replicas), started once for the file. */
+let cluster: LocalRedisCluster;
 
 beforeAll(async () => {
-  redis = await RedisServer.start();
-});
+  [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
+}, 120_000);
 afterAll(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop()]);
 });
+
+/** Empties every master of the cluster. */
+async function flushCluster(): Promise<void> {
+  for (const master of await cluster.masters()) {
+    const client = nodeClient(master.port);
+    try {
+      await client.flushall();
+    } finally {
+      client.disconnect();
+    }
+  }
+}
+
+const clusterNodes = () => cluster.runningPorts().map((port) => ({ host: '127.0.0.1', port }));
+
+/** A Redis engine of the named kind ('redis': one server; 'cluster': the Redis Cluster). */
+const redisEngine = (name: string, history?: HistoryLimits): RedisEngine =>
+  name === 'cluster' ? new RedisEngine({ cluster: { nodes: clusterNodes() }, logger, history }) : new RedisEngine({ url: redis.url, logger, history });
+
+/** Empties the store behind the named engine. */
+async function flush(name: string): Promise<void> {
+  if (name === 'cluster') return flushCluster();
+  const admin = redis.client();
+  await admin.flushall();
+  admin.disconnect();
+}
+
+/** A client for assertions on the store behind the named engine; the caller disconnects it. */
+const adminClient = (name: string) => (name === 'cluster' ? clusterClient(cluster) : redis.client());
 
 /** The same contract, run against both engines. */
 const engines: [string, () => Promise<Engine>][] = [
@@ -25,6 +57,13 @@ const engines: [string, () => Promise<Engine>][] = [
       await admin.flushall();
       admin.disconnect();
       return new RedisEngine({ url: redis.url, logger });
+    },
+  ],
+  [
+    'cluster',
+    async () => {
+      await flushCluster();
+      return redisEngine('cluster');
     },
   ],
 ];
@@ -419,6 +458,13 @@ const enginesWith = (history: HistoryLimits): [string, () => Promise<Engine>][] 
       return new RedisEngine({ url: redis.url, logger, history });
     },
   ],
+  [
+    'cluster',
+    async () => {
+      await flushCluster();
+      return redisEngine('cluster', history);
+    },
+  ],
 ];
 
 describe.each(enginesWith({ size: 5, ttlS: 300 }))('%s engine contract: channel history and epochs', (name, make) => {
@@ -502,7 +548,7 @@ describe.each(enginesWith({ size: 5, ttlS: 300 }))('%s engine contract: channel 
 
   it('forgets the history HISTORY_TTL_S after the last frame, keeping epoch and offset', async () => {
     const limits = { size: 5, ttlS: name === 'memory' ? 300 : 1 };
-    const short = name === 'memory' ? new MemoryEngine({ history: limits }) : new RedisEngine({ url: redis.url, logger, history: limits });
+    const short = name === 'memory' ? new MemoryEngine({ history: limits }) : redisEngine(name, limits);
     await short.connect();
     try {
       if (name === 'memory') vi.useFakeTimers({ toFake: ['Date'] });
@@ -518,9 +564,9 @@ describe.each(enginesWith({ size: 5, ttlS: 300 }))('%s engine contract: channel 
       } else {
         await send(2);
         const ttl = await (async () => {
-          const admin = redis.client();
+          const admin = adminClient(name);
           try {
-            return await admin.pttl(channelKeys(channel).history);
+            return await admin.pttl((short as RedisEngine).channelNames(channel).history);
           } finally {
             admin.disconnect();
           }
@@ -543,10 +589,8 @@ describe.each(enginesWith({ size: 5, ttlS: 300 }))('%s engine contract: channel 
     await publishN(1, 3);
     const before = await engine.position(channel);
     let after: Engine = engine;
-    if (name === 'redis') {
-      const admin = redis.client();
-      await admin.flushall();
-      admin.disconnect();
+    if (name !== 'memory') {
+      await flush(name);
     } else {
       // The memory engine's state lives as long as its process: a new one starts afresh.
       after = new MemoryEngine();
