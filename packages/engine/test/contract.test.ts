@@ -13,7 +13,7 @@ let cluster: LocalRedisCluster;
 
 beforeAll(async () => {
   [redis, cluster] = await Promise.all([RedisServer.start(), startRedisCluster()]);
-}, 120_000);
+}, 240_000);
 afterAll(async () => {
   await Promise.all([redis?.stop(), cluster?.stop()]);
 });
