@@ -34,7 +34,7 @@ const freePort = () =>
   });
 
 /** Polls `check` until it returns something truthy, or throws after `timeoutMs`. */
-async function until(what, check, timeoutMs = 60_000) {
+async function until(what, check, timeoutMs = 120_000) {
   const deadline = Date.now() + timeoutMs;
   let lastError;
   for (;;) {
@@ -138,7 +138,7 @@ export class LocalRedisCluster {
    * Waits until every running node reports cluster_state:ok, and every master serving slots has
    * at least `replicas` replicas attached.
    */
-  async waitHealthy({ replicas = 0, timeoutMs = 60_000 } = {}) {
+  async waitHealthy({ replicas = 0, timeoutMs = 120_000 } = {}) {
     await until('cluster_state:ok on every node', async () => {
       for (const port of this.runningPorts()) {
         const info = infoFields(await onNode(port, 'CLUSTER', 'INFO'));

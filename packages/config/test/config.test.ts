@@ -208,7 +208,7 @@ describe('loadConfig invalid values', () => {
   });
 
   it('refuses REDIS_URL and REDIS_CLUSTER_NODES together, in one line', () => {
-    const error = expectRefused({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: 'redis-1:6379' }, 'REDIS_CLUSTER_NODES', /either REDIS_URL/);
+    expectRefused({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: 'redis-1:6379' }, 'REDIS_CLUSTER_NODES', /either REDIS_URL/);
   });
 });
 

@@ -274,10 +274,8 @@ export class RedisEngine implements Engine {
   private readonly probes = new Map<string, (partition: number) => void>();
   private probeNonce = 0;
   private probeSubscribed: Promise<unknown> | undefined;
-  /** Blocking reads in flight per partition (cluster), and what they brought back meanwhile. */
-  private readonly inflightReads = new Map<number, Promise<void>>();
-  private readonly readBuffer: StreamEntry[] = [];
-  private readError: unknown;
+  /** Per consumer (cluster): blocking reads in flight per partition, and what they brought back meanwhile. */
+  private readonly reads = new Map<string, { inflight: Map<number, Promise<void>>; buffer: StreamEntry[]; error?: unknown }>();
   /** Cluster: whether every slot is served (CLUSTER INFO), checked every second. */
   private slotsServed = true;
   private slotsTimer: NodeJS.Timeout | undefined;
@@ -338,9 +336,10 @@ export class RedisEngine implements Engine {
     const isClosed = () => this.closed;
     const { url, cluster, logger } = this.options;
     if (cluster === undefined) return createRedisClient(url ?? '', logger, connection, { ...extra, enableAutoPipelining: true, isClosed });
+    // No auto-pipelining on a cluster: ioredis refuses a batch whose keys span slots of
+    // different nodes while the slot map changes (a failover), failing unrelated commands.
     return createClusterClient(cluster.nodes, logger, connection, {
       isClosed,
-      enableAutoPipelining: true,
       shardedSubscribers: sharded,
       redisOptions: extra,
     });
@@ -423,7 +422,9 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.slotsTimer);
-    const clients = [this.main, this.subscriber, ...this.readers.values()].filter((c): c is Client => c !== undefined);
+    // A blocking read would hold QUIT back until it times out: readers just disconnect.
+    for (const reader of this.readers.values()) reader.disconnect();
+    const clients = [this.main, this.subscriber].filter((c): c is Client => c !== undefined);
     await Promise.all(
       clients.map(async (client) => {
         if (client.status === 'end') return;
@@ -487,30 +488,33 @@ export class RedisEngine implements Engine {
    */
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     if (!this.topology.cluster) return this.readPartition(await this.reader(0), 0, consumer, count, blockMs);
-    if (this.readBuffer.length === 0 && this.readError === undefined) {
+    let reads = this.reads.get(consumer);
+    if (reads === undefined) this.reads.set(consumer, (reads = { inflight: new Map(), buffer: [] }));
+    const state = reads;
+    if (state.buffer.length === 0 && state.error === undefined) {
       if (blockMs <= 0) {
         const read = await Promise.all(this.partitionIndexes().map((p) => this.readPartition(this.main, p, consumer, count, 0)));
         return read.flat();
       }
       for (const partition of this.partitionIndexes()) {
-        if (this.inflightReads.has(partition)) continue;
+        if (state.inflight.has(partition)) continue;
         const read = this.reader(partition)
           .then((reader) => this.readPartition(reader, partition, consumer, count, blockMs))
           .then(
-            (entries) => void this.readBuffer.push(...entries),
-            (err: unknown) => void (this.readError ??= err),
+            (entries) => void state.buffer.push(...entries),
+            (err: unknown) => void (state.error ??= err),
           )
-          .finally(() => this.inflightReads.delete(partition));
-        this.inflightReads.set(partition, read);
+          .finally(() => state.inflight.delete(partition));
+        state.inflight.set(partition, read);
       }
-      await Promise.race(this.inflightReads.values());
+      await Promise.race(state.inflight.values());
     }
-    if (this.readError !== undefined && this.readBuffer.length === 0) {
-      const err = this.readError;
-      this.readError = undefined;
+    if (state.error !== undefined && state.buffer.length === 0) {
+      const err = state.error;
+      state.error = undefined;
       throw err;
     }
-    return this.readBuffer.splice(0);
+    return state.buffer.splice(0);
   }
 
   async claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
