@@ -51,6 +51,14 @@ async function shardChannels(): Promise<Map<number, string[]>> {
   return out;
 }
 
+/** One `/ws/logs` client per app, alternating gateways, opened once for the tests that need them. */
+let appClientsOpened: Promise<TestClient[]> | undefined;
+const appClients = (): Promise<TestClient[]> =>
+  (appClientsOpened ??= Promise.all(APPS.map((appId, i) => appClient(gateways[i % 2]!, appId))).then((opened) => {
+    clients.push(...opened);
+    return opened;
+  }));
+
 const postLog = (gateway: NodeProcess, appId: string, message: string) =>
   post(gateway.url, '/logs', { appId, level: 'info', message }, { authorization: `Bearer ${PRODUCER_KEY}` });
 
@@ -69,7 +77,7 @@ describe('on a Redis Cluster (3 masters + 3 replicas), two gateways, two workers
   });
 
   it('spreads per-app channels over the shards: each gateway subscribes on several masters, only to channels it has clients for', async () => {
-    for (const [i, appId] of APPS.entries()) clients.push(await appClient(gateways[i % 2]!, appId));
+    const watchers = await appClients();
     const serving = new Set(await Promise.all(APPS.map(masterOfApp)));
     expect(serving.size, 'masters serving the apps').toBeGreaterThanOrEqual(2);
     await waitFor(
@@ -85,8 +93,7 @@ describe('on a Redis Cluster (3 masters + 3 replicas), two gateways, two workers
     // An app nobody watches has no subscription anywhere.
     expect([...channels.values()].flat().some((c) => c.includes('ch:logs:app:nobody-watches'))).toBe(false);
     for (const [i, appId] of APPS.entries()) expect((await postLog(gateways[(i + 1) % 2]!, appId, `spread-${appId}`)).status).toBe(202);
-    const appClients = clients.slice(-APPS.length);
-    const delivered = (i: number) => liveEntries(appClients[i]!).some((e) => e.message === `spread-${APPS[i]}`);
+    const delivered = (i: number) => liveEntries(watchers[i]!).some((e) => e.message === `spread-${APPS[i]}`);
     await waitFor(() => APPS.every((_, i) => delivered(i)), { what: 'every app its entry' }).catch(async (err: unknown) => {
       const missing = await Promise.all(APPS.filter((_, i) => !delivered(i)).map(async (a) => `${a} (partition ${topology.partitionOf(logsChannel(a))}, master ${await masterOfApp(a)})`));
       throw new Error(`${err instanceof Error ? err.message : String(err)}: missing ${missing.join(', ')}`);
@@ -94,7 +101,7 @@ describe('on a Redis Cluster (3 masters + 3 replicas), two gateways, two workers
   });
 
   it('loses nothing accepted when a master is killed with kill -9 during traffic; no process restarts', async () => {
-    const appClients = clients.slice(-APPS.length);
+    const watchers = await appClients();
     const pids = [...gateways, ...workers].map((n) => n.child.pid);
     const victimApp = APPS[0]!;
     const victim = await masterOfApp(victimApp);
@@ -123,7 +130,7 @@ describe('on a Redis Cluster (3 masters + 3 replicas), two gateways, two workers
     // Every accepted entry, once and in order, live on every client of its app...
     for (const [i, appId] of APPS.entries()) {
       const want = accepted.get(appId)!;
-      const got = () => liveEntries(appClients[i]!).map((e) => e.message).filter((m) => m.startsWith('fo-'));
+      const got = () => liveEntries(watchers[i]!).map((e) => e.message).filter((m) => m.startsWith('fo-'));
       await waitFor(() => got().length >= want.length, { what: `${appId}: ${want.length} live entries`, timeoutMs: 60_000 });
       expect(got(), appId).toEqual(want);
     }
@@ -140,7 +147,7 @@ describe('on a Redis Cluster (3 masters + 3 replicas), two gateways, two workers
     for (const n of [...gateways, ...workers]) expect(n.child.exitCode, n.nodeId).toBeNull();
     await Promise.all([...gateways, ...workers].map((n) => n.waitReady(60_000)));
     expect((await postLog(gateways[0]!, victimApp, 'after-failover')).status).toBe(202);
-    await waitFor(() => liveEntries(appClients[0]!).some((e) => e.message === 'after-failover'), { what: 'a new entry after the failover' });
+    await waitFor(() => liveEntries(watchers[0]!).some((e) => e.message === 'after-failover'), { what: 'a new entry after the failover' });
     console.info(`failover: ${total} entries accepted, ${refused} requests refused while the shard failed over`);
   });
 });
