@@ -155,7 +155,7 @@ describe('deploy/Dockerfile', () => {
     const path = /127\.0\.0\.1:'\+\(process\.env\.PORT\|\|8080\)\+'(\/\w+)'/.exec(health)?.[1];
     expect(path).toBe('/livez');
     expect(GATEWAY_ROUTES).toContain(path);
-    expect(read('packages/worker/src/ops-http.ts')).toContain(`case '${path}'`);
+    expect(read('packages/runtime/src/ops/routes.ts')).toContain(`case '${path}'`);
     for (const s of runtime.filter((s) => s.op === 'ENV')) {
       for (const m of s.args.matchAll(/(\w+)=/g)) expect(KNOWN_ENV, `ENV ${m[1]}`).toContain(m[1]);
     }

@@ -70,11 +70,6 @@ export interface Commit {
   ops: StoreOp[];
   /** One frame, or several (each channel numbers its own offsets), published after the ops. */
   publish?: Publish | Publish[];
-  /**
-   * Messages published verbatim (no offset) in the same atomic step: Socket.IO
-   * adapter-protocol packets encoded by @socket.io/redis-emitter.
-   */
-  broadcasts?: { channel: string; message: Buffer }[];
 }
 
 export interface CommitResult {

@@ -356,7 +356,7 @@ describe('redis engine specifics', () => {
   });
 });
 
-describe.each(engines)('%s engine contract: strings, verbatim broadcasts, idempotent appends', (_name, make) => {
+describe.each(engines)('%s engine contract: strings, idempotent appends', (_name, make) => {
   let engine: Engine;
   beforeEach(async () => {
     engine = await make();
@@ -373,27 +373,6 @@ describe.each(engines)('%s engine contract: strings, verbatim broadcasts, idempo
     await engine.commit({ guard: { kind: 'once', key: 'sb:test:s2', ttlS: 60 }, ops: [{ op: 'setnx', key: 'sb:test:owner', value: 'bob', seconds: 1 }] });
     expect(await owner()).toBe('alice');
     await waitFor(async () => (await owner()) === undefined, { what: 'string expiry' });
-  });
-
-  it('publishes broadcasts verbatim, as bytes, to prefix subscribers', async () => {
-    const seen: [string, Buffer][] = [];
-    await engine.subscribePrefix('sb:test:io#', (channel, message) => seen.push([channel, message]));
-    const binary = Buffer.from([0x93, 0x00, 0xff, 0x10]);
-    const result = await engine.commit({
-      guard: { kind: 'once', key: 'sb:test:b1', ttlS: 60 },
-      ops: [],
-      broadcasts: [
-        { channel: 'sb:test:io#/#', message: binary },
-        { channel: 'sb:test:io#/#room:1#', message: Buffer.from('text') },
-        { channel: 'sb:test:other', message: Buffer.from('not for us') },
-      ],
-    });
-    expect(result.applied).toBe(true);
-    await waitFor(() => seen.length === 2, { what: 'two broadcasts' });
-    expect(seen[0]![0]).toBe('sb:test:io#/#');
-    expect(Buffer.compare(seen[0]![1], binary)).toBe(0);
-    expect(seen[1]![0]).toBe('sb:test:io#/#room:1#');
-    expect(seen[1]![1].toString()).toBe('text');
   });
 
   describe('idempotent ingest appends', () => {

@@ -52,8 +52,10 @@ export const jobOwnerKey = (jobId: string): string => `${KEY_PREFIX}job:${jobId}
 /** How long a job's owner is remembered after its last event. */
 export const JOB_OWNER_TTL_S = 7 * 24 * 60 * 60;
 
-/** Channel prefix of the Socket.IO Redis adapter protocol (adapter and emitter default key). */
-export const SOCKET_IO_CHANNEL_PREFIX = 'socket.io';
+/** The engine channel carrying a Socket.IO namespace's room operations (see socketio-adapter). */
+export const socketIoChannel = (nsp: string): string => `${KEY_PREFIX}ch:socket.io:${nsp}`;
+/** A disconnected Socket.IO session kept for connection state recovery, by private session id. */
+export const socketIoSessionKey = (pid: string): string => `${KEY_PREFIX}socket.io:session:${pid}`;
 
 /** UTC calendar day, `YYYY-MM-DD`, used to bucket "today" statistics. */
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);

@@ -218,7 +218,6 @@ export class MemoryEngine implements Engine {
       this.markers.set(guard.key, true, guard.ttlS * 1000);
     }
     for (const op of commit.ops) this.apply(op);
-    for (const { channel, message } of commit.broadcasts ?? []) this.deliverToPrefixes(channel, message);
     const publishes = publishesOf(commit);
     if (publishes.length === 0) return { applied: true };
     const now = Date.now();

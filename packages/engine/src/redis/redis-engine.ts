@@ -653,7 +653,7 @@ export class RedisEngine implements Engine {
       entry !== undefined ? this.topology.ingestStream(entry.partition) : guard.kind === 'once' ? this.topology.stateKey(guard.key) : undefined;
     const all: Step = { ops, publishes: publishes.map((publish, index) => ({ index, publish })) };
     if (!this.topology.cluster) {
-      const [applied, ...offsets] = await this.runStep(all, guard, guardKey, entry?.id, commit.broadcasts);
+      const [applied, ...offsets] = await this.runStep(all, guard, guardKey, entry?.id);
       return applied === 1 ? withOffsets(offsets) : { applied: false };
     }
 
@@ -681,12 +681,12 @@ export class RedisEngine implements Engine {
           const sample = step.ops[0]?.key ?? this.topology.channel(step.publishes[0]?.publish.channel ?? '').position;
           const marker = stepId === undefined ? undefined : `${KEY_PREFIX_STEP}{${hashTagOf(sample)}}:${stepId}`;
           const stepGuard: CommitGuard = marker === undefined ? { kind: 'none' } : { kind: 'once', key: marker, ttlS: STEP_MARKER_TTL_S };
-          const [applied, ...stepOffsets] = await this.runStep(step, stepGuard, marker, undefined, undefined);
+          const [applied, ...stepOffsets] = await this.runStep(step, stepGuard, marker, undefined);
           if (applied !== 1) complete = false;
           step.publishes.forEach(({ index }, n) => (offsets[index] = stepOffsets[n] ?? 0));
         }),
     );
-    const [applied, ...homeOffsets] = await this.runStep(homeStep, guard, guardKey, entry?.id, commit.broadcasts);
+    const [applied, ...homeOffsets] = await this.runStep(homeStep, guard, guardKey, entry?.id);
     if (applied !== 1) return { applied: false };
     homeStep.publishes.forEach(({ index }, n) => (offsets[index] = homeOffsets[n] ?? 0));
     // A step a previous delivery applied did not report its offsets again.
@@ -699,7 +699,6 @@ export class RedisEngine implements Engine {
     guard: CommitGuard,
     guardKey: string | undefined,
     entryId: string | undefined,
-    broadcasts: Commit['broadcasts'],
   ): Promise<number[]> {
     // KEYS[1] is the guard's key; a commit without a guard starts with its first op key instead.
     const keys = guardKey === undefined ? [] : [guardKey];
@@ -720,7 +719,6 @@ export class RedisEngine implements Engine {
       ...ops,
       String(step.publishes.length),
       ...publishArgs,
-      ...(broadcasts ?? []).flatMap(({ channel, message }) => [channel, message]),
     ];
     return this.main.sbCommit(keys.length, ...keys, ...args);
   }

@@ -33,7 +33,7 @@ end
  * pub/sub, the channel hashing to the slot of the channel's keys); ARGV[9] op count, then per op:
  * name, key index, argument count, arguments...;
  * then the publish count, then per publish: channel, position key index, history key index, frame
- * (a JSON object, '{}' when empty); then channel/message pairs published verbatim (broadcasts).
+ * (a JSON object, '{}' when empty).
  * Returns {applied (0|1), offset of each published frame...}; an error reply when refused.
  */
 export const COMMIT_SCRIPT = `${CHANNEL_LUA}
@@ -93,8 +93,7 @@ for n = 1, tonumber(ARGV[i]) do
   if not type_ok(position_key, 'hash') or not type_ok(history_key, 'stream') then return refuse('publish ' .. n .. ': channel keys hold the wrong type') end
   publishes[n] = {channel, position_key, history_key, frame}
 end
-local broadcasts_from = i + 1 + #publishes * 4
-if (#ARGV - broadcasts_from + 1) % 2 ~= 0 then return refuse('malformed broadcasts') end
+if #ARGV ~= i + #publishes * 4 then return refuse('malformed publishes') end
 
 -- Writes: nothing below can fail on the arguments checked above.
 for _, op in ipairs(ops) do
@@ -136,9 +135,6 @@ for _, publish in ipairs(publishes) do
   redis.call('EXPIRE', history_key, history_ttl)
   redis.call(publish_command, channel, epoch .. ' ' .. offset .. ' ' .. frame)
   result[#result + 1] = offset
-end
-for j = broadcasts_from, #ARGV, 2 do
-  redis.call('PUBLISH', ARGV[j], ARGV[j + 1])
 end
 
 -- Settle the guard last: only a commit that got this far is acknowledged.
