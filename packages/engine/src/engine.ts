@@ -223,7 +223,7 @@ export interface Engine {
   history(channel: string, request: HistoryRequest): Promise<HistoryResult>;
   /**
    * Calls `listener` each time the subscription connection came back after a loss and every
-   * channel and prefix is subscribed again. Frames published meanwhile were missed: fetch
+   * channel is subscribed again. Frames published meanwhile were missed: fetch
    * them with `history`. Returns a function that removes the listener.
    */
   onSubscriptionsRestored(listener: () => void): () => void;
@@ -232,8 +232,6 @@ export interface Engine {
    * probe came back within `timeoutMs`.
    */
   probeSubscription(timeoutMs: number): Promise<boolean>;
-  /** Registers a handler for every channel starting with `prefix`; messages arrive as bytes. */
-  subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void>;
 
   /** Acquires the lease, or extends it when `holder` already has it. True when held. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;

@@ -111,12 +111,6 @@ export const LOGS_TOPICS = {
 export const AVAILABILITY_TOPIC = `${RAW_TOPIC_PREFIX}availability`;
 
 /**
- * The Socket.IO channel of a namespace, for routing on a Redis Cluster: error and job events and
- * the job owners they write live with it.
- */
-export const socketIoRoute = (nsp: string): string => `${KEY_PREFIX}ch:socket.io:${nsp}`;
-
-/**
  * On a Redis Cluster, the channel a state key lives with: every key one commit writes shares
  * the slot of the channel it publishes on, so the commit stays one atomic step on one shard.
  * Keys without a channel (leases, markers of their own) are left where their name puts them.
@@ -133,7 +127,7 @@ export function keyRoute(key: string): string | undefined {
   ) {
     return CHANNELS.logsMetrics;
   }
-  if (key.startsWith(`${KEY_PREFIX}job:`)) return socketIoRoute('/');
+  if (key.startsWith(`${KEY_PREFIX}job:`)) return socketIoChannel('/');
   return undefined;
 }
 
@@ -158,6 +152,6 @@ export function ingestRoute(kind: string, body: () => unknown): string {
       return isRecord(first) && typeof first['appId'] === 'string' ? logsChannel(first['appId']) : CHANNELS.logsMetrics;
     }
     default:
-      return socketIoRoute('/');
+      return socketIoChannel('/');
   }
 }

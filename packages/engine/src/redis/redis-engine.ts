@@ -264,7 +264,6 @@ export class RedisEngine implements Engine {
   private readonly handlers = new Map<string, Set<ChannelHandler>>();
   /** Pub/sub name → channel (they differ on a cluster, where names carry the partition tag). */
   private readonly channelOf = new Map<string, string>();
-  private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
   private readonly restoredListeners = new Set<() => void>();
   private readonly limits: HistoryLimits;
   private readonly nextEpoch = createEpochSource();
@@ -794,12 +793,8 @@ export class RedisEngine implements Engine {
       const subscriber = this.topology.cluster
         ? this.createClient('subscriber', {}, true)
         : this.createClient('subscriber', { autoResubscribe: false });
-      subscriber.on('message', (channel: string, payload: string) => this.dispatch(channel, payload));
-      subscriber.on('smessage', (channel: string, payload: string) => this.dispatch(channel, payload));
-      subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => {
-        const set = this.prefixHandlers.get(pattern.toString());
-        if (set) for (const h of set) h(channel.toString(), message);
-      });
+      // Sharded pub/sub on a cluster (SSUBSCRIBE), classic on one Redis.
+      subscriber.on(this.topology.cluster ? 'smessage' : 'message', (channel: string, payload: string) => this.dispatch(channel, payload));
       let connectedBefore = false;
       // A cluster's sharded subscribers are recreated by ioredis after a node is lost or the
       // slots moved ('subscribersReady'); one Redis reconnects its single connection ('ready').
@@ -853,16 +848,14 @@ export class RedisEngine implements Engine {
   private async restoreSubscriptions(subscriber: Client): Promise<void> {
     const names = [...this.handlers.keys()].map((channel) => this.topology.channel(channel).pubsub);
     if (this.probeSubscribed !== undefined) names.push(...this.probeChannels.keys());
-    const patterns = [...this.prefixHandlers.keys()];
     try {
       await this.subscribeNames(subscriber, names);
-      if (patterns.length > 0) await subscriber.psubscribe(...patterns);
     } catch (err) {
       // The connection dropped again; the next reconnect restores them.
       this.options.logger.warn({ err }, 'restoring subscriptions failed; retrying on the next reconnect');
       return;
     }
-    this.options.logger.info({ channels: names.length, patterns: patterns.length }, 'subscriptions restored');
+    this.options.logger.info({ channels: names.length }, 'subscriptions restored');
     for (const listener of this.restoredListeners) listener();
   }
 
@@ -905,18 +898,6 @@ export class RedisEngine implements Engine {
       clearTimeout(timer);
       this.probes.delete(nonce);
     }
-  }
-
-  async subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void> {
-    const subscriber = await this.subscriberClient();
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-    let set = this.prefixHandlers.get(pattern);
-    if (set === undefined) {
-      set = new Set();
-      this.prefixHandlers.set(pattern, set);
-      await subscriber.psubscribe(pattern);
-    }
-    set.add(handler);
   }
 
   async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
