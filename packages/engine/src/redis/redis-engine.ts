@@ -28,8 +28,11 @@ import {
   type TakeOver,
 } from '../engine.js';
 import { clusterTopology, hashTagOf, singleTopology, type Topology } from './topology.js';
+import { PartitionedReads } from './partitioned-reads.js';
 import {
   APPEND_ONCE_SCRIPT,
+  CLUSTER_APPEND_SCRIPT,
+  PARTITION_READ_SCRIPT,
   COMMIT_SCRIPT,
   HISTORY_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
@@ -49,6 +52,8 @@ declare module 'ioredis' {
       stream: string, alive: string, group: string, dead: string, taker: string, count: number,
     ): Result<[RawEntry[], (string | number)[]], Context>;
     sbAppendOnce(stream: string, marker: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    sbClusterAppend(...args: (string | number)[]): Result<[number, string], Context>;
+    sbPartitionRead(stream: string, wake: string, group: string, consumer: string, count: number): Result<[string, RawEntry[]][] | null, Context>;
     sbLeaseAcquire(key: string, holder: string, ttlMs: number): Result<number, Context>;
     sbLeaseRelease(key: string, holder: string): Result<number, Context>;
   }
@@ -258,8 +263,8 @@ export class RedisEngine implements Engine {
   readonly kind = 'redis' as const;
   private readonly main: Client;
   private subscriber: Client | undefined;
-  /** Blocking readers: one for the single stream, or one per partition on a cluster. */
-  private readonly readers = new Map<number, Client>();
+  /** One Redis: the blocking reader of the stream (a blocking read holds its connection). */
+  private blockingReader: Client | undefined;
   private readonly topology: Topology;
   private readonly handlers = new Map<string, Set<ChannelHandler>>();
   /** Pub/sub name → channel (they differ on a cluster, where names carry the partition tag). */
@@ -273,8 +278,10 @@ export class RedisEngine implements Engine {
   private readonly probes = new Map<string, (partition: number) => void>();
   private probeNonce = 0;
   private probeSubscribed: Promise<unknown> | undefined;
-  /** Per consumer (cluster): blocking reads in flight per partition, and what they brought back meanwhile. */
-  private readonly reads = new Map<string, { inflight: Map<number, Promise<void>>; buffer: StreamEntry[]; error?: unknown }>();
+  /** Cluster: the partitions' reads, woken by appends through the wake-up channels (name → partition). */
+  private readonly partitionedReads: PartitionedReads;
+  private readonly wakeChannels = new Map<string, number>();
+  private wakeSubscribed: Promise<void> | undefined;
   /** Cluster: whether every slot is served (CLUSTER INFO), checked every second. */
   private slotsServed = true;
   private slotsTimer: NodeJS.Timeout | undefined;
@@ -298,6 +305,14 @@ export class RedisEngine implements Engine {
     this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.main.defineCommand('sbTakeOver', { numberOfKeys: 2, lua: TAKE_OVER_SCRIPT });
     this.main.defineCommand('sbAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE_SCRIPT });
+    this.main.defineCommand('sbClusterAppend', { lua: CLUSTER_APPEND_SCRIPT });
+    this.main.defineCommand('sbPartitionRead', { numberOfKeys: 2, lua: PARTITION_READ_SCRIPT });
+    this.partitionedReads = new PartitionedReads(this.topology.partitions, (partition, consumer, count) =>
+      this.readPartition(partition, consumer, count, 0),
+    );
+    for (let partition = 0; partition < this.topology.partitions; partition += 1) {
+      this.wakeChannels.set(this.topology.ingestWake(partition), partition);
+    }
     this.main.defineCommand('sbLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_SCRIPT });
     this.main.defineCommand('sbLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_SCRIPT });
   }
@@ -421,8 +436,9 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.slotsTimer);
-    // A blocking read would hold QUIT back until it times out: readers just disconnect.
-    for (const reader of this.readers.values()) reader.disconnect();
+    this.partitionedReads.close();
+    // A blocking read would hold QUIT back until it times out: the reader just disconnects.
+    this.blockingReader?.disconnect();
     const clients = [this.main, this.subscriber].filter((c): c is Client => c !== undefined);
     await Promise.all(
       clients.map(async (client) => {
@@ -444,6 +460,10 @@ export class RedisEngine implements Engine {
 
   async appendIngest(fields: Record<string, string>, route?: string): Promise<string> {
     const partition = this.ingestPartition(fields, route);
+    if (this.topology.cluster) {
+      const [, id] = await this.clusterAppend(partition, fields);
+      return this.entryId(partition, id);
+    }
     const id = await this.main.xadd(this.topology.ingestStream(partition), '*', ...Object.entries(fields).flat());
     if (id === null) throw new Error('XADD returned no id');
     return this.entryId(partition, id);
@@ -451,69 +471,73 @@ export class RedisEngine implements Engine {
 
   async appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult> {
     const partition = this.ingestPartition(fields, route);
-    const [appended, value] = await this.main.sbAppendOnce(
-      this.topology.ingestStream(partition), this.topology.dedupeKey(once.key, partition), once.ttlS, once.value, ...Object.entries(fields).flat(),
-    );
+    const [appended, value] = this.topology.cluster
+      ? await this.clusterAppend(partition, fields, once)
+      : await this.main.sbAppendOnce(
+        this.topology.ingestStream(partition), this.topology.dedupeKey(once.key, partition), once.ttlS, once.value, ...Object.entries(fields).flat(),
+      );
     return appended === 1 ? { duplicate: false, streamId: this.entryId(partition, value) } : { duplicate: true, value };
   }
 
-  /** The blocking reader of a partition: a blocking read holds its connection, so it gets its own. */
-  private async reader(partition: number): Promise<Client> {
-    let reader = this.readers.get(partition);
-    if (reader === undefined) {
-      reader = this.createClient(`blocking-${partition}`, { maxRetriesPerRequest: 1 });
-      this.readers.set(partition, reader);
-    }
-    if (reader.status === 'wait') await reader.connect();
-    return reader;
+  /** An append to a partition of the cluster, waking its readers (CLUSTER_APPEND_SCRIPT). */
+  private clusterAppend(partition: number, fields: Record<string, string>, once?: IngestOnce): Promise<[number, string]> {
+    const wake = this.topology.ingestWake(partition);
+    const keys = [this.topology.ingestStream(partition), wake, ...(once === undefined ? [] : [this.topology.dedupeKey(once.key, partition)])];
+    return this.main.sbClusterAppend(keys.length, ...keys, wake, once?.ttlS ?? 0, once?.value ?? '', ...Object.entries(fields).flat());
   }
 
-  private async readPartition(client: Client, partition: number, consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
+  /** One Redis: the blocking reader of the stream, on its own connection. */
+  private async reader(): Promise<Client> {
+    this.blockingReader ??= this.createClient('blocking', { maxRetriesPerRequest: 1 });
+    if (this.blockingReader.status === 'wait') await this.blockingReader.connect();
+    return this.blockingReader;
+  }
+
+  /**
+   * New entries of a partition for `consumer`. One Redis: on the blocking reader, waiting up to
+   * `blockMs`. A cluster: without waiting, clearing the partition's wake-up flag in the same step.
+   */
+  private async readPartition(partition: number, consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     const stream = this.topology.ingestStream(partition);
-    const reply = (await this.withGroup(partition, () =>
+    const reply = await this.withGroup(partition, async (): Promise<[string, RawEntry[]][] | null> => {
+      if (this.topology.cluster) return this.main.sbPartitionRead(stream, this.topology.ingestWake(partition), INGEST_GROUP, consumer, count);
+      const reader = await this.reader();
       // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
-      blockMs > 0
-        ? client.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
-        : client.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>'),
-    )) as [string, RawEntry[]][] | null;
+      const reply = blockMs > 0
+        ? reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
+        : reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>');
+      return reply as Promise<[string, RawEntry[]][] | null>;
+    });
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(([id, flat]) => ({ streamId: this.entryId(partition, id), fields: toFields(flat ?? []), deliveries: 1 }));
   }
 
   /**
-   * One Redis: one blocking read of the stream. A cluster: a blocking read per partition (on its
-   * own connection, since Redis cannot block on keys of several slots at once), answered as soon
-   * as any returns; entries read by the others meanwhile are kept for the next call.
+   * One Redis: one blocking read of the stream. A cluster: non-blocking reads of the partitions
+   * that appends woke (see PartitionedReads), on the command connection; the wait for a wake-up
+   * is the only blocking part, and holds no connection.
    */
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
-    if (!this.topology.cluster) return this.readPartition(await this.reader(0), 0, consumer, count, blockMs);
-    let reads = this.reads.get(consumer);
-    if (reads === undefined) this.reads.set(consumer, (reads = { inflight: new Map(), buffer: [] }));
-    const state = reads;
-    if (state.buffer.length === 0 && state.error === undefined) {
-      if (blockMs <= 0) {
-        const read = await Promise.all(this.partitionIndexes().map((p) => this.readPartition(this.main, p, consumer, count, 0)));
-        return read.flat();
-      }
-      for (const partition of this.partitionIndexes()) {
-        if (state.inflight.has(partition)) continue;
-        const read = this.reader(partition)
-          .then((reader) => this.readPartition(reader, partition, consumer, count, blockMs))
-          .then(
-            (entries) => void state.buffer.push(...entries),
-            (err: unknown) => void (state.error ??= err),
-          )
-          .finally(() => state.inflight.delete(partition));
-        state.inflight.set(partition, read);
-      }
-      await Promise.race(state.inflight.values());
-    }
-    if (state.error !== undefined && state.buffer.length === 0) {
-      const err = state.error;
-      state.error = undefined;
-      throw err;
-    }
-    return state.buffer.splice(0);
+    if (!this.topology.cluster) return this.readPartition(0, consumer, count, blockMs);
+    await this.subscribeWakeUps(blockMs);
+    return this.partitionedReads.read(consumer, count, blockMs);
+  }
+
+  /**
+   * Subscribes to every partition's wake-up channel, once; waits for it at most `waitMs` (the
+   * reads go on meanwhile: every partition is swept once per block time regardless). A failed
+   * subscription is tried again on the next read.
+   */
+  private async subscribeWakeUps(waitMs: number): Promise<void> {
+    this.wakeSubscribed ??= this.subscriberClient()
+      .then((subscriber) => this.subscribeNames(subscriber, [...this.wakeChannels.keys()]))
+      .catch((err: unknown) => {
+        this.wakeSubscribed = undefined;
+        this.options.logger.warn({ err }, 'ingest wake-up subscription failed; reading every partition meanwhile');
+      });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.wakeSubscribed, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(waitMs, 1))))]);
+    clearTimeout(timer);
   }
 
   async claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
@@ -810,6 +834,11 @@ export class RedisEngine implements Engine {
   }
 
   private dispatch(name: string, payload: string): void {
+    const wokenPartition = this.wakeChannels.get(name);
+    if (wokenPartition !== undefined) {
+      this.partitionedReads.wake(wokenPartition);
+      return;
+    }
     const probePartition = this.probeChannels.get(name);
     if (probePartition !== undefined) {
       this.probes.get(payload)?.(probePartition);
@@ -848,6 +877,7 @@ export class RedisEngine implements Engine {
   private async restoreSubscriptions(subscriber: Client): Promise<void> {
     const names = [...this.handlers.keys()].map((channel) => this.topology.channel(channel).pubsub);
     if (this.probeSubscribed !== undefined) names.push(...this.probeChannels.keys());
+    if (this.wakeSubscribed !== undefined) names.push(...this.wakeChannels.keys());
     try {
       await this.subscribeNames(subscriber, names);
     } catch (err) {
@@ -856,6 +886,8 @@ export class RedisEngine implements Engine {
       return;
     }
     this.options.logger.info({ channels: names.length }, 'subscriptions restored');
+    // Wake-ups published while the subscription was away are lost: read every partition.
+    this.partitionedReads.wakeAll();
     for (const listener of this.restoredListeners) listener();
   }
 

@@ -209,6 +209,36 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 return {1, id}
 `;
 
+/**
+ * An append on a Redis Cluster, idempotent or not, that wakes the partition's readers. KEYS[1]
+ * the partition's ingest stream; KEYS[2] its wake-up flag; KEYS[3] the idempotency marker, when
+ * the append has one. ARGV[1] the wake-up shard channel; ARGV[2] marker TTL (s); ARGV[3] marker
+ * value; ARGV[4..] field/value pairs. The wake-up is published only when the flag was clear:
+ * readers clear it as they read (PARTITION_READ_SCRIPT), so a busy partition costs one message
+ * per read rather than one per entry. Returns {1, stream id}, or {0, first value} for a
+ * duplicate (nothing stored).
+ */
+export const CLUSTER_APPEND_SCRIPT = `
+if KEYS[3] then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return {0, existing} end
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+if redis.call('SET', KEYS[2], '1', 'NX') then redis.call('SPUBLISH', ARGV[1], '') end
+return {1, id}
+`;
+
+/**
+ * A non-blocking read of a partition for a consumer of the group, clearing its wake-up flag in
+ * the same step: any entry appended after it publishes a wake-up again. KEYS[1] stream; KEYS[2]
+ * wake-up flag; ARGV[1] group; ARGV[2] consumer; ARGV[3] count. Returns XREADGROUP's reply.
+ */
+export const PARTITION_READ_SCRIPT = `
+redis.call('DEL', KEYS[2])
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+`;
+
 /** Acquire or extend a lease. KEYS[1] lease; ARGV[1] holder; ARGV[2] ttl ms. Returns 1 when held. */
 export const LEASE_ACQUIRE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
