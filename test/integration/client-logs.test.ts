@@ -95,14 +95,14 @@ describe('LogsClient', () => {
     await open(client);
     await postLogs({ appId: 'gaps', level: 'info', message: 'first' });
     await waitFor(() => seen.live.length === 1, { what: 'the first entry' });
-    // Frames that are in no history: the offset moves on by 3. The gateway cannot fill the hole,
-    // closes its clients (1012), and their resume is answered recovered:false.
+    // Frames that are in no history: the offset moves on by 3. The gateway cannot fill the hole
+    // and skips it; the client sees the jump on its live connection and refetches the history.
     const redis = stack.redis.client();
     await redis.hincrby(channelKeys(logsChannel('gaps')).position, 'offset', 3);
     redis.disconnect();
     await postLogs({ appId: 'gaps', level: 'info', message: 'second' });
     const gap = await waitFor(() => seen.gaps[0], { what: 'the gap' });
-    expect(gap).toMatchObject({ channel: 'logs:gaps', reason: 'not_recovered' });
+    expect(gap).toMatchObject({ channel: 'logs:gaps', reason: 'offset_jump' });
     // The state is refetched: the history has the entry the client did not get live.
     await waitFor(() => histories.some((entries) => entries.some((e) => e.message === 'second')), { what: 'the refetched history' });
     await postLogs({ appId: 'gaps', level: 'info', message: 'third' });

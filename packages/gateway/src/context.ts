@@ -9,7 +9,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { AddressLimits } from './ws/address-limits.js';
 import type { ClientAddresses } from './ws/client-address.js';
 import type { ConnectionRegistry } from './ws/connections.js';
-import type { SubscriptionMonitor } from './ws/subscription-monitor.js';
+import type { SubscriptionMonitor } from './feed/subscription-monitor.js';
 
 /** What every route and endpoint of a gateway shares. */
 export interface GatewayContext {

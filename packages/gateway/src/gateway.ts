@@ -17,7 +17,7 @@ import { registerAvailabilityEndpoint } from './ws/availability.js';
 import { AddressLimits } from './ws/address-limits.js';
 import { ClientAddresses } from './ws/client-address.js';
 import { ConnectionRegistry } from './ws/connections.js';
-import { SubscriptionMonitor } from './ws/subscription-monitor.js';
+import { SubscriptionMonitor } from './feed/subscription-monitor.js';
 import { attachSocketIo } from './socketio/server.js';
 import { listenExclusive } from './listen.js';
 import { LOGS_ENDPOINT } from './ws/logs/hub.js';

@@ -16,7 +16,7 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     gapFills: new Counter({
       name: 'switchboard_gateway_gap_fills_total',
-      help: 'Times this node read a channel\'s history to fill a hole in its subscription, by reason (gap, restored, probe).',
+      help: 'Times this node read a channel\'s history to fill a hole in its subscription, by reason (gap, epoch, restored, probe).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

@@ -20,7 +20,6 @@ export const CHANNELS = {
   /** Cluster performance figures for every `/ws/logs` client, whatever its app. */
   logsMetrics: `${KEY_PREFIX}ch:logs-metrics`,
 } as const;
-export type RawChannel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
 /**
  * One channel per application on `/ws/logs`: tenants are isolated by construction, a gateway
@@ -38,8 +37,6 @@ export const logsChannel = (appId: string): string => `${KEY_PREFIX}ch:logs:app:
  */
 export const ingestDedupeKey = (scope: string, key: string): string => `${KEY_PREFIX}ingest:dedupe:${scope}:${key}`;
 
-/** Marker written atomically with a publish so a redelivered entry is never applied twice. */
-export const processedKey = (eventId: string): string => `${KEY_PREFIX}done:${eventId}`;
 /** Marker of one heartbeat slot: at most one heartbeat per slot, whichever worker wins. */
 export const heartbeatSlotKey = (slot: number): string => `${KEY_PREFIX}heartbeat:slot:${slot}`;
 /** Marker of one log-metrics push slot: at most one push per slot. */

@@ -30,7 +30,8 @@ describe('checkJsonDocument', () => {
       fc.property(anyString, (text) => {
         const wellFormed = !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text);
         expect(checkJsonDocument({ text }) === undefined).toBe(wellFormed);
-        expect(checkJsonDocument({ [text]: 1 }) === undefined).toBe(wellFormed);
+        // fast-check's strings include "__proto__" now and then: refused as a key by its own rule.
+        if (text !== '__proto__') expect(checkJsonDocument({ [text]: 1 }) === undefined).toBe(wellFormed);
       }),
     );
   });

@@ -1,6 +1,7 @@
 import type { Stats } from '@switchboard/protocol';
 import { offsetOf, type JsonObject } from '../core/guards.js';
 import { RawEndpointClient, resumeQuery, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
+import type { Gap } from '../core/resume.js';
 import { endpointUrl } from '../core/websocket.js';
 import { readAnalyticsEvent, readStats, readStringList, type ReceivedAnalyticsEvent } from './frames.js';
 
@@ -60,6 +61,12 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
   }
 
   /** Fresh figures from the server. */
+  /** A live jump in offsets left the figures behind: ask for fresh ones (the `stats` event). */
+  protected override onFramesLost(gap: Gap): void {
+    if (gap.reason !== 'offset_jump') return; // after not_recovered, initial_stats was fresh
+    this.refreshStats().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
+  }
+
   async refreshStats(): Promise<Stats> {
     const frame = await this.request({ type: 'refresh_stats' }, 'initial_stats');
     const stats = readStats(frame);

@@ -183,13 +183,20 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     if (this.replayLeft > 0) this.replayLeft -= 1;
     if (from === undefined || to === undefined) return 'new';
     const placed = this.cursor.place(from, to, trackGaps);
-    if (placed.kind === 'new' && placed.gap !== undefined) this.base.emit('gap', placed.gap);
+    if (placed.kind === 'new' && placed.gap !== undefined) {
+      this.base.emit('gap', placed.gap);
+      this.onFramesLost(placed.gap);
+    }
     return placed.kind;
   }
 
-  /** The server could not resume: refetch what the first frame did not bring. */
-  protected onNotRecovered(): void {
-    // Nothing by default: the first frame of a connection carries fresh state.
+  /**
+   * Frames were lost for good — the server could not resume (`not_recovered`), or offsets jumped
+   * on a live connection (`offset_jump`: a gateway skipped a hole its history no longer held):
+   * refetch what the client's state is missing.
+   */
+  protected onFramesLost(_gap: Gap): void {
+    // Nothing by default: after `not_recovered` the connection's first frame carried fresh state.
   }
 
   private receiveResumed(frame: JsonObject): string | undefined {
@@ -199,7 +206,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     this.base.emit('resumed', answer.outcome);
     if (answer.gap !== undefined) {
       this.base.emit('gap', answer.gap);
-      this.onNotRecovered();
+      this.onFramesLost(answer.gap);
     }
     return answer.problem;
   }

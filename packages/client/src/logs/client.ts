@@ -101,7 +101,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
   }
 
   /** The entries the server kept are the state a lost stretch leaves out: fetch them (the `history` event). */
-  protected override onNotRecovered(): void {
+  protected override onFramesLost(): void {
     this.requestHistory().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
   }
 

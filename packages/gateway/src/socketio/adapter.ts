@@ -19,8 +19,9 @@ import {
   socketIoTargets,
   type SocketIoMessage,
 } from '@switchboard/protocol';
+import { ChannelFeed } from '../feed/channel-feed.js';
+import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { ChannelFeed } from './feed.js';
 import { formatRecoveryOffset, parseRecoveryOffset, type ChannelPosition } from './recovery-offset.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
@@ -31,6 +32,10 @@ export interface EngineAdapterDeps {
   sessions: SessionStore;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** Tells the namespace's feed to catch up after a restored subscription or a recovered probe. */
+  subscription: SubscriptionMonitor;
+  /** HISTORY_SIZE. */
+  historySize: number;
 }
 
 /** A socket's private session id (set by Socket.IO when connection state recovery is on). */
@@ -78,17 +83,15 @@ export class EngineAdapter extends ClusterAdapter {
     private readonly deps: EngineAdapterDeps,
   ) {
     super(nsp);
+    const { engine, metrics, logger, subscription, historySize } = deps;
     this.feed = new ChannelFeed(
-      deps.engine,
-      socketIoChannel(nsp.name),
-      (message) => this.receive(message),
+      { engine, metrics, logger, subscription, historySize },
       {
-        gapFilled: (frames) => {
-          deps.metrics.gapFills.inc({ reason: 'gap' });
-          deps.metrics.refilledFrames.inc(frames);
-        },
+        channel: socketIoChannel(nsp.name),
+        deliver: (message) => this.receive(message),
+        // Sockets stay connected through an epoch change: they get the new epoch's broadcasts.
+        afterEpochChange: 'first',
       },
-      deps.logger,
     );
   }
 
@@ -106,11 +109,6 @@ export class EngineAdapter extends ClusterAdapter {
   override close(): Promise<void> {
     clearInterval(this.refresher);
     return this.feed.stop();
-  }
-
-  /** The channel was resubscribed (the engine's connection came back): fetch what it missed. */
-  catchUp(): void {
-    this.feed.catchUp();
   }
 
   protected override async doPublish(message: ClusterMessage): Promise<Offset> {
@@ -229,10 +227,15 @@ export class EngineAdapter extends ClusterAdapter {
     if (session === undefined) return null;
     // Held from the history read until the restored socket is back in its rooms: every frame
     // is then either among its missed packets or delivered to it live, never both.
-    return this.feed.holding(async () => {
+    const release = this.feed.hold();
+    try {
       const missed = await this.missedSince(from);
       return missed === undefined ? null : this.replay(session, from, missed);
-    });
+    } finally {
+      // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
+      // socket back in its rooms in one of them.
+      setImmediate(release);
+    }
   }
 
   /** The channel's frames after `from`, up to the last one this gateway delivered. */

@@ -33,7 +33,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const { app, config, engine, metrics, origins, connections, logger } = ctx;
   const sessions = new SessionStore(engine, config.historyTtlS, logger);
   const io = new Server({
-    adapter: engineAdapter({ engine, sessions, metrics, logger }),
+    adapter: engineAdapter({ engine, sessions, metrics, logger, subscription: ctx.subscription, historySize: config.historySize }),
     // Recovered sockets skip the connection middleware: their session carries the identity the
     // token proved when they first connected (Socket.IO's default).
     connectionStateRecovery: { maxDisconnectionDuration: config.historyTtlS * 1000, skipMiddlewares: true },
@@ -64,7 +64,6 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
 
   const adapter = io.of('/').adapter as unknown as EngineAdapter;
   await adapter.init();
-  const stopCatchingUp = engine.onSubscriptionsRestored(() => adapter.catchUp());
 
   io.engine.on('connection_error', (err: { code: number; message: string }) => {
     metrics.socketioErrors.inc({ reason: 'connection_error' });
@@ -97,7 +96,6 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     drain: () => io.engine.close(),
     async close() {
       io.engine.close();
-      stopCatchingUp();
       // The sessions of the sockets just closed must be stored before the engine goes.
       await sessions.flush();
       await adapter.close();

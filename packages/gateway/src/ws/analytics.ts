@@ -13,7 +13,7 @@ import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
 import { observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
-import { ChannelFeed } from './channel-feed.js';
+import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
 import type { ResumeRequest } from './resume.js';
 
@@ -62,7 +62,7 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
 
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not
   // once per client (compression, though, would be per client: see FANOUT_COMPRESS_MIN_BYTES).
-  const feed = new ChannelFeed(ctx, CHANNELS.analytics, ENDPOINT, ({ frame }) => {
+  const feed = new EndpointFeed(ctx, CHANNELS.analytics, ENDPOINT, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.

@@ -12,7 +12,7 @@ import {
 import type { GatewayContext } from '../context.js';
 import { observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
-import { ChannelFeed } from './channel-feed.js';
+import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
 import type { ResumeRequest } from './resume.js';
 
@@ -36,7 +36,7 @@ export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise
 
   const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
 
-  const feed = new ChannelFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
+  const feed = new EndpointFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     publish(frame);
     observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);

@@ -12,7 +12,7 @@ import {
   type LogFilter,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../../context.js';
-import { ChannelFeed } from '../channel-feed.js';
+import { EndpointFeed } from '../endpoint-feed.js';
 import { observeDelivery, publishToTopic } from '../fanout.js';
 import { sendFrame } from '../inbound.js';
 import type { RawSocket } from '../raw-endpoint.js';
@@ -58,7 +58,7 @@ export class AppFeed {
   members = 0;
   /** Clients with a filter: served one by one (the others share the app's topic). */
   readonly filtered = new Set<LogsWs>();
-  readonly channel: ChannelFeed;
+  readonly channel: EndpointFeed;
   private pending: string[] = [];
   private pendingBytes = 0;
   private fromOffset = 0;
@@ -69,7 +69,7 @@ export class AppFeed {
     readonly appId: string,
     private readonly ctx: GatewayContext,
   ) {
-    this.channel = new ChannelFeed(ctx, logsChannel(appId), LOGS_ENDPOINT, this.onMessage);
+    this.channel = new EndpointFeed(ctx, logsChannel(appId), LOGS_ENDPOINT, this.onMessage);
   }
 
   readonly onMessage = ({ frame, offset }: ChannelMessage): void => {
