@@ -85,6 +85,12 @@ type Client = Redis | Cluster;
 /** Ingest partitions on a Redis Cluster when not configured. */
 export const DEFAULT_INGEST_PARTITIONS = 16;
 
+/**
+ * How often a cluster engine asks whether every slot is served. The cluster reports a failed
+ * master for well under a second before its replica takes over: a slower check would miss it.
+ */
+const SLOTS_CHECK_MS = 250;
+
 /** How long the marker of one step of a commit spanning several slots is kept (s). */
 const STEP_MARKER_TTL_S = 86_400;
 
@@ -282,7 +288,7 @@ export class RedisEngine implements Engine {
   private readonly partitionedReads: PartitionedReads;
   private readonly wakeChannels = new Map<string, number>();
   private wakeSubscribed: Promise<void> | undefined;
-  /** Cluster: whether every slot is served (CLUSTER INFO), checked every second. */
+  /** Cluster: whether every slot is served (CLUSTER INFO), checked every SLOTS_CHECK_MS. */
   private slotsServed = true;
   private slotsTimer: NodeJS.Timeout | undefined;
   private malformedMessages = 0;
@@ -374,7 +380,7 @@ export class RedisEngine implements Engine {
       // While a master is down and before its replica took over, its slots are served by no
       // one: the engine is not healthy then, even though every connection it holds is.
       await this.checkSlots();
-      this.slotsTimer = setInterval(() => void this.checkSlots(), 1_000);
+      this.slotsTimer = setInterval(() => void this.checkSlots(), SLOTS_CHECK_MS);
       this.slotsTimer.unref();
     }
   }
