@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           // In-process only (memory engine, port 0, fake timers): no redis-server needed.
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'test/deploy/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'test/deploy/**/*.test.ts', 'bench/test/**/*.test.ts'],
           // Deploy checks that start real processes (redis-server, RabbitMQ) and the engine
           // contract suite (a real redis-server as well as memory) run with the cluster tests.
           exclude: ['**/node_modules/**', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts'],

@@ -58,6 +58,26 @@ afterAll(async () => {
   await Promise.all(started.map((n) => n.stop('SIGKILL')));
 });
 
+describe('invalid UTF-8 in a text frame', () => {
+  it('closes only that connection (1006: uWS drops it without a close frame), and the gateway serves on', async () => {
+    const node = await start({});
+    const bystander = await raw(node, '/ws/analytics');
+    await bystander.next((f) => f.type === 'initial_stats');
+    const offender = await raw(node, '/ws/analytics');
+    await offender.next((f) => f.type === 'initial_stats');
+    // A text frame whose bytes are not UTF-8 (ws sends a Buffer as text without checking it).
+    offender.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    await waitFor(() => offender.closed !== undefined, { what: 'the offending connection closed' });
+    // 1007 is what RFC 6455 asks for; this uWS build closes the TCP connection itself (docs/departures.md).
+    expect(offender.closed?.code).toBe(1006);
+    expect((await fetch(`${node.url}/livez`)).status).toBe(200);
+    const from = bystander.frames.length;
+    bystander.send({ type: 'ping' });
+    await bystander.next((f) => f.type === 'pong', { from });
+    expect(bystander.closed).toBeUndefined();
+  });
+});
+
 describe('JSON nesting depth', () => {
   let node: NodeProcess;
   beforeAll(async () => {
