@@ -1,70 +1,160 @@
 /**
- * Ingest throughput (formerly bench/ingest-throughput.mjs): how many analytics events per second
- * a gateway accepts (202 = stored in the Redis stream) and the worker delivers to a WebSocket
- * client, against the floor — the same entries appended to the same Redis with XADD directly.
+ * Ingest throughput, measured as the fan-out is: the load comes from `wrk` (a separate C
+ * process: 1 thread, `connections` keep-alive connections, `seconds` long) posting the same
+ * analytics event to
+ *   - a bare uWebSockets.js `POST /events` → `XADD` → 202 server (servers/uws-ingest.ts),
+ *   - the same written with Fastify as its documentation shows (servers/fastify-ingest.ts),
+ *   - Switchboard's gateway alone (`POST /events` → 202: stored in the ingest stream),
+ *   - Switchboard end to end: gateway + one worker + a client on `/ws/analytics`, counting the
+ *     events that reach the client per second while wrk keeps posting.
+ * Each system gets its own redis-server.
  */
-import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { until } from './lib/proc.js';
+import { SWITCHBOARD_CLI, serverScript, sleep, startNode, startRedis, until, type CpuMeter, type Proc } from './lib/proc.js';
+import { SWITCHBOARD_BENCH_ENV } from './systems.js';
 
-export interface IngestResult {
-  xadd_per_s: number;
-  accepted_per_s: number;
-  end_to_end_per_s: number;
-  post_p50_ms: number;
-  post_p99_ms: number;
-  non_2xx: number;
-  delivered: number;
+const LUA = fileURLToPath(new URL('../wrk/post-json.lua', import.meta.url));
+export const INGEST_BODY = JSON.stringify({ type: 'page_view', visitor_id: 'bench-visitor', data: { path: '/pricing', referrer: 'https://example.com/' } });
+
+export interface WrkResult {
+  requests: number;
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
 }
 
-export async function ingestRun(redisUrl: string, gatewayUrl: string, events: number, connections: number): Promise<IngestResult> {
-  const body = JSON.stringify({ type: 'page_view', visitor_id: 'bench-visitor', data: { path: '/pricing' } });
-  const fields = ['kind', 'analytics', 'id', '01a200f1-62d5-72c1-a1a7-cc7260cb3229', 'at', String(Date.now()), 'body', body];
-  const raw = new Redis(redisUrl);
-  let sent = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (sent < events) {
-        sent += 1;
-        await raw.xadd('bench:baseline', '*', ...fields);
-      }
-    }),
-  );
-  const xaddPerS = events / ((performance.now() - t0) / 1000);
-  await raw.del('bench:baseline');
-  raw.disconnect();
+/** Runs wrk against `url` and parses the summary its Lua `done` hook prints. */
+export function wrk(url: string, connections: number, seconds: number): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', LUA, url], {
+      env: { ...process.env, WRK_BODY: INGEST_BODY },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', (err) => reject(new Error(`wrk could not start (${err.message}): install it with apt-get install -y wrk`)));
+    child.once('exit', (code) => {
+      const line = /WRK_JSON (\{.*\})/.exec(out)?.[1];
+      if (code !== 0 || line === undefined) return reject(new Error(`wrk failed (exit ${code}): ${out.slice(-400)}`));
+      const s = JSON.parse(line) as Record<string, number>;
+      const errors = s['connect_errors']! + s['read_errors']! + s['write_errors']! + s['status_errors']! + s['timeouts']!;
+      resolve({
+        requests: s['requests']!,
+        requests_per_s: Math.round((s['requests']! - s['status_errors']!) / (s['duration_us']! / 1e6)),
+        p50_ms: s['p50_us']! / 1000,
+        p99_ms: s['p99_us']! / 1000,
+        errors,
+      });
+    });
+  });
+}
 
-  const ws = new WebSocket(`${gatewayUrl.replace('http', 'ws')}/ws/analytics`);
-  let delivered = 0;
-  let lastDeliveryAt = 0;
-  ws.on('message', (data: Buffer) => {
-    if (data.toString('latin1', 0, 20).startsWith('{"type":"page_view"')) {
-      delivered += 1;
-      lastDeliveryAt = performance.now();
+export interface IngestFigures extends WrkResult {
+  /** End to end only: events that reached the client per second, and how many. */
+  delivered_per_s?: number;
+  delivered?: number;
+  cpu_pct: Record<string, number>;
+}
+
+export interface IngestSystem {
+  id: string;
+  label: string;
+  baseline: boolean;
+  run(connections: number, seconds: number, meter: (groups: Record<string, Proc[]>) => CpuMeter): Promise<IngestFigures>;
+}
+
+async function measured(groups: Record<string, Proc[]>, meter: (groups: Record<string, Proc[]>) => CpuMeter, run: () => Promise<WrkResult>) {
+  const cpu = meter(groups);
+  cpu.start();
+  const r = await run();
+  return { ...r, cpu_pct: cpu.stop() };
+}
+
+async function stopAll(procs: Proc[]): Promise<void> {
+  for (const p of procs) await p.stop();
+}
+
+/** A baseline server script (uws-ingest, fastify-ingest) on its own Redis. */
+const baselineServer = (id: string, label: string, script: string): IngestSystem => ({
+  id,
+  label,
+  baseline: true,
+  async run(connections, seconds, meter) {
+    const redis = await startRedis();
+    const server = await startNode(id, serverScript(script), [], { REDIS_URL: redis.url }, '/health');
+    try {
+      return await measured({ server: [server.proc], redis: [redis.proc] }, meter, () => wrk(`http://127.0.0.1:${server.port}/events`, connections, seconds));
+    } finally {
+      await stopAll([server.proc, redis.proc]);
     }
-  });
-  await new Promise((r) => ws.once('message', r));
-  const t1 = performance.now();
-  const result = await autocannon({
-    url: `${gatewayUrl}/events`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    connections,
-    amount: events,
-  });
-  const ingestSeconds = (performance.now() - t1) / 1000;
-  await until(async () => delivered >= result['2xx'], 'every ingested event delivered', 120_000);
-  ws.close();
-  return {
-    xadd_per_s: Math.round(xaddPerS),
-    accepted_per_s: Math.round(result['2xx'] / ingestSeconds),
-    end_to_end_per_s: Math.round(delivered / ((lastDeliveryAt - t1) / 1000)),
-    post_p50_ms: result.latency.p50,
-    post_p99_ms: result.latency.p99,
-    non_2xx: result.non2xx,
-    delivered,
-  };
-}
+  },
+});
+
+const GATEWAY_ENV = SWITCHBOARD_BENCH_ENV;
+
+export const INGEST_SYSTEMS: IngestSystem[] = [
+  baselineServer('ingest-uws', 'bare uWebSockets.js POST → XADD → 202', 'uws-ingest'),
+  baselineServer('ingest-fastify', 'Fastify POST → XADD → 202 (JSON schema, async handler)', 'fastify-ingest'),
+  {
+    id: 'switchboard-accepted',
+    label: 'Switchboard gateway POST /events → 202 (stored in the ingest stream; no worker)',
+    baseline: false,
+    async run(connections, seconds, meter) {
+      const redis = await startRedis();
+      const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...GATEWAY_ENV, REDIS_URL: redis.url, NODE_ID: 'bench-ingest-gw' }, '/readyz');
+      try {
+        return await measured({ gateway: [gateway.proc], redis: [redis.proc] }, meter, () => wrk(`http://127.0.0.1:${gateway.port}/events`, connections, seconds));
+      } finally {
+        await stopAll([gateway.proc, redis.proc]);
+      }
+    },
+  },
+  {
+    id: 'switchboard-e2e',
+    label: 'Switchboard end to end: POST /events → stream → 1 worker → pub/sub → gateway → client',
+    baseline: false,
+    async run(connections, seconds, meter) {
+      const redis = await startRedis();
+      const env = { ...GATEWAY_ENV, REDIS_URL: redis.url };
+      const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-ingest-wk' }, '/readyz');
+      const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: 'bench-ingest-gw' }, '/readyz');
+      const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/ws/analytics`);
+      try {
+        // Deliveries counted after a warm-up of a fifth of the run, until wrk stops.
+        let delivered = 0;
+        let counting = false;
+        ws.on('message', (data: Buffer) => {
+          if (counting && data.toString('latin1', 0, 20).startsWith('{"type":"page_view"')) delivered += 1;
+        });
+        await new Promise((resolve, reject) => {
+          ws.once('message', resolve);
+          ws.once('error', reject);
+        });
+        const warmup = seconds / 5;
+        let windowStart = 0;
+        let windowEnd = 0;
+        const counter = (async () => {
+          await sleep(warmup * 1000);
+          counting = true;
+          windowStart = performance.now();
+        })();
+        const r = await measured({ gateway: [gateway.proc], worker: [worker.proc], redis: [redis.proc] }, meter, async () => {
+          const result = await wrk(`http://127.0.0.1:${gateway.port}/events`, connections, seconds);
+          counting = false;
+          windowEnd = performance.now();
+          return result;
+        });
+        await counter;
+        await until(async () => ws.readyState === WebSocket.OPEN, 'client still connected', 1000);
+        return { ...r, delivered, delivered_per_s: Math.round(delivered / ((windowEnd - windowStart) / 1000)) };
+      } finally {
+        ws.terminate();
+        await stopAll([gateway.proc, worker.proc, redis.proc]);
+      }
+    },
+  },
+];

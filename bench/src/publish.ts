@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { Redis } from 'ioredis';
-import { encodeChannelPayload } from '@switchboard/engine';
+import { RedisEngine } from '@switchboard/engine';
 import { CHANNELS, analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
+import { pino } from 'pino';
 
 /** One benchmark message: a sequence number, its high-resolution send time, padding to size. */
 export interface Message {
@@ -42,15 +43,11 @@ export const switchboardFrame = (m: Message, offset: number): string =>
     offset,
   );
 
-/** What a worker's commit publishes on the channel: the frame behind the engine's epoch/offset header. */
-const benchChannelPayload = (m: Message, offset: number): string =>
-  encodeChannelPayload({ epoch: 'bench', offset, frame: switchboardFrame(m, offset) });
-
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-export function post(url: string, body: string): Promise<number> {
+export function post(url: string, body: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
       res.resume();
       res.once('end', () => {
         const status = res.statusCode ?? 0;
@@ -85,18 +82,50 @@ export function perMessageHttp(urls: string[], body: (m: Message) => string): Pu
   };
 }
 
-/** Straight onto the analytics channel, as a worker would: isolates the gateways' fan-out. */
-export function redisChannel(url: string): Publisher {
-  const redis = new Redis(url);
-  let offset = 0;
+/**
+ * One request per message to the first target that accepts it, starting with the next in turn:
+ * a producer behind a load balancer, whose request goes to another gateway while one restarts.
+ */
+export function failoverHttp(urls: string[], body: (m: Message) => string): Publisher {
+  let next = 0;
+  // A retried request whose first attempt was stored after all must not become a second event.
+  const run = randomUUID();
+  const sendOne = async (m: Message) => {
+    const first = next++;
+    let lastError: unknown;
+    for (let i = 0; i < urls.length * 2; i++) {
+      try {
+        await post(urls[(first + i) % urls.length]!, body(m), { 'idempotency-key': `${run}-${m.seq}` });
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  };
   return {
     send: async (batch) => {
-      const pipeline = redis.pipeline();
-      for (const m of batch) pipeline.publish(CHANNELS.analytics, benchChannelPayload(m, ++offset));
-      await pipeline.exec();
+      await Promise.all(batch.map(sendOne));
     },
-    close: async () => {
-      redis.disconnect();
+    close: async () => undefined,
+  };
+}
+
+/**
+ * Straight into the analytics channel, as a worker commits frames: one atomic step per batch
+ * assigns the offsets, appends each frame to the channel's history and publishes it (the
+ * engine's commit, without the ingest stream and the worker's statistics). Isolates the
+ * gateways' fan-out, with the history writes on the path.
+ */
+export function redisChannel(url: string): Publisher {
+  const engine = new RedisEngine({ url, logger: pino({ level: 'silent' }) });
+  return {
+    send: async (batch) => {
+      const frames = batch.map((m) =>
+        analyticsEventFrame({ type: 'page_view', id: newEventId(), visitor_id: 'bench-visitor', timestamp: new Date(m.t).toISOString(), data: payload(m) }),
+      );
+      await engine.commit({ guard: { kind: 'none' }, ops: [], publish: frames.map((frame) => ({ channel: CHANNELS.analytics, frame })) });
     },
+    close: () => engine.close(),
   };
 }

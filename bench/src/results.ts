@@ -1,6 +1,6 @@
 /** The report: entries (one per scenario case and system), ratios to the baselines, targets. */
 
-export type Scenario = 'fanout' | 'latency' | 'capacity' | 'ramp' | 'rooms' | 'ingest';
+export type Scenario = 'fanout' | 'latency' | 'capacity' | 'ramp' | 'rooms' | 'ingest' | 'churn' | 'restart';
 
 export interface Entry {
   scenario: Scenario;
@@ -29,7 +29,10 @@ export const SHORT: Record<string, string> = {
   'ws-broadcast': 'ws broadcast',
   'socketio-single': 'Socket.IO 1 node',
   'socketio-cluster': 'Socket.IO 2 nodes + Redis adapter',
+  'socketio-recovery': 'Socket.IO 1 node + recovery',
   'redis-xadd': 'XADD straight to Redis',
+  'ingest-uws': 'bare uWS POST → XADD',
+  'ingest-fastify': 'Fastify POST → XADD',
   'switchboard-accepted': 'Switchboard POST /events → 202',
   'switchboard-e2e': 'Switchboard POST → worker → client',
 };
@@ -41,13 +44,19 @@ export const SCENARIO_TITLES: Record<Scenario, string> = {
   ramp: 'Connection ramp: connections accepted per second (higher is better)',
   rooms: 'Socket.IO rooms: room deliveries per second (higher is better)',
   ingest: 'Ingest: events per second (higher is better)',
+  churn: 'Churn: share of accepted messages every client received (higher is better)',
+  restart: 'Rolling restart of every gateway: share of accepted messages every client received',
 };
 
-export const BASELINE_IDS = ['uws-bare', 'ws-broadcast', 'socketio-single', 'socketio-cluster', 'redis-xadd'];
+export const BASELINE_IDS = ['uws-bare', 'ws-broadcast', 'socketio-single', 'socketio-cluster', 'redis-xadd', 'ingest-uws', 'ingest-fastify'];
+
+/** Scenarios judged on their own figures (a share delivered), not as ratios to a baseline. */
+const NO_RATIOS: Scenario[] = ['churn', 'restart'];
 
 export function computeRatios(entries: Entry[]): void {
   for (const entry of entries) {
     entry.ratios = {};
+    if (NO_RATIOS.includes(entry.scenario)) continue;
     for (const base of entries) {
       if (base.key !== entry.key || !base.baseline || base === entry || base.value <= 0) continue;
       entry.ratios[base.system] = Math.round((entry.value / base.value) * 1000) / 1000;
@@ -77,6 +86,40 @@ const RATIO_TARGETS: RatioTarget[] = [
   { id: 'fanout-vs-ws', text: 'analytics fan-out ≥ 4× the `ws` broadcast server', scenario: 'fanout', systems: ['switchboard-redis', 'switchboard-ingest'], baseline: 'ws-broadcast', min: 4 },
   { id: 'cluster-vs-socketio-cluster', text: 'two-gateway cluster ≥ 3× the plain two-node Socket.IO cluster', scenario: 'fanout', systems: ['switchboard-redis', 'switchboard-ingest', 'switchboard-sio'], baseline: 'socketio-cluster', min: 3 },
   { id: 'rooms-vs-single', text: 'Socket.IO rooms across two nodes ≥ 0.9× single-node Socket.IO', scenario: 'rooms', systems: ['switchboard-sio', 'socketio-cluster'], baseline: 'socketio-single', min: 0.9 },
+  { id: 'ingest-vs-uws', text: 'gateway `POST /events` ≥ 0.8× a bare uWS POST → XADD → 202 server', scenario: 'ingest', systems: ['switchboard-accepted'], baseline: 'ingest-uws', min: 0.8 },
+  { id: 'e2e-vs-uws', text: 'end to end (POST → 1 worker → client) ≥ 0.5× a bare uWS POST → XADD → 202 server', scenario: 'ingest', systems: ['switchboard-e2e'], baseline: 'ingest-uws', min: 0.5 },
+];
+
+interface DisruptionTarget {
+  id: string;
+  text: string;
+  scenario: Scenario;
+  /** Each check: what it says, and whether the entry passes it. */
+  checks: [string, (f: Record<string, unknown>) => boolean][];
+}
+
+const n = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
+const DISRUPTION_TARGETS: DisruptionTarget[] = [
+  {
+    id: 'churn',
+    text: 'churn: 100 % delivered, 0 duplicates, replay p99 < 1 s',
+    scenario: 'churn',
+    checks: [
+      ['100 % delivered', (f) => n(f['lost']) === 0 && n(f['accepted']) > 0],
+      ['0 duplicates', (f) => n(f['duplicates']) === 0],
+      ['replay p99 < 1 s', (f) => n(f['replay_p99_ms']) < 1000],
+    ],
+  },
+  {
+    id: 'restart',
+    text: 'rolling restart: 0 lost, 100 % back, reconnect p50 < 1 s',
+    scenario: 'restart',
+    checks: [
+      ['0 lost', (f) => n(f['lost']) === 0 && n(f['accepted']) > 0],
+      ['100 % back', (f) => n(f['still_open']) === n(f['clients']) && n(f['reconnected_pct']) === 100],
+      ['reconnect p50 < 1 s', (f) => n(f['reconnect_p50_ms']) < 1000],
+    ],
+  },
 ];
 
 const fmtRatio = (r: number) => `${r.toFixed(2)}×`;
@@ -99,6 +142,27 @@ export function evaluateTargets(entries: Entry[]): Target[] {
             : `${cases.filter((c) => c.value >= t.min).length}/${cases.length} cases met; worst ${fmtRatio(worst.value)} at ${worst.case}; ` +
               cases.map((c) => `${c.case}: ${fmtRatio(c.value)}`).join(', '),
         cases,
+      });
+    }
+  }
+  for (const t of DISRUPTION_TARGETS) {
+    for (const system of ['switchboard', 'switchboard-sio']) {
+      const e = entries.find((x) => x.scenario === t.scenario && x.system === system);
+      const failing = e === undefined ? [] : t.checks.filter(([, ok]) => !ok(e.figures)).map(([what]) => what);
+      const f = e?.figures ?? {};
+      targets.push({
+        id: `${t.id}:${system}`,
+        text: `${t.text} — ${SHORT[system] ?? system}`,
+        verdict: e === undefined ? 'not measured' : failing.length === 0 ? 'met' : 'missed',
+        detail:
+          e === undefined
+            ? 'no run'
+            : `${e.case}: ${String(f['delivered_pct'])} % delivered (${String(f['lost'])} lost, ${String(f['lost_per_client'])} per client), ${String(f['duplicates'])} duplicates, ` +
+              (t.scenario === 'churn'
+                ? `replay p50/p99 ${String(f['replay_p50_ms'] ?? 'n/a')}/${String(f['replay_p99_ms'] ?? 'n/a')} ms`
+                : `${String(f['still_open'])}/${String(f['clients'])} back, reconnect p50/p99 ${String(f['reconnect_p50_ms'] ?? 'n/a')}/${String(f['reconnect_p99_ms'] ?? 'n/a')} ms`) +
+              (failing.length > 0 ? `; missed: ${failing.join(', ')}` : ''),
+        cases: e === undefined ? [] : [{ system, case: e.case, value: e.value }],
       });
     }
   }
@@ -145,10 +209,12 @@ const cpuCell = (cpu: unknown): string => {
   const parts = Object.entries(cpu as Record<string, number>);
   const system = parts.filter(([k]) => k !== 'load_generators' && k !== 'harness');
   const load = (cpu as Record<string, number>)['load_generators'];
-  return `${system.map(([k, v]) => `${k} ${v}`).join(' + ')} / ${load ?? ''}`;
+  const own = system.map(([k, v]) => `${k} ${v}`).join(' + ');
+  return load === undefined ? own : `${own} / ${load}`;
 };
 
 const num = (v: unknown): string => {
+  if (Array.isArray(v)) return v.map(num).join(' / ');
   if (typeof v !== 'number') return String(v ?? '');
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
   return String(Math.round(v * 100) / 100);
@@ -161,7 +227,17 @@ const COLUMNS: Record<Scenario, [string, string][]> = {
   capacity: [['connections_per_process', 'held per process'], ['rss_mb_after', 'RSS MB'], ['failed', 'failed']],
   ramp: [['connections', 'connections'], ['seconds', 's'], ['failed', 'failed']],
   rooms: [['deliveries_per_s', 'all deliveries/s'], ['ack_p50_ms', 'join ack p50 ms'], ['ack_p99_ms', 'join ack p99 ms'], ['lost', 'lost'], ['cpu', 'CPU % (system / load gen.)']],
-  ingest: [['post_p99_ms', 'POST p99 ms'], ['non_2xx', 'non-2xx']],
+  ingest: [['rounds', 'each round'], ['requests_per_s', 'accepted/s'], ['p50_ms', 'POST p50 ms'], ['p99_ms', 'POST p99 ms'], ['errors', 'errors'], ['cpu', 'CPU % (system)']],
+  churn: [
+    ['duplicates', 'duplicates'], ['lost_per_client', 'lost per client'], ['replay_p50_ms', 'replay p50 ms'], ['replay_p99_ms', 'replay p99 ms'],
+    ['drops', 'drops'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['not_recovered', 'not resumed'], ['accepted', 'messages'],
+    ['cpu', 'CPU % (system / load gen.)'],
+  ],
+  restart: [
+    ['reconnected_pct', '% back'], ['reconnect_p50_ms', 'reconnect p50 ms'], ['reconnect_p99_ms', 'reconnect p99 ms'], ['lost_per_client', 'lost per client'],
+    ['duplicates', 'duplicates'], ['server_closes', 'closed by server'], ['recovered', 'resumed'], ['not_recovered', 'not resumed'], ['failed_attempts', 'failed dials'],
+    ['accepted', 'messages'],
+  ],
 };
 
 export function markdownTables(entries: Entry[]): string {

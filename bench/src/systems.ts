@@ -1,9 +1,23 @@
 import { mkdirSync } from 'node:fs';
 import type { ClientKind } from './load/protocol.js';
 import { SWITCHBOARD_CLI, serverScript, startNode, startRedis, type Proc } from './lib/proc.js';
-import { batchHttp, eventBody, perMessageHttp, rawFrame, redisChannel, reportBody, switchboardFrame, type Message, type Publisher } from './publish.js';
+import { batchHttp, eventBody, failoverHttp, perMessageHttp, rawFrame, redisChannel, reportBody, switchboardFrame, type Message, type Publisher } from './publish.js';
+import type { Scenario } from './results.js';
 
 /** One way of publishing into a running system; each is a row of its own in the report. */
+
+/**
+ * Environment of every Switchboard process the bench starts. All load comes from one address
+ * (loopback), so the per-address connection cap and upgrade rate are off, as they would be for
+ * clients spread over many addresses.
+ */
+export const SWITCHBOARD_BENCH_ENV = {
+  LOG_LEVEL: 'warn',
+  NODE_ENV: 'development',
+  HEARTBEAT_INTERVAL_MS: '5000',
+  MAX_CONNECTIONS_PER_ADDRESS: '0',
+  UPGRADE_RATE_PER_ADDRESS: '0',
+};
 export interface Variant {
   /** Result id, e.g. `switchboard-redis`. */
   id: string;
@@ -29,6 +43,10 @@ export interface Session {
   gatewayUrls: string[];
   redisUrl?: string;
   variants: Variant[];
+  /** Churn and rolling restart: how clients come back and how messages go in (one per send). */
+  disruption?: { id: string; label: string; resume: boolean; publisher(): Publisher };
+  /** Stops gateway i (SIGTERM: it drains) and starts it again on the same port; resolves once ready. */
+  restartGateway?: (i: number) => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +54,8 @@ export interface SessionSpec {
   id: string;
   label: string;
   kind: ClientKind;
+  /** The scenarios this system takes part in (default: all that apply to its kind). */
+  scenarios?: Scenario[];
   start(options: StartOptions): Promise<Session>;
 }
 
@@ -50,25 +70,42 @@ const sioFrame = (event: string) => (m: Message) =>
 /** Redis, two gateways and one worker: the cluster as deployed, each a `switchboard` process. */
 export async function startSwitchboard(
   options: StartOptions,
-): Promise<{ gateways: Proc[]; gatewayUrls: string[]; redisUrl: string; all: Proc[]; processes: Record<string, Proc[]> }> {
+): Promise<{
+  gateways: Proc[];
+  gatewayUrls: string[];
+  redisUrl: string;
+  all: Proc[];
+  processes: Record<string, Proc[]>;
+  restartGateway(i: number): Promise<void>;
+}> {
   const redis = await startRedis();
-  const env = { REDIS_URL: redis.url, LOG_LEVEL: 'warn', NODE_ENV: 'development', HEARTBEAT_INTERVAL_MS: '5000' };
+  const env = { ...SWITCHBOARD_BENCH_ENV, REDIS_URL: redis.url };
   const execArgv: string[] = [];
   if (options.profileDir !== undefined) {
     mkdirSync(options.profileDir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
   }
   const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-wk' }, '/readyz');
-  const gateways = await Promise.all(
-    [1, 2].map((i) => startNode(`gateway-${i}`, SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: `bench-gw-${i}` }, '/readyz', { execArgv })),
-  );
+  const startGateway = (i: number, port?: number) =>
+    startNode(`gateway-${i + 1}`, SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: `bench-gw-${i + 1}` }, '/readyz', { execArgv, ...(port === undefined ? {} : { port }) });
+  const started = await Promise.all([0, 1].map((i) => startGateway(i)));
+  const gateways = started.map((g) => g.proc);
+  const all = [...gateways, worker.proc, redis.proc];
   return {
-    gateways: gateways.map((g) => g.proc),
-    gatewayUrls: gateways.map((g) => `http://127.0.0.1:${g.port}`),
+    gateways,
+    gatewayUrls: started.map((g) => `http://127.0.0.1:${g.port}`),
     redisUrl: redis.url,
     // Gateways first (they drain), then the worker, Redis last.
-    all: [...gateways.map((g) => g.proc), worker.proc, redis.proc],
-    processes: { gateways: gateways.map((g) => g.proc), worker: [worker.proc], redis: [redis.proc] },
+    all,
+    processes: { gateways, worker: [worker.proc], redis: [redis.proc] },
+    // The arrays above are updated in place, so the session's stop() and meters see the new process.
+    async restartGateway(i) {
+      const old = gateways[i]!;
+      await old.stop();
+      const next = await startGateway(i, started[i]!.port);
+      gateways[i] = next.proc;
+      all[all.indexOf(old)] = next.proc;
+    },
   };
 }
 
@@ -81,13 +118,16 @@ function singleProcess(spec: {
   route: string;
   line: (m: Message) => string;
   frame: (m: Message) => string;
+  env?: Record<string, string>;
+  scenarios?: Scenario[];
 }): SessionSpec {
   return {
     id: spec.id,
     label: spec.label,
     kind: spec.kind,
+    ...(spec.scenarios === undefined ? {} : { scenarios: spec.scenarios }),
     async start() {
-      const server = await startNode(spec.id, serverScript(spec.script), [], {}, '/health');
+      const server = await startNode(spec.id, serverScript(spec.script), [], spec.env ?? {}, '/health');
       const base = `http://127.0.0.1:${server.port}`;
       return {
         id: spec.id,
@@ -98,6 +138,7 @@ function singleProcess(spec: {
         processes: { server: [server.proc] },
         gatewayUrls: [],
         variants: [{ id: spec.id, label: spec.label, baseline: true, publisher: () => batchHttp([`${base}${spec.route}`], spec.line), frame: spec.frame }],
+        disruption: { id: spec.id, label: spec.label, resume: false, publisher: () => batchHttp([`${base}${spec.route}`], spec.line) },
         stop: () => server.proc.stop(),
       };
     },
@@ -113,6 +154,8 @@ function switchboardSession(spec: {
   kind: ClientKind;
   clientUrl: (gatewayUrl: string) => string;
   variants: (sb: Cluster) => Variant[];
+  /** Churn and rolling restart: the ingest route messages are posted to, and whether raw clients resume. */
+  disruption: { route: string; body: (m: Message) => string; resume: boolean };
 }): SessionSpec {
   return {
     id: spec.id,
@@ -130,6 +173,13 @@ function switchboardSession(spec: {
         gatewayUrls: sb.gatewayUrls,
         redisUrl: sb.redisUrl,
         variants: spec.variants(sb),
+        disruption: {
+          id: spec.id,
+          label: spec.label,
+          resume: spec.disruption.resume,
+          publisher: () => failoverHttp(sb.gatewayUrls.map((u) => `${u}${spec.disruption.route}`), spec.disruption.body),
+        },
+        restartGateway: sb.restartGateway,
         // Gateways first (they drain), then the worker, Redis last.
         stop: async () => {
           for (const p of sb.all) await p.stop();
@@ -145,6 +195,7 @@ export const SESSIONS: SessionSpec[] = [
     label: 'Switchboard /ws/analytics (2 gateways + worker + Redis)',
     kind: 'ws',
     clientUrl: (gateway) => `${gateway.replace('http', 'ws')}/ws/analytics`,
+    disruption: { route: '/events', body: eventBody, resume: true },
     variants: (sb) => [
       {
         id: 'switchboard-ingest',
@@ -155,7 +206,7 @@ export const SESSIONS: SessionSpec[] = [
       },
       {
         id: 'switchboard-redis',
-        label: 'Switchboard, PUBLISH on sb:ch:analytics (Redis pub/sub → 2 gateways; gateway fan-out only)',
+        label: 'Switchboard, frames committed on sb:ch:analytics as a worker does (offset + history + PUBLISH in one step → 2 gateways; gateway fan-out only)',
         baseline: false,
         publisher: () => redisChannel(sb.redisUrl),
         frame: (m) => switchboardFrame(m, 1_000_000),
@@ -167,6 +218,7 @@ export const SESSIONS: SessionSpec[] = [
     label: 'Switchboard Socket.IO error monitor (2 gateways + worker + Redis)',
     kind: 'sio',
     clientUrl: (gateway) => gateway,
+    disruption: { route: '/report', body: reportBody, resume: true },
     variants: (sb) => [
       {
         id: 'switchboard-sio',
@@ -204,6 +256,17 @@ export const SESSIONS: SessionSpec[] = [
     line: reportBody,
     frame: sioFrame('error:new'),
   }),
+  singleProcess({
+    id: 'socketio-recovery',
+    label: 'Socket.IO, single node, connection state recovery (in memory)',
+    kind: 'sio',
+    script: 'socketio',
+    route: '/report',
+    line: reportBody,
+    frame: sioFrame('error:new'),
+    env: { RECOVERY_MS: '120000' },
+    scenarios: ['churn'],
+  }),
   {
     id: 'socketio-cluster',
     label: 'plain Socket.IO cluster: 2 nodes + @socket.io/redis-adapter',
@@ -238,4 +301,4 @@ export const SESSIONS: SessionSpec[] = [
   },
 ];
 
-export const BASELINES = ['uws-bare', 'ws-broadcast', 'socketio-single', 'socketio-cluster'] as const;
+export const BASELINES = ['uws-bare', 'ws-broadcast', 'socketio-single', 'socketio-recovery', 'socketio-cluster'] as const;

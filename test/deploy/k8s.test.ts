@@ -22,8 +22,8 @@ import {
 
 /** Everything the config schema knows: the only names a Switchboard container may be given. */
 const KNOWN_ENV = new Set(Object.keys(envSchema.shape));
-/** The worker's ops routes; the bridge serves the same ones (packages/bridge/src/http.ts). */
-const WORKER_ROUTES = routesIn('packages/worker/src/ops-http.ts', /case '([^']+)'/g);
+/** The worker's ops routes; the bridge serves the same ones (both through packages/runtime). */
+const WORKER_ROUTES = routesIn('packages/runtime/src/ops/routes.ts', /case '([^']+)'/g);
 /** Socket.IO's pingInterval + pingTimeout: proxies must not cut an idle request sooner (docs/deploy.md). */
 const SOCKETIO_IDLE_S = 45;
 const SAMPLE_POD_NAME = 'switchboard-gateway-5d9c7b8f6d-x2x7k';

@@ -183,7 +183,11 @@ export function dockerIgnored(patterns: string[], path: string): boolean {
 export const routesIn = (path: string, pattern: RegExp): Set<string> => new Set([...read(path).matchAll(pattern)].map((m) => m[1]!));
 
 /** The gateway's operational GET routes (`app.get(...)` or `getAndHead(app, ...)` in ops.ts). */
-export const GATEWAY_ROUTES = routesIn('packages/gateway/src/http/ops.ts', /(?:app\.get\(|getAndHead\(app, )'([^']+)'/g);
+/** The gateway serves the shared ops routes (packages/runtime, as workers and bridges do) and its own. */
+export const GATEWAY_ROUTES = new Set([
+  ...routesIn('packages/runtime/src/ops/routes.ts', /case '([^']+)'/g),
+  ...routesIn('packages/gateway/src/http/ops.ts', /(?:app\.get\(|getAndHead\(app, )'([^']+)'/g),
+]);
 
 /** Metric names declared in a prom-client metrics file (`name: '...'`). */
 export const metricNamesIn = (path: string): string[] => [...read(path).matchAll(/name:\s*'([a-z_:][a-z0-9_:]*)'/g)].map((m) => m[1]!);

@@ -108,7 +108,9 @@ describe('/ws/availability', () => {
     const [a1, a2] = [await client(gatewayA), await client(gatewayA)];
     const [g1, g2] = [a1.of('connection')[0]!, a2.of('connection')[0]!];
     for (const greeting of [g1, g2]) {
-      expect(Object.keys(greeting)).toEqual(['type', 'clientId', 'message', 'timestamp']);
+      // The original fields, then the channel position a reconnect resumes from.
+      expect(Object.keys(greeting)).toEqual(['type', 'clientId', 'message', 'timestamp', 'epoch', 'offset']);
+      expect(greeting).toMatchObject({ epoch: expect.any(String), offset: expect.any(Number) });
       expect(greeting['clientId']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(greeting['message']).toBe('Connecté au serveur WebSocket - Disponibilités en temps réel');
       expect(Date.parse(greeting['timestamp'] as string)).not.toBeNaN();
@@ -286,9 +288,18 @@ describe('the RabbitMQ bridge', () => {
     );
     await waitFor(async () => (await broker.queueCounts(QUEUE))?.unacked === 0, { what: 'the message acknowledged' });
     expect(await broker.queueCounts(QUEUE)).toEqual({ ready: 0, unacked: 0 });
+    // Redis came back empty: the channel's epoch changed, so no node can vouch for what its
+    // clients missed. They are closed with 1012; a reconnect that resumes is told so.
+    expect((await c.waitClosed()).code).toBe(1012);
+    const greeting = c.of('connection')[0]!;
+    const again = await TestClient.connect(gatewayB.wsUrl(`/ws/availability?epoch=${greeting['epoch'] as string}&since=${greeting['offset'] as number}`));
+    clients.push(again);
+    const resumed = await again.next((f) => f.type === 'resumed', { what: 'the resume answer' });
+    expect(resumed).toMatchObject({ recovered: false, epoch: again.of('connection')[0]!['epoch'] });
+    expect(resumed['epoch']).not.toBe(greeting['epoch']);
     worker = await start('worker');
-    await eventFor(c, 'during-outage');
-    expect(toursOf(c).filter((t) => t === 'during-outage')).toHaveLength(1);
+    await eventFor(again, 'during-outage');
+    expect(toursOf(again).filter((t) => t === 'during-outage')).toHaveLength(1);
   });
 
   it('refuses to start the bridge role without RABBITMQ_URL', async () => {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AnalyticsClient, AuthError, type ConnectionState, type Gap, type ReceivedAnalyticsEvent } from '@switchboard/client';
+import { AnalyticsClient, AuthError, type ConnectionState, type Gap, type ReceivedAnalyticsEvent, type ResumeOutcome } from '@switchboard/client';
+import { channelKeys } from '@switchboard/engine';
+import { CHANNELS } from '@switchboard/protocol';
 import { metricValue } from '../support/node-process.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { ClientStack, TEST_BACKOFF, token } from './client-helpers.js';
@@ -71,21 +73,28 @@ describe('AnalyticsClient', () => {
     expect(letters.seen.events.every((e) => e.type === 'letter_generated')).toBe(true);
   });
 
-  it('reports a gap when the channel offsets jump', async () => {
+  it('reports frames lost for good as a gap, and goes on with fresh figures', async () => {
     const { client, seen } = connect();
+    const resumed: ResumeOutcome[] = [];
+    client.on('resumed', (r) => resumed.push(r));
     await open(client);
     await event('page_view', 'sdk-g1');
+    let refreshed = 0;
+    client.on('initial_stats', () => (refreshed += 1));
     const before = await waitFor(() => got(seen.events, 'sdk-g1'), { what: 'the first event' });
-    // Publishes that never reach this client, as far as it can tell: the channel's offset moves on by 5.
+    // Frames that are in no history: the channel's offset moves on by 5. The gateway cannot fill
+    // the hole and skips it; the client sees the jump on its live connection and asks for fresh
+    // figures.
     const redis = stack.redis.client();
-    await redis.hincrby('sb:{ch:analytics}:position', 'offset', 5);
+    await redis.hincrby(channelKeys(CHANNELS.analytics).position, 'offset', 5);
     redis.disconnect();
     await event('page_view', 'sdk-g2');
-    await waitFor(() => got(seen.events, 'sdk-g2'), { what: 'the second event' });
-    // Reported at the first frame after the jump: this event, or a heartbeat published just before it.
     const gap = await waitFor(() => seen.gaps.find((g) => g.expected > (before.offset ?? Infinity)), { what: 'the gap event' });
-    expect(gap.channel).toBe('analytics');
-    expect(gap.got - gap.expected).toBe(5);
+    expect(gap).toMatchObject({ channel: 'analytics', reason: 'offset_jump' });
+    await waitFor(() => refreshed > 0, { what: 'fresh figures after the gap' });
+    expect(resumed).toEqual([]); // the connection stayed up: nothing to resume
+    await event('page_view', 'sdk-g3');
+    await waitFor(() => got(seen.events, 'sdk-g3'), { what: 'live events after the gap' });
     expect(seen.gaps).toHaveLength(1);
   });
 
@@ -106,7 +115,7 @@ describe('AnalyticsClient', () => {
     await event('letter_generated', 'sdk-r-letter');
     await waitFor(() => got(letters.seen.events, 'sdk-r-letter'), { what: 'the letter after the restart' });
     expect(got(letters.seen.events, 'sdk-r-pv')).toBeUndefined();
-    // Offsets start over with each connection: a reconnect is not reported as a gap.
+    // The reconnect resumed where the clients left off: nothing was lost, so no gap.
     expect(all.seen.gaps).toEqual([]);
   });
 

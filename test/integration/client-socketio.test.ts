@@ -65,7 +65,7 @@ describe('ErrorMonitorClient', () => {
     await waitFor(() => seen.all.length === 2 && seen.service.length === 1, { what: 'the feed and the room' });
     expect(seen.service[0]).toMatchObject({ service: 'billing', message: 'card declined', stack: null, level: 'error' });
     await waitFor(() => feed.getSnapshot().records.length === 1, { what: 'the store’s record' });
-    expect(feed.getSnapshot()).toEqual({ records: [expect.objectContaining({ service: 'billing' })], error: undefined });
+    expect(feed.getSnapshot()).toEqual({ records: [expect.objectContaining({ service: 'billing' })], error: undefined, missed: false });
     expect(seen.errors).toEqual([]);
   });
 

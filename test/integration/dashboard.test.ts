@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { AnalyticsClient } from '@switchboard/client';
 import { launchChromium, openPage } from '../support/browser.js';
 import { NodeProcess } from '../support/node-process.js';
 import { RedisServer } from '../support/redis-server.js';
@@ -211,11 +213,12 @@ describe('dashboard on the all role (in-memory engine, anonymous clients allowed
 
 describe('dashboard on a gateway and a worker on Redis with AUTH_REQUIRED=true', () => {
   let gateway: NodeProcess;
+  let env: Record<string, string>;
   const token = jwt.sign({ sub: 'ops', apps: ['*'] }, SECRET, { algorithm: 'HS256', expiresIn: 600 });
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const env = { ...common, REDIS_URL: redis.url, AUTH_REQUIRED: 'true' };
+    env = { ...common, REDIS_URL: redis.url, AUTH_REQUIRED: 'true' };
     [gateway] = await Promise.all([start('gateway', env), start('worker', env)]);
   });
 
@@ -299,5 +302,31 @@ describe('dashboard on a gateway and a worker on Redis with AUTH_REQUIRED=true',
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
     expect(problems).toEqual([]);
+  });
+
+  it('shows a reconnect that resumed, with the events missed meanwhile replayed', async () => {
+    const { page } = await dashboard(gateway, `#token=${token}`);
+    await waitText(page, '#analytics-state', (t) => t === 'live', 'analytics live');
+    // Another gateway takes the events while the page's one restarts.
+    const other = await start('gateway', env);
+    const observer = new AnalyticsClient({ url: other.url, WebSocket, token, reconnect: { initialDelayMs: 100, maxDelayMs: 1_000 } });
+    try {
+      await waitFor(() => observer.stats, { ...DOM_WAIT, what: 'the observer connected' });
+      const port = gateway.port;
+      await gateway.stop('SIGTERM');
+      await waitText(page, '#analytics-state', (t) => t !== 'live', 'the page noticing the restart');
+      const before = observer.stats?.total_events ?? 0;
+      for (const visitor of ['missed-a', 'missed-b', 'missed-c']) await accepted(other.url, '/events', { type: 'page_view', visitor_id: visitor });
+      await waitFor(() => (observer.stats?.total_events ?? 0) >= before + 3, { ...DOM_WAIT, what: 'the events published' });
+
+      gateway = await start('gateway', { ...env, PORT: String(port) });
+      const state = await waitText(page, '#analytics-state', (t) => t.includes('reconnected — resumed'), 'the resumed reconnect');
+      const replayed = Number(/resumed, (\d+) missed events? replayed/.exec(state)?.[1]);
+      expect(replayed).toBeGreaterThanOrEqual(3);
+      await waitText(page, '#feed', (t) => ['missed-a', 'missed-b', 'missed-c'].every((v) => t.includes(v)), 'the replayed events in the feed');
+      expect(await text(page, '#feed')).toContain('reconnected — resumed');
+    } finally {
+      observer.close();
+    }
   });
 });

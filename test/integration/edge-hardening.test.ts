@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JSON_MAX_DEPTH } from '@switchboard/protocol';
 import { CLI, NodeProcess, metricValue } from '../support/node-process.js';
 import { freePort } from '../support/ports.js';
+import { RedisServer } from '../support/redis-server.js';
 import { IoClient } from '../support/socketio-client.js';
 import { TestClient } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
@@ -14,7 +16,6 @@ import { PRODUCER_KEY, post } from './helpers.js';
  */
 const started: NodeProcess[] = [];
 const clients: { close(): void }[] = [];
-const MAX_JSON_DEPTH = 64;
 
 async function start(env: Record<string, string>): Promise<NodeProcess> {
   const node = await NodeProcess.start('all', { LOG_LEVEL: 'warn', INGEST_API_KEYS: PRODUCER_KEY, ...env });
@@ -57,6 +58,26 @@ afterAll(async () => {
   await Promise.all(started.map((n) => n.stop('SIGKILL')));
 });
 
+describe('invalid UTF-8 in a text frame', () => {
+  it('closes only that connection (1006: uWS drops it without a close frame), and the gateway serves on', async () => {
+    const node = await start({});
+    const bystander = await raw(node, '/ws/analytics');
+    await bystander.next((f) => f.type === 'initial_stats');
+    const offender = await raw(node, '/ws/analytics');
+    await offender.next((f) => f.type === 'initial_stats');
+    // A text frame whose bytes are not UTF-8 (ws sends a Buffer as text without checking it).
+    offender.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    await waitFor(() => offender.closed !== undefined, { what: 'the offending connection closed' });
+    // 1007 is what RFC 6455 asks for; this uWS build closes the TCP connection itself (docs/departures.md).
+    expect(offender.closed?.code).toBe(1006);
+    expect((await fetch(`${node.url}/livez`)).status).toBe(200);
+    const from = bystander.frames.length;
+    bystander.send({ type: 'ping' });
+    await bystander.next((f) => f.type === 'pong', { from });
+    expect(bystander.closed).toBeUndefined();
+  });
+});
+
 describe('JSON nesting depth', () => {
   let node: NodeProcess;
   beforeAll(async () => {
@@ -67,7 +88,8 @@ describe('JSON nesting depth', () => {
 
   it.each(['/events', '/report', '/logs', '/availability'])('answers 400 naming the limit on %s, never 503 (a producer would retry forever)', async (path) => {
     const res = await post(node.url, path, deep(6_000));
-    expect(res).toEqual({ status: 400, json: { error: `body: nested deeper than ${MAX_JSON_DEPTH} levels (the maximum JSON nesting depth)` } });
+    expect(res.status).toBe(400);
+    expect(String((res.json as { error?: unknown }).error)).toMatch(new RegExp(`: nested deeper than ${JSON_MAX_DEPTH} levels$`));
   });
 
   it('words the /report error rule as it is applied: message and stack are optional', async () => {
@@ -77,7 +99,7 @@ describe('JSON nesting depth', () => {
   });
 
   it('accepts nesting within the limit', async () => {
-    expect((await post(node.url, '/events', deep(MAX_JSON_DEPTH - 3))).status).toBe(202);
+    expect((await post(node.url, '/events', deep(JSON_MAX_DEPTH - 3))).status).toBe(202);
   });
 
   it('answers a deep WebSocket message with an error frame naming the limit, and keeps the connection', async () => {
@@ -85,12 +107,12 @@ describe('JSON nesting depth', () => {
     await client.next((f) => f.type === 'initial_stats');
     client.send(`{"type":"subscribe","events":${'['.repeat(6_000)}${']'.repeat(6_000)}}`);
     const error = await client.next((f) => f.type === 'error');
-    expect(error['message']).toBe(`nested deeper than ${MAX_JSON_DEPTH} levels (the maximum JSON nesting depth)`);
+    expect(error['message']).toBe(`events.0: nested deeper than ${JSON_MAX_DEPTH} levels`);
     const from = client.frames.length;
     client.send({ type: 'ping' });
     await client.next((f) => f.type === 'pong', { from });
     expect(client.closed).toBeUndefined();
-    expect(metricValue(await node.metrics(), 'switchboard_ws_client_errors_total{endpoint="analytics",reason="too_deep"}')).toBe(1);
+    expect(metricValue(await node.metrics(), 'switchboard_ws_client_errors_total{endpoint="analytics",reason="invalid_message"}')).toBe(1);
   });
 });
 
@@ -256,6 +278,27 @@ describe('start-up refusals', () => {
     expect(stderr.trim()).toBe(`switchboard: cannot reach Redis at 127.0.0.1:${port} (ECONNREFUSED): is it running, and is REDIS_URL right?`);
   });
 
+  it.each(['all', 'gateway', 'worker', 'bridge'])('names an unreachable Redis Cluster, every seed node, in one line for the %s role', async (role) => {
+    const [first, second] = [await freePort(), await freePort()]; // nothing listens there
+    const nodes = `127.0.0.1:${first},127.0.0.1:${second}`;
+    const { code, stderr } = await runCli(role, { REDIS_CLUSTER_NODES: nodes, RABBITMQ_URL: 'amqp://127.0.0.1:1' });
+    expect(code).toBe(69);
+    expect(stderr.trim()).toBe(`switchboard: cannot reach the Redis Cluster at ${nodes} (ECONNREFUSED): is it running, and is REDIS_CLUSTER_NODES right?`);
+  });
+
+  it('says when REDIS_CLUSTER_NODES names a Redis that is not a cluster', async () => {
+    const plain = await RedisServer.start();
+    try {
+      const { code, stderr } = await runCli('worker', { REDIS_CLUSTER_NODES: `127.0.0.1:${plain.port}` });
+      expect(code).toBe(69);
+      expect(stderr.trim()).toBe(
+        `switchboard: the Redis Cluster at 127.0.0.1:${plain.port} did not answer as a cluster (None of startup nodes is available): are the nodes cluster-enabled and every slot assigned?`,
+      );
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('reports every bad variable at once, one line each', async () => {
     const { code, stderr } = await runCli('gateway', { PORT: 'eighty', MAX_CONNECTIONS_PER_ADDRESS: '-1', TRUSTED_PROXIES: 'proxy.local' });
     expect(code).toBe(78);
@@ -263,7 +306,7 @@ describe('start-up refusals', () => {
       'switchboard: invalid configuration: PORT: expected an integer from 0 to 65535, got "eighty"',
       'switchboard: invalid configuration: MAX_CONNECTIONS_PER_ADDRESS: expected an integer from 0 to 10000000, got "-1"',
       'switchboard: invalid configuration: TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR blocks, like 10.0.0.0/8,127.0.0.1',
-      'switchboard: invalid configuration: REDIS_URL: required for the gateway role (without Redis, run the all role: gateway and worker in one process)',
+      'switchboard: invalid configuration: REDIS_URL: required for the gateway role, or REDIS_CLUSTER_NODES (without Redis, run the all role: gateway and worker in one process)',
     ]);
   });
 });

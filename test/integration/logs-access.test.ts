@@ -48,7 +48,8 @@ describe('JWT app grants on /ws/logs', () => {
     ['the wildcard', { apps: ['*'] }],
   ])('grants the app through %s', async (_what, claims) => {
     const { answer } = await tryAuth({ userId: 'user-1', appId: 'shop', token: token(claims) });
-    expect(answer).toEqual({ type: 'auth_success', payload: { appId: 'shop', userId: 'user-1' } });
+    // The original answer, plus the position on the app's channel a reconnect resumes from.
+    expect(answer).toEqual({ type: 'auth_success', payload: { appId: 'shop', userId: 'user-1' }, epoch: expect.any(String), offset: expect.any(Number) });
   });
 
   it.each([
@@ -82,6 +83,8 @@ describe('JWT app grants on /ws/logs', () => {
     expect((await tryAuth({ userId: 'anyone', appId: 'shop' }, open)).answer).toEqual({
       type: 'auth_success',
       payload: { appId: 'shop', userId: 'anyone' },
+      epoch: expect.any(String),
+      offset: expect.any(Number),
     });
     expect((await tryAuth({ userId: 'anyone', appId: 'shop', token: 'garbage' }, open)).answer.type).toBe('auth_error');
     expect((await tryAuth({ userId: 'user-1', appId: 'shop', token: token({ apps: ['blog'] }) }, open)).answer.type).toBe('auth_error');

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import { generateKeyPairSync } from 'node:crypto';
-import { Emitter } from '@socket.io/redis-emitter';
-import { jobOwnerKey } from '@switchboard/protocol';
+import pino from 'pino';
+import { createEngine } from '@switchboard/engine';
+import { jobOwnerKey, socketIoChannel, socketIoEmitFrame } from '@switchboard/protocol';
 import { suiteRedis, type TestRedis } from '../support/test-redis.js';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
@@ -183,20 +184,38 @@ describe('job monitor across two gateways', () => {
     await jobEvent(gatewayA, 'job-marker-2', { type: 'job_started' });
     await bobEarly.next('event', (e) => e['jobId'] === 'job-marker-2');
     expect(bobEarly.payloads('event').filter((e) => e['type'] === 'job_progress')).toEqual([]);
+
+    // A producer naming another owner cannot take the job over: the event is dead-lettered and
+    // the owner keeps the room (before, its leave evicted every socket but the forged owner's).
+    const dead = redis.client();
+    const deadBefore = await dead.xlen('sb:ingest:dead');
+    await jobEvent(gatewayA, 'job-private', { type: 'item_scraped', ownerId: 'mallory', data: { title: 'forged' } });
+    await waitFor(async () => (await dead.xlen('sb:ingest:dead')) > deadBefore, { what: 'the forged-owner event dead-lettered' });
+    const [[, fields = []] = []] = (await dead.xrevrange('sb:ingest:dead', '+', '-', 'COUNT', 1)) as [string, string[]][];
+    expect(fields[fields.indexOf('reason') + 1]).toBe('ownerId: job "job-private" belongs to another owner');
+    dead.disconnect();
+    await jobEvent(gatewayA, 'job-private', { type: 'job_completed', ownerId: 'alice' });
+    await alice.next('event', (e) => e['type'] === 'job_completed');
+    expect(alice.payloads('event').filter((e) => e['type'] === 'item_scraped')).toEqual([]);
   });
 
   it('reaches all of a user\'s sessions on every node through user:<sub>', async () => {
     const onA = await connect(gatewayA, { auth: { token: token('erin') } });
     const onB = await connect(gatewayB, { auth: { token: token('erin') } });
     const stranger = await connect(gatewayB, { auth: { token: token('frank') } });
-    const publisher = redis.client();
-    new Emitter(publisher).to('user:erin').emit('notice', { text: 'hello erin' });
+    // Any process with the engine can emit to rooms: one frame on the namespace's channel.
+    const publisher = createEngine(redis.target, pino({ level: 'silent' }));
+    await publisher.connect();
+    const emit = (room: string, text: string) =>
+      publisher.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: socketIoChannel('/'), frame: socketIoEmitFrame('/', { rooms: [room], except: [] }, 'notice', { text }) } });
+    await emit('user:erin', 'hello erin');
     await onA.next('notice');
     await onB.next('notice');
-    new Emitter(publisher).to('user:frank').emit('notice', { text: 'marker' });
+    await emit('user:frank', 'marker');
     await stranger.next('notice');
     expect(stranger.payloads('notice')).toEqual([{ text: 'marker' }]);
-    publisher.disconnect();
+    expect(onA.payloads('notice')).toEqual([{ text: 'hello erin' }]);
+    await publisher.close();
   });
 
   it('validates /jobs/:jobId/events: unknown types and bad progress data are 400', async () => {

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { DEFAULT_INGEST_PARTITIONS, clusterTopology } from '@switchboard/engine';
+import { DEFAULT_INGEST_PARTITIONS, clusterTopology, type EngineTarget } from '@switchboard/engine';
 import { INGEST_STREAM } from '@switchboard/protocol';
 import { RedisServer } from './redis-server.js';
 import { clusterClient, startRedisCluster, type LocalRedisCluster } from './redis-cluster.js';
@@ -26,6 +26,8 @@ export interface TestRedis {
   kind: RedisKind;
   /** REDIS_URL or REDIS_CLUSTER_NODES, for every Switchboard process. */
   env: Record<string, string>;
+  /** Where an engine of the test's own (a publisher, a reader) finds this Redis: `createEngine(redis.target, logger)`. */
+  target: EngineTarget;
   /** A client for assertions (a cluster client on the cluster); the caller disconnects it. */
   client(): Redis | Cluster;
   /** The ingest stream that entries for `channel` go to (one stream on one Redis; a partition's on the cluster). */
@@ -43,6 +45,7 @@ export async function startTestRedis(kind: RedisKind = selected): Promise<TestRe
     return {
       kind,
       env: { REDIS_URL: server.url },
+      target: { redisUrl: server.url },
       client: () => server.client(),
       ingestStream: () => INGEST_STREAM,
       stateKey: (key) => key,
@@ -56,6 +59,12 @@ export async function startTestRedis(kind: RedisKind = selected): Promise<TestRe
   return {
     kind,
     env: { REDIS_CLUSTER_NODES: cluster.nodes },
+    target: {
+      redisClusterNodes: cluster.nodes.split(',').map((node) => {
+        const at = node.lastIndexOf(':');
+        return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+      }),
+    },
     client: () => clusterClient(cluster),
     ingestStream: (channel) => topology.ingestStream(topology.partitionOf(channel)),
     stateKey: (key) => topology.stateKey(key),

@@ -167,6 +167,8 @@ export async function startRedis(): Promise<{ url: string; proc: Proc }> {
 export interface NodeOptions {
   /** Extra flags for `node` (e.g. `--cpu-prof`). */
   execArgv?: string[];
+  /** Listen on this port (a restart keeps its address); default: a free one. */
+  port?: number;
 }
 
 /** A Node.js process running `script` with PORT set; ready once `readyPath` answers 200. */
@@ -178,7 +180,7 @@ export async function startNode(
   readyPath: string,
   options: NodeOptions = {},
 ): Promise<{ proc: Proc; port: number }> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const proc = startProc(name, process.execPath, [...(options.execArgv ?? []), script, ...args], { ...env, PORT: String(port) });
   await waitHttpOk(proc, `http://127.0.0.1:${port}${readyPath}`);
   return { proc, port };

@@ -7,6 +7,7 @@
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { ChurnGroup } from './churn.js';
 import { HISTOGRAM, preciseNow, type FromLoader, type MeasureMode, type ToLoader } from './protocol.js';
 
 interface Client {
@@ -30,6 +31,7 @@ let closedDuringRun = 0;
 let tracking = false;
 /** Messages sent before this (an earlier run's backlog) do not count. */
 let since = 0;
+let churn: ChurnGroup | undefined;
 
 const record = (sentAt: number) => {
   const micros = Math.round((preciseNow() - sentAt) * 1000);
@@ -224,7 +226,31 @@ async function handle(message: ToLoader): Promise<void> {
     case 'collect':
       tracking = false;
       return void send({ op: 'collected', ...progress(), histogram: encodeIntoCompressedBase64(histogram), closedDuringRun });
+    case 'churn-connect': {
+      const { op: _op, ...options } = message;
+      churn?.close();
+      churn = new ChurnGroup(options);
+      return void send({ op: 'churn-connected', ...(await churn.connect()) });
+    }
+    case 'churn-start':
+      churn?.start(message.since);
+      return void send({ op: 'churn-started' });
+    case 'churn-quiet':
+      churn?.quiet();
+      return void send({ op: 'churn-quieted' });
+    case 'churn-status':
+      return void send({ op: 'churn-status', ...(churn?.status() ?? { open: 0, receipts: 0 }) });
+    case 'churn-report': {
+      const accepted = new Uint8Array(Buffer.from(message.accepted, 'base64'));
+      if (churn === undefined) throw new Error('churn-report before churn-connect');
+      return void send({ op: 'churn-reported', ...churn.report(accepted) });
+    }
+    case 'churn-close':
+      churn?.close();
+      churn = undefined;
+      return void send({ op: 'churn-closed' });
     case 'exit':
+      churn?.close();
       for (const c of clients) c.close();
       setTimeout(() => process.exit(0), 200);
       return;

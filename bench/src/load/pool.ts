@@ -1,7 +1,20 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { build, decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
-import { HISTOGRAM, preciseNow, type ClientKind, type FromLoader, type MeasureMode, type Progress, type ToLoader } from './protocol.js';
+import {
+  HISTOGRAM,
+  preciseNow,
+  type ChurnReport,
+  type ChurnStart,
+  type ClientKind,
+  type FromLoader,
+  type MeasureMode,
+  type Progress,
+  type ToLoader,
+} from './protocol.js';
+
+/** Churn tallies summed over the load generators, histograms merged. */
+export type ChurnTotals = Omit<ChurnReport, 'replay' | 'reconnect' | 'worst_missing'> & { worst_missing: number; replay: Histogram; reconnect: Histogram };
 
 const LOADER = fileURLToPath(new URL('./loader.js', import.meta.url));
 /** Most sockets one load-generator process holds (the per-process open-file limit is ~20k). */
@@ -196,6 +209,72 @@ export class LoaderPool {
       histogram,
       closedDuringRun: replies.reduce((n, r) => n + r.closedDuringRun, 0),
     };
+  }
+
+  /** Connects `count` reconnecting clients (churn, rolling restart), spread over the loaders. */
+  async churnConnect(options: Omit<ChurnStart, 'count'> & { count: number }): Promise<ConnectResult> {
+    const shares = this.split(options.count);
+    const t0 = performance.now();
+    const replies = await Promise.all(
+      this.loaders.map((l, i) => {
+        const rotated = options.urls.map((_, j) => options.urls[(j + i) % options.urls.length]!);
+        return l.request({ op: 'churn-connect', ...options, urls: rotated, count: shares[i]! }, 'churn-connected');
+      }),
+    );
+    return {
+      ok: replies.reduce((n, r) => n + r.ok, 0),
+      failed: replies.reduce((n, r) => n + r.failed, 0),
+      ms: performance.now() - t0,
+      errors: replies.flatMap((r) => r.errors).slice(0, 5),
+    };
+  }
+
+  async churnStart(since = preciseNow()): Promise<void> {
+    await Promise.all(this.loaders.map((l) => l.request({ op: 'churn-start', since }, 'churn-started')));
+  }
+
+  async churnQuiet(): Promise<void> {
+    await Promise.all(this.loaders.map((l) => l.request({ op: 'churn-quiet' }, 'churn-quieted')));
+  }
+
+  async churnStatus(): Promise<{ open: number; receipts: number }> {
+    const replies = await Promise.all(this.loaders.map((l) => l.request({ op: 'churn-status' }, 'churn-status')));
+    return { open: replies.reduce((n, r) => n + r.open, 0), receipts: replies.reduce((n, r) => n + r.receipts, 0) };
+  }
+
+  async churnReport(accepted: Uint8Array): Promise<ChurnTotals> {
+    const text = Buffer.from(accepted).toString('base64');
+    const replies = await Promise.all(this.loaders.map((l) => l.request({ op: 'churn-report', accepted: text }, 'churn-reported')));
+    const sum = (k: keyof ChurnReport) => replies.reduce((n, r) => n + Number(r[k]), 0);
+    const replay = build(HISTOGRAM);
+    const reconnect = build(HISTOGRAM);
+    for (const r of replies) {
+      replay.add(decodeFromCompressedBase64(r.replay));
+      reconnect.add(decodeFromCompressedBase64(r.reconnect));
+    }
+    return {
+      clients: sum('clients'),
+      open: sum('open'),
+      expected_per_client: replies[0]?.expected_per_client ?? 0,
+      delivered: sum('delivered'),
+      duplicates: sum('duplicates'),
+      complete_clients: sum('complete_clients'),
+      worst_missing: Math.max(0, ...replies.map((r) => r.worst_missing)),
+      drops: sum('drops'),
+      reconnects: sum('reconnects'),
+      server_closes: sum('server_closes'),
+      recovered: sum('recovered'),
+      not_recovered: sum('not_recovered'),
+      replayed: sum('replayed'),
+      failed_attempts: sum('failed_attempts'),
+      attempt_errors: [...new Set(replies.flatMap((r) => r.attempt_errors))].slice(0, 5),
+      replay,
+      reconnect,
+    };
+  }
+
+  async churnClose(): Promise<void> {
+    await Promise.all(this.loaders.map((l) => l.request({ op: 'churn-close' }, 'churn-closed')));
   }
 
   async close(): Promise<void> {

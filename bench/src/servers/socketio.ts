@@ -3,7 +3,9 @@
  * `POST /report` (one report per line) → `error:new` to everyone, `error:service` to room
  * `service:<name>`, `error:level` to room `level:<level>`; clients `subscribe:service` with an
  * acknowledgement. With REDIS_URL set it is one node of "the plain cluster a team would build":
- * the same server with @socket.io/redis-adapter on a shared Redis.
+ * the same server with @socket.io/redis-adapter on a shared Redis. With RECOVERY_MS set, Socket.IO's
+ * connection state recovery is on (in memory, one node): a client back within that window gets
+ * the packets it missed.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -23,6 +25,7 @@ interface Report {
 
 const port = Number(process.env['PORT'] ?? 9003);
 const redisUrl = process.env['REDIS_URL'];
+const recoveryMs = Number(process.env['RECOVERY_MS'] ?? 0);
 
 const server = createServer((req, res) => {
   if (req.method === 'POST' && req.url === '/report') {
@@ -54,7 +57,10 @@ const server = createServer((req, res) => {
   if (!req.url?.startsWith('/socket.io/')) res.writeHead(404).end();
 });
 
-const io = new Server(server, { cors: { origin: true } });
+const io = new Server(server, {
+  cors: { origin: true },
+  ...(recoveryMs > 0 ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryMs, skipMiddlewares: true } } : {}),
+});
 if (redisUrl !== undefined) {
   const pub = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const sub = pub.duplicate();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { RabbitMqConfig } from '@switchboard/config';
 import type { Engine } from '@switchboard/engine';
 import { ingestDedupeKey } from '@switchboard/protocol';
+import { retry, type BackoffOptions } from '@switchboard/runtime';
 import { decodeAvailabilityMessage, forwardAvailability, type ForwardDedupe } from './forward.js';
 import type { BridgeMetrics } from './metrics.js';
 
@@ -10,7 +11,7 @@ import type { BridgeMetrics } from './metrics.js';
 const RECONNECT_INITIAL_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 /** Retry backoff while the ingest (Redis) refuses an append. */
-const FORWARD_RETRY_MAX_MS = 5_000;
+const FORWARD_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 5_000 };
 
 export interface BridgeOptions {
   rabbitmq: RabbitMqConfig;
@@ -124,27 +125,31 @@ export class RabbitBridge {
       return this.settle(channel, () => channel.nack(message, false, false));
     }
     const dedupe = this.dedupeOf(message);
-    let failures = 0;
-    for (;;) {
-      try {
-        const { id, duplicate } = await forwardAvailability(this.engine, decoded.value, dedupe);
-        if (duplicate) {
-          this.metrics.duplicates.inc();
-          this.logger.info({ id, messageId: message.properties.messageId as unknown, redelivered: message.fields.redelivered }, 'duplicate rabbitmq message acknowledged: already forwarded');
-        } else {
-          this.metrics.messages.inc({ outcome: 'forwarded' });
-          this.logger.debug({ id, tourId: decoded.value.tourId }, 'availability event forwarded');
-        }
-        return this.settle(channel, () => channel.ack(message));
-      } catch (err) {
-        failures += 1;
-        this.metrics.forwardRetries.inc();
-        if (failures === 1) this.logger.warn({ err }, 'ingest unavailable: holding the message and retrying');
-        // The broker redelivers it if the channel is gone, or the bridge is stopping.
-        if (this.stopping || this.channel !== channel) return;
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, FORWARD_RETRY_MAX_MS)));
-      }
+    // Given up only when the bridge stops or the channel is gone: the broker redelivers then.
+    const giveUp = new AbortController();
+    let forwarded: { id: string; duplicate: boolean };
+    try {
+      forwarded = await retry(() => forwardAvailability(this.engine, decoded.value, dedupe), {
+        ...FORWARD_BACKOFF,
+        signal: giveUp.signal,
+        onFailure: (err, failures) => {
+          this.metrics.forwardRetries.inc();
+          if (failures === 1) this.logger.warn({ err }, 'ingest unavailable: holding the message and retrying');
+          if (this.stopping || this.channel !== channel) giveUp.abort();
+        },
+      });
+    } catch {
+      return;
     }
+    const { id, duplicate } = forwarded;
+    if (duplicate) {
+      this.metrics.duplicates.inc();
+      this.logger.info({ id, messageId: message.properties.messageId as unknown, redelivered: message.fields.redelivered }, 'duplicate rabbitmq message acknowledged: already forwarded');
+    } else {
+      this.metrics.messages.inc({ outcome: 'forwarded' });
+      this.logger.debug({ id, tourId: decoded.value.tourId }, 'availability event forwarded');
+    }
+    return this.settle(channel, () => channel.ack(message));
   }
 
   /** The dedupe key of a message that carries a messageId: scoped by queue (`amqp:<queue>`). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Engine } from '@switchboard/engine';
-import { startOpsHttp, type OpsHttp } from '@switchboard/worker';
+import { startOpsHttp, type OpsHttp } from '@switchboard/runtime';
 import type { RabbitBridge } from './bridge.js';
 
 /**

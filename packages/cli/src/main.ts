@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { Command, Argument } from 'commander';
-import pino from 'pino';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { ConfigError, loadConfig, type Config } from '@switchboard/config';
 import { createEngine } from '@switchboard/engine';
+import { bootstrapProcess } from '@switchboard/runtime';
 import { ROLES, startRole, type Role, type RunningRole } from './roles.js';
 import { describeStartupError } from './startup-errors.js';
 
@@ -27,25 +26,8 @@ function readConfig(role: Role): Config {
 
 async function run(role: Role): Promise<void> {
   const config = readConfig(role);
-  const logger = pino({ level: config.logLevel, base: { node: config.nodeId, role } });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-
-  // The Socket.IO Redis adapter and other libraries may leave a rejected promise unhandled
-  // (DESIGN section 8): log and count it, never die of it.
-  const unhandled = new Counter({
-    name: 'switchboard_unhandled_rejections_total',
-    help: 'Promise rejections nobody handled (logged; each is a bug to fix).',
-    registers: [registry],
-  });
-  process.on('unhandledRejection', (reason) => {
-    unhandled.inc();
-    logger.error({ err: reason }, 'unhandled promise rejection');
-  });
-  process.on('uncaughtException', (err) => {
-    logger.fatal({ err }, 'uncaught exception: exiting');
-    process.exit(1);
-  });
+  // Logs and counts unhandled rejections instead of dying of them (DESIGN section 8).
+  const { logger, registry } = bootstrapProcess({ level: config.logLevel, node: config.nodeId, role });
 
   const engine = createEngine(config, logger, { size: config.historySize, ttlS: config.historyTtlS });
   let running: RunningRole;
@@ -55,7 +37,7 @@ async function run(role: Role): Promise<void> {
     running = await startRole(role, { config, engine, logger, registry });
   } catch (err) {
     // One line an operator can act on ("cannot reach Redis at ...", "port 8080 is already in use ...").
-    process.stderr.write(`switchboard: ${await describeStartupError(err, config.redisUrl)}\n`);
+    process.stderr.write(`switchboard: ${await describeStartupError(err, config)}\n`);
     process.exit(EXIT_UNAVAILABLE);
   }
 
@@ -95,9 +77,9 @@ const program = new Command()
 Roles:
   all      gateway and worker in one process (REDIS_URL unset: in-memory engine), and the
            bridge when RABBITMQ_URL is set
-  gateway  WebSocket endpoints, HTTP ingest, /health, /metrics (needs REDIS_URL)
-  worker   ingest consumer, statistics, heartbeat, publishing (needs REDIS_URL)
-  bridge   RabbitMQ tour.availability.low → ingest (needs REDIS_URL and RABBITMQ_URL)
+  gateway  WebSocket endpoints, HTTP ingest, /health, /metrics (needs REDIS_URL or REDIS_CLUSTER_NODES)
+  worker   ingest consumer, statistics, heartbeat, publishing (needs REDIS_URL or REDIS_CLUSTER_NODES)
+  bridge   RabbitMQ tour.availability.low → ingest (needs REDIS_URL or REDIS_CLUSTER_NODES, and RABBITMQ_URL)
 
 Example:
   REDIS_URL=redis://127.0.0.1:6379 PORT=8081 switchboard gateway`,

@@ -7,7 +7,8 @@ import type { Config } from '@switchboard/config';
 import type { Engine } from '@switchboard/engine';
 import { RabbitBridge, createBridgeMetrics, startBridgeHttp } from '@switchboard/bridge';
 import { createGateway } from '@switchboard/gateway';
-import { NodeReporter } from '@switchboard/state';
+import { NodeReporter } from '@switchboard/runtime';
+import { nodeReportOps } from '@switchboard/state';
 import { createWorker, startWorkerHttp } from '@switchboard/worker';
 
 export const ROLES = ['all', 'gateway', 'worker', 'bridge'] as const;
@@ -56,9 +57,16 @@ export async function startRole(role: Role, deps: RoleDeps): Promise<RunningRole
   await bridge?.start();
   // Every node reports its figures for the cluster's PerformanceMetrics (/ws/logs), under a name
   // of its own: processes sharing a NODE_ID (the hostname by default) must not overwrite each other.
+  const reportIntervalMs = config.logMetricsIntervalMs;
   const reporter = new NodeReporter(
-    engine,
-    { nodeId: `${config.nodeId}-${role}-${randomBytes(3).toString('hex')}`, intervalMs: config.logMetricsIntervalMs, connections: () => gateway?.connectionCounts() ?? { all: 0, logs: 0 } },
+    {
+      nodeId: `${config.nodeId}-${role}-${randomBytes(3).toString('hex')}`,
+      intervalMs: reportIntervalMs,
+      connections: () => gateway?.connectionCounts() ?? { all: 0, logs: 0 },
+      store: async (report) => {
+        await engine.commit({ guard: { kind: 'none' }, ops: nodeReportOps(report, reportIntervalMs) });
+      },
+    },
     logger,
   );
   reporter.start();

@@ -2,14 +2,14 @@
 export { AnalyticsClient, ANALYTICS_CHANNEL, ANALYTICS_PATH, type AnalyticsEvents } from './analytics/client.js';
 export type { ReceivedAnalyticsEvent } from './analytics/frames.js';
 export { AvailabilityClient, AVAILABILITY_CHANNEL, AVAILABILITY_PATH, type AvailabilityAlert, type AvailabilityEvents } from './availability/client.js';
-export { LogsClient, LOGS_METRICS_CHANNEL, LOGS_PATH, logsChannel, type LogsClientOptions, type LogsEvents } from './logs/client.js';
+export { LogsClient, LOGS_PATH, logsChannel, type LogsClientOptions, type LogsEvents } from './logs/client.js';
 export { ErrorMonitorClient, type ErrorMonitorEvents } from './socketio/error-monitor.js';
 export { JobMonitorClient, type JobMonitorEvents, type JobProgress, type ReceivedJobEvent } from './socketio/job-monitor.js';
 export type { SocketIoBaseEvents, SocketIoClientOptions } from './socketio/base.js';
 export { Switchboard, type SwitchboardOptions } from './switchboard.js';
 export type { BaseEvents, PingResult, RawClientOptions } from './core/raw-client.js';
 export { backoffDelay, restartDelay, DEFAULT_BACKOFF, type BackoffOptions } from './core/backoff.js';
-export { GapDetector, type Gap } from './core/gaps.js';
+export type { ChannelPosition, Gap, ResumeOutcome } from './core/resume.js';
 export { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from './core/errors.js';
 export type { ConnectionState, TokenProvider } from './core/reconnecting-socket.js';
 export type { WebSocketConstructor, WebSocketLike } from './core/websocket.js';

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AnalyticsClient } from '../src/analytics/client.js';
 import { AuthError, FrameError } from '../src/core/errors.js';
-import type { Gap } from '../src/core/gaps.js';
+import type { Gap } from '../src/core/resume.js';
 import type { ConnectionState } from '../src/core/reconnecting-socket.js';
 import { startLocalServer, stats, until } from './local-server.js';
 
@@ -164,7 +164,7 @@ describe('gap detection', () => {
     client.on('gap', (gap) => gaps.push(gap));
     client.on('heartbeat', (s) => beats.push(s.current_visitors));
     await until(() => beats.length === 3, 'three heartbeats');
-    expect(gaps).toEqual([{ channel: 'analytics', expected: 3, got: 5 }]);
+    expect(gaps).toEqual([{ channel: 'analytics', expected: 3, got: 5, reason: 'offset_jump' }]);
     server.connections[0]?.socket.terminate();
     await until(() => beats.length === 5, 'heartbeats after the reconnect');
     expect(gaps).toHaveLength(1);

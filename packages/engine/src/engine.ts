@@ -70,11 +70,6 @@ export interface Commit {
   ops: StoreOp[];
   /** One frame, or several (each channel numbers its own offsets), published after the ops. */
   publish?: Publish | Publish[];
-  /**
-   * Messages published verbatim (no offset) in the same atomic step: Socket.IO
-   * adapter-protocol packets encoded by @socket.io/redis-emitter.
-   */
-  broadcasts?: { channel: string; message: Buffer }[];
 }
 
 export interface CommitResult {
@@ -228,7 +223,7 @@ export interface Engine {
   history(channel: string, request: HistoryRequest): Promise<HistoryResult>;
   /**
    * Calls `listener` each time the subscription connection came back after a loss and every
-   * channel and prefix is subscribed again. Frames published meanwhile were missed: fetch
+   * channel is subscribed again. Frames published meanwhile were missed: fetch
    * them with `history`. Returns a function that removes the listener.
    */
   onSubscriptionsRestored(listener: () => void): () => void;
@@ -237,8 +232,6 @@ export interface Engine {
    * probe came back within `timeoutMs`.
    */
   probeSubscription(timeoutMs: number): Promise<boolean>;
-  /** Registers a handler for every channel starting with `prefix`; messages arrive as bytes. */
-  subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void>;
 
   /** Acquires the lease, or extends it when `holder` already has it. True when held. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;

@@ -9,6 +9,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { AddressLimits } from './ws/address-limits.js';
 import type { ClientAddresses } from './ws/client-address.js';
 import type { ConnectionRegistry } from './ws/connections.js';
+import type { SubscriptionMonitor } from './feed/subscription-monitor.js';
 
 /** What every route and endpoint of a gateway shares. */
 export interface GatewayContext {
@@ -25,6 +26,8 @@ export interface GatewayContext {
   clientAddresses: ClientAddresses;
   /** Per-address upgrade rate and connection cap. */
   addressLimits: AddressLimits;
+  /** The pub/sub subscription's health and the channel feeds that fill its holes. */
+  subscription: SubscriptionMonitor;
   /** In-flight HTTP requests that shutdown waits for. */
   inflight: InflightRequests;
   isDraining(): boolean;

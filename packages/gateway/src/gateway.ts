@@ -17,6 +17,7 @@ import { registerAvailabilityEndpoint } from './ws/availability.js';
 import { AddressLimits } from './ws/address-limits.js';
 import { ClientAddresses } from './ws/client-address.js';
 import { ConnectionRegistry } from './ws/connections.js';
+import { SubscriptionMonitor } from './feed/subscription-monitor.js';
 import { attachSocketIo } from './socketio/server.js';
 import { listenExclusive } from './listen.js';
 import { LOGS_ENDPOINT } from './ws/logs/hub.js';
@@ -70,6 +71,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     connections: new ConnectionRegistry(metrics, addressLimits),
     clientAddresses: new ClientAddresses(config.trustedProxies),
     addressLimits,
+    subscription: new SubscriptionMonitor(engine, metrics, log),
     inflight: new InflightRequests(),
     isDraining: () => draining,
   };
@@ -91,6 +93,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerOpsRoutes(ctx);
+  ctx.subscription.start();
 
   return {
     listen: () =>
@@ -107,6 +110,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     async drain(timeoutMs) {
       draining = true;
       availability.stop();
+      ctx.subscription.stop();
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       log.info({ clients: ctx.connections.total }, 'draining: closing clients with 1012');

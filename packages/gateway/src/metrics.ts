@@ -4,6 +4,45 @@ export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry) {
   return {
+    maxConnections: new Gauge({
+      name: 'switchboard_max_connections',
+      help: 'The configured MAX_CONNECTIONS of this node (WebSocket connections it accepts).',
+      registers: [registry],
+    }),
+    subscriptionUp: new Gauge({
+      name: 'switchboard_gateway_subscription_up',
+      help: 'Whether the last round trip through this node\'s pub/sub subscription succeeded (1) or not (0).',
+      registers: [registry],
+    }),
+    gapFills: new Counter({
+      name: 'switchboard_gateway_gap_fills_total',
+      help: 'Times this node read a channel\'s history to fill a hole in its subscription, by reason (gap, epoch, restored, probe).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    refilledFrames: new Counter({
+      name: 'switchboard_gateway_refilled_frames_total',
+      help: 'Frames this node took from channel history (not from pub/sub) to fill holes in its subscription.',
+      registers: [registry],
+    }),
+    unfilledHoles: new Counter({
+      name: 'switchboard_gateway_unfilled_holes_total',
+      help: 'Holes in a channel that history could not fill, by cause: epoch_changed (Redis lost its data: the channel\'s clients are closed with 1012 and resume with recovered:false) or history_too_short (older than HISTORY_SIZE/HISTORY_TTL_S: the frames are skipped and clients see the jump in offsets).',
+      labelNames: ['cause'] as const,
+      registers: [registry],
+    }),
+    resumes: new Counter({
+      name: 'switchboard_resumes_total',
+      help: 'Resume requests on raw endpoints, by endpoint and outcome (recovered, not_recovered).',
+      labelNames: ['endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+    replayedFrames: new Counter({
+      name: 'switchboard_replayed_frames_total',
+      help: 'Frames sent from channel history to resuming clients, by endpoint.',
+      labelNames: ['endpoint'] as const,
+      registers: [registry],
+    }),
     /** Name kept from the original analytics server, so existing dashboards keep working. */
     connections: new Gauge({
       name: 'maicivy_websocket_connections',

@@ -2,7 +2,8 @@ import { createHmac, generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
 import type { JwtConfig } from '@switchboard/config';
-import { bearerToken, verifyToken } from '../src/auth/jwt.js';
+import { bearerToken } from '../src/auth/bearer.js';
+import { verifyToken } from '../src/auth/jwt.js';
 
 const SECRET = 'test-secret-of-reasonable-length-000';
 const hs256: JwtConfig = { key: SECRET, algorithms: ['HS256'], issuer: undefined, audience: undefined };

@@ -19,13 +19,39 @@ export const LETTER_EVENT_TYPE = 'letter_generated';
 const KNOWN_FIELDS = new Set(['type', 'visitor_id', 'data', 'timestamp']);
 
 /**
+ * Types the `/ws/analytics` protocol itself uses, in either direction (and the greeting and
+ * resume frames of the other raw endpoints, which clients may share a parser with). An event of
+ * one of these types would reach clients as a frame the server never sent: they are refused at
+ * ingest, whatever their case.
+ */
+export const RESERVED_EVENT_TYPES = [
+  'initial_stats',
+  'heartbeat',
+  'pong',
+  'ping',
+  'error',
+  'subscribed',
+  'resumed',
+  'connection',
+  'refresh_stats',
+  'subscribe',
+] as const;
+const RESERVED = new Set<string>(RESERVED_EVENT_TYPES);
+const RESERVED_MESSAGE = `reserved for server frames (${RESERVED_EVENT_TYPES.join(', ')})`;
+
+/** An analytics event type: a token that is not one of RESERVED_EVENT_TYPES. */
+export const analyticsEventType = tokenString(64).refine((type) => !RESERVED.has(type.toLowerCase()), {
+  error: RESERVED_MESSAGE,
+});
+
+/**
  * `POST /events` body: `{type, visitor_id, data?, timestamp?}`. Unknown extra fields are
  * kept, moved into `data`.
  */
 export const analyticsIngestSchema = z
   .looseObject(
     {
-      type: tokenString(64),
+      type: analyticsEventType,
       visitor_id: nonEmptyString(128),
       data: jsonObject.optional(),
       timestamp: isoTimestamp.optional(),
@@ -78,14 +104,16 @@ export type AnalyticsClientMessage = z.output<typeof analyticsClientMessageSchem
 // reading its head, and the publish path appends `offset` without re-serializing.
 
 export const statsFrame = (kind: 'initial_stats' | 'heartbeat', stats: Stats): string =>
-  `{"type":"${kind}","data":${JSON.stringify(stats)}}`;
+  `{"type":${JSON.stringify(kind)},"data":${JSON.stringify(stats)}}`;
 
+// Every interpolated value is JSON-encoded, ids and timestamps included: a frame is valid JSON
+// with exactly these top-level fields, whatever the values hold.
 export const analyticsEventFrame = (event: AnalyticsEvent): string =>
-  `{"type":${JSON.stringify(event.type)},"id":"${event.id}","visitor_id":${JSON.stringify(event.visitor_id)},` +
-  `"timestamp":"${event.timestamp}","data":${JSON.stringify(event.data)}}`;
+  `{"type":${JSON.stringify(event.type)},"id":${JSON.stringify(event.id)},"visitor_id":${JSON.stringify(event.visitor_id)},` +
+  `"timestamp":${JSON.stringify(event.timestamp)},"data":${JSON.stringify(event.data)}}`;
 
 export const pongFrame = (now = Date.now()): string =>
-  `{"type":"pong","timestamp":"${new Date(now).toISOString()}"}`;
+  `{"type":"pong","timestamp":${JSON.stringify(new Date(now).toISOString())}}`;
 
 /**
  * `{"type":"error","message"}`; `request` (an extra field original clients ignore) names the

@@ -51,14 +51,17 @@ export const availabilityClientMessageSchema = z.discriminatedUnion('type', [z.o
 
 // Frames: built by hand, `type` first (see analytics.ts).
 
-const iso = (ms: number): string => new Date(ms).toISOString();
+const iso = (ms: number): string => JSON.stringify(new Date(ms).toISOString());
+
+// Every interpolated value is JSON-encoded (see analytics.ts).
 
 export const connectionFrame = (clientId: string, now = Date.now()): string =>
-  `{"type":"connection","clientId":"${clientId}","message":${JSON.stringify(AVAILABILITY_GREETING)},"timestamp":"${iso(now)}"}`;
+  `{"type":"connection","clientId":${JSON.stringify(clientId)},"message":${JSON.stringify(AVAILABILITY_GREETING)},"timestamp":${iso(now)}}`;
 
 /** One event; `id` (an extra field) is the ingest id. */
 export const availabilityEventFrame = (event: { id: string; data: AvailabilityData; timestamp: string }): string =>
-  `{"type":"${AVAILABILITY_EVENT_TYPE}","id":"${event.id}","data":${JSON.stringify(event.data)},"timestamp":"${event.timestamp}"}`;
+  `{"type":${JSON.stringify(AVAILABILITY_EVENT_TYPE)},"id":${JSON.stringify(event.id)},"data":${JSON.stringify(event.data)},` +
+  `"timestamp":${JSON.stringify(event.timestamp)}}`;
 
 /** The server's keep-alive, every AVAILABILITY_PING_INTERVAL_MS. */
-export const serverPingFrame = (now = Date.now()): string => `{"type":"ping","timestamp":"${iso(now)}"}`;
+export const serverPingFrame = (now = Date.now()): string => `{"type":"ping","timestamp":${iso(now)}}`;

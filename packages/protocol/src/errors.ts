@@ -1,5 +1,5 @@
-import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 import type { z } from 'zod';
+import { checkJsonDocument } from './json-document.js';
 
 /**
  * One line naming the first offending field and what is wrong with it, e.g.
@@ -15,17 +15,23 @@ export function describeIssue(error: z.ZodError): string {
 /** Result of validating untrusted input: never throws. */
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: string };
 
+/**
+ * Checks untrusted input: first the rules of every JSON document (well-formed Unicode, bounded
+ * nesting), then the schema. Whatever passes can be encoded and committed without failing later.
+ */
 export function validate<T>(schema: z.ZodType<T>, input: unknown): Validated<T> {
+  const broken = checkJsonDocument(input);
+  if (broken !== undefined) return { ok: false, error: broken };
   const parsed = schema.safeParse(input);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: describeIssue(parsed.error) };
 }
 
 /**
- * JSON.parse that reports instead of throwing, and refuses nesting deeper than MAX_JSON_DEPTH
- * before parsing (what follows parsing — validation, serialization — is recursive).
+ * JSON.parse that reports instead of throwing. V8's parser is iterative, so any nesting parses;
+ * what follows parsing (serialization) is recursive, which is why `validate` bounds the depth
+ * before anything else touches the value.
  */
 export function parseJson(text: string): Validated<unknown> {
-  if (nestsDeeperThan(text)) return { ok: false, error: `nested deeper than ${MAX_JSON_DEPTH} levels (the maximum JSON nesting depth)` };
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {

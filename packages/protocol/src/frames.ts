@@ -18,12 +18,22 @@ export interface FrameHead {
 const HEAD = /^\{"type":"([^"\\]*)"(?:,"id":"([0-9a-fA-F-]{36})")?(?!,"id":)/;
 
 /**
+ * Whether the rest of a frame could hold another top-level `type` or `id`: JSON.parse keeps the
+ * last of duplicate keys, and a key may be spelled with escapes (`"t\u0079pe"`). Without any of
+ * these, the head read is what every client's parser sees.
+ */
+const mayRepeatHead = (frame: string, from: number): boolean =>
+  frame.includes('"type"', from) || frame.includes('"id"', from) || frame.includes('\\u', from);
+
+/**
  * Reads `type` (and `id`) from a published frame without parsing the whole frame: frames built
- * by Switchboard start with them. Falls back to JSON.parse for frames other producers built.
+ * by Switchboard start with them. Falls back to JSON.parse for frames other producers built and
+ * for any frame whose rest could repeat those keys: for a frame that is valid JSON, the answer is
+ * always what a client parsing it sees.
  */
 export function readFrameHead(frame: string): FrameHead | undefined {
   const match = HEAD.exec(frame);
-  if (match) return { type: match[1] as string, id: match[2] };
+  if (match && !mayRepeatHead(frame, match[0].length)) return { type: match[1] as string, id: match[2] };
   try {
     const parsed = JSON.parse(frame) as { type?: unknown; id?: unknown };
     if (typeof parsed.type !== 'string') return undefined;

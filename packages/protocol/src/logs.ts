@@ -118,6 +118,11 @@ export const logsClientMessageSchema = z.discriminatedUnion(
           userId: nonEmptyString(128),
           appId,
           token: z.string({ error: 'expected a string' }).max(8192, { error: 'expected at most 8192 characters' }).optional(),
+          // Resume: the epoch and last offset of a previous connection (checked by the gateway).
+          epoch: z.string({ error: 'expected a string' }).max(64, { error: 'expected at most 64 characters' }).optional(),
+          since: z.number({ error: 'expected a non-negative integer' }).int({ error: 'expected a non-negative integer' }).min(0, { error: 'expected a non-negative integer' }).optional(),
+          // The filter to apply from the start, to replayed entries too.
+          filters: logFilterSchema.optional(),
         },
         { error: 'expected an object' },
       ),

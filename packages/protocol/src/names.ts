@@ -20,7 +20,6 @@ export const CHANNELS = {
   /** Cluster performance figures for every `/ws/logs` client, whatever its app. */
   logsMetrics: `${KEY_PREFIX}ch:logs-metrics`,
 } as const;
-export type RawChannel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
 /**
  * One channel per application on `/ws/logs`: tenants are isolated by construction, a gateway
@@ -38,8 +37,6 @@ export const logsChannel = (appId: string): string => `${KEY_PREFIX}ch:logs:app:
  */
 export const ingestDedupeKey = (scope: string, key: string): string => `${KEY_PREFIX}ingest:dedupe:${scope}:${key}`;
 
-/** Marker written atomically with a publish so a redelivered entry is never applied twice. */
-export const processedKey = (eventId: string): string => `${KEY_PREFIX}done:${eventId}`;
 /** Marker of one heartbeat slot: at most one heartbeat per slot, whichever worker wins. */
 export const heartbeatSlotKey = (slot: number): string => `${KEY_PREFIX}heartbeat:slot:${slot}`;
 /** Marker of one log-metrics push slot: at most one push per slot. */
@@ -52,8 +49,10 @@ export const jobOwnerKey = (jobId: string): string => `${KEY_PREFIX}job:${jobId}
 /** How long a job's owner is remembered after its last event. */
 export const JOB_OWNER_TTL_S = 7 * 24 * 60 * 60;
 
-/** Channel prefix of the Socket.IO Redis adapter protocol (adapter and emitter default key). */
-export const SOCKET_IO_CHANNEL_PREFIX = 'socket.io';
+/** The engine channel carrying a Socket.IO namespace's room operations (see socketio-adapter). */
+export const socketIoChannel = (nsp: string): string => `${KEY_PREFIX}ch:socket.io:${nsp}`;
+/** A disconnected Socket.IO session kept for connection state recovery, by private session id. */
+export const socketIoSessionKey = (pid: string): string => `${KEY_PREFIX}socket.io:session:${pid}`;
 
 /** UTC calendar day, `YYYY-MM-DD`, used to bucket "today" statistics. */
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
@@ -109,12 +108,6 @@ export const LOGS_TOPICS = {
 export const AVAILABILITY_TOPIC = `${RAW_TOPIC_PREFIX}availability`;
 
 /**
- * The Socket.IO channel of a namespace, for routing on a Redis Cluster: error and job events and
- * the job owners they write live with it.
- */
-export const socketIoRoute = (nsp: string): string => `${KEY_PREFIX}ch:socket.io:${nsp}`;
-
-/**
  * On a Redis Cluster, the channel a state key lives with: every key one commit writes shares
  * the slot of the channel it publishes on, so the commit stays one atomic step on one shard.
  * Keys without a channel (leases, markers of their own) are left where their name puts them.
@@ -131,7 +124,7 @@ export function keyRoute(key: string): string | undefined {
   ) {
     return CHANNELS.logsMetrics;
   }
-  if (key.startsWith(`${KEY_PREFIX}job:`)) return socketIoRoute('/');
+  if (key.startsWith(`${KEY_PREFIX}job:`)) return socketIoChannel('/');
   return undefined;
 }
 
@@ -156,6 +149,6 @@ export function ingestRoute(kind: string, body: () => unknown): string {
       return isRecord(first) && typeof first['appId'] === 'string' ? logsChannel(first['appId']) : CHANNELS.logsMetrics;
     }
     default:
-      return socketIoRoute('/');
+      return socketIoChannel('/');
   }
 }

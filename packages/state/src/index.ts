@@ -8,5 +8,3 @@ export {
   readLogRates,
 } from './log-history.js';
 export { aggregateReports, nodeReportOps, pruneNodeReportsOp, readClusterMetrics, reportLifetimeMs } from './cluster-metrics.js';
-export { MachineSampler } from './node-sample.js';
-export { NodeReporter, type NodeReporterOptions } from './node-reporter.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Engine } from '@switchboard/engine';
+import { retry, type BackoffOptions } from '@switchboard/runtime';
 import type { WorkerMetrics } from './metrics.js';
 import type { EntryProcessor } from './processor.js';
 
@@ -20,8 +21,14 @@ export interface ConsumerOptions {
 }
 
 const DEFAULT_ALIVE_TTL_MS = 3_000;
-/** Longest pause between two attempts while Redis is failing. */
-const MAX_RETRY_DELAY_MS = 2_000;
+
+/** When the loop next looks for dead consumers' entries and for stale ones. */
+interface ClaimSchedule {
+  nextTakeOverAt: number;
+  nextClaimAt: number;
+}
+/** Pauses between attempts while Redis is failing: short at first, at most 2 s. */
+const READ_BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2_000 };
 
 /**
  * Reads the ingest stream through the consumer group and hands entries to the processor.
@@ -32,6 +39,8 @@ const MAX_RETRY_DELAY_MS = 2_000;
 export class IngestConsumer {
   private running: Promise<void> | undefined;
   private stopping = false;
+  /** Aborted at stop: cuts a retry pause short. */
+  private readonly stopSignal = new AbortController();
   private consuming = false;
   private announceTimer: NodeJS.Timeout | undefined;
   private readonly aliveTtlMs: number;
@@ -60,6 +69,7 @@ export class IngestConsumer {
   /** Stops reading; resolves once the batch in hand is processed and the announcement withdrawn. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopSignal.abort();
     clearInterval(this.announceTimer);
     await this.running;
     this.consuming = false;
@@ -81,39 +91,44 @@ export class IngestConsumer {
   }
 
   private async loop(): Promise<void> {
-    const { consumer, claimIdleMs, batchSize = 200, blockMs = 1_000 } = this.options;
-    const takeOverEveryMs = Math.max(50, Math.floor(this.aliveTtlMs / 3));
-    let nextTakeOverAt = 0;
-    let nextClaimAt = 0;
-    let failures = 0;
+    const schedule: ClaimSchedule = { nextTakeOverAt: 0, nextClaimAt: 0 };
     while (!this.stopping) {
       try {
-        if (Date.now() >= nextTakeOverAt) {
-          const taken = await this.takeOver(batchSize);
-          // Keep going while a dead consumer left more than one batch.
-          nextTakeOverAt = taken === batchSize ? 0 : Date.now() + takeOverEveryMs;
-        }
-        if (Date.now() >= nextClaimAt) {
-          const claimed = await this.engine.claimStaleIngest(consumer, claimIdleMs, batchSize);
-          if (claimed.length > 0) this.logger.info({ count: claimed.length }, 'claimed entries left pending by another worker');
-          await this.processor.processAll(claimed);
-          nextClaimAt = claimed.length === batchSize ? 0 : Date.now() + Math.max(100, claimIdleMs / 2);
-        }
-        // After a failure (and at the start) read without blocking, so readiness reflects a
-        // working read at once rather than after a blocked one returns.
-        const entries = await this.engine.readIngest(consumer, batchSize, this.consuming ? blockMs : 0);
-        this.consuming = true;
-        await this.processor.processAll(entries);
-        failures = 0;
-      } catch (err) {
+        await retry(() => this.cycle(schedule), {
+          ...READ_BACKOFF,
+          signal: this.stopSignal.signal,
+          onFailure: (err, failures) => {
+            this.consuming = false;
+            if (failures === 1 || failures % 10 === 0) this.logger.warn({ err, failures }, 'ingest read failed; retrying');
+          },
+        });
+      } catch {
+        // Only when stopping: `retry` gives up then.
         this.consuming = false;
-        if (this.stopping) break;
-        failures += 1;
-        const delay = Math.min(100 * 2 ** failures, MAX_RETRY_DELAY_MS);
-        if (failures === 1 || failures % 10 === 0) this.logger.warn({ err, failures }, 'ingest read failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /** One pass: take over dead consumers' entries and claim stale ones when due, then read. */
+  private async cycle(schedule: ClaimSchedule): Promise<void> {
+    const { consumer, claimIdleMs, batchSize = 200, blockMs = 1_000 } = this.options;
+    const takeOverEveryMs = Math.max(50, Math.floor(this.aliveTtlMs / 3));
+    if (Date.now() >= schedule.nextTakeOverAt) {
+      const taken = await this.takeOver(batchSize);
+      // Keep going while a dead consumer left more than one batch.
+      schedule.nextTakeOverAt = taken === batchSize ? 0 : Date.now() + takeOverEveryMs;
+    }
+    if (Date.now() >= schedule.nextClaimAt) {
+      const claimed = await this.engine.claimStaleIngest(consumer, claimIdleMs, batchSize);
+      if (claimed.length > 0) this.logger.info({ count: claimed.length }, 'claimed entries left pending by another worker');
+      await this.processor.processAll(claimed);
+      schedule.nextClaimAt = claimed.length === batchSize ? 0 : Date.now() + Math.max(100, claimIdleMs / 2);
+    }
+    // After a failure (and at the start) read without blocking, so readiness reflects a
+    // working read at once rather than after a blocked one returns.
+    const entries = await this.engine.readIngest(consumer, batchSize, this.consuming ? blockMs : 0);
+    this.consuming = true;
+    await this.processor.processAll(entries);
   }
 
   /** Takes over and processes the entries of consumers no longer announced alive. */

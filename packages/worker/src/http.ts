@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Engine } from '@switchboard/engine';
-import { startOpsHttp, type OpsHttp } from './ops-http.js';
+import { startOpsHttp, type OpsHttp } from '@switchboard/runtime';
 import type { Worker } from './worker.js';
 
 export type WorkerHttp = OpsHttp;

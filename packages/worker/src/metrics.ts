@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Engine, IngestBacklog } from '@switchboard/engine';
+import { registerRedisUp } from '@switchboard/runtime';
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 
@@ -35,16 +36,7 @@ export function createWorkerMetrics(registry: Registry, engine: Engine) {
       }
     },
   });
-  if (engine.kind === 'redis') {
-    new Gauge({
-      name: 'switchboard_redis_up',
-      help: '1 while this process is connected to Redis, 0 while it is not.',
-      registers: [registry],
-      collect() {
-        this.set(engine.health() === 'up' ? 1 : 0);
-      },
-    });
-  }
+  registerRedisUp(registry, engine);
   return {
     processed: new Counter({
       name: 'switchboard_worker_events_processed_total',

@@ -3,9 +3,10 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '@switchboard/config';
 import type { Engine } from '@switchboard/engine';
+import { Leadership } from '@switchboard/runtime';
 import { IngestConsumer } from './consumer.js';
-import { Heartbeat } from './heartbeat.js';
-import { LogMetricsPublisher } from './log-metrics.js';
+import { heartbeatTask, trimTask } from './heartbeat.js';
+import { logMetricsTask } from './log-metrics.js';
 import { createWorkerMetrics } from './metrics.js';
 import { EntryProcessor } from './processor.js';
 
@@ -35,27 +36,28 @@ export function createWorker({ config, engine, logger, registry }: WorkerDeps): 
   const metrics = createWorkerMetrics(registry, engine);
   const processor = new EntryProcessor(engine, consumer, metrics, log, { logHistoryLimit: config.logHistoryLimit });
   const ingest = new IngestConsumer(engine, processor, { consumer, claimIdleMs: config.ingestClaimIdleMs }, metrics, log);
-  const heartbeat = new Heartbeat(engine, { intervalMs: config.heartbeatIntervalMs, holder: consumer }, metrics, log);
-  const logMetrics = new LogMetricsPublisher(
+  // One lease gates everything only one worker may do. It keeps its old name, "heartbeat", so
+  // that during a rolling upgrade old and new workers still compete for the same lease.
+  const leadership = new Leadership(
     engine,
-    { intervalMs: config.logMetricsIntervalMs, isLeader: () => heartbeat.isLeader },
-    metrics,
+    { lease: 'heartbeat', holder: consumer, periodMs: config.heartbeatIntervalMs, onChange: (leader) => metrics.heartbeatLeader.set(leader ? 1 : 0) },
     log,
-  );
+  )
+    .add(heartbeatTask(engine, config.heartbeatIntervalMs, metrics, log))
+    .add(logMetricsTask(engine, config.logMetricsIntervalMs, metrics, log))
+    .add(trimTask(engine, config.heartbeatIntervalMs, log));
 
   return {
     consumer,
-    isHeartbeatLeader: () => heartbeat.isLeader,
+    isHeartbeatLeader: () => leadership.isLeader,
     isConsuming: () => ingest.isConsuming,
     start() {
       ingest.start();
-      heartbeat.start();
-      logMetrics.start();
+      leadership.start();
       log.info({ heartbeatIntervalMs: config.heartbeatIntervalMs }, 'worker started');
     },
     async stop() {
-      logMetrics.stop();
-      await Promise.all([heartbeat.stop(), ingest.stop()]);
+      await Promise.all([leadership.stop(), ingest.stop()]);
       log.info('worker stopped');
     },
   };

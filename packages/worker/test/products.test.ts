@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import notepack from 'notepack.io';
 import { publishesOf, type StreamEntry } from '@switchboard/engine';
+import { parseSocketIoMessage } from '@switchboard/protocol';
 import { decodeEntry, type DecodedEntry } from '../src/entry.js';
 import { analyticsCommit } from '../src/products/analytics.js';
 import { errorReportCommit } from '../src/products/error-monitor.js';
 import { jobEventCommit } from '../src/products/jobs.js';
+import type { StateReader } from '../src/entry.js';
 
 const guard = { kind: 'entry' as const, streamId: '1-0', consumer: 'c' };
 const entry = (kind: DecodedEntry['kind'], body: unknown): DecodedEntry => ({
@@ -13,8 +14,19 @@ const entry = (kind: DecodedEntry['kind'], body: unknown): DecodedEntry => ({
   at: Date.UTC(2026, 10, 22, 12),
   body: JSON.stringify(body),
 });
-/** Decodes an adapter-protocol broadcast as @socket.io/redis-adapter does. */
-const decode = (message: Buffer) => notepack.decode(message) as [string, { type: number; data: unknown[]; nsp: string }, { rooms: string[]; except: string[] }];
+/** The Socket.IO adapter messages a commit publishes, as the gateways read them. */
+const socketIoMessages = (commit: Parameters<typeof publishesOf>[0]) =>
+  publishesOf(commit).map((p) => {
+    expect(p.channel).toBe('sb:ch:socket.io:/');
+    const parsed = parseSocketIoMessage(p.frame);
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.value as { type: number; uid: string; nsp: string; data: Record<string, unknown> };
+  });
+
+/** A state reader over fixed string keys (the product only reads job owners). */
+const owners = (keys: Record<string, string>): StateReader => ({
+  readStrings: async (reads) => reads.map((read) => (read.op === 'mget' ? read.keys.flatMap((k) => (keys[k] === undefined ? [] : [keys[k]])) : [])),
+});
 
 describe('decodeEntry', () => {
   const stream = (fields: Record<string, string>): StreamEntry => ({ streamId: '1795312149000-3', fields, deliveries: 1 });
@@ -41,36 +53,49 @@ describe('product commits', () => {
     expect(analyticsCommit({ ...entry('analytics', {}), body: '{oops' }, guard)).toEqual({ ok: false, error: 'body: invalid JSON' });
   });
 
-  it('error monitor: three adapter-protocol emits, to all and to the service and level rooms', () => {
+  it('error monitor: three Socket.IO broadcasts, to all and to the service and level rooms, as channel frames', () => {
     const result = errorReportCommit(entry('error', { service: 'billing', error: { message: 'x' }, level: 'fatal' }), guard);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    const broadcasts = result.commit.broadcasts ?? [];
-    expect(broadcasts.map((b) => b.channel)).toEqual(['socket.io#/#', 'socket.io#/#service:billing#', 'socket.io#/#level:fatal#']);
-    const [, packet, opts] = decode(broadcasts[1]!.message);
-    expect(packet.data[0]).toBe('error:service');
-    expect(packet.data[1]).toMatchObject({ service: 'billing', message: 'x', stack: null, level: 'fatal', createdAt: '2026-11-22T12:00:00.000Z' });
-    expect(opts.rooms).toEqual(['service:billing']);
+    expect(result.commit.ops).toEqual([]);
+    const messages = socketIoMessages(result.commit);
+    expect(messages.map((m) => [m.type, m.uid, m.nsp])).toEqual([[3, 'emitter', '/'], [3, 'emitter', '/'], [3, 'emitter', '/']]);
+    expect(messages.map((m) => m.data['opts'])).toEqual([
+      { rooms: [], except: [], flags: {} },
+      { rooms: ['service:billing'], except: [], flags: {} },
+      { rooms: ['level:fatal'], except: [], flags: {} },
+    ]);
+    const packets = messages.map((m) => m.data['packet'] as { type: number; data: unknown[] });
+    expect(packets.map((p) => [p.type, p.data[0]])).toEqual([[2, 'error:new'], [2, 'error:service'], [2, 'error:level']]);
+    expect(packets[1]!.data[1]).toMatchObject({ service: 'billing', message: 'x', stack: null, level: 'fatal', createdAt: '2026-11-22T12:00:00.000Z' });
   });
 
-  it('jobs: an owner is recorded and other sockets are made to leave the job room', () => {
-    const result = jobEventCommit(entry('job', { jobId: 'j1', type: 'job_started', ownerId: 'alice' }), guard);
+  it('jobs: an owner is recorded, and other sockets leave the job room before the event is emitted to it', async () => {
+    const result = await jobEventCommit(entry('job', { jobId: 'j1', type: 'job_started', ownerId: 'alice' }), guard, {}, owners({}));
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.commit.ops).toEqual([
       { op: 'setnx', key: 'sb:job:j1:owner', value: 'alice', seconds: 604800 },
       { op: 'expire', key: 'sb:job:j1:owner', seconds: 604800 },
     ]);
-    const [leave, emit] = result.commit.broadcasts ?? [];
-    expect(leave!.channel).toBe('socket.io-request#/#');
-    expect(JSON.parse(leave!.message.toString())).toMatchObject({ type: 3, opts: { rooms: ['job:j1'], except: ['user:alice', 'role:admin'] }, rooms: ['job:j1'] });
-    expect(emit!.channel).toBe('socket.io#/#job:j1#');
-    expect(decode(emit!.message)[1].data).toEqual(['event', { type: 'job_started', jobId: 'j1', timestamp: '2026-11-22T12:00:00.000Z', data: {} }]);
+    const [leave, emit] = socketIoMessages(result.commit);
+    expect(leave).toMatchObject({ type: 5, data: { opts: { rooms: ['job:j1'], except: ['user:alice', 'role:admin'] }, rooms: ['job:j1'] } });
+    expect(emit).toMatchObject({ type: 3, data: { opts: { rooms: ['job:j1'], except: [] } } });
+    expect((emit!.data['packet'] as { data: unknown[] }).data).toEqual(['event', { type: 'job_started', jobId: 'j1', timestamp: '2026-11-22T12:00:00.000Z', data: {} }]);
   });
 
-  it('jobs without an owner touch no state', () => {
-    const result = jobEventCommit(entry('job', { jobId: 'j2', type: 'item_scraped', data: { title: 't' } }), guard);
+  it('jobs: an event naming another owner than the remembered one is refused (it would evict the owner)', async () => {
+    const state = owners({ 'sb:job:j3:owner': 'alice' });
+    expect(await jobEventCommit(entry('job', { jobId: 'j3', type: 'item_scraped', ownerId: 'mallory' }), guard, {}, state)).toEqual({
+      ok: false,
+      error: 'ownerId: job "j3" belongs to another owner',
+    });
+    expect((await jobEventCommit(entry('job', { jobId: 'j3', type: 'item_scraped', ownerId: 'alice' }), guard, {}, state)).ok).toBe(true);
+  });
+
+  it('jobs without an owner touch no state and only emit', async () => {
+    const result = await jobEventCommit(entry('job', { jobId: 'j2', type: 'item_scraped', data: { title: 't' } }), guard, {}, owners({}));
     expect(result.ok && result.commit.ops).toEqual([]);
-    expect(result.ok && result.commit.broadcasts?.map((b) => b.channel)).toEqual(['socket.io#/#job:j2#']);
+    expect(result.ok && socketIoMessages(result.commit).map((m) => [m.type, m.data['opts']])).toEqual([[3, { rooms: ['job:j2'], except: [], flags: {} }]]);
   });
 });

@@ -1,11 +1,12 @@
 import type { Stats } from '@switchboard/protocol';
 import { offsetOf, type JsonObject } from '../core/guards.js';
-import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
+import { RawEndpointClient, resumeQuery, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
+import type { Gap } from '../core/resume.js';
 import { endpointUrl } from '../core/websocket.js';
 import { readAnalyticsEvent, readStats, readStringList, type ReceivedAnalyticsEvent } from './frames.js';
 
 export const ANALYTICS_PATH = '/ws/analytics';
-/** The gap-detection channel name of the analytics endpoint. */
+/** The channel name of the analytics endpoint in `gap` events. */
 export const ANALYTICS_CHANNEL = 'analytics';
 
 export type AnalyticsEvents = BaseEvents & {
@@ -15,7 +16,7 @@ export type AnalyticsEvents = BaseEvents & {
   heartbeat: Stats;
   /** Either of the two above: the latest figures. */
   stats: Stats;
-  /** Each analytics event (of the subscribed types). */
+  /** Each analytics event (of the subscribed types), including the ones replayed by a resume. */
   event: ReceivedAnalyticsEvent;
   /** The server confirmed an event filter (`['*']` = all). */
   subscribed: string[];
@@ -24,7 +25,7 @@ export type AnalyticsEvents = BaseEvents & {
 
 /**
  * `/ws/analytics` (DESIGN 1.1): live statistics and events, an event-type filter that survives
- * reconnects, `refreshStats()` and `ping()`.
+ * reconnects, `refreshStats()` and `ping()`. Reconnects resume where the client left off.
  */
 export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
   /** The requested event types; undefined = all. Re-sent after every reconnect. */
@@ -32,7 +33,7 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
   private latest: Stats | undefined;
 
   constructor(options: RawClientOptions) {
-    super(options, { url: (token) => endpointUrl(options.url, ANALYTICS_PATH, { token }) });
+    super(options, { channel: ANALYTICS_CHANNEL, url: (token, resume) => endpointUrl(options.url, ANALYTICS_PATH, { token, ...resumeQuery(resume) }) });
   }
 
   /** The most recent figures received, if any. */
@@ -53,13 +54,19 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
   subscribe(types: readonly string[]): Promise<string[]> {
     this.filter = types.length === 0 || types.includes('*') ? undefined : [...new Set(types)];
     // A filtered client misses other types' offsets by design: gaps are only meaningful unfiltered.
-    this.gaps.forget(ANALYTICS_CHANNEL);
+    this.cursor.rebase();
     const confirmed = this.replies.wait('subscribed', this.requestTimeoutMs, 'subscribe');
     this.sendFilter();
     return confirmed.then((frame) => readStringList(frame['events']) ?? []);
   }
 
   /** Fresh figures from the server. */
+  /** A live jump in offsets left the figures behind: ask for fresh ones (the `stats` event). */
+  protected override onFramesLost(gap: Gap): void {
+    if (gap.reason !== 'offset_jump') return; // after not_recovered, initial_stats was fresh
+    this.refreshStats().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
+  }
+
   async refreshStats(): Promise<Stats> {
     const frame = await this.request({ type: 'refresh_stats' }, 'initial_stats');
     const stats = readStats(frame);
@@ -67,7 +74,6 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
     return stats.value;
   }
 
-  /** Round trip to the gateway. */
   protected onTransportOpen(): void {
     if (this.filter !== undefined) this.sendFilter();
     this.announceOpen();
@@ -83,10 +89,15 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
       case 'heartbeat': {
         const stats = readStats(frame);
         if (!stats.ok) return stats.error;
-        if (frame.type === 'heartbeat') this.trackOffset(frame);
-        this.latest = stats.value;
-        if (frame.type === 'initial_stats') this.replies.settle('initial_stats', frame);
+        if (frame.type === 'heartbeat' && !this.acceptFrame(frame)) return undefined;
+        if (frame.type === 'initial_stats') {
+          if (this.cursor.expectsHello) this.receiveHello(frame);
+          else this.replies.settle('initial_stats', frame);
+        }
         this.emit(frame.type, stats.value);
+        // Replayed heartbeats are older than the figures the reconnect's first frame brought.
+        if (this.replaying) return undefined;
+        this.latest = stats.value;
         this.emit('stats', stats.value);
         return undefined;
       }
@@ -104,16 +115,17 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
       default: {
         const event = readAnalyticsEvent(frame);
         if (!event.ok) return event.error;
-        this.trackOffset(frame);
-        this.emit('event', event.value);
+        if (!this.acceptFrame(frame)) return undefined;
+        // Replayed frames and those sent before the server applied the filter are filtered here.
+        if (this.filter === undefined || this.filter.includes(event.value.type)) this.emit('event', event.value);
         return undefined;
       }
     }
   }
 
-  private trackOffset(frame: JsonObject): void {
+  /** False for a frame already processed (the seam of a resume never shows one twice). */
+  private acceptFrame(frame: JsonObject): boolean {
     const offset = offsetOf(frame);
-    if (offset === undefined || this.filter !== undefined) return;
-    this.reportGap(this.gaps.observe(ANALYTICS_CHANNEL, offset));
+    return this.acceptChannelFrame(offset, offset, this.filter === undefined);
   }
 }

@@ -1,6 +1,6 @@
 import type { AvailabilityData } from '@switchboard/protocol';
 import { hasNumbers, isString, offsetOf, type JsonObject } from '../core/guards.js';
-import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
+import { RawEndpointClient, resumeQuery, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
 import { endpointUrl } from '../core/websocket.js';
 
 export const AVAILABILITY_PATH = '/ws/availability';
@@ -18,16 +18,16 @@ export interface AvailabilityAlert {
 export type AvailabilityEvents = BaseEvents & {
   /** The greeting on every (re)connect. */
   connection: { clientId: string; message: string; timestamp: string };
-  /** `tour.availability.low`. */
+  /** `tour.availability.low`, including the alerts replayed by a resume. */
   alert: AvailabilityAlert;
   /** The server's keep-alive. */
   ping: { timestamp: string };
 };
 
-/** `/ws/availability` (DESIGN 1.4): tour availability alerts. */
+/** `/ws/availability` (DESIGN 1.4): tour availability alerts; reconnects resume where the client left off. */
 export class AvailabilityClient extends RawEndpointClient<AvailabilityEvents> {
   constructor(options: RawClientOptions) {
-    super(options, { url: (token) => endpointUrl(options.url, AVAILABILITY_PATH, { token }) });
+    super(options, { channel: AVAILABILITY_CHANNEL, url: (token, resume) => endpointUrl(options.url, AVAILABILITY_PATH, { token, ...resumeQuery(resume) }) });
   }
 
   protected onTransportOpen(): void {
@@ -39,6 +39,7 @@ export class AvailabilityClient extends RawEndpointClient<AvailabilityEvents> {
     switch (frame.type) {
       case 'connection':
         if (!isString(frame['clientId']) || !isString(timestamp)) return 'connection frame needs clientId and timestamp';
+        if (this.cursor.expectsHello) this.receiveHello(frame);
         this.emit('connection', { clientId: frame['clientId'], message: isString(frame['message']) ? frame['message'] : '', timestamp });
         return undefined;
       case AVAILABILITY_EVENT_TYPE: {
@@ -48,7 +49,7 @@ export class AvailabilityClient extends RawEndpointClient<AvailabilityEvents> {
         }
         if (!isString(timestamp)) return 'timestamp must be a string';
         const offset = offsetOf(frame);
-        if (offset !== undefined) this.reportGap(this.gaps.observe(AVAILABILITY_CHANNEL, offset));
+        if (!this.acceptChannelFrame(offset, offset, true)) return undefined;
         this.emit('alert', { id: isString(frame['id']) ? frame['id'] : undefined, data: data as AvailabilityData, timestamp, offset });
         return undefined;
       }

@@ -2,11 +2,10 @@ import type { BackoffOptions, Random } from './backoff.js';
 import type { Emitter } from './emitter.js';
 import { TypedEvents } from './typed-events.js';
 import { FrameError } from './errors.js';
-import type { Gap } from './gaps.js';
-import { GapDetector } from './gaps.js';
 import { excerpt, parseTypedFrame, type JsonObject } from './guards.js';
 import { PendingReplies } from './pending.js';
 import { ReconnectingSocket, type ConnectionState, type ReconnectingSocketOptions, type TokenProvider } from './reconnecting-socket.js';
+import { ChannelCursor, type ChannelPosition, type Gap, type ResumeOutcome } from './resume.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** Options every raw-WebSocket client takes. */
@@ -29,6 +28,11 @@ export interface RawClientOptions {
   autoConnect?: boolean;
   /** Injected randomness for the jitter (tests). */
   random?: Random;
+  /**
+   * Resume from this position on the first connection too (one saved from `position` earlier,
+   * e.g. across a page reload); later reconnects always resume from where the client is.
+   */
+  resumeFrom?: ChannelPosition;
 }
 
 /** What `ping()` measured. */
@@ -45,7 +49,13 @@ export type BaseEvents = {
   /** Connected (and, on `/ws/logs`, authenticated): subscriptions have been sent again. */
   open: undefined;
   disconnect: { code: number; reason: string; reconnectInMs: number | undefined };
-  /** Offsets jumped: frames of this channel were missed. */
+  /**
+   * A reconnect asked to resume: the server's answer. Recovered: the `count` missed frames follow
+   * as ordinary events, before live ones. Not recovered: the client refetched its state (fresh
+   * stats; on `/ws/logs` the history) and a `gap` event says what was lost.
+   */
+  resumed: ResumeOutcome;
+  /** Frames of this channel were missed and will not arrive (see `Gap.reason`). */
   gap: Gap;
   /** Refused credentials (AuthError), malformed frames (FrameError), timeouts. Never thrown. */
   error: Error;
@@ -55,21 +65,40 @@ export type BaseEvents = {
   pong: { timestamp: string };
 };
 
+/** How a raw client connects: its channel, and its URL given the token and the resume parameters. */
+export interface RawEndpointSettings extends Pick<ReconnectingSocketOptions, 'readyOnOpen' | 'keepAlive'> {
+  /** The channel whose offsets this client follows (and resumes). */
+  channel: string;
+  url: (token: string | undefined, resume: ChannelPosition | undefined) => string;
+}
+
+/** `?epoch=&since=` of a resuming upgrade URL. */
+export const resumeQuery = (resume: ChannelPosition | undefined): Record<string, string | undefined> =>
+  resume === undefined ? {} : { epoch: resume.epoch, since: String(resume.offset) };
+
 /**
  * What the raw-endpoint clients share: one reconnecting socket, typed events, parsing that
- * reports bad frames instead of throwing, request/reply matching and gap detection.
+ * reports bad frames instead of throwing, request/reply matching, and the channel cursor that
+ * resumes after every reconnect, drops frames already processed and notices gaps.
  */
 export abstract class RawEndpointClient<Events extends BaseEvents> extends TypedEvents<Events> {
   protected readonly socket: ReconnectingSocket;
-  protected readonly gaps = new GapDetector();
+  protected readonly cursor: ChannelCursor;
   protected readonly replies = new PendingReplies<JsonObject>();
   protected readonly requestTimeoutMs: number;
+  /** Whether the channel frame being handled is one a resume replayed. */
+  protected replaying = false;
+  /** Replayed frames still to come after a recovered resume. */
+  private replayLeft = 0;
 
-  protected constructor(options: RawClientOptions, socketOptions: Pick<ReconnectingSocketOptions, 'url' | 'readyOnOpen' | 'keepAlive'>) {
+  protected constructor(options: RawClientOptions, { channel, url, ...socketOptions }: RawEndpointSettings) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.cursor = new ChannelCursor(channel, options.resumeFrom);
     this.socket = new ReconnectingSocket({
       ...socketOptions,
+      // Called once per attempt: each one asks to resume from where the client is now.
+      url: (token) => url(token, this.cursor.beginConnection()),
       WebSocket: options.WebSocket,
       token: options.token,
       getToken: options.getToken,
@@ -80,8 +109,9 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     this.socket.on('state', (state) => this.base.emit('state', state));
     this.socket.on('error', (err) => this.base.emit('error', err));
     this.socket.on('open', ({ token }) => {
-      // Missed frames across a reconnect are a given: offsets start over.
-      this.gaps.reset();
+      this.cursor.opened();
+      this.replayLeft = 0;
+      this.replaying = false;
       this.onTransportOpen(token);
     });
     this.socket.on('disconnect', (info) => this.base.emit('disconnect', info));
@@ -97,6 +127,14 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
 
   get state(): ConnectionState {
     return this.socket.state;
+  }
+
+  /**
+   * The channel's epoch and the last offset this client processed (undefined until a server
+   * with epochs answered). Saved, it can seed `resumeFrom` of a later client.
+   */
+  get position(): ChannelPosition | undefined {
+    return this.cursor.current;
   }
 
   /** Starts connecting (only needed with `autoConnect: false`). */
@@ -121,8 +159,56 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     this.base.emit('open', undefined);
   }
 
-  protected reportGap(gap: Gap | undefined): void {
-    if (gap !== undefined) this.base.emit('gap', gap);
+  /** Whether the current connection asked to resume (its `resumed` answer may still be on its way). */
+  get resuming(): boolean {
+    return this.cursor.resuming !== undefined;
+  }
+
+  /** The connection's first frame (it carries the channel's `epoch` and latest `offset`). */
+  protected receiveHello(frame: JsonObject): void {
+    this.cursor.onHello(frame);
+  }
+
+  /**
+   * A frame of the channel covering `from`..`to`: false when it was already processed (it is
+   * dropped). A jump in offsets is reported as a gap unless `trackGaps` is off (a filter).
+   */
+  protected acceptChannelFrame(from: number | undefined, to: number | undefined, trackGaps: boolean): boolean {
+    return this.placeChannelFrame(from, to, trackGaps) !== 'duplicate';
+  }
+
+  /** Like `acceptChannelFrame`, telling apart a frame that covers some processed offsets (`overlap`). */
+  protected placeChannelFrame(from: number | undefined, to: number | undefined, trackGaps: boolean): 'new' | 'duplicate' | 'overlap' {
+    this.replaying = this.replayLeft > 0;
+    if (this.replayLeft > 0) this.replayLeft -= 1;
+    if (from === undefined || to === undefined) return 'new';
+    const placed = this.cursor.place(from, to, trackGaps);
+    if (placed.kind === 'new' && placed.gap !== undefined) {
+      this.base.emit('gap', placed.gap);
+      this.onFramesLost(placed.gap);
+    }
+    return placed.kind;
+  }
+
+  /**
+   * Frames were lost for good — the server could not resume (`not_recovered`), or offsets jumped
+   * on a live connection (`offset_jump`: a gateway skipped a hole its history no longer held):
+   * refetch what the client's state is missing.
+   */
+  protected onFramesLost(_gap: Gap): void {
+    // Nothing by default: after `not_recovered` the connection's first frame carried fresh state.
+  }
+
+  private receiveResumed(frame: JsonObject): string | undefined {
+    const answer = this.cursor.onResumed(frame);
+    if ('unexpected' in answer) return answer.unexpected;
+    this.replayLeft = answer.outcome.recovered ? answer.outcome.count : 0;
+    this.base.emit('resumed', answer.outcome);
+    if (answer.gap !== undefined) {
+      this.base.emit('gap', answer.gap);
+      this.onFramesLost(answer.gap);
+    }
+    return answer.problem;
   }
 
   protected reportServerError(frame: JsonObject): string | undefined {
@@ -161,7 +247,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     if (!parsed.ok) return this.base.emit('error', new FrameError(`bad frame from the server: ${parsed.error}`, excerpt(text)));
     let problem: string | undefined;
     try {
-      problem = this.handleFrame(parsed.value);
+      problem = parsed.value.type === 'resumed' ? this.receiveResumed(parsed.value) : this.handleFrame(parsed.value);
     } catch (err) {
       problem = err instanceof Error ? err.message : String(err);
     }

@@ -3,12 +3,13 @@ import { RequestRejectedError } from '../core/errors.js';
 import { isObject, isString, offsetOf, type JsonObject } from '../core/guards.js';
 import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
 import { endpointUrl } from '../core/websocket.js';
-import { readLogEntries, readMetrics } from './frames.js';
+import { matchesFilter, readLogEntries, readMetrics } from './frames.js';
 
 export const LOGS_PATH = '/ws/logs';
-/** Gap-detection channel names of `/ws/logs`. */
+/** The channel name of an app's logs in `gap` events. */
 export const logsChannel = (appId: string): string => `logs:${appId}`;
-export const LOGS_METRICS_CHANNEL = 'logs:metrics';
+/** How many recent entry ids are kept to drop the repeated part of a batch that overlaps processed offsets. */
+const RECENT_IDS = 2_000;
 
 export interface LogsClientOptions extends RawClientOptions {
   appId: string;
@@ -25,9 +26,9 @@ export interface LogsClientOptions extends RawClientOptions {
 export type LogsEvents = BaseEvents & {
   /** The server accepted `{appId, userId}` (after each (re)connect). */
   authenticated: { appId: string; userId: string };
-  /** A batch of live entries of this app. */
+  /** A batch of live entries of this app (including the ones replayed by a resume). */
   logs: LogEntry[];
-  /** The answer to `requestHistory()`. */
+  /** The answer to `requestHistory()`, also requested by the client itself after a reconnect that could not resume. */
   history: LogEntry[];
   /** Someone cleared this app's history. */
   cleared: { appId: string };
@@ -37,15 +38,19 @@ export type LogsEvents = BaseEvents & {
 
 /**
  * `/ws/logs` (DESIGN 1.3): one application's live log stream. Authenticates with its first
- * message on every (re)connect, restores the filter, and offers history, clear and metrics.
+ * message on every (re)connect (asking to resume where it left off), restores the filter, and
+ * offers history, clear and metrics.
  */
 export class LogsClient extends RawEndpointClient<LogsEvents> {
   readonly appId: string;
   readonly userId: string;
   private filter: LogFilter | undefined;
+  /** Ids of recently delivered entries, oldest first (a Set keeps insertion order). */
+  private readonly recentIds = new Set<string>();
 
   constructor(options: LogsClientOptions) {
     super(options, {
+      channel: logsChannel(options.appId),
       url: () => endpointUrl(options.url, LOGS_PATH),
       readyOnOpen: true,
       keepAlive: { intervalMs: options.keepAliveMs ?? 20_000, frame: JSON.stringify({ type: 'ping' }) },
@@ -59,7 +64,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
   setFilter(filter: LogFilter | undefined): void {
     this.filter = filter;
     // A filtered stream skips offsets by design.
-    this.gaps.forget(logsChannel(this.appId));
+    this.cursor.rebase();
     this.socket.send({ type: 'filter', filters: filter ?? {} });
   }
 
@@ -83,7 +88,21 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
   }
 
   protected onTransportOpen(token: string | undefined): void {
-    this.socket.send({ type: 'auth', data: { userId: this.userId, appId: this.appId, ...(token !== undefined ? { token } : {}) } });
+    const resume = this.cursor.resuming;
+    this.socket.send({
+      type: 'auth',
+      data: {
+        userId: this.userId,
+        appId: this.appId,
+        ...(token !== undefined ? { token } : {}),
+        ...(resume !== undefined ? { epoch: resume.epoch, since: resume.offset } : {}),
+      },
+    });
+  }
+
+  /** The entries the server kept are the state a lost stretch leaves out: fetch them (the `history` event). */
+  protected override onFramesLost(): void {
+    this.requestHistory().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
   }
 
   protected handleFrame(frame: JsonObject & { type: string }): string | undefined {
@@ -91,6 +110,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
     switch (frame.type) {
       case 'auth_success': {
         if (!isObject(payload) || !isString(payload['appId']) || !isString(payload['userId'])) return 'payload must have appId and userId';
+        if (this.cursor.expectsHello) this.receiveHello(frame);
         if (this.filter !== undefined) this.socket.send({ type: 'filter', filters: this.filter });
         this.socket.ready();
         this.emit('authenticated', { appId: payload['appId'], userId: payload['userId'] });
@@ -117,24 +137,29 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
           this.emit('history', entries.value);
           return undefined;
         }
-        this.trackOffset(logsChannel(this.appId), offsetOf(frame, 'fromOffset') ?? offset, offset);
-        this.emit('logs', entries.value);
+        const placed = this.placeChannelFrame(offsetOf(frame, 'fromOffset') ?? offset, offset, this.filter === undefined);
+        if (placed === 'duplicate') return undefined;
+        // Part of an overlapping batch was delivered already: its entries are known by id.
+        const fresh = placed === 'overlap' ? entries.value.filter((entry) => !this.recentIds.has(entry.id)) : entries.value;
+        // Replayed frames, and those sent before the server applied the filter, are filtered here.
+        const shown = this.filter === undefined ? fresh : fresh.filter((entry) => matchesFilter(entry, this.filter));
+        this.remember(fresh);
+        if (shown.length > 0) this.emit('logs', shown);
         return undefined;
       }
       case 'cleared': {
         if (!isObject(payload) || !isString(payload['appId'])) return 'payload must have appId';
         const offset = offsetOf(frame);
-        if (offset !== undefined) this.trackOffset(logsChannel(this.appId), offset, offset);
+        if (!this.acceptChannelFrame(offset, offset, this.filter === undefined)) return undefined;
         this.replies.settle('cleared', frame);
         this.emit('cleared', { appId: payload['appId'] });
         return undefined;
       }
       case 'metrics': {
+        // Snapshots of another channel (pushed every few seconds): a missed one needs no recovery.
         const metrics = readMetrics(payload);
         if (!metrics.ok) return metrics.error;
-        const offset = offsetOf(frame);
-        if (offset === undefined) this.replies.settle('metrics', { payload: metrics.value });
-        else this.reportGap(this.gaps.observe(LOGS_METRICS_CHANNEL, offset));
+        if (offsetOf(frame) === undefined) this.replies.settle('metrics', { payload: metrics.value });
         this.emit('metrics', metrics.value);
         return undefined;
       }
@@ -149,8 +174,11 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
     }
   }
 
-  private trackOffset(channel: string, from: number, to: number): void {
-    if (this.filter !== undefined) return;
-    this.reportGap(this.gaps.observe(channel, from, to));
+  private remember(entries: readonly LogEntry[]): void {
+    for (const entry of entries) this.recentIds.add(entry.id);
+    for (const id of this.recentIds) {
+      if (this.recentIds.size <= RECENT_IDS) break;
+      this.recentIds.delete(id);
+    }
   }
 }

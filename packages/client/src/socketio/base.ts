@@ -24,8 +24,14 @@ export interface SocketIoClientOptions {
 
 export type SocketIoBaseEvents = {
   state: ConnectionState;
-  /** Connected; the rooms this client had joined are being joined again. */
+  /** Connected; after a reconnect without recovery, the rooms this client had joined are being joined again. */
   open: undefined;
+  /**
+   * A reconnect's outcome. Recovered (the server's connection state recovery, within its window):
+   * rooms are back and the missed events follow, in order. Not recovered: rooms are joined again,
+   * and events sent while disconnected are lost.
+   */
+  resumed: { recovered: boolean };
   disconnect: { reason: string };
   error: Error;
 };
@@ -166,11 +172,13 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
 
   private onConnect(): void {
     const reconnected = this.everConnected;
+    // The server restored this connection's session: its rooms, and the packets it missed.
+    const recovered = reconnected && this.socket.recovered === true;
     this.everConnected = true;
     this.authRetries = 0;
     this.setState('open');
     // On the first connect, subscriptions made before it are buffered by Socket.IO and sent now.
-    if (reconnected) {
+    if (reconnected && !recovered) {
       for (const [event, args] of this.subscriptions) {
         for (const arg of args) {
           this.request(event, arg).catch((err: unknown) => {
@@ -181,6 +189,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
       }
     }
     this.base.emit('open', undefined);
+    if (reconnected) this.base.emit('resumed', { recovered });
   }
 
   private onConnectError(err: Error): void {

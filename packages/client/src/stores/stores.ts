@@ -6,6 +6,8 @@ import type { ErrorMonitorClient } from '../socketio/error-monitor.js';
 import type { JobMonitorClient, JobProgress, ReceivedJobEvent } from '../socketio/job-monitor.js';
 import { bounded, lazyStore, type ExternalStore } from './store.js';
 
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
 /** Anything with an observable connection state (every client of this SDK). */
 export interface StateSource {
   readonly state: ConnectionState;
@@ -45,8 +47,9 @@ export interface LogStreamOptions {
 
 /**
  * One app's live logs. The first subscriber opens a `/ws/logs` connection (from `open`), the
- * last one closes it. History is loaded on every (re)connect so nothing the server kept is
- * missing after an outage; `cleared` empties the list.
+ * last one closes it. History is loaded on connect; a reconnect resumes (the entries are kept
+ * and the missed ones replayed), or when it cannot, the client loads the history again, so
+ * nothing the server kept is missing after an outage. `cleared` empties the list.
  */
 export function logStreamStore(open: () => LogsClient, { limit = 500, history = true, filter }: LogStreamOptions = {}): ExternalStore<LogStreamSnapshot> {
   const initial: LogStreamSnapshot = { entries: [], state: 'closed', error: undefined };
@@ -59,14 +62,16 @@ export function logStreamStore(open: () => LogsClient, { limit = 500, history = 
       client.on('error', (error) => update({ error })),
       client.on('logs', (entries) => set((previous) => ({ ...previous, entries: bounded(previous.entries, entries, limit) }))),
       client.on('cleared', () => update({ entries: [] })),
+      client.on('history', (entries) => {
+        // Live entries that arrived while history was on its way may be in it, or newer.
+        if (history) set((previous) => ({ ...previous, entries: bounded([], mergeById(entries, previous.entries), limit) }));
+      }),
       client.on('open', () => {
         update({ error: undefined });
-        if (!history) return;
-        client.requestHistory().then(
-          // Live entries that arrived while history was on its way may be in it, or newer.
-          (entries) => set((previous) => ({ ...previous, entries: bounded([], mergeById(entries, previous.entries), limit) })),
-          (error: unknown) => update({ error: error instanceof Error ? error : new Error(String(error)) }),
-        );
+        // A resumed connection replays what was missed (or, when it cannot, the client fetches
+        // the history itself): only a fresh connection loads it here.
+        if (!history || client.resuming) return;
+        client.requestHistory().catch((error: unknown) => update({ error: asError(error) }));
       }),
     ];
     update({ state: client.state });
@@ -93,6 +98,8 @@ export interface JobProgressSnapshot {
   last: ReceivedJobEvent | undefined;
   /** Why subscribing failed (e.g. `Forbidden: …`), if it did. */
   error: Error | undefined;
+  /** Events may have been missed: a reconnect could not recover the session. */
+  missed: boolean;
 }
 
 const STATUS_BY_TYPE: Partial<Record<ReceivedJobEvent['type'], JobStatus>> = {
@@ -122,12 +129,11 @@ function joinShared(client: object, room: string, join: () => Promise<void>, lea
   };
 }
 
-const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
-
 /** One job's progress: subscribes to its room while observed. */
 export function jobProgressStore(client: JobMonitorClient, jobId: string): ExternalStore<JobProgressSnapshot> {
-  const initial: JobProgressSnapshot = { status: 'waiting', progress: undefined, last: undefined, error: undefined };
+  const initial: JobProgressSnapshot = { status: 'waiting', progress: undefined, last: undefined, error: undefined, missed: false };
   return lazyStore(initial, (set) => {
+    const stopMarking = markMissed(client, () => set((previous) => (previous.missed ? previous : { ...previous, missed: true })));
     const stopListening = client.onJob(jobId, (event) =>
       set((previous) => ({
         ...previous,
@@ -139,9 +145,17 @@ export function jobProgressStore(client: JobMonitorClient, jobId: string): Exter
     const { joined, release } = joinShared(client, `job:${jobId}`, () => client.subscribe(jobId), () => client.unsubscribe(jobId));
     joined?.catch((error: unknown) => set((previous) => ({ ...previous, error: asError(error) })));
     return () => {
+      stopMarking();
       stopListening();
       release();
     };
+  });
+}
+
+/** Calls `mark` when a reconnect of a Socket.IO client could not recover its session. */
+function markMissed(client: ErrorMonitorClient | JobMonitorClient, mark: () => void): () => void {
+  return (client as ErrorMonitorClient).on('resumed', ({ recovered }) => {
+    if (!recovered) mark();
   });
 }
 
@@ -159,14 +173,23 @@ export interface ErrorFeedSnapshot {
   records: readonly ErrorEventRecord[];
   /** Why joining the service or level room failed, if it did. */
   error: Error | undefined;
+  /** Records may be missing: a reconnect could not recover the session. */
+  missed: boolean;
 }
 
 /** The live error feed, newest first: everything, or one service's or one level's room. */
 export function errorFeedStore(client: ErrorMonitorClient, { limit = 100, service, level }: ErrorFeedOptions = {}): ExternalStore<ErrorFeedSnapshot> {
-  const initial: ErrorFeedSnapshot = { records: [], error: undefined };
+  const initial: ErrorFeedSnapshot = { records: [], error: undefined, missed: false };
   return lazyStore(initial, (set) => {
     const add = (record: ErrorEventRecord) => set((previous) => ({ ...previous, records: bounded(previous.records, [record], limit, true) }));
-    if (service === undefined && level === undefined) return client.on('error:new', add);
+    const stopMarking = markMissed(client, () => set((previous) => (previous.missed ? previous : { ...previous, missed: true })));
+    if (service === undefined && level === undefined) {
+      const off = client.on('error:new', add);
+      return () => {
+        stopMarking();
+        off();
+      };
+    }
     const room =
       service !== undefined
         ? { key: `service:${service}`, event: 'error:service' as const, matches: (r: ErrorEventRecord) => r.service === service, join: () => client.subscribeService(service), leave: () => client.unsubscribeService(service) }
@@ -177,6 +200,7 @@ export function errorFeedStore(client: ErrorMonitorClient, { limit = 100, servic
     const { joined, release } = joinShared(client, room.key, room.join, room.leave);
     joined?.catch((error: unknown) => set((previous) => ({ ...previous, error: asError(error) })));
     return () => {
+      stopMarking();
       off();
       release();
     };

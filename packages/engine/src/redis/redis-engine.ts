@@ -28,8 +28,11 @@ import {
   type TakeOver,
 } from '../engine.js';
 import { clusterTopology, hashTagOf, singleTopology, type Topology } from './topology.js';
+import { PartitionedReads } from './partitioned-reads.js';
 import {
   APPEND_ONCE_SCRIPT,
+  CLUSTER_APPEND_SCRIPT,
+  PARTITION_READ_SCRIPT,
   COMMIT_SCRIPT,
   HISTORY_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
@@ -49,6 +52,8 @@ declare module 'ioredis' {
       stream: string, alive: string, group: string, dead: string, taker: string, count: number,
     ): Result<[RawEntry[], (string | number)[]], Context>;
     sbAppendOnce(stream: string, marker: string, ...args: (string | number)[]): Result<[number, string], Context>;
+    sbClusterAppend(...args: (string | number)[]): Result<[number, string], Context>;
+    sbPartitionRead(stream: string, wake: string, group: string, consumer: string, count: number): Result<[string, RawEntry[]][] | null, Context>;
     sbLeaseAcquire(key: string, holder: string, ttlMs: number): Result<number, Context>;
     sbLeaseRelease(key: string, holder: string): Result<number, Context>;
   }
@@ -79,6 +84,12 @@ type Client = Redis | Cluster;
 
 /** Ingest partitions on a Redis Cluster when not configured. */
 export const DEFAULT_INGEST_PARTITIONS = 16;
+
+/**
+ * How often a cluster engine asks whether every slot is served. The cluster reports a failed
+ * master for well under a second before its replica takes over: a slower check would miss it.
+ */
+const SLOTS_CHECK_MS = 250;
 
 /** How long the marker of one step of a commit spanning several slots is kept (s). */
 const STEP_MARKER_TTL_S = 86_400;
@@ -258,13 +269,12 @@ export class RedisEngine implements Engine {
   readonly kind = 'redis' as const;
   private readonly main: Client;
   private subscriber: Client | undefined;
-  /** Blocking readers: one for the single stream, or one per partition on a cluster. */
-  private readonly readers = new Map<number, Client>();
+  /** One Redis: the blocking reader of the stream (a blocking read holds its connection). */
+  private blockingReader: Client | undefined;
   private readonly topology: Topology;
   private readonly handlers = new Map<string, Set<ChannelHandler>>();
   /** Pub/sub name → channel (they differ on a cluster, where names carry the partition tag). */
   private readonly channelOf = new Map<string, string>();
-  private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
   private readonly restoredListeners = new Set<() => void>();
   private readonly limits: HistoryLimits;
   private readonly nextEpoch = createEpochSource();
@@ -274,9 +284,11 @@ export class RedisEngine implements Engine {
   private readonly probes = new Map<string, (partition: number) => void>();
   private probeNonce = 0;
   private probeSubscribed: Promise<unknown> | undefined;
-  /** Per consumer (cluster): blocking reads in flight per partition, and what they brought back meanwhile. */
-  private readonly reads = new Map<string, { inflight: Map<number, Promise<void>>; buffer: StreamEntry[]; error?: unknown }>();
-  /** Cluster: whether every slot is served (CLUSTER INFO), checked every second. */
+  /** Cluster: the partitions' reads, woken by appends through the wake-up channels (name → partition). */
+  private readonly partitionedReads: PartitionedReads;
+  private readonly wakeChannels = new Map<string, number>();
+  private wakeSubscribed: Promise<void> | undefined;
+  /** Cluster: whether every slot is served (CLUSTER INFO), checked every SLOTS_CHECK_MS. */
   private slotsServed = true;
   private slotsTimer: NodeJS.Timeout | undefined;
   private malformedMessages = 0;
@@ -299,6 +311,14 @@ export class RedisEngine implements Engine {
     this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.main.defineCommand('sbTakeOver', { numberOfKeys: 2, lua: TAKE_OVER_SCRIPT });
     this.main.defineCommand('sbAppendOnce', { numberOfKeys: 2, lua: APPEND_ONCE_SCRIPT });
+    this.main.defineCommand('sbClusterAppend', { lua: CLUSTER_APPEND_SCRIPT });
+    this.main.defineCommand('sbPartitionRead', { numberOfKeys: 2, lua: PARTITION_READ_SCRIPT });
+    this.partitionedReads = new PartitionedReads(this.topology.partitions, (partition, consumer, count) =>
+      this.readPartition(partition, consumer, count, 0),
+    );
+    for (let partition = 0; partition < this.topology.partitions; partition += 1) {
+      this.wakeChannels.set(this.topology.ingestWake(partition), partition);
+    }
     this.main.defineCommand('sbLeaseAcquire', { numberOfKeys: 1, lua: LEASE_ACQUIRE_SCRIPT });
     this.main.defineCommand('sbLeaseRelease', { numberOfKeys: 1, lua: LEASE_RELEASE_SCRIPT });
   }
@@ -360,7 +380,7 @@ export class RedisEngine implements Engine {
       // While a master is down and before its replica took over, its slots are served by no
       // one: the engine is not healthy then, even though every connection it holds is.
       await this.checkSlots();
-      this.slotsTimer = setInterval(() => void this.checkSlots(), 1_000);
+      this.slotsTimer = setInterval(() => void this.checkSlots(), SLOTS_CHECK_MS);
       this.slotsTimer.unref();
     }
   }
@@ -422,8 +442,9 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.slotsTimer);
-    // A blocking read would hold QUIT back until it times out: readers just disconnect.
-    for (const reader of this.readers.values()) reader.disconnect();
+    this.partitionedReads.close();
+    // A blocking read would hold QUIT back until it times out: the reader just disconnects.
+    this.blockingReader?.disconnect();
     const clients = [this.main, this.subscriber].filter((c): c is Client => c !== undefined);
     await Promise.all(
       clients.map(async (client) => {
@@ -445,6 +466,10 @@ export class RedisEngine implements Engine {
 
   async appendIngest(fields: Record<string, string>, route?: string): Promise<string> {
     const partition = this.ingestPartition(fields, route);
+    if (this.topology.cluster) {
+      const [, id] = await this.clusterAppend(partition, fields);
+      return this.entryId(partition, id);
+    }
     const id = await this.main.xadd(this.topology.ingestStream(partition), '*', ...Object.entries(fields).flat());
     if (id === null) throw new Error('XADD returned no id');
     return this.entryId(partition, id);
@@ -452,69 +477,73 @@ export class RedisEngine implements Engine {
 
   async appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult> {
     const partition = this.ingestPartition(fields, route);
-    const [appended, value] = await this.main.sbAppendOnce(
-      this.topology.ingestStream(partition), this.topology.dedupeKey(once.key, partition), once.ttlS, once.value, ...Object.entries(fields).flat(),
-    );
+    const [appended, value] = this.topology.cluster
+      ? await this.clusterAppend(partition, fields, once)
+      : await this.main.sbAppendOnce(
+        this.topology.ingestStream(partition), this.topology.dedupeKey(once.key, partition), once.ttlS, once.value, ...Object.entries(fields).flat(),
+      );
     return appended === 1 ? { duplicate: false, streamId: this.entryId(partition, value) } : { duplicate: true, value };
   }
 
-  /** The blocking reader of a partition: a blocking read holds its connection, so it gets its own. */
-  private async reader(partition: number): Promise<Client> {
-    let reader = this.readers.get(partition);
-    if (reader === undefined) {
-      reader = this.createClient(`blocking-${partition}`, { maxRetriesPerRequest: 1 });
-      this.readers.set(partition, reader);
-    }
-    if (reader.status === 'wait') await reader.connect();
-    return reader;
+  /** An append to a partition of the cluster, waking its readers (CLUSTER_APPEND_SCRIPT). */
+  private clusterAppend(partition: number, fields: Record<string, string>, once?: IngestOnce): Promise<[number, string]> {
+    const wake = this.topology.ingestWake(partition);
+    const keys = [this.topology.ingestStream(partition), wake, ...(once === undefined ? [] : [this.topology.dedupeKey(once.key, partition)])];
+    return this.main.sbClusterAppend(keys.length, ...keys, wake, once?.ttlS ?? 0, once?.value ?? '', ...Object.entries(fields).flat());
   }
 
-  private async readPartition(client: Client, partition: number, consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
+  /** One Redis: the blocking reader of the stream, on its own connection. */
+  private async reader(): Promise<Client> {
+    this.blockingReader ??= this.createClient('blocking', { maxRetriesPerRequest: 1 });
+    if (this.blockingReader.status === 'wait') await this.blockingReader.connect();
+    return this.blockingReader;
+  }
+
+  /**
+   * New entries of a partition for `consumer`. One Redis: on the blocking reader, waiting up to
+   * `blockMs`. A cluster: without waiting, clearing the partition's wake-up flag in the same step.
+   */
+  private async readPartition(partition: number, consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     const stream = this.topology.ingestStream(partition);
-    const reply = (await this.withGroup(partition, () =>
+    const reply = await this.withGroup(partition, async (): Promise<[string, RawEntry[]][] | null> => {
+      if (this.topology.cluster) return this.main.sbPartitionRead(stream, this.topology.ingestWake(partition), INGEST_GROUP, consumer, count);
+      const reader = await this.reader();
       // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
-      blockMs > 0
-        ? client.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
-        : client.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>'),
-    )) as [string, RawEntry[]][] | null;
+      const reply = blockMs > 0
+        ? reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
+        : reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>');
+      return reply as Promise<[string, RawEntry[]][] | null>;
+    });
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(([id, flat]) => ({ streamId: this.entryId(partition, id), fields: toFields(flat ?? []), deliveries: 1 }));
   }
 
   /**
-   * One Redis: one blocking read of the stream. A cluster: a blocking read per partition (on its
-   * own connection, since Redis cannot block on keys of several slots at once), answered as soon
-   * as any returns; entries read by the others meanwhile are kept for the next call.
+   * One Redis: one blocking read of the stream. A cluster: non-blocking reads of the partitions
+   * that appends woke (see PartitionedReads), on the command connection; the wait for a wake-up
+   * is the only blocking part, and holds no connection.
    */
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
-    if (!this.topology.cluster) return this.readPartition(await this.reader(0), 0, consumer, count, blockMs);
-    let reads = this.reads.get(consumer);
-    if (reads === undefined) this.reads.set(consumer, (reads = { inflight: new Map(), buffer: [] }));
-    const state = reads;
-    if (state.buffer.length === 0 && state.error === undefined) {
-      if (blockMs <= 0) {
-        const read = await Promise.all(this.partitionIndexes().map((p) => this.readPartition(this.main, p, consumer, count, 0)));
-        return read.flat();
-      }
-      for (const partition of this.partitionIndexes()) {
-        if (state.inflight.has(partition)) continue;
-        const read = this.reader(partition)
-          .then((reader) => this.readPartition(reader, partition, consumer, count, blockMs))
-          .then(
-            (entries) => void state.buffer.push(...entries),
-            (err: unknown) => void (state.error ??= err),
-          )
-          .finally(() => state.inflight.delete(partition));
-        state.inflight.set(partition, read);
-      }
-      await Promise.race(state.inflight.values());
-    }
-    if (state.error !== undefined && state.buffer.length === 0) {
-      const err = state.error;
-      state.error = undefined;
-      throw err;
-    }
-    return state.buffer.splice(0);
+    if (!this.topology.cluster) return this.readPartition(0, consumer, count, blockMs);
+    await this.subscribeWakeUps(blockMs);
+    return this.partitionedReads.read(consumer, count, blockMs);
+  }
+
+  /**
+   * Subscribes to every partition's wake-up channel, once; waits for it at most `waitMs` (the
+   * reads go on meanwhile: every partition is swept once per block time regardless). A failed
+   * subscription is tried again on the next read.
+   */
+  private async subscribeWakeUps(waitMs: number): Promise<void> {
+    this.wakeSubscribed ??= this.subscriberClient()
+      .then((subscriber) => this.subscribeNames(subscriber, [...this.wakeChannels.keys()]))
+      .catch((err: unknown) => {
+        this.wakeSubscribed = undefined;
+        this.options.logger.warn({ err }, 'ingest wake-up subscription failed; reading every partition meanwhile');
+      });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.wakeSubscribed, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(waitMs, 1))))]);
+    clearTimeout(timer);
   }
 
   async claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
@@ -653,7 +682,7 @@ export class RedisEngine implements Engine {
       entry !== undefined ? this.topology.ingestStream(entry.partition) : guard.kind === 'once' ? this.topology.stateKey(guard.key) : undefined;
     const all: Step = { ops, publishes: publishes.map((publish, index) => ({ index, publish })) };
     if (!this.topology.cluster) {
-      const [applied, ...offsets] = await this.runStep(all, guard, guardKey, entry?.id, commit.broadcasts);
+      const [applied, ...offsets] = await this.runStep(all, guard, guardKey, entry?.id);
       return applied === 1 ? withOffsets(offsets) : { applied: false };
     }
 
@@ -681,12 +710,12 @@ export class RedisEngine implements Engine {
           const sample = step.ops[0]?.key ?? this.topology.channel(step.publishes[0]?.publish.channel ?? '').position;
           const marker = stepId === undefined ? undefined : `${KEY_PREFIX_STEP}{${hashTagOf(sample)}}:${stepId}`;
           const stepGuard: CommitGuard = marker === undefined ? { kind: 'none' } : { kind: 'once', key: marker, ttlS: STEP_MARKER_TTL_S };
-          const [applied, ...stepOffsets] = await this.runStep(step, stepGuard, marker, undefined, undefined);
+          const [applied, ...stepOffsets] = await this.runStep(step, stepGuard, marker, undefined);
           if (applied !== 1) complete = false;
           step.publishes.forEach(({ index }, n) => (offsets[index] = stepOffsets[n] ?? 0));
         }),
     );
-    const [applied, ...homeOffsets] = await this.runStep(homeStep, guard, guardKey, entry?.id, commit.broadcasts);
+    const [applied, ...homeOffsets] = await this.runStep(homeStep, guard, guardKey, entry?.id);
     if (applied !== 1) return { applied: false };
     homeStep.publishes.forEach(({ index }, n) => (offsets[index] = homeOffsets[n] ?? 0));
     // A step a previous delivery applied did not report its offsets again.
@@ -699,7 +728,6 @@ export class RedisEngine implements Engine {
     guard: CommitGuard,
     guardKey: string | undefined,
     entryId: string | undefined,
-    broadcasts: Commit['broadcasts'],
   ): Promise<number[]> {
     // KEYS[1] is the guard's key; a commit without a guard starts with its first op key instead.
     const keys = guardKey === undefined ? [] : [guardKey];
@@ -720,7 +748,6 @@ export class RedisEngine implements Engine {
       ...ops,
       String(step.publishes.length),
       ...publishArgs,
-      ...(broadcasts ?? []).flatMap(({ channel, message }) => [channel, message]),
     ];
     return this.main.sbCommit(keys.length, ...keys, ...args);
   }
@@ -796,12 +823,8 @@ export class RedisEngine implements Engine {
       const subscriber = this.topology.cluster
         ? this.createClient('subscriber', {}, true)
         : this.createClient('subscriber', { autoResubscribe: false });
-      subscriber.on('message', (channel: string, payload: string) => this.dispatch(channel, payload));
-      subscriber.on('smessage', (channel: string, payload: string) => this.dispatch(channel, payload));
-      subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => {
-        const set = this.prefixHandlers.get(pattern.toString());
-        if (set) for (const h of set) h(channel.toString(), message);
-      });
+      // Sharded pub/sub on a cluster (SSUBSCRIBE), classic on one Redis.
+      subscriber.on(this.topology.cluster ? 'smessage' : 'message', (channel: string, payload: string) => this.dispatch(channel, payload));
       let connectedBefore = false;
       // A cluster's sharded subscribers are recreated by ioredis after a node is lost or the
       // slots moved ('subscribersReady'); one Redis reconnects its single connection ('ready').
@@ -817,6 +840,11 @@ export class RedisEngine implements Engine {
   }
 
   private dispatch(name: string, payload: string): void {
+    const wokenPartition = this.wakeChannels.get(name);
+    if (wokenPartition !== undefined) {
+      this.partitionedReads.wake(wokenPartition);
+      return;
+    }
     const probePartition = this.probeChannels.get(name);
     if (probePartition !== undefined) {
       this.probes.get(payload)?.(probePartition);
@@ -855,16 +883,17 @@ export class RedisEngine implements Engine {
   private async restoreSubscriptions(subscriber: Client): Promise<void> {
     const names = [...this.handlers.keys()].map((channel) => this.topology.channel(channel).pubsub);
     if (this.probeSubscribed !== undefined) names.push(...this.probeChannels.keys());
-    const patterns = [...this.prefixHandlers.keys()];
+    if (this.wakeSubscribed !== undefined) names.push(...this.wakeChannels.keys());
     try {
       await this.subscribeNames(subscriber, names);
-      if (patterns.length > 0) await subscriber.psubscribe(...patterns);
     } catch (err) {
       // The connection dropped again; the next reconnect restores them.
       this.options.logger.warn({ err }, 'restoring subscriptions failed; retrying on the next reconnect');
       return;
     }
-    this.options.logger.info({ channels: names.length, patterns: patterns.length }, 'subscriptions restored');
+    this.options.logger.info({ channels: names.length }, 'subscriptions restored');
+    // Wake-ups published while the subscription was away are lost: read every partition.
+    this.partitionedReads.wakeAll();
     for (const listener of this.restoredListeners) listener();
   }
 
@@ -907,18 +936,6 @@ export class RedisEngine implements Engine {
       clearTimeout(timer);
       this.probes.delete(nonce);
     }
-  }
-
-  async subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void> {
-    const subscriber = await this.subscriberClient();
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-    let set = this.prefixHandlers.get(pattern);
-    if (set === undefined) {
-      set = new Set();
-      this.prefixHandlers.set(pattern, set);
-      await subscriber.psubscribe(pattern);
-    }
-    set.add(handler);
   }
 
   async subscribe(channel: string, handler: ChannelHandler): Promise<void> {

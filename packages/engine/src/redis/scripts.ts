@@ -33,7 +33,7 @@ end
  * pub/sub, the channel hashing to the slot of the channel's keys); ARGV[9] op count, then per op:
  * name, key index, argument count, arguments...;
  * then the publish count, then per publish: channel, position key index, history key index, frame
- * (a JSON object, '{}' when empty); then channel/message pairs published verbatim (broadcasts).
+ * (a JSON object, '{}' when empty).
  * Returns {applied (0|1), offset of each published frame...}; an error reply when refused.
  */
 export const COMMIT_SCRIPT = `${CHANNEL_LUA}
@@ -93,8 +93,7 @@ for n = 1, tonumber(ARGV[i]) do
   if not type_ok(position_key, 'hash') or not type_ok(history_key, 'stream') then return refuse('publish ' .. n .. ': channel keys hold the wrong type') end
   publishes[n] = {channel, position_key, history_key, frame}
 end
-local broadcasts_from = i + 1 + #publishes * 4
-if (#ARGV - broadcasts_from + 1) % 2 ~= 0 then return refuse('malformed broadcasts') end
+if #ARGV ~= i + #publishes * 4 then return refuse('malformed publishes') end
 
 -- Writes: nothing below can fail on the arguments checked above.
 for _, op in ipairs(ops) do
@@ -136,9 +135,6 @@ for _, publish in ipairs(publishes) do
   redis.call('EXPIRE', history_key, history_ttl)
   redis.call(publish_command, channel, epoch .. ' ' .. offset .. ' ' .. frame)
   result[#result + 1] = offset
-end
-for j = broadcasts_from, #ARGV, 2 do
-  redis.call('PUBLISH', ARGV[j], ARGV[j + 1])
 end
 
 -- Settle the guard last: only a commit that got this far is acknowledged.
@@ -211,6 +207,36 @@ if existing then return {0, existing} end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 return {1, id}
+`;
+
+/**
+ * An append on a Redis Cluster, idempotent or not, that wakes the partition's readers. KEYS[1]
+ * the partition's ingest stream; KEYS[2] its wake-up flag; KEYS[3] the idempotency marker, when
+ * the append has one. ARGV[1] the wake-up shard channel; ARGV[2] marker TTL (s); ARGV[3] marker
+ * value; ARGV[4..] field/value pairs. The wake-up is published only when the flag was clear:
+ * readers clear it as they read (PARTITION_READ_SCRIPT), so a busy partition costs one message
+ * per read rather than one per entry. Returns {1, stream id}, or {0, first value} for a
+ * duplicate (nothing stored).
+ */
+export const CLUSTER_APPEND_SCRIPT = `
+if KEYS[3] then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return {0, existing} end
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+if redis.call('SET', KEYS[2], '1', 'NX') then redis.call('SPUBLISH', ARGV[1], '') end
+return {1, id}
+`;
+
+/**
+ * A non-blocking read of a partition for a consumer of the group, clearing its wake-up flag in
+ * the same step: any entry appended after it publishes a wake-up again. KEYS[1] stream; KEYS[2]
+ * wake-up flag; ARGV[1] group; ARGV[2] consumer; ARGV[3] count. Returns XREADGROUP's reply.
+ */
+export const PARTITION_READ_SCRIPT = `
+redis.call('DEL', KEYS[2])
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
 `;
 
 /** Acquire or extend a lease. KEYS[1] lease; ARGV[1] holder; ARGV[2] ttl ms. Returns 1 when held. */

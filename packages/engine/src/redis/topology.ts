@@ -64,6 +64,11 @@ export interface Topology {
   /** The partition a channel (or any routing name) belongs to. */
   partitionOf(route: string): number;
   ingestStream(partition: number): string;
+  /**
+   * A partition's wake-up (cluster): the flag an append sets and the shard channel it publishes
+   * on when the flag was not set yet; readers clear the flag as they read.
+   */
+  ingestWake(partition: number): string;
   consumerAliveKey(partition: number, consumer: string): string;
   channel(channel: string): ChannelNames;
   /** Where a state key (analytics figures, log history...) is stored. */
@@ -82,6 +87,7 @@ export const singleTopology: Topology = {
   partitions: 1,
   partitionOf: () => 0,
   ingestStream: () => INGEST_STREAM,
+  ingestWake: () => `${INGEST_STREAM}:wake`,
   consumerAliveKey: (_partition, consumer) => consumerAliveKey(consumer),
   channel: (channel) => ({ ...singleChannelKeys(channel), pubsub: channel }),
   stateKey: (key) => key,
@@ -100,6 +106,7 @@ export function clusterTopology(partitions: number): Topology {
     partitions,
     partitionOf,
     ingestStream: (partition) => under(partition, INGEST_STREAM),
+    ingestWake: (partition) => under(partition, `${INGEST_STREAM}:wake`),
     consumerAliveKey: (partition, consumer) => under(partition, consumerAliveKey(consumer)),
     channel: (channel) => {
       const partition = partitionOf(channel);

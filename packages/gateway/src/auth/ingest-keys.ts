@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { bearerToken } from './bearer.js';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 const presentedKey = (authorization: string, apiKeyHeader: string): string =>
-  apiKeyHeader.trim() || /^Bearer\s+(\S+)$/i.exec(authorization.trim())?.[1] || '';
+  apiKeyHeader.trim() || bearerToken(authorization) || '';
 
 /**
  * A stable, non-secret name for the producer behind a request: the first 16 hex digits of the

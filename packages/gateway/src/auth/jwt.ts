@@ -27,9 +27,3 @@ export function verifyToken(token: string, config: JwtConfig): VerifyResult {
     return { ok: false, reason: err instanceof jwt.TokenExpiredError ? 'expired' : 'invalid' };
   }
 }
-
-/** `Authorization: Bearer <token>` → token. */
-export function bearerToken(header: string): string | undefined {
-  const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
-  return match?.[1];
-}

@@ -1,42 +1,26 @@
+import { mountOpsRoutes, OpsRoutes, registerRedisUp } from '@switchboard/runtime';
 import type { GatewayContext } from '../context.js';
 import { PREFLIGHT_HEADERS } from './cors.js';
-import { Reply, getAndHead } from './respond.js';
+import { Reply } from './respond.js';
 
-/** `/health`, `/livez`, `/readyz`, `/metrics`, CORS preflight and the 404 fallback. */
+/** `/health`, `/livez`, `/readyz`, `/metrics` (the shared ops routes), CORS preflight and the 404 fallback. */
 export function registerOpsRoutes(ctx: GatewayContext): void {
-  const { app, config, engine, registry, connections, origins, logger } = ctx;
+  const { app, config, engine, registry, connections, origins, logger, metrics, subscription } = ctx;
+  metrics.maxConnections.set(config.maxConnections);
+  registerRedisUp(registry, engine);
 
-  getAndHead(app, '/health', (reply) => {
-    reply.json(200, {
-      status: ctx.isDraining() ? 'draining' : 'ok',
-      service: 'gateway',
-      node: config.nodeId,
-      connectedClients: connections.total,
-      redis: engine.health(),
-      timestamp: new Date().toISOString(),
-    });
+  const routes = new OpsRoutes({
+    registry,
+    logger,
+    isDraining: () => ctx.isDraining(),
+    health: () => ({ service: 'gateway', node: config.nodeId, connectedClients: connections.total, redis: engine.health() }),
+    // A stalled subscription would leave this node's clients silently behind: not ready.
+    readiness: () => {
+      const redis = engine.health();
+      return { ready: redis !== 'down' && subscription.up, details: { redis, subscription: subscription.up ? 'up' : 'down' } };
+    },
   });
-
-  getAndHead(app, '/livez', (reply) => {
-    reply.json(200, { status: 'ok' });
-  });
-
-  getAndHead(app, '/readyz', (reply) => {
-    const redis = engine.health();
-    const draining = ctx.isDraining();
-    const ready = !draining && redis !== 'down';
-    reply.json(ready ? 200 : 503, { ready, draining, redis });
-  });
-
-  getAndHead(app, '/metrics', (reply) => {
-    registry.metrics().then(
-      (text) => reply.send(200, text, registry.contentType),
-      (err: unknown) => {
-        logger.error({ err }, 'metrics collection failed');
-        reply.json(500, { error: 'metrics unavailable' });
-      },
-    );
-  });
+  mountOpsRoutes(app, routes);
 
   app.options('/*', (res, req) => {
     const origin = req.getHeader('origin');

@@ -1,21 +1,19 @@
-import { createAdapter } from '@socket.io/redis-adapter';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import uWS from 'uWebSockets.js';
-import { createRedisClient } from '@switchboard/engine';
-import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS, SOCKET_IO_CHANNEL_PREFIX } from '@switchboard/protocol';
+import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
+import { SocketRateLimiter } from '../rate-limit.js';
 import { guardSocketIoAddresses } from '../ws/admission.js';
+import { SOCKET_IO_ENDPOINT, engineAdapter, type EngineAdapter } from './adapter.js';
 import { socketAuth } from './auth.js';
 import { registerErrorMonitor } from './error-monitor.js';
 import { registerJobMonitor } from './jobs.js';
-import { bridgeLocalEmits } from './local-bridge.js';
 import { ackOf } from './acks.js';
+import { SessionStore } from './session-store.js';
+import { subscribeRecoveredTopics } from './uws-topics.js';
 
-const ENDPOINT = 'socket.io';
+const ENDPOINT = SOCKET_IO_ENDPOINT;
 const KNOWN_EVENTS = new Set<string>([...Object.values(ERROR_CLIENT_EVENTS), ...Object.values(JOB_CLIENT_EVENTS)]);
-/** Past this many times the allowed rate in one window, a flooding socket is disconnected. */
-const FLOOD_FACTOR = 5;
 
 export interface SocketIo {
   io: Server;
@@ -26,12 +24,19 @@ export interface SocketIo {
 
 /**
  * Socket.IO on the gateway's uWebSockets.js app (one port for everything), the default
- * namespace serving the error monitor and the job monitor. Rooms span the cluster through
- * @socket.io/redis-adapter; on the in-memory engine a local bridge plays the adapter's part.
+ * namespace serving the error monitor and the job monitor. Rooms span the cluster through the
+ * engine (see EngineAdapter), on Redis and in memory alike, with connection state recovery:
+ * a client that comes back within HISTORY_TTL_S, to any gateway, gets its session and every
+ * packet it missed.
  */
 export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const { app, config, engine, metrics, origins, connections, logger } = ctx;
+  const sessions = new SessionStore(engine, config.historyTtlS, logger);
   const io = new Server({
+    adapter: engineAdapter({ engine, sessions, metrics, logger, subscription: ctx.subscription, historySize: config.historySize }),
+    // Recovered sockets skip the connection middleware: their session carries the identity the
+    // token proved when they first connected (Socket.IO's default).
+    connectionStateRecovery: { maxDisconnectionDuration: config.historyTtlS * 1000, skipMiddlewares: true },
     cors: { origin: origins.open ? true : config.allowedOrigins, credentials: true },
     // CORS does not cover WebSocket upgrades: check the Origin of every engine.io request.
     allowRequest: (req, callback) => {
@@ -57,31 +62,28 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   } as never);
   guardSocketIoAddresses(ctx, io.engine);
 
-  const adapterClients = config.redisUrl === undefined ? [] : await redisAdapter(ctx, io);
-  if (config.redisUrl === undefined) await bridgeLocalEmits(io, engine, metrics);
+  const adapter = io.of('/').adapter as unknown as EngineAdapter;
+  await adapter.init();
 
   io.engine.on('connection_error', (err: { code: number; message: string }) => {
     metrics.socketioErrors.inc({ reason: 'connection_error' });
     logger.debug({ code: err.code, message: err.message }, 'engine.io connection error');
   });
 
-  const limiter = new RateLimiterMemory({ keyPrefix: ENDPOINT, points: config.wsRateLimitPerS, duration: 1 });
+  const limiter = new SocketRateLimiter<Socket>(config.wsRateLimitPerS);
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
+    if (socket.recovered) subscribeRecoveredTopics(socket);
     connections.addExternal(ENDPOINT);
     socket.on('disconnect', (reason) => connections.removeExternal(ENDPOINT, reason));
     socket.use((packet, next) => {
       const event = String(packet[0]);
       metrics.socketioEvents.inc({ event: KNOWN_EVENTS.has(event) ? event : 'other' });
-      limiter.consume(socket.id).then(
-        () => next(),
-        (err: unknown) => {
-          if (!(err instanceof RateLimiterRes)) return next(err instanceof Error ? err : new Error(String(err)));
-          metrics.socketioErrors.inc({ reason: 'rate_limited' });
-          if (err.consumedPoints > config.wsRateLimitPerS * FLOOD_FACTOR) socket.disconnect(true);
-          else ackOf(packet.slice(1))?.({ ok: false, error: `rate limit exceeded: at most ${config.wsRateLimitPerS} events per second` });
-        },
-      );
+      const verdict = limiter.take(socket);
+      if (verdict === 'allowed') return next();
+      metrics.socketioErrors.inc({ reason: 'rate_limited' });
+      if (verdict === 'flood') socket.disconnect(true);
+      else ackOf(packet.slice(1))?.({ ok: false, error: `rate limit exceeded: at most ${config.wsRateLimitPerS} events per second` });
     });
     registerErrorMonitor(socket, ctx);
     registerJobMonitor(socket, ctx);
@@ -94,21 +96,9 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     drain: () => io.engine.close(),
     async close() {
       io.engine.close();
-      await Promise.all(adapterClients.map((c) => c.quit().catch(() => c.disconnect())));
+      // The sessions of the sockets just closed must be stored before the engine goes.
+      await sessions.flush();
+      await adapter.close();
     },
   };
-}
-
-/** @socket.io/redis-adapter with its own pub/sub connections. */
-async function redisAdapter(ctx: GatewayContext, io: Server) {
-  const url = ctx.config.redisUrl as string;
-  // A publish that cannot reach Redis fails fast instead of queueing (DESIGN section 8).
-  const pub = createRedisClient(url, ctx.logger, 'socket.io-pub', { maxRetriesPerRequest: 1 });
-  const sub = createRedisClient(url, ctx.logger, 'socket.io-sub');
-  await Promise.all([pub.connect(), sub.connect()]);
-  sub.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer) => {
-    ctx.metrics.socketioBroadcasts.inc({ kind: channel.toString().startsWith(`${SOCKET_IO_CHANNEL_PREFIX}-request#`) ? 'request' : 'broadcast' });
-  });
-  io.adapter(createAdapter(pub, sub, { key: SOCKET_IO_CHANNEL_PREFIX, requestsTimeout: 5_000 }));
-  return [pub, sub];
 }

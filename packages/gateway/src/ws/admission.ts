@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
-import { bearerToken, verifyToken } from '../auth/jwt.js';
+import { bearerToken } from '../auth/bearer.js';
+import { verifyToken } from '../auth/jwt.js';
 import type { GatewayContext } from '../context.js';
 import { Reply } from '../http/respond.js';
 import type { AddressRefusal } from './address-limits.js';

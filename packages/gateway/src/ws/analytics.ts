@@ -11,18 +11,24 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
-import { admitUpgrade } from './admission.js';
-import type { SocketData } from './connections.js';
-import { observeDelivery, publishToTopic, rawEndpointSettings } from './fanout.js';
-import { createInboundDecoder, rejectMessage, sendFrame } from './inbound.js';
+import { observeDelivery, publishToTopic } from './fanout.js';
+import { rejectMessage, sendFrame } from './inbound.js';
+import { EndpointFeed } from './endpoint-feed.js';
+import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
+import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'analytics';
 export const ANALYTICS_PATH = '/ws/analytics';
 
-interface AnalyticsSocket extends SocketData {
+interface AnalyticsSocket extends RawSocket {
   /** Event types this client asked for; undefined = all. */
   filter: string[] | undefined;
+  /** Where the client asked to resume from (`?epoch=&since=`). */
+  resume: ResumeRequest | undefined;
 }
+
+/** Whether a frame of this type reaches a client with this filter (heartbeats always do). */
+const passes = (filter: string[], type: string | undefined): boolean => type === 'heartbeat' || (type !== undefined && filter.includes(type));
 
 /** Topics a client with this filter listens on (every frame reaches it through exactly one). */
 const topicsFor = (filter: string[] | undefined): string[] =>
@@ -33,17 +39,15 @@ const topicsFor = (filter: string[] | undefined): string[] =>
  * analytics channel, `refresh_stats`, `ping`, and a per-client `subscribe` event filter.
  */
 export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<void> {
-  const { app, config, engine, metrics, connections, logger } = ctx;
+  const { engine, metrics, logger } = ctx;
   const stats = new StatsCache(engine);
-  const decode = createInboundDecoder(ctx, ENDPOINT);
-  metrics.connections.set({ endpoint: ENDPOINT }, 0); // expose the series before the first client
 
-  const sendStats = async (ws: WebSocket<AnalyticsSocket>) => {
+  const statsOrError = async (): Promise<string> => {
     try {
-      sendFrame(ws, statsFrame('initial_stats', await stats.get()), ctx);
+      return statsFrame('initial_stats', await stats.get());
     } catch (err) {
       logger.warn({ err }, 'statistics unavailable');
-      sendFrame(ws, errorFrame('statistics are temporarily unavailable'), ctx);
+      return errorFrame('statistics are temporarily unavailable');
     }
   };
 
@@ -56,41 +60,9 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     sendFrame(ws, JSON.stringify({ type: 'subscribed', events: filter ?? ['*'] }), ctx);
   };
 
-  app.ws<AnalyticsSocket>(ANALYTICS_PATH, {
-    ...rawEndpointSettings(config),
-
-    upgrade: (res, req, context) => admitUpgrade<AnalyticsSocket>(ctx, ENDPOINT, res, req, context, { filter: undefined }),
-
-    open: (ws) => {
-      connections.add(ws);
-      // Stats first, then the subscription: `initial_stats` is always the first frame.
-      void sendStats(ws).then(() => {
-        const data = ws.getUserData();
-        if (!data.closed && data.filter === undefined && ws.getTopics().length === 0) ws.subscribe(ANALYTICS_TOPICS.all);
-      });
-    },
-
-    message: async (ws, message, isBinary) => {
-      const json = await decode(ws, message, isBinary);
-      if (json === undefined || ws.getUserData().closed) return;
-      const parsed = validate(analyticsClientMessageSchema, json);
-      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
-      switch (parsed.value.type) {
-        case 'ping':
-          return sendFrame(ws, pongFrame(), ctx);
-        case 'refresh_stats':
-          return sendStats(ws);
-        case 'subscribe':
-          return setFilter(ws, parsed.value.events);
-      }
-    },
-
-    close: (ws, code) => connections.remove(ws, code),
-  });
-
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not
   // once per client (compression, though, would be per client: see FANOUT_COMPRESS_MIN_BYTES).
-  await engine.subscribe(CHANNELS.analytics, ({ frame }) => {
+  const feed = new EndpointFeed(ctx, CHANNELS.analytics, ENDPOINT, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.
@@ -105,4 +77,41 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     publishToTopic(ctx, ENDPOINT, specific, frame);
     observeDelivery(ctx, ENDPOINT, head.id);
   });
+
+  registerRawEndpoint<AnalyticsSocket>(ctx, {
+    endpoint: ENDPOINT,
+    path: ANALYTICS_PATH,
+    admit: (req) => {
+      const resume = resumeFromUpgrade(req);
+      return 'status' in resume ? resume : { filter: undefined, resume: resume.request };
+    },
+    // `initial_stats` (with the client's position) is always the first frame.
+    start: (ws) =>
+      feed.attach(ws, {
+        resume: ws.getUserData().resume,
+        first: statsOrError,
+        replay: (socket, messages) => {
+          const { filter } = socket.getUserData();
+          return messages.filter((m) => filter === undefined || passes(filter, readFrameHead(m.frame)?.type)).map((m) => m.frame);
+        },
+        join: (socket) => {
+          for (const topic of topicsFor(socket.getUserData().filter)) socket.subscribe(topic);
+        },
+      }),
+    handle: async (ws, json) => {
+      const parsed = validate(analyticsClientMessageSchema, json);
+      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
+      switch (parsed.value.type) {
+        case 'ping':
+          return sendFrame(ws, pongFrame(), ctx);
+        case 'refresh_stats':
+          return sendFrame(ws, await statsOrError(), ctx);
+        case 'subscribe':
+          return setFilter(ws, parsed.value.events);
+      }
+    },
+    closed: (ws) => feed.detach(ws),
+  });
+
+  await feed.start();
 }

@@ -10,17 +10,20 @@ import {
   validate,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { admitUpgrade } from './admission.js';
-import type { SocketData } from './connections.js';
-import { observeDelivery, publishToTopic, rawEndpointSettings } from './fanout.js';
-import { createInboundDecoder, rejectMessage, sendFrame } from './inbound.js';
+import { observeDelivery, publishToTopic } from './fanout.js';
+import { rejectMessage, sendFrame } from './inbound.js';
+import { EndpointFeed } from './endpoint-feed.js';
+import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
+import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'availability';
 export const AVAILABILITY_PATH = '/ws/availability';
 
-interface AvailabilitySocket extends SocketData {
+interface AvailabilitySocket extends RawSocket {
   /** The `clientId` announced in the `connection` frame. */
   clientId: string;
+  /** Where the client asked to resume from (`?epoch=&since=`). */
+  resume: ResumeRequest | undefined;
 }
 
 /**
@@ -29,39 +32,39 @@ interface AvailabilitySocket extends SocketData {
  * AVAILABILITY_PING_INTERVAL_MS, `pong` to a client's `ping`.
  */
 export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise<{ stop(): void }> {
-  const { app, config, engine, metrics, connections, logger } = ctx;
-  const decode = createInboundDecoder(ctx, ENDPOINT);
-  metrics.connections.set({ endpoint: ENDPOINT }, 0);
-
-  app.ws<AvailabilitySocket>(AVAILABILITY_PATH, {
-    ...rawEndpointSettings(config),
-
-    upgrade: (res, req, context) => admitUpgrade<AvailabilitySocket>(ctx, ENDPOINT, res, req, context, { clientId: randomUUID() }),
-
-    open: (ws) => {
-      connections.add(ws);
-      sendFrame(ws, connectionFrame(ws.getUserData().clientId), ctx);
-      ws.subscribe(AVAILABILITY_TOPIC);
-    },
-
-    message: async (ws, message, isBinary) => {
-      const json = await decode(ws, message, isBinary);
-      if (json === undefined || ws.getUserData().closed) return;
-      const parsed = validate(availabilityClientMessageSchema, json);
-      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
-      sendFrame(ws, pongFrame(), ctx);
-    },
-
-    close: (ws, code) => connections.remove(ws, code),
-  });
+  const { config, metrics, logger } = ctx;
 
   const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
 
-  await engine.subscribe(CHANNELS.availability, ({ frame }) => {
+  const feed = new EndpointFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
     metrics.channelMessages.inc({ channel: ENDPOINT });
     publish(frame);
     observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);
   });
+
+  registerRawEndpoint<AvailabilitySocket>(ctx, {
+    endpoint: ENDPOINT,
+    path: AVAILABILITY_PATH,
+    admit: (req) => {
+      const resume = resumeFromUpgrade(req);
+      return 'status' in resume ? resume : { clientId: randomUUID(), resume: resume.request };
+    },
+    start: (ws) =>
+      feed.attach(ws, {
+        resume: ws.getUserData().resume,
+        first: () => connectionFrame(ws.getUserData().clientId),
+        replay: (_socket, messages) => messages.map((m) => m.frame),
+        join: (socket) => socket.subscribe(AVAILABILITY_TOPIC),
+      }),
+    handle: (ws, json) => {
+      const parsed = validate(availabilityClientMessageSchema, json);
+      if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
+      sendFrame(ws, pongFrame(), ctx);
+    },
+    closed: (ws) => feed.detach(ws),
+  });
+
+  await feed.start();
 
   // The keep-alive is per node: one frame for all of this node's clients.
   const pinger = setInterval(() => publish(serverPingFrame()), config.availabilityPingIntervalMs);

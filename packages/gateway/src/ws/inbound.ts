@@ -1,11 +1,8 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { WebSocket } from 'uWebSockets.js';
 import { errorFrame, parseJson } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
+import { SocketRateLimiter } from '../rate-limit.js';
 import type { SocketData } from './connections.js';
-
-/** Past this many times the allowed rate in one window, a flooding client is disconnected. */
-const FLOOD_FACTOR = 5;
 /** Close code for policy violations (RFC 6455). */
 export const CLOSE_POLICY_VIOLATION = 1008;
 /** Close code for a message too big to process (RFC 6455). */
@@ -33,18 +30,18 @@ export type ErrorFramer = (ws: WebSocket<SocketData>, message: string) => string
 /**
  * First stage for every client frame on a raw endpoint: counting, per-connection rate limit,
  * text-only, JSON. Answers problems with `{"type":"error","message":...}` (or the endpoint's own
- * `errorFrameFor`) and keeps the connection; resolves to the parsed JSON, or undefined when the
- * frame was answered already.
+ * `errorFrameFor`) and keeps the connection; returns the parsed JSON, or undefined when the
+ * frame was answered already. Synchronous: nothing on this path waits.
  */
 export function createInboundDecoder(ctx: GatewayContext, endpoint: string, errorFrameFor: ErrorFramer = (_ws, m) => errorFrame(m)) {
   const { metrics, config } = ctx;
-  const limiter = new RateLimiterMemory({ keyPrefix: endpoint, points: config.wsRateLimitPerS, duration: 1 });
+  const limiter = new SocketRateLimiter<SocketData>(config.wsRateLimitPerS);
   const fail = (ws: WebSocket<SocketData>, reason: string, message: string) => {
     metrics.clientErrors.inc({ endpoint, reason });
     sendFrame(ws, errorFrameFor(ws, message), ctx);
   };
 
-  return async (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): Promise<unknown> => {
+  return (ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): unknown => {
     const data = ws.getUserData();
     metrics.received.inc({ endpoint });
     if (message.byteLength > config.wsMaxPayloadBytes) {
@@ -52,31 +49,31 @@ export function createInboundDecoder(ctx: GatewayContext, endpoint: string, erro
       ws.end(CLOSE_MESSAGE_TOO_BIG, `message over ${config.wsMaxPayloadBytes} bytes`);
       return undefined;
     }
-    // The ArrayBuffer is only valid until the first await: decode it now.
-    const text = isBinary ? undefined : Buffer.from(message).toString('utf8');
-    try {
-      await limiter.consume(data.id);
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      if (data.closed) return undefined;
-      if (err.consumedPoints > config.wsRateLimitPerS * FLOOD_FACTOR) {
+    switch (limiter.take(data)) {
+      case 'allowed':
+        break;
+      case 'flood':
         metrics.clientErrors.inc({ endpoint, reason: 'flood' });
         ws.end(CLOSE_POLICY_VIOLATION, 'rate limit exceeded');
-      } else if (err.consumedPoints === config.wsRateLimitPerS + 1) {
+        return undefined;
+      case 'limited_first':
         // One notice per window; the rest are dropped silently (no amplification).
         fail(ws, 'rate_limited', `rate limit exceeded: at most ${config.wsRateLimitPerS} messages per second`);
-      }
-      return undefined;
+        return undefined;
+      case 'limited':
+        return undefined;
     }
     if (data.closed) return undefined;
+    // The ArrayBuffer is only valid during the uWS callback: decode it now.
+    const text = isBinary ? undefined : Buffer.from(message).toString('utf8');
     if (text === undefined) {
       fail(ws, 'binary', 'binary frames are not supported: send JSON text frames');
       return undefined;
     }
-    // parseJson refuses nesting deeper than MAX_JSON_DEPTH before anything recursive runs.
+    // Nesting is bounded by `validate` (JSON_MAX_DEPTH) before anything recursive runs.
     const parsed = parseJson(text);
     if (!parsed.ok) {
-      fail(ws, parsed.error === 'invalid JSON' ? 'invalid_json' : 'too_deep', parsed.error);
+      fail(ws, 'invalid_json', parsed.error);
       return undefined;
     }
     return parsed.value;

@@ -7,17 +7,17 @@ import {
 } from '@switchboard/protocol';
 import type { CommitGuard } from '@switchboard/engine';
 import { decodeBody, type DecodedEntry, type ProductResult } from '../entry.js';
-import { captureEmits } from './socketio-emit.js';
+import { socketIoEmit } from './socketio-emit.js';
 
 /** An error report: `error:new` to all, `error:service` and `error:level` to their rooms. */
 export function errorReportCommit(entry: DecodedEntry, guard: CommitGuard): ProductResult {
   const report = decodeBody(entry, reportIngestSchema);
   if (!report.ok) return report;
   const record = errorEventRecord(entry.id, report.value, entry.at);
-  const broadcasts = captureEmits((io) => {
-    io.emit(ERROR_EVENTS.new, record);
-    io.to(serviceRoom(record.service)).emit(ERROR_EVENTS.service, record);
-    io.to(levelRoom(record.level)).emit(ERROR_EVENTS.level, record);
-  });
-  return { ok: true, commit: { guard, ops: [], broadcasts } };
+  const publish = [
+    socketIoEmit({ rooms: [], except: [] }, ERROR_EVENTS.new, record),
+    socketIoEmit({ rooms: [serviceRoom(record.service)], except: [] }, ERROR_EVENTS.service, record),
+    socketIoEmit({ rooms: [levelRoom(record.level)], except: [] }, ERROR_EVENTS.level, record),
+  ];
+  return { ok: true, commit: { guard, ops: [], publish } };
 }

@@ -1,20 +1,19 @@
-import { Emitter } from '@socket.io/redis-emitter';
-import { SOCKET_IO_CHANNEL_PREFIX } from '@switchboard/protocol';
+import type { Publish } from '@switchboard/engine';
+import { socketIoChannel, socketIoEmitFrame, socketIoLeaveFrame, type SocketIoTarget } from '@switchboard/protocol';
 
-export type Broadcast = { channel: string; message: Buffer };
+/** The namespace both Socket.IO products live in. */
+const NSP = '/';
+const channel = socketIoChannel(NSP);
 
 /**
- * Encodes Socket.IO room emits with @socket.io/redis-emitter — the Redis adapter's own wire
- * protocol — but captures the PUBLISH calls instead of sending them, so they go out inside the
- * worker's atomic commit (applied once, together with the acknowledgement).
+ * Socket.IO room operations as frames of the namespace's engine channel: published inside the
+ * worker's atomic commit, each is applied exactly once, gets an offset and is kept in the
+ * channel's history, from which gateways recover reconnecting clients.
  */
-export function captureEmits(emit: (emitter: Emitter) => void): Broadcast[] {
-  const captured: Broadcast[] = [];
-  const capturingClient = {
-    publish(channel: string, message: Buffer | string) {
-      captured.push({ channel, message: typeof message === 'string' ? Buffer.from(message) : message });
-    },
-  };
-  emit(new Emitter(capturingClient, { key: SOCKET_IO_CHANNEL_PREFIX }));
-  return captured;
-}
+export const socketIoEmit = (to: SocketIoTarget, event: string, ...args: unknown[]): Publish => ({
+  channel,
+  frame: socketIoEmitFrame(NSP, to, event, ...args),
+});
+
+/** Makes the sockets `of` designates leave `rooms`, on every gateway. */
+export const socketIoLeave = (of: SocketIoTarget, rooms: string[]): Publish => ({ channel, frame: socketIoLeaveFrame(NSP, of, rooms) });

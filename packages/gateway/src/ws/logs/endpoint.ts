@@ -14,15 +14,17 @@ import {
   pongFrame,
   validate,
   type LogEntry,
+  type LogsClientMessage,
   type LogFilter,
   type PerformanceMetrics,
 } from '@switchboard/protocol';
 import { readClusterMetrics, readLogHistory } from '@switchboard/state';
 import type { GatewayContext } from '../../context.js';
 import { ReadCache } from '../../stats-cache.js';
-import { admitUpgrade } from '../admission.js';
-import { publishToTopic, rawEndpointSettings } from '../fanout.js';
-import { createInboundDecoder, rejectMessage, sendFrame } from '../inbound.js';
+import { publishToTopic } from '../fanout.js';
+import { rejectMessage, sendFrame } from '../inbound.js';
+import { registerRawEndpoint } from '../raw-endpoint.js';
+import { parseResume } from '../resume.js';
 import { CLEAR_PERMISSION, authorizeLogs } from './auth.js';
 import { LOGS_ENDPOINT, LogsHub, type LogsSocket } from './hub.js';
 
@@ -35,6 +37,7 @@ export const CLOSE_AUTH_TIMEOUT = 1008;
 export const AUTH_TIMEOUT_REASON = 'authentication timeout';
 
 type LogsWs = WebSocket<LogsSocket>;
+type LogsAuthData = Extract<LogsClientMessage, { type: 'auth' }>['data'];
 
 const NOT_AUTHENTICATED = 'Authentication required: send {"type":"auth","data":{"userId","appId","token"}} first';
 
@@ -49,29 +52,32 @@ const normalizeFilter = (filter: LogFilter | undefined): LogFilter | undefined =
  * app only (batched), filters, history, clear and cluster metrics.
  */
 export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
-  const { app, config, engine, metrics, connections, logger } = ctx;
+  const { config, engine, metrics, logger } = ctx;
   const hub = new LogsHub(ctx);
   const clusterMetrics = new ReadCache<PerformanceMetrics>((now) => readClusterMetrics(engine, config.logMetricsIntervalMs, now), 500);
-  // Before auth, every problem is an auth_error: nothing else happens until the client authenticates.
-  const decode = createInboundDecoder(ctx, LOGS_ENDPOINT, (ws, message) =>
-    (ws.getUserData() as LogsSocket).auth === undefined ? authErrorFrame(message) : errorFrame(message),
-  );
   const idleMs = config.idleTimeoutS * 1000;
-  metrics.connections.set({ endpoint: LOGS_ENDPOINT }, 0);
 
-  const authenticate = async (ws: LogsWs, data: { userId: string; appId: string; token?: string | undefined }) => {
+  const authenticate = async (ws: LogsWs, data: LogsAuthData) => {
+    const resume = parseResume(data.epoch, data.since);
+    if (!resume.ok) return rejectMessage(ws, ctx, resume.error, authErrorFrame(resume.error));
     const result = authorizeLogs(config, data);
     if (!result.ok) return sendFrame(ws, authErrorFrame(result.message), ctx);
-    if (!(await hub.join(ws, result.appId))) return sendFrame(ws, authErrorFrame('logs are temporarily unavailable; retry'), ctx);
+    const feed = await hub.join(ws, result.appId);
+    if (feed === undefined) return sendFrame(ws, authErrorFrame('logs are temporarily unavailable; retry'), ctx);
     const socket = ws.getUserData();
     clearTimeout(socket.authTimer);
     socket.auth = { appId: result.appId, userId: result.userId, canClear: result.canClear };
-    sendFrame(ws, authSuccessFrame(result.appId, result.userId), ctx);
+    socket.filter = normalizeFilter(data.filters);
+    await feed.channel.attach(ws, {
+      resume: resume.resume,
+      first: () => authSuccessFrame(result.appId, result.userId),
+      replay: (client, messages) => feed.replayFrames(messages, client.getUserData().filter),
+      join: (client) => hub.admit(client, feed),
+    });
   };
 
   const handle = async (ws: LogsWs, json: unknown) => {
     const data = ws.getUserData();
-    if (json === undefined || data.closed) return;
     const parsed = validate(logsClientMessageSchema, json);
     if (data.auth === undefined) {
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error, authErrorFrame(parsed.error));
@@ -132,44 +138,35 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
     }
   };
 
-  app.ws<LogsSocket>(LOGS_PATH, {
-    ...rawEndpointSettings(config),
-
-    upgrade: (res, req, context) =>
-      admitUpgrade<LogsSocket>(ctx, LOGS_ENDPOINT, res, req, context, { auth: undefined, filter: undefined, idleTimer: undefined, authTimer: undefined, turn: Promise.resolve() }, { auth: 'message' }),
-
-    open: (ws) => {
-      connections.add(ws);
+  registerRawEndpoint<LogsSocket>(ctx, {
+    endpoint: LOGS_ENDPOINT,
+    path: LOGS_PATH,
+    admit: () => ({ auth: undefined, filter: undefined, idleTimer: undefined, authTimer: undefined }),
+    admission: { auth: 'message' },
+    // Before auth, every problem is an auth_error: nothing else happens until the client authenticates.
+    errorFrameFor: (ws, message) => ((ws.getUserData() as LogsSocket).auth === undefined ? authErrorFrame(message) : errorFrame(message)),
+    opened: (ws) => {
+      const data = ws.getUserData();
       // Unauthenticated sockets hold a connection slot and get nothing: give them a deadline
       // shorter than the idle timeout, so a crowd of silent or failing clients cannot pile up.
-      ws.getUserData().authTimer = setTimeout(() => {
-        const data = ws.getUserData();
+      data.authTimer = setTimeout(() => {
         if (!data.closed && data.auth === undefined) ws.end(CLOSE_AUTH_TIMEOUT, AUTH_TIMEOUT_REASON);
       }, config.logsAuthTimeoutMs);
       // uWS's own idle timeout is reset by pongs too; this one only by the client's messages.
       if (idleMs > 0) {
-        ws.getUserData().idleTimer = setTimeout(() => {
-          if (!ws.getUserData().closed) ws.end(CLOSE_IDLE, IDLE_REASON);
+        data.idleTimer = setTimeout(() => {
+          if (!data.closed) ws.end(CLOSE_IDLE, IDLE_REASON);
         }, idleMs);
       }
     },
-
-    message: (ws, message, isBinary) => {
-      const data = ws.getUserData();
-      data.idleTimer?.refresh();
-      // Decoding starts now (the buffer is only valid during this callback); handling waits for
-      // the previous message, so a connection's messages take effect in order (auth first).
-      const decoded = decode(ws, message, isBinary);
-      data.turn = data.turn
-        .then(async () => handle(ws, await decoded))
-        .catch((err: unknown) => logger.error({ err }, 'logs message handling failed'));
+    handle: (ws, json) => {
+      ws.getUserData().idleTimer?.refresh();
+      return handle(ws, json);
     },
-
-    close: (ws, code) => {
+    closed: (ws) => {
       const data = ws.getUserData();
       clearTimeout(data.idleTimer);
       clearTimeout(data.authTimer);
-      connections.remove(ws, code);
       if (data.auth !== undefined) hub.leave(ws, data.auth.appId);
     },
   });

@@ -8,14 +8,14 @@ import {
   logsFramePayload,
   matchesLogFilter,
   readFrameHead,
-  readFrameOffset,
   type LogEntry,
   type LogFilter,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../../context.js';
-import type { SocketData } from '../connections.js';
+import { EndpointFeed } from '../endpoint-feed.js';
 import { observeDelivery, publishToTopic } from '../fanout.js';
 import { sendFrame } from '../inbound.js';
+import type { RawSocket } from '../raw-endpoint.js';
 
 export const LOGS_ENDPOINT = 'logs';
 
@@ -23,7 +23,7 @@ export const LOGS_ENDPOINT = 'logs';
 export const LOG_BATCH_DELAY_MS = 25;
 export const LOG_BATCH_MAX_BYTES = 64 * 1024;
 
-export interface LogsSocket extends SocketData {
+export interface LogsSocket extends RawSocket {
   /** Set once the first message authenticated the connection. */
   auth: { appId: string; userId: string; canClear: boolean } | undefined;
   /** The client's filter; undefined = everything. */
@@ -32,21 +32,33 @@ export interface LogsSocket extends SocketData {
   idleTimer: NodeJS.Timeout | undefined;
   /** Closes the connection when it has not authenticated within LOGS_AUTH_TIMEOUT_MS. */
   authTimer: NodeJS.Timeout | undefined;
-  /** The message being handled: the next one waits for it. */
-  turn: Promise<void>;
 }
 
 type LogsWs = WebSocket<LogsSocket>;
 
 const FIRST_ID = /^\[\{"id":"([0-9a-fA-F-]{36})"/;
 
-/** One app's live feed on this node: its channel subscription and the batch being gathered. */
-class AppFeed {
+/**
+ * The batch frame for one filter (undefined: none of its entries pass). The payload is parsed
+ * at most once, whatever the number of filters asked for.
+ */
+function filteredBatch(payload: string, fromOffset: number, toOffset: number): (filter: LogFilter | undefined) => string | undefined {
+  let entries: LogEntry[] | undefined;
+  return (filter) => {
+    if (filter === undefined) return logsBatchFrame(payload, fromOffset, toOffset);
+    entries ??= JSON.parse(payload) as LogEntry[];
+    const kept = entries.filter((entry) => matchesLogFilter(entry, filter));
+    return kept.length === 0 ? undefined : logsBatchFrame(JSON.stringify(kept), fromOffset, toOffset);
+  };
+}
+
+/** One app's live feed on this node: its channel (in order, holes filled) and the batch being gathered. */
+export class AppFeed {
   /** Clients of this app on this node (filtered or not). */
   members = 0;
   /** Clients with a filter: served one by one (the others share the app's topic). */
   readonly filtered = new Set<LogsWs>();
-  ready: Promise<void> = Promise.resolve();
+  readonly channel: EndpointFeed;
   private pending: string[] = [];
   private pendingBytes = 0;
   private fromOffset = 0;
@@ -56,13 +68,14 @@ class AppFeed {
   constructor(
     readonly appId: string,
     private readonly ctx: GatewayContext,
-  ) {}
+  ) {
+    this.channel = new EndpointFeed(ctx, logsChannel(appId), LOGS_ENDPOINT, this.onMessage);
+  }
 
-  readonly onMessage = ({ frame }: ChannelMessage): void => {
+  readonly onMessage = ({ frame, offset }: ChannelMessage): void => {
     const { metrics, logger } = this.ctx;
     metrics.channelMessages.inc({ channel: LOGS_ENDPOINT });
     const payload = logsFramePayload(frame);
-    const offset = readFrameOffset(frame) ?? 0;
     if (payload !== undefined) return this.gather(payload, offset);
     if (readFrameHead(frame)?.type === 'cleared') {
       // Entries gathered before the clear go out before it.
@@ -92,13 +105,44 @@ class AppFeed {
     const { fromOffset, toOffset } = this;
     this.pending = [];
     this.pendingBytes = 0;
-    let entries: LogEntry[] | undefined;
-    this.broadcast(logsBatchFrame(payload, fromOffset, toOffset), (filter) => {
-      entries ??= JSON.parse(payload) as LogEntry[];
-      const kept = entries.filter((entry) => matchesLogFilter(entry, filter));
-      return kept.length === 0 ? undefined : logsBatchFrame(JSON.stringify(kept), fromOffset, toOffset);
-    });
+    const batch = filteredBatch(payload, fromOffset, toOffset);
+    this.broadcast(batch(undefined) as string, batch);
     observeDelivery(this.ctx, LOGS_ENDPOINT, FIRST_ID.exec(payload)?.[1]);
+  }
+
+  /**
+   * The frames a resuming client gets for missed channel messages: consecutive entries joined
+   * into batches (each with the offsets it covers, as live batches), `cleared` in its place,
+   * the client's filter applied.
+   */
+  replayFrames(messages: ChannelMessage[], filter: LogFilter | undefined): string[] {
+    const frames: string[] = [];
+    let payloads: string[] = [];
+    let bytes = 0;
+    let from = 0;
+    let to = 0;
+    const flushGroup = () => {
+      if (payloads.length === 0) return;
+      const frame = filteredBatch(joinLogPayloads(payloads), from, to)(filter);
+      if (frame !== undefined) frames.push(frame);
+      payloads = [];
+      bytes = 0;
+    };
+    for (const message of messages) {
+      const payload = logsFramePayload(message.frame);
+      if (payload === undefined) {
+        flushGroup();
+        if (readFrameHead(message.frame)?.type === 'cleared') frames.push(message.frame);
+        continue;
+      }
+      if (payloads.length === 0) from = message.offset;
+      payloads.push(payload);
+      bytes += payload.length;
+      to = message.offset;
+      if (bytes >= LOG_BATCH_MAX_BYTES) flushGroup();
+    }
+    flushGroup();
+    return frames;
   }
 
   /** To the app's topic as is; to each filtered client, the frame for its filter (if any). */
@@ -129,45 +173,53 @@ export class LogsHub {
 
   constructor(private readonly ctx: GatewayContext) {}
 
-  /** Joins a client to its app's feed; false when the channel could not be subscribed to. */
-  async join(ws: LogsWs, appId: string): Promise<boolean> {
+  /**
+   * Counts a client in its app's feed, subscribing to the app's channel with the first; the
+   * feed, or undefined when the channel could not be subscribed to. The client receives
+   * nothing until `admit`.
+   */
+  async join(ws: LogsWs, appId: string): Promise<AppFeed | undefined> {
     let feed = this.feeds.get(appId);
     if (feed === undefined) {
-      const created = new AppFeed(appId, this.ctx);
-      created.ready = this.ctx.engine.subscribe(logsChannel(appId), created.onMessage).catch((err: unknown) => {
-        if (this.feeds.get(appId) === created) this.feeds.delete(appId);
-        throw err;
-      });
-      this.feeds.set(appId, created);
-      feed = created;
+      feed = new AppFeed(appId, this.ctx);
+      this.feeds.set(appId, feed);
     }
     feed.members += 1;
     try {
-      await feed.ready;
+      await feed.channel.start();
     } catch (err) {
-      feed.members -= 1;
+      this.leave(ws, appId);
       this.ctx.logger.warn({ err, appId }, 'cannot subscribe to the app channel');
-      return false;
+      return undefined;
     }
     if (ws.getUserData().closed) {
       this.leave(ws, appId);
-      return false;
+      return undefined;
     }
-    this.place(ws, feed);
-    ws.subscribe(LOGS_TOPICS.metrics);
-    return true;
+    return feed;
   }
 
-  /** Called when an authenticated client closes. */
+  /**
+   * Starts live delivery to a joined client. The batch gathered so far holds frames the client
+   * already has (its position covers them): it goes out to the others first.
+   */
+  admit(ws: LogsWs, feed: AppFeed): void {
+    feed.flush();
+    this.place(ws, feed);
+    ws.subscribe(LOGS_TOPICS.metrics);
+  }
+
+  /** Called when a joined client closes. */
   leave(ws: LogsWs, appId: string): void {
     const feed = this.feeds.get(appId);
     if (feed === undefined) return;
     feed.filtered.delete(ws);
+    feed.channel.detach(ws);
     feed.members -= 1;
     if (feed.members > 0) return;
     this.feeds.delete(appId);
     feed.close();
-    this.ctx.engine.unsubscribe(logsChannel(appId), feed.onMessage).catch((err: unknown) => {
+    feed.channel.stop().catch((err: unknown) => {
       this.ctx.logger.warn({ err, appId }, 'cannot unsubscribe from the app channel');
     });
   }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { Engine } from '@switchboard/engine';
-import { nodeReportOps } from './cluster-metrics.js';
+import type { NodeReport } from '@switchboard/protocol';
 import { MachineSampler } from './node-sample.js';
 
 export interface NodeReporterOptions {
@@ -8,14 +7,16 @@ export interface NodeReporterOptions {
   intervalMs: number;
   /** This node's WebSocket connections: all endpoints, and `/ws/logs`. */
   connections: () => { all: number; logs: number };
+  /** Stores one report where the cluster's aggregation reads it (it expires on its own). */
+  store: (report: NodeReport) => Promise<void>;
 }
 
 /** A burst of changes is reported this long after its first. */
 const NUDGE_DELAY_MS = 200;
 
 /**
- * Every node writes its own figures to the engine each interval, with a TTL (DESIGN section
- * 1.3: the log stream's PerformanceMetrics are the cluster's); the heartbeat worker aggregates.
+ * Every node writes its own figures each interval, with a TTL (DESIGN section 1.3: the log
+ * stream's PerformanceMetrics are the cluster's); the leading worker aggregates.
  */
 export class NodeReporter {
   private timer: NodeJS.Timeout | undefined;
@@ -24,7 +25,6 @@ export class NodeReporter {
   private failures = 0;
 
   constructor(
-    private readonly engine: Engine,
     private readonly options: NodeReporterOptions,
     private readonly logger: Logger,
   ) {}
@@ -50,12 +50,11 @@ export class NodeReporter {
 
   /** Samples and writes one report; never throws. */
   async report(): Promise<void> {
-    const { nodeId, intervalMs } = this.options;
+    const { nodeId } = this.options;
     try {
       const machine = await this.sampler.sample();
       const { all, logs } = this.options.connections();
-      const report = { node: nodeId, at: Date.now(), ...machine, connections: all, logConnections: logs };
-      await this.engine.commit({ guard: { kind: 'none' }, ops: nodeReportOps(report, intervalMs) });
+      await this.options.store({ node: nodeId, at: Date.now(), ...machine, connections: all, logConnections: logs });
       if (this.failures > 0) this.logger.info('node metrics reported again');
       this.failures = 0;
     } catch (err) {

@@ -1,0 +1,296 @@
+import type { Logger } from 'pino';
+import type { Namespace, Socket } from 'socket.io';
+import {
+  ClusterAdapter,
+  MessageType,
+  type Adapter,
+  type BroadcastOptions,
+  type ClusterMessage,
+  type ClusterResponse,
+  type Offset,
+  type Session,
+} from 'socket.io-adapter';
+import type { ChannelMessage, Engine } from '@switchboard/engine';
+import {
+  SOCKET_IO_EVENT_PACKET,
+  SOCKET_IO_MESSAGE,
+  parseSocketIoMessage,
+  socketIoChannel,
+  socketIoTargets,
+  type SocketIoMessage,
+} from '@switchboard/protocol';
+import { ChannelFeed } from '../feed/channel-feed.js';
+import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { formatRecoveryOffset, parseRecoveryOffset, type ChannelPosition } from './recovery-offset.js';
+import type { SessionStore, StoredSession } from './session-store.js';
+
+export const SOCKET_IO_ENDPOINT = 'socket.io';
+
+export interface EngineAdapterDeps {
+  engine: Engine;
+  sessions: SessionStore;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  /** Tells the namespace's feed to catch up after a restored subscription or a recovered probe. */
+  subscription: SubscriptionMonitor;
+  /** HISTORY_SIZE. */
+  historySize: number;
+}
+
+/** A socket's private session id (set by Socket.IO when connection state recovery is on). */
+const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
+
+/** Sender id given to this node's own broadcasts when they come back through the channel. */
+const ECHO_UID = 'self';
+/** A recovery stops after this many history reads racing other recoveries (never in practice). */
+const MAX_HISTORY_READS = 5;
+
+/** The Socket.IO adapter class for `new Server({ adapter })`, bound to this gateway's engine. */
+export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
+  const bound = class extends EngineAdapter {
+    constructor(nsp: Namespace) {
+      super(nsp, deps);
+    }
+  };
+  // Socket.IO only ever calls `new adapter(nsp)`; its type wants the base class's statics too.
+  return bound as unknown as typeof Adapter;
+}
+
+/**
+ * Socket.IO on the project's own engine. Every room operation of a namespace (broadcast, sockets
+ * joining or leaving rooms, disconnects) is a frame of one engine channel: it gets an offset and
+ * a place in the channel's history, and reaches every gateway in offset order. Each packet is
+ * encoded once per gateway and written to all its local recipients.
+ *
+ * Connection state recovery: a socket that drops is saved in the engine; when its client comes
+ * back, on this gateway or any other, with the last offset it processed, the session is
+ * restored with every packet it missed, read from the history and filtered by its rooms (room
+ * changes made meanwhile are replayed too, so a socket removed from a room gets nothing more
+ * from it). Nothing is buffered per socket.
+ */
+export class EngineAdapter extends ClusterAdapter {
+  private readonly feed: ChannelFeed;
+  private started: Promise<void> | undefined;
+  /** Sockets whose rooms changed since their session was last stored. */
+  private readonly unsaved = new Set<string>();
+  /** Sockets whose final session Socket.IO just handed over (their connection dropped). */
+  private readonly dropped = new Set<string>();
+  private refresher: NodeJS.Timeout | undefined;
+
+  constructor(
+    nsp: Namespace,
+    private readonly deps: EngineAdapterDeps,
+  ) {
+    super(nsp);
+    const { engine, metrics, logger, subscription, historySize } = deps;
+    this.feed = new ChannelFeed(
+      { engine, metrics, logger, subscription, historySize },
+      {
+        channel: socketIoChannel(nsp.name),
+        deliver: (message) => this.receive(message),
+        // Sockets stay connected through an epoch change: they get the new epoch's broadcasts.
+        afterEpochChange: 'first',
+      },
+    );
+  }
+
+  /** Subscribes to the namespace's channel; Socket.IO calls it, the gateway awaits it. */
+  override init(): Promise<void> {
+    if (this.started === undefined) {
+      this.started = this.feed.start();
+      // Stored sessions expire with the history; those of connected sockets are kept fresh.
+      this.refresher = setInterval(() => this.refreshSessions(), (this.deps.sessions.ttlS * 1000) / 3);
+      this.refresher.unref();
+    }
+    return this.started;
+  }
+
+  override close(): Promise<void> {
+    clearInterval(this.refresher);
+    return this.feed.stop();
+  }
+
+  protected override async doPublish(message: ClusterMessage): Promise<Offset> {
+    const result = await this.deps.engine.commit({
+      guard: { kind: 'none' },
+      ops: [],
+      publish: { channel: this.feed.channel, frame: JSON.stringify(message) },
+    });
+    return formatRecoveryOffset({ epoch: this.feed.position().epoch, offset: result.offset ?? 0 });
+  }
+
+  protected override async doPublishResponse(_requester: string, response: ClusterResponse): Promise<void> {
+    await this.doPublish(response as unknown as ClusterMessage);
+  }
+
+  /**
+   * A broadcast from this gateway is published only; it is delivered to the local sockets when it
+   * comes back through the channel, in offset order with everything else, so a recovering client
+   * can never fall between the local send and the history.
+   */
+  override async broadcast(packet: unknown, opts: BroadcastOptions): Promise<void> {
+    if (opts.flags?.local) return super.broadcast(packet, opts);
+    const message = {
+      type: MessageType.BROADCAST,
+      data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } },
+    } as Parameters<ClusterAdapter['publishAndReturnOffset']>[0];
+    try {
+      await this.publishAndReturnOffset(message);
+    } catch (err) {
+      this.deps.metrics.socketioErrors.inc({ reason: 'publish_failed' });
+      this.deps.logger.warn({ err }, 'Socket.IO broadcast not published');
+    }
+  }
+
+  private receive(channelMessage: ChannelMessage): void {
+    const parsed = parseSocketIoMessage(channelMessage.frame);
+    if (!parsed.ok) {
+      this.deps.metrics.socketioErrors.inc({ reason: 'invalid_adapter_message' });
+      this.deps.logger.warn({ error: parsed.error, offset: channelMessage.offset }, 'invalid Socket.IO adapter message ignored');
+      return;
+    }
+    const message = parsed.value;
+    this.deps.metrics.socketioBroadcasts.inc({ kind: message.type === SOCKET_IO_MESSAGE.broadcast ? 'broadcast' : 'request' });
+    const own = message.uid === this.uid && message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
+    this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
+  }
+
+  /*
+   * Sessions are stored while sockets are connected, not only when they drop: a gateway killed
+   * outright stores nothing, and a client may reconnect elsewhere before a drop is noticed here.
+   */
+
+  override addAll(id: string, rooms: Set<string>): void {
+    super.addAll(id, rooms);
+    this.markUnsaved(id);
+  }
+
+  override del(id: string, room: string): void {
+    super.del(id, room);
+    this.markUnsaved(id);
+  }
+
+  override delAll(id: string): void {
+    const socket = this.nsp.sockets.get(id);
+    super.delAll(id);
+    this.unsaved.delete(id);
+    // A socket that left for good (it or the server said so) is not to be recovered.
+    const pid = pidOf(socket);
+    if (!this.dropped.delete(id) && socket?.connected && pid !== undefined) this.deps.sessions.forget(pid);
+  }
+
+  override persistSession(session: StoredSession): void {
+    this.dropped.add(session.sid);
+    this.deps.sessions.save(session);
+  }
+
+  private markUnsaved(id: string): void {
+    if (this.unsaved.size === 0) setImmediate(() => this.saveSessions());
+    this.unsaved.add(id);
+  }
+
+  private saveSessions(): void {
+    for (const id of this.unsaved) {
+      const socket = this.nsp.sockets.get(id);
+      const pid = pidOf(socket);
+      if (socket?.connected && pid !== undefined) this.deps.sessions.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
+    }
+    this.unsaved.clear();
+  }
+
+  private refreshSessions(): void {
+    for (const id of this.nsp.sockets.keys()) this.markUnsaved(id);
+  }
+
+  /**
+   * The session of a reconnecting client (`pid`, with the recovery offset of the last packet it
+   * processed) and the packets it missed since, in order; null when the session is unknown or
+   * expired, the history no longer reaches back to that offset, or the epoch changed.
+   */
+  override async restoreSession(pid: string, offset: string): Promise<Session> {
+    const restored = await this.restore(pid, offset).catch((err: unknown) => {
+      this.deps.logger.warn({ err }, 'Socket.IO session not restored');
+      return null;
+    });
+    const { metrics } = this.deps;
+    metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: restored ? 'recovered' : 'not_recovered' });
+    if (restored) metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, restored.missedPackets.length);
+    // Socket.IO takes null as "not recovered"; its typings leave null out.
+    return restored as Session;
+  }
+
+  private async restore(pid: string, offset: string): Promise<Session | null> {
+    const from = parseRecoveryOffset(offset);
+    if (from === undefined || from.epoch !== this.feed.position().epoch) return null;
+    const session = await this.deps.sessions.take(pid);
+    if (session === undefined) return null;
+    // Held from the history read until the restored socket is back in its rooms: every frame
+    // is then either among its missed packets or delivered to it live, never both.
+    const release = this.feed.hold();
+    try {
+      const missed = await this.missedSince(from);
+      return missed === undefined ? null : this.replay(session, from, missed);
+    } finally {
+      // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
+      // socket back in its rooms in one of them.
+      setImmediate(release);
+    }
+  }
+
+  /** The channel's frames after `from`, up to the last one this gateway delivered. */
+  private async missedSince(from: ChannelPosition): Promise<ChannelMessage[] | undefined> {
+    const frames: ChannelMessage[] = [];
+    let since = Math.min(from.offset, this.feed.position().offset);
+    for (let reads = 0; reads < MAX_HISTORY_READS; reads++) {
+      const history = await this.deps.engine.history(this.feed.channel, { epoch: from.epoch, since });
+      if (!history.recovered) return undefined;
+      frames.push(...history.messages);
+      // Frames this gateway had not got yet go to its other sockets first, so the restored
+      // socket's missed packets and what it gets live meet exactly.
+      this.feed.advance(history.epoch, history.messages);
+      const here = this.feed.position();
+      if (here.epoch !== from.epoch) return undefined;
+      if (history.offset >= here.offset) return frames.filter((m) => m.offset > from.offset && m.offset <= here.offset);
+      since = history.offset;
+    }
+    return undefined;
+  }
+
+  /**
+   * Replays the missed frames against the session: broadcasts it is targeted by become its
+   * missed packets, room changes that target it change its rooms, a disconnect ends it.
+   */
+  private replay(session: StoredSession, from: ChannelPosition, frames: ChannelMessage[]): Session | null {
+    const rooms = new Set(session.rooms);
+    const missedPackets: unknown[][] = [];
+    for (const frame of frames) {
+      const parsed = parseSocketIoMessage(frame.frame);
+      if (!parsed.ok || parsed.value.nsp !== this.nsp.name) continue;
+      const message: SocketIoMessage = parsed.value;
+      switch (message.type) {
+        case SOCKET_IO_MESSAGE.broadcast: {
+          const { packet, opts, requestId } = message.data;
+          const recoverable = packet.type === SOCKET_IO_EVENT_PACKET && packet.id === undefined && requestId === undefined && opts.flags['volatile'] === undefined;
+          if (recoverable && packet.data !== undefined && socketIoTargets(opts, rooms)) {
+            missedPackets.push([...packet.data, formatRecoveryOffset(frame)]);
+          }
+          break;
+        }
+        case SOCKET_IO_MESSAGE.socketsJoin:
+          if (socketIoTargets(message.data.opts, rooms)) for (const room of message.data.rooms) rooms.add(room);
+          break;
+        case SOCKET_IO_MESSAGE.socketsLeave:
+          if (socketIoTargets(message.data.opts, rooms)) for (const room of message.data.rooms) rooms.delete(room);
+          break;
+        case SOCKET_IO_MESSAGE.disconnectSockets:
+          if (socketIoTargets(message.data.opts, rooms)) return null;
+          break;
+        default:
+          break;
+      }
+    }
+    this.deps.logger.debug({ sid: session.sid, from, missed: missedPackets.length }, 'Socket.IO session restored');
+    return { ...session, rooms: [...rooms], missedPackets };
+  }
+}

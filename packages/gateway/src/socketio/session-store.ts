@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import type { Engine } from '@switchboard/engine';
+import { socketIoSessionKey } from '@switchboard/protocol';
+
+/** What Socket.IO hands to `persistSession` when a socket drops without saying goodbye. */
+export interface StoredSession {
+  sid: string;
+  pid: string;
+  rooms: string[];
+  data: unknown;
+}
+
+/** Socket.IO private session ids are 20 base64url characters; anything else is not ours. */
+const PID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const isSession = (value: unknown): value is StoredSession => {
+  const s = value as Partial<StoredSession> | null;
+  return (
+    typeof s === 'object' && s !== null && typeof s.sid === 'string' && typeof s.pid === 'string' &&
+    Array.isArray(s.rooms) && s.rooms.every((r) => typeof r === 'string')
+  );
+};
+
+/**
+ * Socket.IO sessions (id, private id, rooms, data), kept in the engine for as long as the channel
+ * history (`ttlS`), so whichever gateway a client reconnects to can restore it. A session is
+ * restored at most once.
+ */
+export class SessionStore {
+  constructor(
+    private readonly engine: Engine,
+    readonly ttlS: number,
+    private readonly logger: Logger,
+  ) {}
+
+  private readonly saving = new Set<Promise<void>>();
+
+  save(session: StoredSession): void {
+    if (!PID.test(session.pid)) return;
+    const value = JSON.stringify({ sid: session.sid, pid: session.pid, rooms: session.rooms, data: session.data ?? {} });
+    this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] }));
+  }
+
+  /** Drops the session of a socket that left for good (it is not to be recovered). */
+  forget(pid: string): void {
+    if (!PID.test(pid)) return;
+    this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key: socketIoSessionKey(pid) }] }));
+  }
+
+  private track(write: Promise<unknown>): void {
+    const done: Promise<void> = write
+      .then(
+        () => undefined,
+        (err: unknown) => this.logger.warn({ err }, 'Socket.IO session store write failed'),
+      )
+      .finally(() => this.saving.delete(done));
+    this.saving.add(done);
+  }
+
+  /** Resolves once every save started so far has finished (before the engine closes). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.saving]);
+  }
+
+  /** The session saved under `pid`, removed from the store; undefined when unknown or expired. */
+  async take(pid: string): Promise<StoredSession | undefined> {
+    if (!PID.test(pid)) return undefined;
+    const key = socketIoSessionKey(pid);
+    const [[stored] = []] = await this.engine.readStrings([{ op: 'mget', keys: [key] }]);
+    if (stored === undefined) return undefined;
+    await this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key }] });
+    try {
+      const session: unknown = JSON.parse(stored);
+      return isSession(session) && session.pid === pid ? session : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

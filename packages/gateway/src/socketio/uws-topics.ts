@@ -1,0 +1,30 @@
+import type { Socket } from 'socket.io';
+
+/** Socket.IO's uWS topic names: the namespace, and `<namespace>\x1f<room>` per room. */
+const SEPARATOR = '\x1f';
+
+interface UwsWebSocket {
+  subscribe(topic: string): boolean;
+}
+interface EngineConnection {
+  transport: { name: string; socket?: UwsWebSocket };
+  once(event: 'upgrade', listener: () => void): void;
+}
+
+/**
+ * On uWebSockets.js, Socket.IO delivers room broadcasts by publishing to uWS topics, and
+ * subscribes a socket to its topics as it joins rooms. A recovered socket joins its rooms before
+ * Socket.IO registers it, so it is subscribed to none of them (socket.io 4.8): subscribe it here,
+ * once it is connected, or once it upgrades to WebSocket when it came back over long-polling.
+ */
+export function subscribeRecoveredTopics(socket: Socket): void {
+  const conn = socket.conn as unknown as EngineConnection;
+  const subscribe = () => {
+    const ws = conn.transport.socket;
+    if (conn.transport.name !== 'websocket' || ws === undefined || !socket.connected) return;
+    ws.subscribe(socket.nsp.name);
+    for (const room of socket.rooms) ws.subscribe(`${socket.nsp.name}${SEPARATOR}${room}`);
+  };
+  if (conn.transport.name === 'websocket') subscribe();
+  else conn.once('upgrade', subscribe);
+}

@@ -1,0 +1,54 @@
+/**
+ * The resume request of a raw client (`?epoch=E&since=N` on the upgrade, or `epoch`/`since` in the
+ * logs `auth` data) and the frames that answer it.
+ */
+
+/** Where a reconnecting client stopped: the channel's epoch and the last offset it processed. */
+export interface ResumeRequest {
+  epoch: string;
+  since: number;
+}
+
+export type ResumeParse = { ok: true; resume: ResumeRequest | undefined } | { ok: false; error: string };
+
+/** Epochs are short opaque tokens chosen by the engine; anything else cannot be one. */
+const EPOCH = /^[A-Za-z0-9_.:-]{1,64}$/;
+const OFFSET = /^\d{1,15}$/;
+
+/**
+ * Checks a resume request. Both fields or neither: an epoch names the numbering `since` counts
+ * in, so one without the other is a client bug, answered as such rather than guessed at.
+ * `since` arrives as text (query string) or a number (JSON).
+ */
+export function parseResume(epoch: string | undefined, since: string | number | undefined): ResumeParse {
+  const hasEpoch = epoch !== undefined && epoch !== '';
+  const hasSince = since !== undefined && since !== '';
+  if (!hasEpoch && !hasSince) return { ok: true, resume: undefined };
+  if (!hasEpoch || !hasSince) return { ok: false, error: 'epoch and since go together: pass both to resume, or neither' };
+  if (!EPOCH.test(epoch)) return { ok: false, error: "epoch: expected the epoch a first frame carried (1-64 letters, digits, '_', '.', ':' or '-')" };
+  const offset = typeof since === 'number' ? since : OFFSET.test(since) ? Number(since) : NaN;
+  if (!Number.isSafeInteger(offset) || offset < 0) return { ok: false, error: 'since: expected the last offset received, a non-negative integer' };
+  return { ok: true, resume: { epoch, since: offset } };
+}
+
+/**
+ * A first frame (`initial_stats`, `connection`, `auth_success`) with the channel position a
+ * client resumes from appended: `"epoch"` and `"offset"`, as extra last fields (frames are
+ * JSON objects, so this never re-serializes them).
+ */
+export function withPosition(frame: string, epoch: string, offset: number): string {
+  const end = frame.lastIndexOf('}');
+  return `${frame.slice(0, end)},"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;
+}
+
+/**
+ * The resume answer when the history held every missed frame: `count` frames follow; `offset`
+ * (an extra field) is the client's position once they have: the offset of the last frame of
+ * the channel this connection covers, whether or not a filter kept it.
+ */
+export const recoveredFrame = (epoch: string, count: number, offset: number): string =>
+  `{"type":"resumed","recovered":true,"epoch":${JSON.stringify(epoch)},"count":${count},"offset":${offset}}`;
+
+/** The resume answer when it could not: the client rebuilds its state from this position. */
+export const notRecoveredFrame = (epoch: string, offset: number): string =>
+  `{"type":"resumed","recovered":false,"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;

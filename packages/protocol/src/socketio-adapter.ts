@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { parseJson, validate, type Validated } from './errors.js';
+
+/**
+ * Socket.IO room operations travel between nodes as JSON frames on one engine channel per
+ * namespace (`socketIoChannel`), so each gets an offset and a place in the channel's history:
+ * that history is what lets a reconnecting client recover on any gateway. The shape is
+ * socket.io-adapter's cluster message (`ClusterAdapter` reads it as is); the type numbers are
+ * that library's `MessageType` values.
+ */
+export const SOCKET_IO_MESSAGE = {
+  broadcast: 3,
+  socketsJoin: 4,
+  socketsLeave: 5,
+  disconnectSockets: 6,
+} as const;
+
+/** The `packet.type` of a Socket.IO EVENT packet (socket.io-parser). */
+export const SOCKET_IO_EVENT_PACKET = 2;
+
+/** Sender id of messages that come from no Socket.IO server (the worker). */
+export const SOCKET_IO_EMITTER_UID = 'emitter';
+
+/** Which sockets an operation applies to: in any of `rooms` (all when empty), in none of `except`. */
+export interface SocketIoTarget {
+  rooms: string[];
+  except: string[];
+}
+
+const roomList = z.array(z.string());
+const target = z.object({
+  rooms: roomList,
+  except: roomList.default([]),
+  flags: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** A broadcast's Socket.IO packet: `data` is `[event, ...args]`. */
+const packet = z.looseObject({
+  type: z.number().int(),
+  data: z.array(z.unknown()).optional(),
+  id: z.number().optional(),
+  nsp: z.string().optional(),
+});
+
+const envelope = { uid: z.string().min(1), nsp: z.string().min(1) };
+
+export const socketIoMessageSchema = z.union([
+  z.object({
+    ...envelope,
+    type: z.literal(SOCKET_IO_MESSAGE.broadcast),
+    data: z.object({ opts: target, packet, requestId: z.string().optional() }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.union([z.literal(SOCKET_IO_MESSAGE.socketsJoin), z.literal(SOCKET_IO_MESSAGE.socketsLeave)]),
+    data: z.object({ opts: target, rooms: roomList }),
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal(SOCKET_IO_MESSAGE.disconnectSockets),
+    data: z.object({ opts: target, close: z.boolean().optional() }),
+  }),
+  // Requests and responses between servers (acknowledged broadcasts, server-side emits): the
+  // adapter checks their fields itself.
+  z.looseObject({ ...envelope, type: z.literal([7, 8, 9, 10, 11, 12, 13]), data: z.record(z.string(), z.unknown()).optional() }),
+]);
+export type SocketIoMessage = z.infer<typeof socketIoMessageSchema>;
+
+/** Reads one frame of a Socket.IO channel (the engine's `offset` field is ignored). Never throws. */
+export function parseSocketIoMessage(frame: string): Validated<SocketIoMessage> {
+  const json = parseJson(frame);
+  return json.ok ? validate(socketIoMessageSchema, json.value) : json;
+}
+
+const targetOf = ({ rooms, except }: SocketIoTarget) => ({ rooms, except, flags: {} });
+
+/** `io.to(rooms).except(except).emit(event, ...args)`, as a frame for `socketIoChannel(nsp)`. */
+export function socketIoEmitFrame(nsp: string, to: SocketIoTarget, event: string, ...args: unknown[]): string {
+  return JSON.stringify({
+    uid: SOCKET_IO_EMITTER_UID,
+    nsp,
+    type: SOCKET_IO_MESSAGE.broadcast,
+    data: { opts: targetOf(to), packet: { type: SOCKET_IO_EVENT_PACKET, data: [event, ...args], nsp } },
+  });
+}
+
+/** `io.in(rooms).except(except).socketsLeave(leave)`, as a frame for `socketIoChannel(nsp)`. */
+export function socketIoLeaveFrame(nsp: string, of: SocketIoTarget, leave: string[]): string {
+  return JSON.stringify({ uid: SOCKET_IO_EMITTER_UID, nsp, type: SOCKET_IO_MESSAGE.socketsLeave, data: { opts: targetOf(of), rooms: leave } });
+}
+
+/** Whether a socket in `rooms` is one of the sockets `to` designates (socket.io-adapter's rule). */
+export function socketIoTargets(to: SocketIoTarget, rooms: Iterable<string>): boolean {
+  let included = to.rooms.length === 0;
+  for (const room of rooms) {
+    if (to.except.includes(room)) return false;
+    if (!included && to.rooms.includes(room)) included = true;
+  }
+  return included;
+}
