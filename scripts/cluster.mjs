@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// A local cluster for trying Switchboard out (DESIGN section 5): a private redis-server, gateways
-// and workers (each a real `switchboard` process), HAProxy in front of the gateways with the
-// shipped sticky-session config, and a RabbitMQ bridge when RABBITMQ_URL is set. It reports
-// "Cluster up" only once every part answers; Ctrl-C drains the nodes and stops everything.
+// A local cluster for trying Switchboard out (DESIGN section 5): a private redis-server (or, with
+// --redis-cluster, a Redis Cluster of 3 masters and 3 replicas), gateways and workers (each a
+// real `switchboard` process), HAProxy in front of the gateways with the shipped sticky-session
+// config, and a RabbitMQ bridge when RABBITMQ_URL is set. It reports "Cluster up" only once every
+// part answers; Ctrl-C drains the nodes and stops everything.
 //
 //   npm run cluster                              # HAProxy on 8080, gateways on 8081 and 8082
+//   npm run cluster -- --redis-cluster           # the same on a local Redis Cluster (REDIS_CLUSTER_NODES)
 //   GATEWAYS=3 WORKERS=1 npm run cluster
 //   LISTEN=0 BASE_PORT=0 npm run cluster         # any free ports (printed)
 //   RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672 npm run cluster   # plus a bridge
@@ -14,6 +16,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LocalRedisCluster } from './redis-cluster.mjs';
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 const HAPROXY_CONFIG = fileURLToPath(new URL('../deploy/haproxy/haproxy.cfg', import.meta.url));
@@ -31,9 +34,23 @@ const workers = count('WORKERS', 2, 1);
 const listen = count('LISTEN', 8080, 0);
 const basePort = count('BASE_PORT', 8081, 0);
 const rabbitmqUrl = process.env.RABBITMQ_URL;
+const USAGE = 'usage: npm run cluster [-- --redis-cluster]';
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const unknown = args.filter((arg) => arg !== '--redis-cluster');
+if (unknown.length > 0) {
+  process.stderr.write(`cluster: unknown argument ${unknown.join(' ')}\n${USAGE}\n`);
+  process.exit(64);
+}
+const redisCluster = args.includes('--redis-cluster');
 const READY_TIMEOUT_MS = 60_000;
 
 const children = [];
+/** The local Redis Cluster, with --redis-cluster (it owns its nodes' processes). */
+let redisClusterNodes;
 let stopping = false;
 const workDir = mkdtempSync(join(tmpdir(), 'switchboard-cluster-'));
 
@@ -111,16 +128,16 @@ function stop(code = 0) {
   stopping = true;
   process.stdout.write('\nstopping the cluster...\n');
   // Everything but Redis first (the nodes drain and may still write), Redis last.
-  const redis = children.find((c) => c.name === 'redis')?.child;
-  const others = children.filter((c) => c.name !== 'redis').map((c) => c.child);
+  const isRedis = (c) => c.name === 'redis';
+  const redis = children.filter(isRedis).map((c) => c.child);
+  const others = children.filter((c) => !isRedis(c)).map((c) => c.child);
   const exited = (child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', resolve)));
   for (const child of others) child.kill('SIGTERM');
   Promise.all(others.map(exited))
     .then(async () => {
-      if (redis !== undefined) {
-        redis.kill('SIGTERM');
-        await exited(redis);
-      }
+      for (const child of redis) child.kill('SIGTERM');
+      await Promise.all(redis.map(exited));
+      await redisClusterNodes?.stop();
     })
     .finally(() => {
       rmSync(workDir, { recursive: true, force: true });
@@ -134,11 +151,26 @@ function stop(code = 0) {
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
+/** One redis-server on a free port; the environment that points the nodes at it. */
+async function startRedis() {
+  const port = await freePort();
+  run('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await until('redis-server', () => redisAnswers(port));
+  // Empty values unset what the caller's environment may hold: one Redis setting at a time.
+  return { env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CLUSTER_NODES: '' }, summary: `redis on ${port}` };
+}
+
+/** 3 masters + 3 replicas on free ports, up once every node reports the cluster whole. */
+async function startRedisCluster() {
+  redisClusterNodes = await LocalRedisCluster.start();
+  if (stopping) throw new Error('stopping');
+  const ports = redisClusterNodes.ports.join(', ');
+  return { env: { REDIS_CLUSTER_NODES: redisClusterNodes.nodes, REDIS_URL: '' }, summary: `Redis Cluster (3 masters, 3 replicas) on ${ports}` };
+}
+
 try {
-  const redisPort = await freePort();
-  run('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  await until('redis-server', () => redisAnswers(redisPort));
-  const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}`, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+  const redis = redisCluster ? await startRedisCluster() : await startRedis();
+  const env = { ...redis.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
 
   const workerPorts = [];
   for (let i = 0; i < workers; i++) {
@@ -176,7 +208,7 @@ try {
 
   const list = (ports) => ports.join(', ');
   process.stdout.write(
-    `\nCluster up: redis on ${redisPort}; gateways on ${list(gatewayPorts)}; workers' health on ${list(workerPorts)}` +
+    `\nCluster up: ${redis.summary}; gateways on ${list(gatewayPorts)}; workers' health on ${list(workerPorts)}` +
       `${bridgePort === undefined ? '' : `; bridge's health on ${bridgePort}`}` +
       `${front === undefined ? ' (haproxy not found: no front)' : `; front ${front}`}.\n` +
       `Dashboard: ${front ?? `http://localhost:${gatewayPorts[0]}/`}   Ctrl-C to stop.\n\n`,

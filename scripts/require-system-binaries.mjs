@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 /** binary → Debian package */
 const PACKAGES = {
   'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
   haproxy: 'haproxy',
   chromium: 'chromium',
   'rabbitmq-server': 'rabbitmq-server',

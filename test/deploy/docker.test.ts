@@ -23,10 +23,12 @@ const SOCKETIO_IDLE_S = 45;
 /** The parts of a deploy/compose.yaml service these checks read. */
 interface ComposeService {
   build?: { context: string; dockerfile: string };
+  healthcheck?: { test?: string[] };
+  restart?: string;
   command?: string[];
   environment?: Record<string, string>;
   profiles?: string[];
-  depends_on?: Record<string, unknown>;
+  depends_on?: Record<string, { condition?: string }>;
   volumes?: string[];
   stop_grace_period?: string;
 }
@@ -170,6 +172,12 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
   const compose = loadYaml('deploy/compose.yaml')[0]!;
   const services = compose['services'] as Record<string, ComposeService>;
   const app = Object.entries(services).filter(([, s]) => s.build?.dockerfile === 'deploy/Dockerfile');
+  const onRedisCluster = ([, s]: [string, ComposeService]) => (s.profiles ?? []).includes('redis-cluster');
+  /** The application on one Redis (the default stack, and the bridge's profile). */
+  const single = app.filter((entry) => !onRedisCluster(entry));
+  /** The same application on the Redis Cluster of the `redis-cluster` profile. */
+  const clustered = app.filter(onRedisCluster);
+  const redisNodes = Object.entries(services).filter(([name]) => /^redis-node-\d+$/.test(name));
 
   it('every YAML and JSON file under deploy/ parses', () => {
     const files = filesUnder('deploy', ['.yaml', '.yml']);
@@ -184,9 +192,11 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
       expect(existsSync(rel('deploy', s.build!.context, s.build!.dockerfile)), name).toBe(true);
       expect(ROLES, `${name}: role`).toContain(s.command?.[0]);
     }
-    const roles = app.map(([, s]) => s.command?.[0]);
+    const roles = single.map(([, s]) => s.command?.[0]);
     expect(roles.filter((r) => r === 'gateway')).toHaveLength(2);
     expect(roles).toContain('worker');
+    const clusterRoles = clustered.map(([, s]) => s.command?.[0]).sort();
+    expect(clusterRoles).toEqual(['gateway', 'gateway', 'worker', 'worker']);
     expect(services['bridge']?.profiles).toEqual(['rabbitmq']);
     expect(services['rabbitmq']?.profiles).toEqual(['rabbitmq']);
   });
@@ -196,7 +206,13 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
       const env = s.environment!;
       for (const key of Object.keys(env)) expect(KNOWN_ENV, `${name}: ${key}`).toContain(key);
       const config = loadConfig(env);
-      expect(config.redisUrl, name).toMatch(/^redis:\/\/redis:/);
+      if (onRedisCluster([name, s])) {
+        expect(config.redisUrl, name).toBeUndefined();
+        expect(config.redisClusterNodes?.map((n) => n.host).sort(), name).toEqual(redisNodes.map(([n]) => n).sort());
+        expect(env['REDIS_CLUSTER_NODES']?.split(',').sort(), `${name}: every node of the profile`).toEqual(redisNodes.map(([n]) => `${n}:6379`).sort());
+      } else {
+        expect(config.redisUrl, name).toMatch(/^redis:\/\/redis:/);
+      }
       if (s.command?.[0] === 'bridge') expect(config.rabbitmq, name).toBeDefined();
       const bound = (config.drainDelayMs + config.shutdownTimeoutMs + 2_000) / 1000;
       expect(durationSeconds(s.stop_grace_period!), `${name}: stop_grace_period`).toBeGreaterThan(bound);
@@ -215,6 +231,37 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
     }
   });
 
+  it('redis-cluster profile: six cluster-mode nodes joined once as 3 masters + 3 replicas; the application waits for it', () => {
+    expect(redisNodes).toHaveLength(6);
+    for (const [name, s] of redisNodes) {
+      expect(s.profiles, name).toEqual(['redis-cluster']);
+      const command = (s.command ?? []).join(' ');
+      expect(command, name).toMatch(/--cluster-enabled yes\b/);
+      expect(command, name).toMatch(/--cluster-config-file \/data\//);
+      expect(command, name).toMatch(/--appendonly yes\b/);
+      expect(s.volumes, name).toEqual([`${name}:/data`]);
+      expect(compose['volumes'], name).toHaveProperty(name);
+      expect(s.healthcheck?.test, name).toEqual(['CMD', 'redis-cli', 'ping']);
+    }
+    const init = services['redis-cluster-init']!;
+    expect(init.profiles).toEqual(['redis-cluster']);
+    expect(init.restart).toBe('no');
+    expect(Object.keys(init.depends_on ?? {}).sort()).toEqual(redisNodes.map(([n]) => n).sort());
+    for (const dep of Object.values(init.depends_on ?? {})) expect(dep.condition).toBe('service_healthy');
+    const script = (init.command ?? []).join('\n');
+    expect(script).toMatch(/redis-cli --cluster create \$\$nodes --cluster-replicas 1 --cluster-yes/);
+    expect(script).toMatch(/for n in 1 2 3 4 5 6;/);
+    // Created only on a fresh node: a second `up` finds the cluster on the volumes.
+    expect(script).toMatch(/cluster_known_nodes:1\\b/);
+    for (const [name, s] of clustered) {
+      expect(s.depends_on, name).toEqual({ 'redis-cluster-init': { condition: 'service_completed_successfully' } });
+    }
+    // Nothing of the profile starts without it.
+    for (const name of ['redis-cluster-init', 'haproxy-rc', ...redisNodes.map(([n]) => n), ...clustered.map(([n]) => n)]) {
+      expect(services[name]!.profiles, name).toEqual(['redis-cluster']);
+    }
+  });
+
   it('HAProxy: the variables its config reads are set, gateways are services, timeouts exceed 45 s', () => {
     // Comment lines dropped: the header documents the syntax with "${VAR}".
     const cfg = read('deploy/haproxy/haproxy.cfg')
@@ -222,13 +269,18 @@ describe('deploy/compose.yaml and the configs it mounts', () => {
       .filter((l) => !l.trim().startsWith('#'))
       .join('\n');
     const vars = new Set([...cfg.matchAll(/"\$\{(\w+)\}"/g)].map((m) => m[1]!));
-    const env = services['haproxy']!.environment!;
-    expect(new Set(Object.keys(env))).toEqual(vars);
-    for (const [k, v] of Object.entries(env)) {
-      if (k === 'SWITCHBOARD_LISTEN') continue;
-      const [host, port] = v.split(':');
-      expect(app.map(([n]) => n), k).toContain(host);
-      expect(Number(port)).toBe(Number(services[host!]!.environment!['PORT']));
+    for (const [haproxy, gateways] of [
+      ['haproxy', single],
+      ['haproxy-rc', clustered],
+    ] as const) {
+      const env = services[haproxy]!.environment!;
+      expect(new Set(Object.keys(env))).toEqual(vars);
+      for (const [k, v] of Object.entries(env)) {
+        if (k === 'SWITCHBOARD_LISTEN') continue;
+        const [host, port] = v.split(':');
+        expect(gateways.map(([n]) => n), `${haproxy}: ${k}`).toContain(host);
+        expect(Number(port)).toBe(Number(services[host!]!.environment!['PORT']));
+      }
     }
     for (const t of ['client', 'server', 'tunnel']) {
       const value = new RegExp(`^\\s*timeout ${t}\\s+(\\S+)`, 'm').exec(cfg)?.[1];

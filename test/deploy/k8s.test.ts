@@ -50,10 +50,11 @@ const ROLES = ['bridge', 'gateway', 'worker'];
 
 /** The fields of a kustomization.yaml the checks read. */
 interface Kustomization {
+  kind?: string;
   resources?: string[];
   components?: string[];
   patches?: { path?: string }[];
-  configMapGenerator?: { name?: string; literals?: string[]; files?: string[] }[];
+  configMapGenerator?: { name?: string; behavior?: string; literals?: string[]; files?: string[] }[];
   secretGenerator?: { name?: string; envs?: string[] }[];
   replicas?: { name: string; count: number }[];
 }
@@ -339,6 +340,37 @@ interface AdapterRule {
   metricsQuery: string;
 }
 
+/** The seed nodes the redis-cluster component sets, and the environment of production with it. */
+function productionOnRedisCluster(): { nodes: string[]; env: Record<string, string> } {
+  const component = kustomizationOf('k8s/components/redis-cluster');
+  const literals = literalsToEnv((component.configMapGenerator ?? []).find((g) => g.name === 'switchboard-config')?.literals);
+  // One Redis setting at a time: the operator removes REDIS_URL from the Secret.
+  const { REDIS_URL: _url, ...secrets } = productionSecrets(true);
+  return { nodes: (literals['REDIS_CLUSTER_NODES'] ?? '').split(','), env: { ...overlayConfig('k8s/overlays/production'), ...literals, ...secrets } };
+}
+
+describe('k8s: Redis Cluster from configuration (files)', () => {
+  it('the redis-cluster component sets REDIS_CLUSTER_NODES (host:port seeds) and deploys no Redis of its own', () => {
+    const component = kustomizationOf('k8s/components/redis-cluster');
+    expect(component.kind).toBe('Component');
+    expect(component.resources ?? [], 'a managed or operator-run cluster: nothing deployed here').toEqual([]);
+    const generators = component.configMapGenerator ?? [];
+    expect(generators.map((g) => [g.name, g.behavior])).toEqual([['switchboard-config', 'merge']]);
+    const { nodes } = productionOnRedisCluster();
+    expect(nodes.length).toBeGreaterThan(0);
+    for (const node of nodes) expect(node, 'host:port').toMatch(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?:\d{1,5}$/);
+  });
+
+  it('production with the component and REDIS_URL out of the Secret loads on the cluster; with both set it is refused', () => {
+    const { env, nodes } = productionOnRedisCluster();
+    const config = loadConfig({ ...env, NODE_ID: SAMPLE_POD_NAME });
+    expect(config.production).toBe(true);
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.redisClusterNodes?.map((n) => `${n.host}:${n.port}`)).toEqual(nodes);
+    expect(() => loadConfig({ ...env, REDIS_URL: productionSecrets(true)['REDIS_URL']!, NODE_ID: SAMPLE_POD_NAME })).toThrow(/REDIS_URL|REDIS_CLUSTER_NODES/);
+  });
+});
+
 describe('k8s components for operations (files)', () => {
   it('prometheus-adapter: the rule exposes a gateway metric under the name the HPA scales on, CPU kept, target under MAX_CONNECTIONS', () => {
     const rules = loadYaml('k8s/components/prometheus-adapter/adapter-rules.yaml')[0]!['rules'] as AdapterRule[];
@@ -419,6 +451,26 @@ describe.skipIf(kubectlUnusable !== undefined)(`k8s overlays rendered with kubec
     expect(env['ALLOWED_ORIGINS']).toBeTruthy();
     expect(() => loadConfig(env)).toThrow();
     expect(loadConfig({ ...env, ...productionSecrets(true) }).production).toBe(true);
+  });
+
+  it('production with the redis-cluster component renders: every Switchboard container gets REDIS_CLUSTER_NODES from the ConfigMap', () => {
+    const extra = [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources: [../overlays/production]',
+      'components: [../components/redis-cluster]',
+      '',
+    ].join('\n');
+    const docs = kustomize('k8s/production-redis-cluster', extra);
+    checkManifests(docs);
+    expect(workloads(docs).some((w) => component(w) === 'redis'), 'no Redis deployed').toBe(false);
+    const { nodes } = productionOnRedisCluster();
+    for (const w of workloads(docs)) {
+      const c = podOf(w).containers.find(isSwitchboard)!;
+      const { REDIS_URL: _url, ...env } = containerEnv(docs, c);
+      expect(env['REDIS_CLUSTER_NODES'], w.metadata?.name).toBe(nodes.join(','));
+      expect(loadConfig({ ...env, ...productionSecrets(true), REDIS_URL: '' }).redisUrl).toBeUndefined();
+    }
   });
 
   it('every component renders on top of the base', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
-import { RedisServer } from '../support/redis-server.js';
+import { CHANNELS, INGEST_GROUP } from '@switchboard/protocol';
+import { startTestRedis, suiteRedis, type TestRedis } from '../support/test-redis.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
 import { TestClient, type Frame } from '../support/ws-client.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -8,10 +8,11 @@ import { PRODUCER_KEY, figures, post } from './helpers.js';
 
 /**
  * Two gateways and two workers on a real Redis: cross-node delivery, cluster-wide statistics,
- * the heartbeat lease, worker failure and recovery.
+ * the heartbeat lease, worker failure and recovery. The same suite runs on a Redis Cluster
+ * (analytics-redis-cluster.test.ts).
  */
 const INTERVAL = 1500;
-let redis: RedisServer;
+let redis: TestRedis;
 let gatewayA: NodeProcess;
 let gatewayB: NodeProcess;
 const workers: NodeProcess[] = [];
@@ -43,9 +44,9 @@ async function leader(): Promise<NodeProcess> {
 }
 
 beforeAll(async () => {
-  redis = await RedisServer.start();
+  redis = await startTestRedis();
   env = {
-    REDIS_URL: redis.url,
+    ...redis.env,
     HEARTBEAT_INTERVAL_MS: String(INTERVAL),
     INGEST_CLAIM_IDLE_MS: '1500',
     INGEST_API_KEYS: PRODUCER_KEY,
@@ -61,7 +62,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe('analytics across two gateways and two workers', () => {
+describe(`analytics across two gateways and two workers (${suiteRedis()} Redis)`, () => {
   it('delivers an event posted to one gateway exactly once to clients on both gateways', async () => {
     const onA = await client(gatewayA);
     const onB = await client(gatewayB);
@@ -170,7 +171,7 @@ describe('analytics across two gateways and two workers', () => {
     await sleep(500);
     expect(eventsWith(watcher, 'offline-')).toHaveLength(0);
     const backlog = redis.client();
-    const info = (await backlog.xinfo('GROUPS', INGEST_STREAM)) as unknown[][];
+    const info = (await backlog.xinfo('GROUPS', redis.ingestStream(CHANNELS.analytics))) as unknown[][];
     expect(info[0]![info[0]!.indexOf('lag') + 1]).toBe(5);
     backlog.disconnect();
 
@@ -187,7 +188,7 @@ describe('analytics across two gateways and two workers', () => {
     }
     // A consumer that reads the entries and dies without acknowledging them.
     const ghost = redis.client();
-    const read = (await ghost.xreadgroup('GROUP', INGEST_GROUP, 'ghost', 'COUNT', 10, 'STREAMS', INGEST_STREAM, '>')) as [string, unknown[]][];
+    const read = (await ghost.xreadgroup('GROUP', INGEST_GROUP, 'ghost', 'COUNT', 10, 'STREAMS', redis.ingestStream(CHANNELS.analytics), '>')) as [string, unknown[]][];
     expect(read[0]![1]).toHaveLength(3);
     ghost.disconnect();
 
@@ -197,7 +198,7 @@ describe('analytics across two gateways and two workers', () => {
     await watcher.next((f) => f.type === 'heartbeat', { from: watcher.frames.length, what: 'a later heartbeat' });
     expect(eventsWith(watcher, 'orphan-').map((f) => f['visitor_id'])).toEqual(['orphan-0', 'orphan-1', 'orphan-2']);
     const pending = redis.client();
-    expect(((await pending.xpending(INGEST_STREAM, INGEST_GROUP)) as [number])[0]).toBe(0);
+    expect(((await pending.xpending(redis.ingestStream(CHANNELS.analytics), INGEST_GROUP)) as [number])[0]).toBe(0);
     pending.disconnect();
     const metrics = await worker.metrics();
     expect(metricValue(metrics, 'switchboard_worker_events_processed_total{kind="analytics"}')).toBeGreaterThanOrEqual(3);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JSON_MAX_DEPTH } from '@switchboard/protocol';
 import { CLI, NodeProcess, metricValue } from '../support/node-process.js';
 import { freePort } from '../support/ports.js';
+import { RedisServer } from '../support/redis-server.js';
 import { IoClient } from '../support/socketio-client.js';
 import { TestClient } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
@@ -277,6 +278,27 @@ describe('start-up refusals', () => {
     expect(stderr.trim()).toBe(`switchboard: cannot reach Redis at 127.0.0.1:${port} (ECONNREFUSED): is it running, and is REDIS_URL right?`);
   });
 
+  it.each(['all', 'gateway', 'worker', 'bridge'])('names an unreachable Redis Cluster, every seed node, in one line for the %s role', async (role) => {
+    const [first, second] = [await freePort(), await freePort()]; // nothing listens there
+    const nodes = `127.0.0.1:${first},127.0.0.1:${second}`;
+    const { code, stderr } = await runCli(role, { REDIS_CLUSTER_NODES: nodes, RABBITMQ_URL: 'amqp://127.0.0.1:1' });
+    expect(code).toBe(69);
+    expect(stderr.trim()).toBe(`switchboard: cannot reach the Redis Cluster at ${nodes} (ECONNREFUSED): is it running, and is REDIS_CLUSTER_NODES right?`);
+  });
+
+  it('says when REDIS_CLUSTER_NODES names a Redis that is not a cluster', async () => {
+    const plain = await RedisServer.start();
+    try {
+      const { code, stderr } = await runCli('worker', { REDIS_CLUSTER_NODES: `127.0.0.1:${plain.port}` });
+      expect(code).toBe(69);
+      expect(stderr.trim()).toBe(
+        `switchboard: the Redis Cluster at 127.0.0.1:${plain.port} did not answer as a cluster (None of startup nodes is available): are the nodes cluster-enabled and every slot assigned?`,
+      );
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('reports every bad variable at once, one line each', async () => {
     const { code, stderr } = await runCli('gateway', { PORT: 'eighty', MAX_CONNECTIONS_PER_ADDRESS: '-1', TRUSTED_PROXIES: 'proxy.local' });
     expect(code).toBe(78);
@@ -284,7 +306,7 @@ describe('start-up refusals', () => {
       'switchboard: invalid configuration: PORT: expected an integer from 0 to 65535, got "eighty"',
       'switchboard: invalid configuration: MAX_CONNECTIONS_PER_ADDRESS: expected an integer from 0 to 10000000, got "-1"',
       'switchboard: invalid configuration: TRUSTED_PROXIES: expected comma-separated IP addresses or CIDR blocks, like 10.0.0.0/8,127.0.0.1',
-      'switchboard: invalid configuration: REDIS_URL: required for the gateway role (without Redis, run the all role: gateway and worker in one process)',
+      'switchboard: invalid configuration: REDIS_URL: required for the gateway role, or REDIS_CLUSTER_NODES (without Redis, run the all role: gateway and worker in one process)',
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisServer } from '../support/redis-server.js';
+import { suiteRedis, type TestRedis } from '../support/test-redis.js';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { metricValue, type NodeProcess } from '../support/node-process.js';
 import type { TestClient } from '../support/ws-client.js';
@@ -14,7 +14,7 @@ import { appClient, authenticate, history, liveEntries, logsClient, type LogEntr
  */
 const HISTORY_LIMIT = 25;
 const METRICS_INTERVAL = 1000;
-let redis: RedisServer;
+let redis: TestRedis;
 let gatewayA: NodeProcess;
 let gatewayB: NodeProcess;
 let worker: NodeProcess;
@@ -37,8 +37,8 @@ async function postLogs(node: NodeProcess, entries: Record<string, unknown>[]): 
 const messages = (entries: LogEntryFrame[]) => entries.map((e) => e.message);
 
 beforeAll(async () => {
-  const env = (redisUrl: string) => ({
-    REDIS_URL: redisUrl,
+  const env = (redisEnv: Record<string, string>) => ({
+    ...redisEnv,
     INGEST_API_KEYS: PRODUCER_KEY,
     LOG_HISTORY_LIMIT: String(HISTORY_LIMIT),
     LOG_METRICS_INTERVAL_MS: String(METRICS_INTERVAL),
@@ -55,7 +55,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-describe('POST /logs', () => {
+describe(`POST /logs (${suiteRedis()} Redis)`, () => {
   it('accepts one entry or a batch, answering the ids', async () => {
     const one = await post(gatewayA.url, '/logs', { appId: 'ingest', level: 'info', message: 'single' });
     expect(one.status).toBe(202);
@@ -168,7 +168,7 @@ describe('/ws/logs across two gateways', () => {
     expect(messages(kept)).toEqual(Array.from({ length: HISTORY_LIMIT }, (_, i) => `h${i + 6}`));
     expect(await history(onB)).toEqual(kept);
     const stored = redis.client();
-    expect(await stored.llen('sb:logs:history:hist')).toBe(HISTORY_LIMIT);
+    expect(await stored.llen(redis.stateKey('sb:logs:history:hist'))).toBe(HISTORY_LIMIT);
     stored.disconnect();
   });
 

@@ -49,8 +49,8 @@ async function raw(node: NodeProcess, path: string): Promise<TestClient> {
 const hasAll = (have: string[], want: string[]): boolean => want.every((id) => have.includes(id));
 
 beforeAll(async () => {
-  cluster = await startTwoGatewayCluster((redisUrl) => ({
-    REDIS_URL: redisUrl,
+  cluster = await startTwoGatewayCluster((redisEnv) => ({
+    ...redisEnv,
     INGEST_API_KEYS: PRODUCER_KEY,
     HEARTBEAT_INTERVAL_MS: '1000',
     HISTORY_SIZE: String(HISTORY_SIZE),

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import { generateKeyPairSync } from 'node:crypto';
 import pino from 'pino';
-import { RedisEngine } from '@switchboard/engine';
+import { createEngine } from '@switchboard/engine';
 import { jobOwnerKey, socketIoChannel, socketIoEmitFrame } from '@switchboard/protocol';
-import type { RedisServer } from '../support/redis-server.js';
+import { suiteRedis, type TestRedis } from '../support/test-redis.js';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
 import { IoClient } from '../support/socketio-client.js';
@@ -19,7 +19,7 @@ import { anyString, matching } from '../support/matchers.js';
  */
 const SECRET = 'socketio-test-secret-socketio-test-secret';
 const ISSUER = 'switchboard-tests';
-let redis: RedisServer;
+let redis: TestRedis;
 let gatewayA: NodeProcess;
 let gatewayB: NodeProcess;
 let cluster: TwoGatewayCluster;
@@ -39,7 +39,7 @@ const jobEvent = (node: NodeProcess, jobId: string, body: Record<string, unknown
 const progress = { itemsScraped: 10, pagesScraped: 2, currentPage: 2, totalPages: 5, elapsedTime: 1234 };
 
 beforeAll(async () => {
-  const env = (redisUrl: string) => ({ REDIS_URL: redisUrl, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, LOG_LEVEL: 'warn', WS_RATE_LIMIT_PER_S: '20' });
+  const env = (redisEnv: Record<string, string>) => ({ ...redisEnv, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, LOG_LEVEL: 'warn', WS_RATE_LIMIT_PER_S: '20' });
   cluster = await startTwoGatewayCluster(env);
   ({ redis, gatewayA, gatewayB } = cluster);
 });
@@ -49,7 +49,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-describe('error monitor across two gateways', () => {
+describe(`error monitor across two gateways (${suiteRedis()} Redis)`, () => {
   it('emits error:new to all, error:service and error:level to their rooms only, on every node', async () => {
     const billingOnA = await connect(gatewayA);
     const fatalOnB = await connect(gatewayB);
@@ -171,7 +171,7 @@ describe('job monitor across two gateways', () => {
     const bobLate = await connect(gatewayB, { auth: { token: token('bob') } });
     // The worker records the owner when it processes the event.
     const store = redis.client();
-    await waitFor(async () => (await store.get(jobOwnerKey('job-private'))) === 'alice', { what: 'the owner recorded' });
+    await waitFor(async () => (await store.get(redis.stateKey(jobOwnerKey('job-private')))) === 'alice', { what: 'the owner recorded' });
     store.disconnect();
     expect(await alice.ack('subscribe', 'job-private')).toEqual({ ok: true });
     expect(await bobLate.ack('subscribe', 'job-private')).toEqual({ ok: false, error: 'Forbidden: this job belongs to another user' });
@@ -205,7 +205,7 @@ describe('job monitor across two gateways', () => {
     const onB = await connect(gatewayB, { auth: { token: token('erin') } });
     const stranger = await connect(gatewayB, { auth: { token: token('frank') } });
     // Any process with the engine can emit to rooms: one frame on the namespace's channel.
-    const publisher = new RedisEngine({ url: redis.url, logger: pino({ level: 'silent' }) });
+    const publisher = createEngine(redis.target, pino({ level: 'silent' }));
     await publisher.connect();
     const emit = (room: string, text: string) =>
       publisher.commit({ guard: { kind: 'none' }, ops: [], publish: { channel: socketIoChannel('/'), frame: socketIoEmitFrame('/', { rooms: [room], except: [] }, 'notice', { text }) } });
@@ -235,7 +235,7 @@ describe('job monitor across two gateways', () => {
 describe('Socket.IO authentication', () => {
   let strict: NodeProcess;
   beforeAll(async () => {
-    strict = await NodeProcess.start('gateway', { REDIS_URL: redis.url, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, AUTH_REQUIRED: 'true', LOG_LEVEL: 'warn' });
+    strict = await NodeProcess.start('gateway', { ...redis.env, JWT_SECRET: SECRET, JWT_ISSUER: ISSUER, AUTH_REQUIRED: 'true', LOG_LEVEL: 'warn' });
   });
   afterAll(async () => {
     await strict?.stop('SIGKILL');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import pino from 'pino';
 import { io } from 'socket.io-client';
-import { RedisEngine } from '@switchboard/engine';
+import { createEngine } from '@switchboard/engine';
 import { socketIoChannel, socketIoEmitFrame } from '@switchboard/protocol';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
@@ -80,7 +80,7 @@ describe('Socket.IO connection state recovery across two gateways (Redis)', () =
   const jobEvent = (jobId: string, body: Record<string, unknown>) => post(cluster.gatewayB.url, `/jobs/${jobId}/events`, body, {});
 
   beforeAll(async () => {
-    cluster = await startTwoGatewayCluster((redisUrl) => env({ REDIS_URL: redisUrl }));
+    cluster = await startTwoGatewayCluster((redisEnv) => env(redisEnv));
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -217,7 +217,7 @@ describe('Socket.IO connection state recovery across two gateways (Redis)', () =
 
   it('fills a hole in a gateway\'s own subscription from the history: its connected clients miss nothing', async () => {
     const c = await connect(cluster.gatewayB, 'pat');
-    const publisher = new RedisEngine({ url: cluster.redis.url, logger: pino({ level: 'silent' }) });
+    const publisher = createEngine(cluster.redis.target, pino({ level: 'silent' }));
     await publisher.connect();
     const admin = cluster.redis.client();
     const emit = (n: number) =>
@@ -240,7 +240,7 @@ describe('Socket.IO connection state recovery across two gateways (Redis)', () =
 
   it('recovers the clients of a gateway that was drained (SIGTERM) or killed (SIGKILL) on the other one', async () => {
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-      const doomed = await NodeProcess.start('gateway', env({ REDIS_URL: cluster.redis.url }));
+      const doomed = await NodeProcess.start('gateway', env(cluster.redis.env));
       const c = await connect(doomed, `zoe-${signal}`);
       const observer = await connect(cluster.gatewayB, `zack-${signal}`);
       await subscribeAll(c, `svc-${signal}`, `job-${signal}`);

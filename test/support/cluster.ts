@@ -1,9 +1,12 @@
 import { NodeProcess } from './node-process.js';
-import { RedisServer } from './redis-server.js';
+import { startTestRedis, type TestRedis } from './test-redis.js';
 
-/** The usual cluster of the multi-process tests: a private Redis, two gateways and a worker. */
+/**
+ * The usual cluster of the multi-process tests: a private Redis (one server, or a Redis Cluster
+ * when the file runs its suites on one), two gateways and a worker.
+ */
 export interface TwoGatewayCluster {
-  redis: RedisServer;
+  redis: TestRedis;
   gatewayA: NodeProcess;
   gatewayB: NodeProcess;
   worker: NodeProcess;
@@ -11,9 +14,10 @@ export interface TwoGatewayCluster {
   stop(): Promise<void>;
 }
 
-export async function startTwoGatewayCluster(env: (redisUrl: string) => Record<string, string>): Promise<TwoGatewayCluster> {
-  const redis = await RedisServer.start();
-  const nodeEnv = env(redis.url);
+/** `env` gets the variables that point a process at the Redis (REDIS_URL or REDIS_CLUSTER_NODES). */
+export async function startTwoGatewayCluster(env: (redisEnv: Record<string, string>) => Record<string, string>): Promise<TwoGatewayCluster> {
+  const redis = await startTestRedis();
+  const nodeEnv = env(redis.env);
   const [gatewayA, gatewayB, worker] = await Promise.all([
     NodeProcess.start('gateway', nodeEnv),
     NodeProcess.start('gateway', nodeEnv),

@@ -29,7 +29,7 @@ async function run(role: Role): Promise<void> {
   // Logs and counts unhandled rejections instead of dying of them (DESIGN section 8).
   const { logger, registry } = bootstrapProcess({ level: config.logLevel, node: config.nodeId, role });
 
-  const engine = createEngine(config.redisUrl, logger, { size: config.historySize, ttlS: config.historyTtlS });
+  const engine = createEngine(config, logger, { size: config.historySize, ttlS: config.historyTtlS });
   let running: RunningRole;
   try {
     logger.info({ engine: engine.kind }, 'connecting engine');
@@ -37,7 +37,7 @@ async function run(role: Role): Promise<void> {
     running = await startRole(role, { config, engine, logger, registry });
   } catch (err) {
     // One line an operator can act on ("cannot reach Redis at ...", "port 8080 is already in use ...").
-    process.stderr.write(`switchboard: ${await describeStartupError(err, config.redisUrl)}\n`);
+    process.stderr.write(`switchboard: ${await describeStartupError(err, config)}\n`);
     process.exit(EXIT_UNAVAILABLE);
   }
 
@@ -77,9 +77,9 @@ const program = new Command()
 Roles:
   all      gateway and worker in one process (REDIS_URL unset: in-memory engine), and the
            bridge when RABBITMQ_URL is set
-  gateway  WebSocket endpoints, HTTP ingest, /health, /metrics (needs REDIS_URL)
-  worker   ingest consumer, statistics, heartbeat, publishing (needs REDIS_URL)
-  bridge   RabbitMQ tour.availability.low → ingest (needs REDIS_URL and RABBITMQ_URL)
+  gateway  WebSocket endpoints, HTTP ingest, /health, /metrics (needs REDIS_URL or REDIS_CLUSTER_NODES)
+  worker   ingest consumer, statistics, heartbeat, publishing (needs REDIS_URL or REDIS_CLUSTER_NODES)
+  bridge   RabbitMQ tour.availability.low → ingest (needs REDIS_URL or REDIS_CLUSTER_NODES, and RABBITMQ_URL)
 
 Example:
   REDIS_URL=redis://127.0.0.1:6379 PORT=8081 switchboard gateway`,

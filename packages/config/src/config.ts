@@ -36,8 +36,12 @@ export interface Config {
   port: number;
   host: string;
   nodeId: string;
-  /** Unset → in-memory engine (single node). */
+  /** Unset (and no cluster nodes) → in-memory engine (single node). */
   redisUrl: string | undefined;
+  /** Seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES); exclusive with `redisUrl`. */
+  redisClusterNodes: { host: string; port: number }[] | undefined;
+  /** Ingest stream partitions on a Redis Cluster (INGEST_PARTITIONS); one stream on one Redis. */
+  ingestPartitions: number;
   jwt: JwtConfig | undefined;
   authRequired: boolean;
   /** Empty → any origin (refused in production). */
@@ -103,7 +107,8 @@ export class ConfigError extends Error {
 
 export interface LoadOptions {
   /**
-   * The process role (`all`, `gateway`, `worker`, `bridge`): every role but `all` needs REDIS_URL,
+   * The process role (`all`, `gateway`, `worker`, `bridge`): every role but `all` needs REDIS_URL
+   * or REDIS_CLUSTER_NODES,
    * and `bridge` needs RABBITMQ_URL. Unset: no role requirements.
    */
   role?: string;
@@ -127,12 +132,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
   const refuse = (variable: string, reason: string) => problems.push({ variable, reason });
   const production = raw.NODE_ENV === 'production';
 
-  if (raw.REDIS_CLUSTER_NODES !== undefined) refuse('REDIS_CLUSTER_NODES', 'Redis Cluster is not supported by this release; use REDIS_URL');
+  if (raw.REDIS_CLUSTER_NODES !== undefined && raw.REDIS_URL !== undefined) {
+    refuse('REDIS_CLUSTER_NODES', 'set either REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
+  }
   if (raw.JWT_SECRET !== undefined && raw.JWT_PUBLIC_KEY !== undefined) {
     refuse('JWT_PUBLIC_KEY', 'set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256/ES256), not both');
   }
-  if (role !== undefined && role !== 'all' && raw.REDIS_URL === undefined && ok('REDIS_URL')) {
-    refuse('REDIS_URL', `required for the ${role} role (without Redis, run the all role: gateway and worker in one process)`);
+  const noRedis = raw.REDIS_URL === undefined && raw.REDIS_CLUSTER_NODES === undefined && ok('REDIS_URL') && ok('REDIS_CLUSTER_NODES');
+  if (role !== undefined && role !== 'all' && noRedis) {
+    refuse('REDIS_URL', `required for the ${role} role, or REDIS_CLUSTER_NODES (without Redis, run the all role: gateway and worker in one process)`);
   }
   if (role === 'bridge' && raw.RABBITMQ_URL === undefined && ok('RABBITMQ_URL')) refuse('RABBITMQ_URL', 'required for the bridge role');
 
@@ -171,6 +179,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     host: raw.HOST,
     nodeId: raw.NODE_ID ?? defaultNodeId(),
     redisUrl: raw.REDIS_URL,
+    redisClusterNodes: raw.REDIS_CLUSTER_NODES,
+    ingestPartitions: raw.INGEST_PARTITIONS,
     jwt,
     authRequired,
     allowedOrigins: raw.ALLOWED_ORIGINS.includes('*') ? [] : raw.ALLOWED_ORIGINS,

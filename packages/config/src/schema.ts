@@ -49,6 +49,25 @@ const redisUrl = optionalString.refine((v) => v === undefined || /^rediss?:\/\/.
   message: 'expected a redis:// or rediss:// URL',
 });
 
+/** `host:port` of one Redis Cluster node (a name, an IPv4 address or a bracketed IPv6 address). */
+const CLUSTER_NODE = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+/** REDIS_CLUSTER_NODES: `host:port,...`, the seed nodes the cluster client discovers the rest from. */
+const clusterNodes = list.transform((items, ctx) => {
+  if (items.length === 0) return undefined;
+  const nodes: { host: string; port: number }[] = [];
+  for (const item of items) {
+    const match = CLUSTER_NODE.exec(item);
+    const port = Number(match?.[3]);
+    if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected host:port,... (port 1-65535), got ${JSON.stringify(item.slice(0, 60))}` });
+      return z.NEVER;
+    }
+    nodes.push({ host: match[1] ?? match[2] ?? '', port });
+  }
+  return nodes;
+});
+
 /** PEM keys are often passed with literal "\n" in one-line environment values. */
 const pem = optionalString
   .transform((v) => v?.replace(/\\n/g, '\n'))
@@ -93,7 +112,9 @@ export const envSchema = z.object({
     message: "expected 1-64 letters, digits, '_', '-' or '.'",
   }),
   REDIS_URL: redisUrl,
-  REDIS_CLUSTER_NODES: optionalString,
+  REDIS_CLUSTER_NODES: clusterNodes,
+  /** Ingest stream partitions on a Redis Cluster (one stream and consumer group each). */
+  INGEST_PARTITIONS: int(16, 1, 1024),
   JWT_SECRET: optionalString,
   JWT_PUBLIC_KEY: pem,
   JWT_ISSUER: optionalString,

@@ -173,14 +173,18 @@ export interface Engine {
   connect(): Promise<void>;
   close(): Promise<void>;
 
-  /** Appends to the ingest stream; resolves with the stream id once the entry is stored. */
-  appendIngest(fields: Record<string, string>): Promise<string>;
+  /**
+   * Appends to the ingest stream; resolves with the stream id once the entry is stored. `route`
+   * is the channel the entry publishes on (protocol `ingestRoute`): on a Redis Cluster it picks
+   * the ingest partition, and is derived from the fields when omitted.
+   */
+  appendIngest(fields: Record<string, string>, route?: string): Promise<string>;
   /**
    * Appends to the ingest stream unless `once.key` was already used within its TTL. The marker
    * and the entry are written in one atomic step: there is never a marker without its entry,
    * nor an entry whose key a concurrent append could also claim.
    */
-  appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult>;
+  appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult>;
   /** New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait). */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */
@@ -219,7 +223,7 @@ export interface Engine {
   history(channel: string, request: HistoryRequest): Promise<HistoryResult>;
   /**
    * Calls `listener` each time the subscription connection came back after a loss and every
-   * channel and prefix is subscribed again. Frames published meanwhile were missed: fetch
+   * channel is subscribed again. Frames published meanwhile were missed: fetch
    * them with `history`. Returns a function that removes the listener.
    */
   onSubscriptionsRestored(listener: () => void): () => void;
@@ -228,8 +232,6 @@ export interface Engine {
    * probe came back within `timeoutMs`.
    */
   probeSubscription(timeoutMs: number): Promise<boolean>;
-  /** Registers a handler for every channel starting with `prefix`; messages arrive as bytes. */
-  subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void>;
 
   /** Acquires the lease, or extends it when `holder` already has it. True when held. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;

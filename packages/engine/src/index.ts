@@ -21,8 +21,16 @@ export type {
   TakeOver,
 } from './engine.js';
 export { publishesOf, DEFAULT_HISTORY_LIMITS } from './engine.js';
-export { RedisEngine, createRedisClient, type RedisEngineOptions } from './redis/redis-engine.js';
+export {
+  RedisEngine,
+  createRedisClient,
+  createClusterClient,
+  DEFAULT_INGEST_PARTITIONS,
+  type ClusterNode,
+  type RedisEngineOptions,
+} from './redis/redis-engine.js';
+export { clusterTopology, keySlot, partitionTags } from './redis/topology.js';
 export { MemoryEngine, type MemoryEngineOptions } from './memory/memory-engine.js';
 export { encodeChannelPayload, decodeChannelPayload } from './channel.js';
 export { channelKeys, consumerAliveKey, type ChannelKeys } from './redis/keys.js';
-export { createEngine } from './create.js';
+export { createEngine, type EngineTarget } from './create.js';

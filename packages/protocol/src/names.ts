@@ -106,3 +106,49 @@ export const LOGS_TOPICS = {
 } as const;
 
 export const AVAILABILITY_TOPIC = `${RAW_TOPIC_PREFIX}availability`;
+
+/**
+ * On a Redis Cluster, the channel a state key lives with: every key one commit writes shares
+ * the slot of the channel it publishes on, so the commit stays one atomic step on one shard.
+ * Keys without a channel (leases, markers of their own) are left where their name puts them.
+ */
+export function keyRoute(key: string): string | undefined {
+  if (key.startsWith(`${KEY_PREFIX}analytics:`) || key.startsWith(`${KEY_PREFIX}heartbeat:`)) return CHANNELS.analytics;
+  const logsHistory = `${KEY_PREFIX}logs:history:`;
+  if (key.startsWith(logsHistory)) return logsChannel(key.slice(logsHistory.length));
+  // Cluster-wide log rates and node figures are read together with the metrics push.
+  if (
+    key.startsWith(`${KEY_PREFIX}logs:rate:`) ||
+    key.startsWith(`${KEY_PREFIX}metrics:`) ||
+    key.startsWith(`${KEY_PREFIX}logs-metrics:`)
+  ) {
+    return CHANNELS.logsMetrics;
+  }
+  if (key.startsWith(`${KEY_PREFIX}job:`)) return socketIoChannel('/');
+  return undefined;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+
+/**
+ * On a Redis Cluster, the channel an ingest entry publishes on (its first, for a logs batch of
+ * several apps), which picks its ingest partition. `body` gives the parsed entry body (asked for
+ * only by the kinds routed by content); a body this cannot read is routed by its kind alone (the
+ * worker dead-letters it anyway).
+ */
+export function ingestRoute(kind: string, body: () => unknown): string {
+  switch (kind) {
+    case 'analytics':
+      return CHANNELS.analytics;
+    case 'availability':
+      return CHANNELS.availability;
+    case 'logs':
+    case 'logs_clear': {
+      const value = body();
+      const first: unknown = Array.isArray(value) ? value[0] : value;
+      return isRecord(first) && typeof first['appId'] === 'string' ? logsChannel(first['appId']) : CHANNELS.logsMetrics;
+    }
+    default:
+      return socketIoChannel('/');
+  }
+}

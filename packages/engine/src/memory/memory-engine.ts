@@ -76,7 +76,6 @@ export class MemoryEngine implements Engine {
   /** Consumers announced alive, until their announcement runs out. */
   private readonly alive = new ExpiringMap<true>();
   private readonly handlers = new Map<string, Set<ChannelHandler>>();
-  private readonly prefixHandlers = new Map<string, Set<(channel: string, message: Buffer) => void>>();
   private readonly waiters = new Set<() => void>();
   private lastMs = 0;
   private seq = 0;
@@ -326,22 +325,6 @@ export class MemoryEngine implements Engine {
         this.store.set(op.key, op.value, op.ttlS === undefined ? undefined : op.ttlS * 1000);
         return;
     }
-  }
-
-  private deliverToPrefixes(channel: string, message: Buffer): void {
-    for (const [prefix, handlers] of this.prefixHandlers) {
-      if (!channel.startsWith(prefix)) continue;
-      queueMicrotask(() => handlers.forEach((h) => h(channel, message)));
-    }
-  }
-
-  async subscribePrefix(prefix: string, handler: (channel: string, message: Buffer) => void): Promise<void> {
-    let set = this.prefixHandlers.get(prefix);
-    if (set === undefined) {
-      set = new Set();
-      this.prefixHandlers.set(prefix, set);
-    }
-    set.add(handler);
   }
 
   async read(reads: StoreRead[]): Promise<number[]> {

@@ -29,7 +29,9 @@ end
  * each channel's position and history keys.
  * ARGV[1] guard kind ('entry' | 'once' | 'none'); ARGV[2] stream id or marker TTL (s); ARGV[3] group;
  * ARGV[4] consumer; ARGV[5] history size; ARGV[6] history TTL (s); ARGV[7] epoch for a channel that
- * has none; ARGV[8] op count, then per op: name, key index, argument count, arguments...;
+ * has none; ARGV[8] the publish command ('PUBLISH', or 'SPUBLISH' on a Redis Cluster: sharded
+ * pub/sub, the channel hashing to the slot of the channel's keys); ARGV[9] op count, then per op:
+ * name, key index, argument count, arguments...;
  * then the publish count, then per publish: channel, position key index, history key index, frame
  * (a JSON object, '{}' when empty).
  * Returns {applied (0|1), offset of each published frame...}; an error reply when refused.
@@ -66,8 +68,10 @@ local function type_ok(key, wanted)
   return actual == 'none' or actual == wanted
 end
 
-local ops, i = {}, 9
-for n = 1, tonumber(ARGV[8]) do
+local publish_command = ARGV[8]
+if publish_command ~= 'PUBLISH' and publish_command ~= 'SPUBLISH' then return refuse('unknown publish command') end
+local ops, i = {}, 10
+for n = 1, tonumber(ARGV[9]) do
   local name, key, argc = ARGV[i], KEYS[tonumber(ARGV[i + 1])], tonumber(ARGV[i + 2])
   local spec = OPS[name]
   if spec == nil or key == nil or argc == nil then return refuse('malformed op ' .. n) end
@@ -129,7 +133,7 @@ for _, publish in ipairs(publishes) do
     redis.call('XADD', history_key, 'MAXLEN', history_size, id, 'f', frame)
   end
   redis.call('EXPIRE', history_key, history_ttl)
-  redis.call('PUBLISH', channel, epoch .. ' ' .. offset .. ' ' .. frame)
+  redis.call(publish_command, channel, epoch .. ' ' .. offset .. ' ' .. frame)
   result[#result + 1] = offset
 end
 
@@ -203,6 +207,36 @@ if existing then return {0, existing} end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 return {1, id}
+`;
+
+/**
+ * An append on a Redis Cluster, idempotent or not, that wakes the partition's readers. KEYS[1]
+ * the partition's ingest stream; KEYS[2] its wake-up flag; KEYS[3] the idempotency marker, when
+ * the append has one. ARGV[1] the wake-up shard channel; ARGV[2] marker TTL (s); ARGV[3] marker
+ * value; ARGV[4..] field/value pairs. The wake-up is published only when the flag was clear:
+ * readers clear it as they read (PARTITION_READ_SCRIPT), so a busy partition costs one message
+ * per read rather than one per entry. Returns {1, stream id}, or {0, first value} for a
+ * duplicate (nothing stored).
+ */
+export const CLUSTER_APPEND_SCRIPT = `
+if KEYS[3] then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return {0, existing} end
+end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+if redis.call('SET', KEYS[2], '1', 'NX') then redis.call('SPUBLISH', ARGV[1], '') end
+return {1, id}
+`;
+
+/**
+ * A non-blocking read of a partition for a consumer of the group, clearing its wake-up flag in
+ * the same step: any entry appended after it publishes a wake-up again. KEYS[1] stream; KEYS[2]
+ * wake-up flag; ARGV[1] group; ARGV[2] consumer; ARGV[3] count. Returns XREADGROUP's reply.
+ */
+export const PARTITION_READ_SCRIPT = `
+redis.call('DEL', KEYS[2])
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
 `;
 
 /** Acquire or extend a lease. KEYS[1] lease; ARGV[1] holder; ARGV[2] ttl ms. Returns 1 when held. */

@@ -2,6 +2,7 @@ import type { HttpRequest } from 'uWebSockets.js';
 import type { z } from 'zod';
 import {
   envelopeFields,
+  ingestRoute,
   newEventId,
   parseJson,
   validate,
@@ -95,11 +96,13 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
         const id = newEventId();
         const prepared = route.prepare?.(body.value, id) ?? { body: body.value, answer: { id } };
         const fields = envelopeFields({ kind: route.kind, id, at: Date.now(), body: JSON.stringify(prepared.body) });
+        // On a Redis Cluster, the entry goes to the ingest partition of the channel it feeds.
+        const channel = ingestRoute(route.kind, () => prepared.body);
         if (idempotency.key === undefined) {
-          await engine.appendIngest(fields);
+          await engine.appendIngest(fields, channel);
         } else {
           const once = { key: httpDedupeKey(route.kind, producerId(authorization, apiKey), idempotency.key), ttlS: config.idempotencyTtlS };
-          const result = await engine.appendIngestOnce(fields, { ...once, value: JSON.stringify(prepared.answer) });
+          const result = await engine.appendIngestOnce(fields, { ...once, value: JSON.stringify(prepared.answer) }, channel);
           if (result.duplicate) {
             count('replayed');
             stopTimer();
