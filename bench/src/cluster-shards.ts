@@ -20,7 +20,7 @@ export async function startBenchRedis(mode: 'single' | 'cluster'): Promise<Bench
   if (mode === 'single') {
     const redis = await startRedis();
     const port = Number(new URL(redis.url).port);
-    return { mode, env: { REDIS_URL: redis.url }, masters: async () => [port], stop: () => redis.proc.stop() };
+    return { mode, env: { REDIS_URL: redis.url }, masters: () => Promise.resolve([port]), stop: () => redis.proc.stop() };
   }
   // The test harness's starter: one way to run a local cluster.
   const cluster = await LocalRedisCluster.start();

@@ -179,7 +179,7 @@ function switchboardSession(spec: {
           resume: spec.disruption.resume,
           publisher: () => failoverHttp(sb.gatewayUrls.map((u) => `${u}${spec.disruption.route}`), spec.disruption.body),
         },
-        restartGateway: sb.restartGateway,
+        restartGateway: (i) => sb.restartGateway(i),
         // Gateways first (they drain), then the worker, Redis last.
         stop: async () => {
           for (const p of sb.all) await p.stop();

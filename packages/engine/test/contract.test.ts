@@ -49,7 +49,7 @@ const adminClient = (name: string) => (name === 'cluster' ? clusterClient(cluste
 
 /** The same contract, run against both engines. */
 const engines: [string, () => Promise<Engine>][] = [
-  ['memory', async () => new MemoryEngine()],
+  ['memory', () => Promise.resolve(new MemoryEngine())],
   [
     'redis',
     async () => {
@@ -128,7 +128,7 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     });
     expect(again.applied).toBe(false);
     await waitFor(() => received.length === 2, { what: 'two published frames' });
-    expect(received.map((m) => JSON.parse(m))).toEqual([
+    expect(received.map((m) => JSON.parse(m) as unknown)).toEqual([
       { type: 't', body: 'x', offset: 1 },
       { type: 't', body: 'y', offset: 2 },
     ]);
@@ -382,7 +382,7 @@ describe.each(engines)('%s engine contract: strings, idempotent appends', (_name
     it('stores the first append with a key, answers later ones with the first value and stores nothing', async () => {
       const once = { key: ingestDedupeKey('test', 'k1'), ttlS: 60, value: 'first-id' };
       const first = await engine.appendIngestOnce({ kind: 'analytics', id: 'first-id', body: '1' }, once);
-      expect(first).toEqual({ duplicate: false, streamId: expect.any(String) });
+      expect(first).toEqual({ duplicate: false, streamId: expect.any(String) as unknown });
       const second = await engine.appendIngestOnce({ kind: 'analytics', id: 'second-id', body: '2' }, { ...once, value: 'second-id' });
       expect(second).toEqual({ duplicate: true, value: 'first-id' });
       const entries = await readAll();
@@ -427,7 +427,7 @@ describe.each(engines)('%s engine contract: strings, idempotent appends', (_name
 
 /** Engines with the given history limits, on a fresh Redis for the Redis one. */
 const enginesWith = (history: HistoryLimits): [string, () => Promise<Engine>][] => [
-  ['memory', async () => new MemoryEngine({ history })],
+  ['memory', () => Promise.resolve(new MemoryEngine({ history }))],
   [
     'redis',
     async () => {

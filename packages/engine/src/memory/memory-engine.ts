@@ -31,6 +31,19 @@ interface PendingEntry {
   deliveredAt: number;
 }
 
+
+/**
+ * Runs a step of the in-memory engine as the Engine contract's promise: its result resolves it, a
+ * throw rejects it (as a failed Redis command would), and the step itself runs at once, in call order.
+ */
+function settle<T>(step: () => T): Promise<T> {
+  try {
+    return Promise.resolve(step());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
 /**
  * The value types the store keeps; each key holds one of them, as in Redis. Lists are arrays,
  * head first.
@@ -89,22 +102,26 @@ export class MemoryEngine implements Engine {
     return 'memory';
   }
 
-  async connect(): Promise<void> {
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      this.store.sweep(now);
-      this.markers.sweep(now);
-      this.leases.sweep(now);
-      this.dedupe.sweep(now);
-      this.alive.sweep(now);
-      for (const state of this.channels.values()) this.expireHistory(state, now);
-    }, 60_000);
-    this.sweeper.unref();
+  connect(): Promise<void> {
+    return settle(() => {
+      this.sweeper = setInterval(() => {
+        const now = Date.now();
+        this.store.sweep(now);
+        this.markers.sweep(now);
+        this.leases.sweep(now);
+        this.dedupe.sweep(now);
+        this.alive.sweep(now);
+        for (const state of this.channels.values()) this.expireHistory(state, now);
+      }, 60_000);
+      this.sweeper.unref();
+    });
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.sweeper);
-    for (const wake of this.waiters) wake();
+  close(): Promise<void> {
+    return settle(() => {
+      clearInterval(this.sweeper);
+      for (const wake of this.waiters) wake();
+    });
   }
 
   /** Stream ids shaped like Redis's `<ms>-<seq>`, strictly increasing. */
@@ -119,11 +136,13 @@ export class MemoryEngine implements Engine {
     return `${this.lastMs}-${this.seq}`;
   }
 
-  async appendIngest(fields: Record<string, string>): Promise<string> {
-    const streamId = this.nextStreamId();
-    this.undelivered.push({ streamId, fields: { ...fields }, deliveries: 0 });
-    for (const wake of this.waiters) wake();
-    return streamId;
+  appendIngest(fields: Record<string, string>): Promise<string> {
+    return settle(() => {
+      const streamId = this.nextStreamId();
+      this.undelivered.push({ streamId, fields: { ...fields }, deliveries: 0 });
+      for (const wake of this.waiters) wake();
+      return streamId;
+    });
   }
 
   async appendIngestOnce(fields: Record<string, string>, once: IngestOnce): Promise<AppendOnceResult> {
@@ -155,83 +174,97 @@ export class MemoryEngine implements Engine {
     });
   }
 
-  async claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
-    const now = Date.now();
-    const claimed: StreamEntry[] = [];
-    for (const pending of this.pending.values()) {
-      if (claimed.length >= count) break;
-      if (now - pending.deliveredAt < minIdleMs) continue;
-      pending.consumer = consumer;
-      pending.deliveredAt = now;
-      pending.entry = { ...pending.entry, deliveries: pending.entry.deliveries + 1 };
-      claimed.push(pending.entry);
-    }
-    return claimed;
+  claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
+    return settle(() => {
+      const now = Date.now();
+      const claimed: StreamEntry[] = [];
+      for (const pending of this.pending.values()) {
+        if (claimed.length >= count) break;
+        if (now - pending.deliveredAt < minIdleMs) continue;
+        pending.consumer = consumer;
+        pending.deliveredAt = now;
+        pending.entry = { ...pending.entry, deliveries: pending.entry.deliveries + 1 };
+        claimed.push(pending.entry);
+      }
+      return claimed;
+    });
   }
 
-  async announceConsumer(consumer: string, ttlMs: number): Promise<void> {
-    this.alive.set(consumer, true, ttlMs);
+  announceConsumer(consumer: string, ttlMs: number): Promise<void> {
+    return settle(() => {
+      this.alive.set(consumer, true, ttlMs);
+    });
   }
 
-  async withdrawConsumer(consumer: string): Promise<void> {
-    this.alive.delete(consumer);
+  withdrawConsumer(consumer: string): Promise<void> {
+    return settle(() => {
+      this.alive.delete(consumer);
+    });
   }
 
-  async takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver> {
-    const now = Date.now();
-    const consumers = new Set<string>();
-    const entries: StreamEntry[] = [];
-    for (const pending of this.pending.values()) {
-      if (entries.length >= count) break;
-      if (pending.consumer === consumer || this.alive.has(pending.consumer, now)) continue;
-      consumers.add(pending.consumer);
-      pending.consumer = consumer;
-      pending.deliveredAt = now;
-      pending.entry = { ...pending.entry, deliveries: pending.entry.deliveries + 1 };
-      entries.push(pending.entry);
-    }
-    return { consumers: [...consumers], entries };
+  takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver> {
+    return settle(() => {
+      const now = Date.now();
+      const consumers = new Set<string>();
+      const entries: StreamEntry[] = [];
+      for (const pending of this.pending.values()) {
+        if (entries.length >= count) break;
+        if (pending.consumer === consumer || this.alive.has(pending.consumer, now)) continue;
+        consumers.add(pending.consumer);
+        pending.consumer = consumer;
+        pending.deliveredAt = now;
+        pending.entry = { ...pending.entry, deliveries: pending.entry.deliveries + 1 };
+        entries.push(pending.entry);
+      }
+      return { consumers: [...consumers], entries };
+    });
   }
 
-  async deadLetter(entry: StreamEntry, reason: string): Promise<void> {
-    this.pending.delete(entry.streamId);
-    this.deadLetters.push({ entry, reason });
-    if (this.deadLetters.length > 10_000) this.deadLetters.shift();
+  deadLetter(entry: StreamEntry, reason: string): Promise<void> {
+    return settle(() => {
+      this.pending.delete(entry.streamId);
+      this.deadLetters.push({ entry, reason });
+      if (this.deadLetters.length > 10_000) this.deadLetters.shift();
+    });
   }
 
-  async ingestBacklog(): Promise<IngestBacklog> {
-    return { pending: this.pending.size, lag: this.undelivered.length };
+  ingestBacklog(): Promise<IngestBacklog> {
+    return settle(() => {
+      return { pending: this.pending.size, lag: this.undelivered.length };
+    });
   }
 
   async trimIngest(): Promise<void> {
     // Acknowledged entries are dropped as they are acknowledged.
   }
 
-  async commit(commit: Commit): Promise<CommitResult> {
-    const { guard } = commit;
-    if (guard.kind === 'entry') {
-      if (this.pending.get(guard.streamId)?.consumer !== guard.consumer) return { applied: false };
-      this.pending.delete(guard.streamId);
-    } else if (guard.kind === 'once') {
-      if (this.markers.has(guard.key)) return { applied: false };
-      this.markers.set(guard.key, true, guard.ttlS * 1000);
-    }
-    for (const op of commit.ops) this.apply(op);
-    const publishes = publishesOf(commit);
-    if (publishes.length === 0) return { applied: true };
-    const now = Date.now();
-    const offsets = publishes.map(({ channel, frame }) => {
-      const state = this.channelState(channel, now);
-      state.offset += 1;
-      const message: ChannelMessage = { frame: withOffset(frame, state.offset), offset: state.offset, epoch: state.epoch };
-      state.history.push(message);
-      state.historyExpiresAt = now + this.limits.ttlS * 1000;
-      const handlers = this.handlers.get(channel);
-      // Deliver asynchronously, like a network hop, so publishers never re-enter subscribers.
-      if (handlers) queueMicrotask(() => [...handlers].forEach((h) => h(message)));
-      return message.offset;
+  commit(commit: Commit): Promise<CommitResult> {
+    return settle(() => {
+      const { guard } = commit;
+      if (guard.kind === 'entry') {
+        if (this.pending.get(guard.streamId)?.consumer !== guard.consumer) return { applied: false };
+        this.pending.delete(guard.streamId);
+      } else if (guard.kind === 'once') {
+        if (this.markers.has(guard.key)) return { applied: false };
+        this.markers.set(guard.key, true, guard.ttlS * 1000);
+      }
+      for (const op of commit.ops) this.apply(op);
+      const publishes = publishesOf(commit);
+      if (publishes.length === 0) return { applied: true };
+      const now = Date.now();
+      const offsets = publishes.map(({ channel, frame }) => {
+        const state = this.channelState(channel, now);
+        state.offset += 1;
+        const message: ChannelMessage = { frame: withOffset(frame, state.offset), offset: state.offset, epoch: state.epoch };
+        state.history.push(message);
+        state.historyExpiresAt = now + this.limits.ttlS * 1000;
+        const handlers = this.handlers.get(channel);
+        // Deliver asynchronously, like a network hop, so publishers never re-enter subscribers.
+        if (handlers) queueMicrotask(() => [...handlers].forEach((h) => h(message)));
+        return message.offset;
+      });
+      return { applied: true, offset: offsets[0], offsets };
     });
-    return { applied: true, offset: offsets[0], offsets };
   }
 
   /** The channel's state, created with a new epoch on first use; history dropped once expired. */
@@ -249,17 +282,21 @@ export class MemoryEngine implements Engine {
     if (state.history.size > 0 && now >= state.historyExpiresAt) state.history.clear();
   }
 
-  async position(channel: string): Promise<ChannelPosition> {
-    const { epoch, offset } = this.channelState(channel, Date.now());
-    return { epoch, offset };
+  position(channel: string): Promise<ChannelPosition> {
+    return settle(() => {
+      const { epoch, offset } = this.channelState(channel, Date.now());
+      return { epoch, offset };
+    });
   }
 
-  async history(channel: string, request: HistoryRequest): Promise<HistoryResult> {
-    const state = this.channelState(channel, Date.now());
-    const oldest = state.history.at(0)?.offset ?? state.offset + 1;
-    // Offsets in the history are consecutive: the frame after `since` sits at a known index.
-    const after = request.since >= state.offset ? [] : state.history.from(request.since + 1 - oldest);
-    return historyResult(state, request, after);
+  history(channel: string, request: HistoryRequest): Promise<HistoryResult> {
+    return settle(() => {
+      const state = this.channelState(channel, Date.now());
+      const oldest = state.history.at(0)?.offset ?? state.offset + 1;
+      // Offsets in the history are consecutive: the frame after `since` sits at a known index.
+      const after = request.since >= state.offset ? [] : state.history.from(request.since + 1 - oldest);
+      return historyResult(state, request, after);
+    });
   }
 
   onSubscriptionsRestored(): () => void {
@@ -267,8 +304,10 @@ export class MemoryEngine implements Engine {
     return () => undefined;
   }
 
-  async probeSubscription(): Promise<boolean> {
-    return true;
+  probeSubscription(): Promise<boolean> {
+    return settle(() => {
+      return true;
+    });
   }
 
   private apply(op: StoreOp): void {
@@ -327,72 +366,84 @@ export class MemoryEngine implements Engine {
     }
   }
 
-  async read(reads: StoreRead[]): Promise<number[]> {
-    return reads.map((read) => {
-      const value = this.store.get(read.key);
-      switch (read.op) {
-        case 'get':
-          return typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
-        case 'pfcount':
-          return value instanceof Set ? value.size : 0;
-        case 'zcount': {
-          if (!(value instanceof Map)) return 0;
-          let n = 0;
-          for (const score of value.values()) if (score >= read.min) n += 1;
-          return n;
+  read(reads: StoreRead[]): Promise<number[]> {
+    return settle(() => {
+      return reads.map((read) => {
+        const value = this.store.get(read.key);
+        switch (read.op) {
+          case 'get':
+            return typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
+          case 'pfcount':
+            return value instanceof Set ? value.size : 0;
+          case 'zcount': {
+            if (!(value instanceof Map)) return 0;
+            let n = 0;
+            for (const score of value.values()) if (score >= read.min) n += 1;
+            return n;
+          }
         }
-      }
+      });
     });
   }
 
-  async readStrings(reads: StringRead[]): Promise<string[][]> {
-    return reads.map((read) => {
-      switch (read.op) {
-        case 'lrange': {
-          const list = this.store.get(read.key);
-          return Array.isArray(list) ? list.slice(...listBounds(list.length, read.start, read.stop)) : [];
+  readStrings(reads: StringRead[]): Promise<string[][]> {
+    return settle(() => {
+      return reads.map((read) => {
+        switch (read.op) {
+          case 'lrange': {
+            const list = this.store.get(read.key);
+            return Array.isArray(list) ? list.slice(...listBounds(list.length, read.start, read.stop)) : [];
+          }
+          case 'zrangebyscore': {
+            const zset = this.store.get(read.key);
+            if (!(zset instanceof Map)) return [];
+            return [...zset]
+              .filter(([, score]) => score >= read.min)
+              .sort(([ma, a], [mb, b]) => a - b || (ma < mb ? -1 : ma > mb ? 1 : 0))
+              .map(([member]) => member);
+          }
+          case 'mget':
+            return read.keys.flatMap((key) => {
+              const value = this.store.get(key);
+              return typeof value === 'string' ? [value] : typeof value === 'number' ? [String(value)] : [];
+            });
         }
-        case 'zrangebyscore': {
-          const zset = this.store.get(read.key);
-          if (!(zset instanceof Map)) return [];
-          return [...zset]
-            .filter(([, score]) => score >= read.min)
-            .sort(([ma, a], [mb, b]) => a - b || (ma < mb ? -1 : ma > mb ? 1 : 0))
-            .map(([member]) => member);
-        }
-        case 'mget':
-          return read.keys.flatMap((key) => {
-            const value = this.store.get(key);
-            return typeof value === 'string' ? [value] : typeof value === 'number' ? [String(value)] : [];
-          });
-      }
+      });
     });
   }
 
-  async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
-    let set = this.handlers.get(channel);
-    if (set === undefined) {
-      set = new Set();
-      this.handlers.set(channel, set);
-    }
-    set.add(handler);
+  subscribe(channel: string, handler: ChannelHandler): Promise<void> {
+    return settle(() => {
+      let set = this.handlers.get(channel);
+      if (set === undefined) {
+        set = new Set();
+        this.handlers.set(channel, set);
+      }
+      set.add(handler);
+    });
   }
 
-  async unsubscribe(channel: string, handler: ChannelHandler): Promise<void> {
-    const set = this.handlers.get(channel);
-    if (set === undefined || !set.delete(handler) || set.size > 0) return;
-    this.handlers.delete(channel);
+  unsubscribe(channel: string, handler: ChannelHandler): Promise<void> {
+    return settle(() => {
+      const set = this.handlers.get(channel);
+      if (set === undefined || !set.delete(handler) || set.size > 0) return;
+      this.handlers.delete(channel);
+    });
   }
 
-  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
-    const current = this.leases.get(name);
-    if (current !== undefined && current !== holder) return false;
-    this.leases.set(name, holder, ttlMs);
-    return true;
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return settle(() => {
+      const current = this.leases.get(name);
+      if (current !== undefined && current !== holder) return false;
+      this.leases.set(name, holder, ttlMs);
+      return true;
+    });
   }
 
-  async releaseLease(name: string, holder: string): Promise<void> {
-    if (this.leases.get(name) === holder) this.leases.delete(name);
+  releaseLease(name: string, holder: string): Promise<void> {
+    return settle(() => {
+      if (this.leases.get(name) === holder) this.leases.delete(name);
+    });
   }
 }
 

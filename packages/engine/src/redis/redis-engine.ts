@@ -667,7 +667,7 @@ export class RedisEngine implements Engine {
       let keepFrom: string | undefined = summary[0] > 0 && summary[1] ? summary[1] : undefined;
       if (keepFrom === undefined) {
         const lastDelivered = (await this.groupInfo(partition))?.get('last-delivered-id');
-        if (lastDelivered !== undefined) keepFrom = String(lastDelivered);
+        if (typeof lastDelivered === 'string') keepFrom = lastDelivered;
       }
       if (keepFrom !== undefined && keepFrom !== '0-0') await this.main.xtrim(stream, 'MINID', '~', keepFrom);
     }

@@ -32,7 +32,7 @@ export const keySlot = (key: string): number => crc16(Buffer.from(hashTagOf(key)
  * process computes the same tags. Tags are base-36 numbers, the first found for each range.
  */
 export function partitionTags(count: number): string[] {
-  const tags: (string | undefined)[] = new Array(count).fill(undefined);
+  const tags = Array.from({ length: count }, (): string | undefined => undefined);
   let missing = count;
   for (let k = 0; missing > 0; k += 1) {
     const tag = k.toString(36);
