@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A local cluster for trying Switchboard out (DESIGN section 5): a private redis-server (or, with
+// A local cluster for trying Switchboard out (docs/deploy.md): a private redis-server (or, with
 // --redis-cluster, a Redis Cluster of 3 masters and 3 replicas), gateways and workers (each a
 // real `switchboard` process), HAProxy in front of the gateways with the shipped sticky-session
 // config, and a RabbitMQ bridge when RABBITMQ_URL is set. It reports "Cluster up" only once every

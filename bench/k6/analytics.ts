@@ -1,5 +1,5 @@
 /**
- * k6: `/ws/analytics` (DESIGN 1.1). Subscribers ramp up and hold a connection each; a producer
+ * k6: `/ws/analytics` (docs/protocol-analytics.md). Subscribers ramp up and hold a connection each; a producer
  * posts analytics events at RATE/s carrying their send time; every delivery is checked and its
  * publish → delivery delay recorded in `message_delay_ms`.
  *

@@ -1,5 +1,5 @@
 /**
- * k6: `/ws/logs` (DESIGN 1.3) — written to the contract. Each subscriber authenticates for one
+ * k6: `/ws/logs` (docs/protocol-logs.md) — written to the contract. Each subscriber authenticates for one
  * of APPS applications (first message `auth`), asks for history, applies a level filter, and
  * checks that live `logs` batches carry only its own app's entries; a producer posts log lines
  * (`POST /logs`) spread over the apps, each with its send time in `metadata.sent_at`.

@@ -1,5 +1,5 @@
 /**
- * k6: the Socket.IO error monitor (DESIGN 1.2) over k6's plain WebSocket, speaking engine.io v4
+ * k6: the Socket.IO error monitor (docs/protocol-socketio.md) over k6's plain WebSocket, speaking engine.io v4
  * framing by hand: `0{...}` open → we send `40` (connect, optional auth) → `40{"sid"}`; the
  * server's `2` ping is answered `3`; events are `42[name, payload]`; our `subscribe:service`
  * carries ack id 1 (`421[...]`) and is answered `431[{"ok":true}]`. Each subscriber joins room

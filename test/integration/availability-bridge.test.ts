@@ -264,7 +264,7 @@ describe('the RabbitMQ bridge', () => {
 
   it('holds a message while Redis is down and forwards it once Redis is back', async () => {
     const c = await client(gatewayB);
-    // Pub/sub is at-most-once (DESIGN section 8): a worker publishing before the gateways have
+    // Pub/sub is at-most-once (docs/architecture.md#libraries-and-their-pitfalls): a worker publishing before the gateways have
     // resubscribed would lose the frame. So no worker runs until they have: the entry waits in
     // the stream, which is what this test is about.
     await worker.stop('SIGKILL');

@@ -14,7 +14,7 @@ import { PRODUCER_KEY, post } from './helpers.js';
 import { appClient, history } from './logs-helpers.js';
 
 /**
- * The dashboard page in headless Chromium (DESIGN sections 6 and 9), against real processes:
+ * The dashboard page in headless Chromium (docs/architecture.md, docs/testing.md), against real processes:
  * the all role on the in-memory engine (anonymous clients allowed), and a gateway and a worker on
  * a real redis-server with AUTH_REQUIRED=true. Everything the page shows is produced through the
  * real ingest routes.

@@ -26,7 +26,7 @@ function readConfig(role: Role): Config {
 
 async function run(role: Role): Promise<void> {
   const config = readConfig(role);
-  // Logs and counts unhandled rejections instead of dying of them (DESIGN section 8).
+  // Logs and counts unhandled rejections instead of dying of them (docs/architecture.md#libraries-and-their-pitfalls).
   const { logger, registry } = bootstrapProcess({ level: config.logLevel, node: config.nodeId, role });
 
   const engine = createEngine(config, logger, { size: config.historySize, ttlS: config.historyTtlS });
@@ -69,7 +69,7 @@ async function run(role: Role): Promise<void> {
 
 const program = new Command()
   .name('switchboard')
-  .description('Switchboard realtime cluster. Configured only by environment variables (see README, "Configuration").')
+  .description('Switchboard realtime cluster. Configured only by environment variables (docs/configuration.md).')
   .addArgument(new Argument('<role>', 'what this process runs').choices(ROLES))
   .addHelpText(
     'after',

@@ -77,7 +77,7 @@ const origins = list.refine((items) => items.every((o) => o === '*' || /^https?:
   message: 'expected comma-separated origins like https://app.example.com (scheme://host[:port], no path)',
 });
 
-/** uWebSockets.js aborts the process on an idleTimeout outside 0 or 8..960 (DESIGN section 8). */
+/** uWebSockets.js aborts the process on an idleTimeout outside 0 or 8..960 (docs/architecture.md#libraries-and-their-pitfalls). */
 const idleTimeout = int(120, 0, 960).refine((v) => v === 0 || v >= 8, {
   message: 'expected 0 (disabled) or 8 to 960 seconds',
 });
@@ -140,7 +140,7 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'expected fatal, error, warn, info, debug, trace or silent',
   }).default('info'),
-  // Tuning knobs beyond DESIGN section 4 (documented in the README).
+  // Tuning knobs beyond docs/configuration.md.
   WS_MAX_PAYLOAD_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
   WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 64 * 1024, 256 * 1024 * 1024),
   WS_RATE_LIMIT_PER_S: int(50, 1, 100_000),

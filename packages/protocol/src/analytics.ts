@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isoTimestamp, jsonObject, nonEmptyString, tokenString } from './common.js';
 
-/** The figures every analytics client sees (DESIGN section 1.1). Cluster-wide. */
+/** The figures every analytics client sees (docs/protocol-analytics.md). Cluster-wide. */
 export interface Stats {
   current_visitors: number;
   unique_today: number;

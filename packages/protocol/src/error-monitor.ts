@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { jsonObject, nonEmptyString, tokenString } from './common.js';
 
-/** Socket.IO events of the error monitor (DESIGN section 1.2). */
+/** Socket.IO events of the error monitor (docs/protocol-socketio.md). */
 export const ERROR_EVENTS = {
   new: 'error:new',
   service: 'error:service',

@@ -1,6 +1,6 @@
 /**
  * Every frame published on a raw channel carries an `offset` that increases per channel
- * (DESIGN section 3). Frames are JSON objects; the offset is appended as the last field so
+ * (docs/architecture.md). Frames are JSON objects; the offset is appended as the last field so
  * the publisher never re-serializes the frame.
  */
 export function withOffset(frame: string, offset: number): string {

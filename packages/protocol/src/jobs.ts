@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { jsonObject, tokenString } from './common.js';
 
-/** Job event types (DESIGN section 1.2); anything else is refused at ingest. */
+/** Job event types (docs/protocol-socketio.md); anything else is refused at ingest. */
 export const JOB_EVENT_TYPES = ['job_started', 'job_progress', 'job_completed', 'job_failed', 'item_scraped', 'error'] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 

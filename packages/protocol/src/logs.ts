@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { epochMs, jsonObject, nonEmptyString, oneOrMany, tokenString } from './common.js';
 
-/** A log line as `/ws/logs` clients receive it (DESIGN section 1.3); key order as the original. */
+/** A log line as `/ws/logs` clients receive it (docs/protocol-logs.md); key order as the original. */
 export interface LogEntry {
   id: string;
   /** Unix milliseconds. */

@@ -8,7 +8,7 @@ export const KEY_PREFIX = 'sb:';
 
 /** The ingest stream (XADD by gateways or foreign producers, XREADGROUP by workers). */
 export const INGEST_STREAM = `${KEY_PREFIX}ingest`;
-/** Consumer group every worker joins (DESIGN section 3). */
+/** Consumer group every worker joins (docs/architecture.md). */
 export const INGEST_GROUP = 'workers';
 /** Entries that could not be processed (bad envelope, invalid body) are copied here with a reason. */
 export const INGEST_DEAD_LETTER_STREAM = `${KEY_PREFIX}ingest:dead`;
@@ -86,7 +86,7 @@ export const NODE_METRICS_KEYS = {
 /**
  * uWebSockets.js topic names. Socket.IO's attachApp subscribes its sockets to topics named
  * after namespaces and rooms ("/", "/\x1f<room>"), so raw topics start with a byte
- * sequence Socket.IO never produces (DESIGN section 8).
+ * sequence Socket.IO never produces (docs/architecture.md#libraries-and-their-pitfalls).
  */
 export const RAW_TOPIC_PREFIX = '\x00raw:';
 export const ANALYTICS_TOPICS = {

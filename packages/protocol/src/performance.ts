@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The cluster's figures as `/ws/logs` clients receive them (DESIGN section 1.3). Machine figures
+ * The cluster's figures as `/ws/logs` clients receive them (docs/protocol-logs.md). Machine figures
  * (cpu, memory, disk, network bytes) are summed over distinct hosts; connections over nodes.
  */
 export interface PerformanceMetrics {

@@ -15,7 +15,7 @@ export interface NodeReporterOptions {
 const NUDGE_DELAY_MS = 200;
 
 /**
- * Every node writes its own figures each interval, with a TTL (DESIGN section 1.3: the log
+ * Every node writes its own figures each interval, with a TTL (docs/protocol-logs.md: the log
  * stream's PerformanceMetrics are the cluster's); the leading worker aggregates.
  */
 export class NodeReporter {

@@ -6,7 +6,7 @@ import { pruneNodeReportsOp, readClusterMetrics } from '@switchboard/state';
 import type { WorkerMetrics } from './metrics.js';
 
 /**
- * Pushes the cluster's PerformanceMetrics to every `/ws/logs` client (DESIGN section 1.3: every
+ * Pushes the cluster's PerformanceMetrics to every `/ws/logs` client (docs/protocol-logs.md: every
  * 5 s): the leader aggregates the nodes' reports and publishes them on the metrics channel,
  * at most once per wall-clock slot, like heartbeats.
  */

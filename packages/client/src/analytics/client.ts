@@ -24,7 +24,7 @@ export type AnalyticsEvents = BaseEvents & {
 
 
 /**
- * `/ws/analytics` (DESIGN 1.1): live statistics and events, an event-type filter that survives
+ * `/ws/analytics` (docs/protocol-analytics.md): live statistics and events, an event-type filter that survives
  * reconnects, `refreshStats()` and `ping()`. Reconnects resume where the client left off.
  */
 export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {

@@ -23,7 +23,7 @@ export function readStats(frame: JsonObject): Parsed<Stats> {
   return { ok: true, value: stats };
 }
 
-/** Any frame type that is not a control frame is an event of that type (DESIGN 1.1). */
+/** Any frame type that is not a control frame is an event of that type (docs/protocol-analytics.md). */
 export function readAnalyticsEvent(frame: JsonObject & { type: string }): Parsed<ReceivedAnalyticsEvent> {
   const { type, visitor_id, timestamp, data, id } = frame;
   if (!isString(visitor_id)) return { ok: false, error: 'visitor_id must be a string' };

@@ -24,7 +24,7 @@ export type AvailabilityEvents = BaseEvents & {
   ping: { timestamp: string };
 };
 
-/** `/ws/availability` (DESIGN 1.4): tour availability alerts; reconnects resume where the client left off. */
+/** `/ws/availability` (docs/protocol-availability.md): tour availability alerts; reconnects resume where the client left off. */
 export class AvailabilityClient extends RawEndpointClient<AvailabilityEvents> {
   constructor(options: RawClientOptions) {
     super(options, { channel: AVAILABILITY_CHANNEL, url: (token, resume) => endpointUrl(options.url, AVAILABILITY_PATH, { token, ...resumeQuery(resume) }) });

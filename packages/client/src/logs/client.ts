@@ -37,7 +37,7 @@ export type LogsEvents = BaseEvents & {
 };
 
 /**
- * `/ws/logs` (DESIGN 1.3): one application's live log stream. Authenticates with its first
+ * `/ws/logs` (docs/protocol-logs.md): one application's live log stream. Authenticates with its first
  * message on every (re)connect (asking to resume where it left off), restores the filter, and
  * offers history, clear and metrics.
  */

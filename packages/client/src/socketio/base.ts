@@ -36,7 +36,7 @@ export type SocketIoBaseEvents = {
   error: Error;
 };
 
-/** What the server says in `connect_error` when the middleware refuses the credentials (DESIGN 1.2). */
+/** What the server says in `connect_error` when the middleware refuses the credentials (docs/protocol-socketio.md). */
 const AUTH_REFUSALS = new Set(['Authentication required', 'Authentication failed']);
 
 /**

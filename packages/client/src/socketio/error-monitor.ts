@@ -29,7 +29,7 @@ export function readErrorRecord(payload: unknown): ErrorEventRecord | string {
   return { id, service, message, stack, path, method, level, metadata: metadata ?? null, createdAt };
 }
 
-/** The error monitor (DESIGN 1.2): the live error feed and per-service / per-level rooms. */
+/** The error monitor (docs/protocol-socketio.md): the live error feed and per-service / per-level rooms. */
 export class ErrorMonitorClient extends SocketIoClient<ErrorMonitorEvents> {
   constructor(options: SocketIoClientOptions) {
     super(options);

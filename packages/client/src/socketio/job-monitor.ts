@@ -7,7 +7,7 @@ const CLIENT_EVENTS: typeof ProtocolClientEvents = { subscribe: 'subscribe', uns
 const JOB_EVENT_TYPES: readonly JobEventType[] = ['job_started', 'job_progress', 'job_completed', 'job_failed', 'item_scraped', 'error'];
 const PROGRESS_FIELDS = ['itemsScraped', 'pagesScraped', 'currentPage', 'totalPages', 'elapsedTime'] as const;
 
-/** `job_progress` data (DESIGN 1.2). */
+/** `job_progress` data (docs/protocol-socketio.md). */
 export interface JobProgress {
   itemsScraped: number;
   pagesScraped: number;
@@ -47,7 +47,7 @@ export function readJobEvent(payload: unknown): ReceivedJobEvent | string {
 }
 
 /**
- * The job monitor (DESIGN 1.2): follow jobs by id. Needs an authenticated user (a token);
+ * The job monitor (docs/protocol-socketio.md): follow jobs by id. Needs an authenticated user (a token);
  * jobs with an owner are visible to that owner and admins only.
  */
 export class JobMonitorClient extends SocketIoClient<JobMonitorEvents> {

@@ -301,7 +301,7 @@ export class RedisEngine implements Engine {
     this.topology = options.cluster === undefined ? singleTopology : clusterTopology(options.cluster.partitions ?? DEFAULT_INGEST_PARTITIONS);
     this.main = this.createClient('command', {
       // Fail fast while Redis is away: ingest answers 503 instead of hanging, and the adapter's
-      // publish rejects quickly (DESIGN section 8).
+      // publish rejects quickly (docs/architecture.md#libraries-and-their-pitfalls).
       maxRetriesPerRequest: 1,
       commandTimeout: 5_000,
     });

@@ -17,7 +17,7 @@ const rolesOf = (claims: Claims): string[] => {
 
 /**
  * Connection middleware: `handshake.auth.token` carries a JWT. Missing when required →
- * `Authentication required`; invalid or expired → `Authentication failed` (DESIGN 1.2).
+ * `Authentication required`; invalid or expired → `Authentication failed` (docs/protocol-socketio.md).
  * Authenticated sockets join `user:<sub>` and their `role:<role>` rooms.
  */
 export function socketAuth(ctx: GatewayContext) {

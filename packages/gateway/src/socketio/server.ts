@@ -53,7 +53,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     // The dashboard loads the browser client from /socket.io/socket.io.min.js (a fixed file list).
     serveClient: true,
   });
-  // attachApp passes only these four options to uWS (DESIGN section 8); set them explicitly.
+  // attachApp passes only these four options to uWS (docs/architecture.md#libraries-and-their-pitfalls); set them explicitly.
   io.attachApp(app, {
     compression: uWS.SHARED_COMPRESSOR,
     idleTimeout: 120,

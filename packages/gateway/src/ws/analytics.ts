@@ -35,7 +35,7 @@ const topicsFor = (filter: string[] | undefined): string[] =>
   filter === undefined ? [ANALYTICS_TOPICS.all] : [ANALYTICS_TOPICS.heartbeat, ...filter.map(ANALYTICS_TOPICS.eventType)];
 
 /**
- * `/ws/analytics` (DESIGN section 1.1): initial stats on open, heartbeats and events from the
+ * `/ws/analytics` (docs/protocol-analytics.md): initial stats on open, heartbeats and events from the
  * analytics channel, `refresh_stats`, `ping`, and a per-client `subscribe` event filter.
  */
 export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<void> {

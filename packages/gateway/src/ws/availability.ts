@@ -27,7 +27,7 @@ interface AvailabilitySocket extends RawSocket {
 }
 
 /**
- * `/ws/availability` (DESIGN section 1.4): a `connection` greeting, every
+ * `/ws/availability` (docs/protocol-availability.md): a `connection` greeting, every
  * `tour.availability.low` event (HTTP or RabbitMQ ingest), a server `ping` every
  * AVAILABILITY_PING_INTERVAL_MS, `pong` to a client's `ping`.
  */

@@ -5,7 +5,7 @@ import type { GatewayContext } from '../context.js';
 import { uwsMaxPayload } from './inbound.js';
 import type { SocketData } from './connections.js';
 
-/** uWebSockets.js settings every raw endpoint shares (DESIGN section 8: explicit backpressure). */
+/** uWebSockets.js settings every raw endpoint shares (explicit backpressure: docs/architecture.md#libraries-and-their-pitfalls). */
 type SharedSettings = 'compression' | 'maxPayloadLength' | 'maxBackpressure' | 'closeOnBackpressureLimit' | 'idleTimeout' | 'sendPingsAutomatically';
 
 export const rawEndpointSettings = (config: Config): Pick<WebSocketBehavior<SocketData>, SharedSettings> => ({

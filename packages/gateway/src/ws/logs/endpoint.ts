@@ -48,7 +48,7 @@ const normalizeFilter = (filter: LogFilter | undefined): LogFilter | undefined =
     : filter;
 
 /**
- * `/ws/logs` (DESIGN section 1.3): authenticate with the first message, then live logs of that
+ * `/ws/logs` (docs/protocol-logs.md): authenticate with the first message, then live logs of that
  * app only (batched), filters, history, clear and cluster metrics.
  */
 export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
