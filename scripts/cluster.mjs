@@ -12,10 +12,11 @@
 //   RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672 npm run cluster   # plus a bridge
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, until } from './lib/local.mjs';
 import { LocalRedisCluster } from './redis-cluster.mjs';
 
 const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
@@ -54,14 +55,6 @@ let redisClusterNodes;
 let stopping = false;
 const workDir = mkdtempSync(join(tmpdir(), 'switchboard-cluster-'));
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 /** `base + offset`, or a free port when the base is 0. */
 const portAt = (base, offset) => (base === 0 ? freePort() : Promise.resolve(base + offset));
 
@@ -87,16 +80,8 @@ function run(name, command, args, env = {}) {
   return child;
 }
 
-/** Polls `check` until it resolves true; fails with `what` after READY_TIMEOUT_MS. */
-async function until(what, check) {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (stopping) throw new Error('stopping');
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what} did not come up within ${READY_TIMEOUT_MS / 1000} s`);
-}
+/** Waits for `check` to answer truthy; fails with `what` after READY_TIMEOUT_MS, or at once when stopping. */
+const waitUntil = (what, check) => until(what, check, { timeoutMs: READY_TIMEOUT_MS, shouldStop: () => stopping });
 
 /** Whether a Redis server answers PING on the port. */
 const redisAnswers = (port) =>
@@ -155,7 +140,7 @@ process.on('SIGTERM', () => stop(0));
 async function startRedis() {
   const port = await freePort();
   run('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  await until('redis-server', () => redisAnswers(port));
+  await waitUntil('redis-server', () => redisAnswers(port));
   // Empty values unset what the caller's environment may hold: one Redis setting at a time.
   return { env: { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CLUSTER_NODES: '' }, summary: `redis on ${port}` };
 }
@@ -190,7 +175,7 @@ try {
     bridgePort = await portAt(basePort, 200);
     run('bridge', process.execPath, [CLI, 'bridge'], { ...env, RABBITMQ_URL: rabbitmqUrl, PORT: String(bridgePort), NODE_ID: 'bridge' });
   }
-  await Promise.all([...workerPorts, ...gatewayPorts, ...(bridgePort === undefined ? [] : [bridgePort])].map((port) => until(`the node on ${port}`, () => ready(port))));
+  await Promise.all([...workerPorts, ...gatewayPorts, ...(bridgePort === undefined ? [] : [bridgePort])].map((port) => waitUntil(`the node on ${port}`, () => ready(port))));
 
   let front;
   if (spawnSync('sh', ['-c', 'command -v haproxy'], { stdio: 'ignore' }).status === 0) {
@@ -198,7 +183,7 @@ try {
     run('haproxy', 'haproxy', ['-db', '-f', haproxyConfig(gatewayPorts)], { SWITCHBOARD_LISTEN: `127.0.0.1:${frontPort}` });
     // Ready once every gateway has answered through it (round robin visits each in turn).
     const seen = new Set();
-    await until('haproxy', async () => {
+    await waitUntil('haproxy', async () => {
       const res = await fetch(`http://127.0.0.1:${frontPort}/health`);
       if (res.status === 200) seen.add((await res.json()).node);
       return seen.size === gateways;

@@ -8,48 +8,17 @@
 // Every node answers only on 127.0.0.1 and keeps nothing on disk beyond its directory.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { freePort, until } from './lib/local.mjs';
 
 const run = promisify(execFile);
 
 /** How long a master may be unreachable before its replica takes over (ms): short, for tests. */
 const NODE_TIMEOUT_MS = 1_500;
-
-/** A TCP port that was free a moment ago (the OS picks it). */
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-
-/** Polls `check` until it returns something truthy, or throws after `timeoutMs`. */
-async function until(what, check, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  let lastError;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? ` (${lastError.message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Runs one command on one node with a short-lived connection that never retries. */
 async function onNode(port, ...args) {
@@ -146,7 +115,7 @@ export class LocalRedisCluster {
       }
       const masters = await this.masters();
       return masters.length > 0 && masters.every((m) => m.replicas.length >= replicas);
-    }, timeoutMs);
+    }, { timeoutMs });
   }
 
   runningPorts() {
@@ -206,7 +175,7 @@ export class LocalRedisCluster {
       const slot = before.slots[0][0];
       const now = masters.find((m) => m.slots.some(([from, to]) => slot >= from && slot <= to));
       return now !== undefined && now.port !== port && before.replicas.includes(now.port) ? now.port : undefined;
-    }, timeoutMs);
+    }, { timeoutMs });
     await this.waitHealthy({ timeoutMs });
     return promoted;
   }
@@ -229,7 +198,7 @@ export class LocalRedisCluster {
     await until(`node ${port} rejoined`, async () => {
       const info = infoFields(await onNode(port, 'CLUSTER', 'INFO'));
       return info.get('cluster_state') === 'ok';
-    }, timeoutMs);
+    }, { timeoutMs });
   }
 
   /** Stops every node and removes the directory. */

@@ -1,15 +1,2 @@
-import { createServer } from 'node:net';
-
-/** A TCP port that was free a moment ago (the OS picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One free-port picker for the tests, the scripts and the benchmarks.
+export { freePort } from '../../scripts/lib/local.mjs';

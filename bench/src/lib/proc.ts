@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort, until as waitUntil } from '../../../scripts/lib/local.mjs';
 
 /** The `switchboard` command (built by `npm run build`). */
 export const SWITCHBOARD_CLI = fileURLToPath(new URL('../../../packages/cli/dist/main.js', import.meta.url));
@@ -10,27 +10,11 @@ export const serverScript = (name: string): string => fileURLToPath(new URL(`../
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A TCP port the OS just handed out on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const addr = probe.address();
-      probe.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** Polls until `check` resolves truthy; a throw or falsy result means "not yet". */
 export async function until(check: () => Promise<unknown>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
+  await waitUntil(what, check, { timeoutMs, intervalMs: 50 });
 }
 
 /** Resident set size of a process in bytes (Linux /proc), 0 once it is gone. */
