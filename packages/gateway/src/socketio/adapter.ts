@@ -22,7 +22,7 @@ import {
 import { ChannelFeed } from '../feed/channel-feed.js';
 import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { formatRecoveryOffset, parseRecoveryOffset, type ChannelPosition } from './recovery-offset.js';
+import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, type ChannelPosition } from './recovery-offset.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
@@ -40,6 +40,31 @@ export interface EngineAdapterDeps {
 
 /** A socket's private session id (set by Socket.IO when connection state recovery is on). */
 const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
+
+/**
+ * Why a reconnecting client's session was not recovered (the `reason` of
+ * `switchboard_socketio_recovery_failures_total`): its offset is not one of ours, the channel's
+ * epoch changed (Redis lost its data) or this node's feed has not started, no session is stored
+ * under its id (expired, or it left for good), the history no longer holds every frame after
+ * its offset, the server disconnected it meanwhile, or the history kept moving under the read.
+ * `no_offset` (the client had not processed any packet) is counted where Socket.IO skips the
+ * restore altogether, and `error` is a failed read.
+ */
+export type RecoveryFailure =
+  | 'offset_invalid'
+  | 'no_offset'
+  | 'epoch_changed'
+  | 'no_session'
+  | 'history_too_short'
+  | 'disconnected'
+  | 'history_race'
+  | 'error';
+
+/** Counts a reconnect that asked for its session and did not get it. */
+export function countRecoveryFailure(metrics: GatewayMetrics, reason: RecoveryFailure): void {
+  metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: 'not_recovered' });
+  metrics.socketioRecoveryFailures.inc({ reason });
+}
 
 /** Sender id given to this node's own broadcasts when they come back through the channel. */
 const ECHO_UID = 'self';
@@ -156,6 +181,16 @@ export class EngineAdapter extends ClusterAdapter {
     this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
   }
 
+  /**
+   * Sends a socket that starts a new session the offset of the last frame this node delivered:
+   * it gets every later frame live, so it can recover from there even if it drops before any
+   * broadcast reaches it. Written to the socket alone, not published (no history slot).
+   */
+  sendRecoveryOffset(socket: Socket): void {
+    const packet = { type: SOCKET_IO_EVENT_PACKET, data: [RECOVERY_OFFSET_EVENT, formatRecoveryOffset(this.feed.position())] };
+    (socket as unknown as { packet(packet: unknown): void }).packet(packet);
+  }
+
   /*
    * Sessions are stored while sockets are connected, not only when they drop: a gateway killed
    * outright stores nothing, and a client may reconnect elsewhere before a drop is noticed here.
@@ -209,28 +244,34 @@ export class EngineAdapter extends ClusterAdapter {
    * expired, the history no longer reaches back to that offset, or the epoch changed.
    */
   override async restoreSession(pid: string, offset: string): Promise<Session> {
-    const restored = await this.restore(pid, offset).catch((err: unknown) => {
+    const outcome = await this.restore(pid, offset).catch((err: unknown): RecoveryFailure => {
       this.deps.logger.warn({ err }, 'Socket.IO session not restored');
-      return null;
+      return 'error';
     });
     const { metrics } = this.deps;
-    metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: restored ? 'recovered' : 'not_recovered' });
-    if (restored) metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, restored.missedPackets.length);
-    // Socket.IO takes null as "not recovered"; its typings leave null out.
-    return restored as Session;
+    if (typeof outcome === 'string') {
+      countRecoveryFailure(metrics, outcome);
+      this.deps.logger.info({ reason: outcome, offset: offset.slice(0, 80), at: this.feed.position() }, 'Socket.IO session not recovered');
+      // Socket.IO takes null as "not recovered"; its typings leave null out.
+      return null as unknown as Session;
+    }
+    metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: 'recovered' });
+    metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, outcome.missedPackets.length);
+    return outcome;
   }
 
-  private async restore(pid: string, offset: string): Promise<Session | null> {
+  private async restore(pid: string, offset: string): Promise<Session | RecoveryFailure> {
     const from = parseRecoveryOffset(offset);
-    if (from === undefined || from.epoch !== this.feed.position().epoch) return null;
-    const session = await this.deps.sessions.take(pid);
-    if (session === undefined) return null;
+    if (from === undefined) return 'offset_invalid';
+    if (from.epoch !== this.feed.position().epoch) return 'epoch_changed';
+    const session = await this.deps.sessions.read(pid);
+    if (session === undefined) return 'no_session';
     // Held from the history read until the restored socket is back in its rooms: every frame
     // is then either among its missed packets or delivered to it live, never both.
     const release = this.feed.hold();
     try {
       const missed = await this.missedSince(from);
-      return missed === undefined ? null : this.replay(session, from, missed);
+      return typeof missed === 'string' ? missed : this.replay(session, from, missed);
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
       // socket back in its rooms in one of them.
@@ -239,29 +280,29 @@ export class EngineAdapter extends ClusterAdapter {
   }
 
   /** The channel's frames after `from`, up to the last one this gateway delivered. */
-  private async missedSince(from: ChannelPosition): Promise<ChannelMessage[] | undefined> {
+  private async missedSince(from: ChannelPosition): Promise<ChannelMessage[] | RecoveryFailure> {
     const frames: ChannelMessage[] = [];
     let since = Math.min(from.offset, this.feed.position().offset);
     for (let reads = 0; reads < MAX_HISTORY_READS; reads++) {
       const history = await this.deps.engine.history(this.feed.channel, { epoch: from.epoch, since });
-      if (!history.recovered) return undefined;
+      if (!history.recovered) return history.epoch === from.epoch ? 'history_too_short' : 'epoch_changed';
       frames.push(...history.messages);
       // Frames this gateway had not got yet go to its other sockets first, so the restored
       // socket's missed packets and what it gets live meet exactly.
       this.feed.advance(history.epoch, history.messages);
       const here = this.feed.position();
-      if (here.epoch !== from.epoch) return undefined;
+      if (here.epoch !== from.epoch) return 'epoch_changed';
       if (history.offset >= here.offset) return frames.filter((m) => m.offset > from.offset && m.offset <= here.offset);
       since = history.offset;
     }
-    return undefined;
+    return 'history_race';
   }
 
   /**
    * Replays the missed frames against the session: broadcasts it is targeted by become its
    * missed packets, room changes that target it change its rooms, a disconnect ends it.
    */
-  private replay(session: StoredSession, from: ChannelPosition, frames: ChannelMessage[]): Session | null {
+  private replay(session: StoredSession, from: ChannelPosition, frames: ChannelMessage[]): Session | RecoveryFailure {
     const rooms = new Set(session.rooms);
     const missedPackets: unknown[][] = [];
     for (const frame of frames) {
@@ -284,7 +325,7 @@ export class EngineAdapter extends ClusterAdapter {
           if (socketIoTargets(message.data.opts, rooms)) for (const room of message.data.rooms) rooms.delete(room);
           break;
         case SOCKET_IO_MESSAGE.disconnectSockets:
-          if (socketIoTargets(message.data.opts, rooms)) return null;
+          if (socketIoTargets(message.data.opts, rooms)) return 'disconnected';
           break;
         default:
           break;

@@ -20,3 +20,11 @@ export function parseRecoveryOffset(value: unknown): ChannelPosition | undefined
   if (match === null) return undefined;
   return { epoch: match[1] as string, offset: Number(match[2]) };
 }
+
+/**
+ * The event that gives a newly connected client its first recovery offset. Socket.IO clients
+ * only learn an offset from the event packets they process, so one that drops before any
+ * broadcast reached it (an error monitor in a quiet hour) would come back with none and start
+ * afresh; with this packet it recovers from where it connected. Clients need no listener.
+ */
+export const RECOVERY_OFFSET_EVENT = 'switchboard:offset';

@@ -4,7 +4,7 @@ import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { SocketRateLimiter } from '../rate-limit.js';
 import { guardSocketIoAddresses } from '../ws/admission.js';
-import { SOCKET_IO_ENDPOINT, engineAdapter, type EngineAdapter } from './adapter.js';
+import { SOCKET_IO_ENDPOINT, countRecoveryFailure, engineAdapter, type EngineAdapter } from './adapter.js';
 import { socketAuth } from './auth.js';
 import { registerErrorMonitor } from './error-monitor.js';
 import { registerJobMonitor } from './jobs.js';
@@ -74,6 +74,14 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
     if (socket.recovered) subscribeRecoveredTopics(socket);
+    else {
+      adapter.sendRecoveryOffset(socket);
+      // A client that had a session but no offset: Socket.IO did not even try to restore it.
+      if (typeof socket.handshake.auth['pid'] === 'string' && typeof socket.handshake.auth['offset'] !== 'string') {
+        countRecoveryFailure(metrics, 'no_offset');
+        logger.info({ reason: 'no_offset' }, 'Socket.IO session not recovered');
+      }
+    }
     connections.addExternal(ENDPOINT);
     socket.on('disconnect', (reason) => connections.removeExternal(ENDPOINT, reason));
     socket.use((packet, next) => {
