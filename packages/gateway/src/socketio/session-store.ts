@@ -72,7 +72,6 @@ export class SessionStore {
     if (!PID.test(pid)) return undefined;
     const [[stored] = []] = await this.engine.readStrings([{ op: 'mget', keys: [socketIoSessionKey(pid)] }]);
     if (stored === undefined) return undefined;
-    await this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key: socketIoSessionKey(pid) }] });
     try {
       const session: unknown = JSON.parse(stored);
       return isSession(session) && session.pid === pid ? session : undefined;
