@@ -22,7 +22,7 @@ import {
 import { ChannelFeed } from '../feed/channel-feed.js';
 import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, type ChannelPosition } from './recovery-offset.js';
+import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, partOffset, type RecoveryPoint } from './recovery-offset.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
@@ -64,6 +64,19 @@ export type RecoveryFailure =
 export function countRecoveryFailure(metrics: GatewayMetrics, reason: RecoveryFailure): void {
   metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: 'not_recovered' });
   metrics.socketioRecoveryFailures.inc({ reason });
+}
+
+interface BroadcastPart {
+  packet: { type: number; data?: unknown[] | undefined; id?: number | undefined };
+  opts: { rooms: string[]; except: string[]; flags: Record<string, unknown> };
+}
+
+/**
+ * Whether a broadcast is one a socket in `rooms` would have got and can get again: an event
+ * packet, not awaiting acknowledgements, not volatile, and aimed at those rooms.
+ */
+function recoverable(packet: BroadcastPart['packet'], opts: BroadcastPart['opts'], rooms: Set<string>): packet is BroadcastPart['packet'] & { data: unknown[] } {
+  return packet.type === SOCKET_IO_EVENT_PACKET && packet.id === undefined && opts.flags['volatile'] === undefined && packet.data !== undefined && socketIoTargets(opts, rooms);
 }
 
 /** Sender id given to this node's own broadcasts when they come back through the channel. */
@@ -176,6 +189,16 @@ export class EngineAdapter extends ClusterAdapter {
       return;
     }
     const message = parsed.value;
+    if (message.type === SOCKET_IO_MESSAGE.broadcasts) {
+      // Each part is a broadcast of its own, with its own recovery offset within the frame.
+      const { parts } = message.data;
+      this.deps.metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
+      parts.forEach((data, i) => {
+        const part = { uid: message.uid === this.uid ? ECHO_UID : message.uid, nsp: message.nsp, type: MessageType.BROADCAST, data };
+        this.onMessage(part as ClusterMessage, partOffset(channelMessage, i, parts.length));
+      });
+      return;
+    }
     this.deps.metrics.socketioBroadcasts.inc({ kind: message.type === SOCKET_IO_MESSAGE.broadcast ? 'broadcast' : 'request' });
     const own = message.uid === this.uid && message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
     this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
@@ -280,9 +303,11 @@ export class EngineAdapter extends ClusterAdapter {
   }
 
   /** The channel's frames after `from`, up to the last one this gateway delivered. */
-  private async missedSince(from: ChannelPosition): Promise<ChannelMessage[] | RecoveryFailure> {
+  private async missedSince(from: RecoveryPoint): Promise<ChannelMessage[] | RecoveryFailure> {
     const frames: ChannelMessage[] = [];
-    let since = Math.min(from.offset, this.feed.position().offset);
+    // Inside a frame of several broadcasts, the rest of that frame was missed too.
+    const after = from.part === undefined ? from.offset : from.offset - 1;
+    let since = Math.min(after, this.feed.position().offset);
     for (let reads = 0; reads < MAX_HISTORY_READS; reads++) {
       const history = await this.deps.engine.history(this.feed.channel, { epoch: from.epoch, since });
       if (!history.recovered) return history.epoch === from.epoch ? 'history_too_short' : 'epoch_changed';
@@ -292,7 +317,7 @@ export class EngineAdapter extends ClusterAdapter {
       this.feed.advance(history.epoch, history.messages);
       const here = this.feed.position();
       if (here.epoch !== from.epoch) return 'epoch_changed';
-      if (history.offset >= here.offset) return frames.filter((m) => m.offset > from.offset && m.offset <= here.offset);
+      if (history.offset >= here.offset) return frames.filter((m) => m.offset > after && m.offset <= here.offset);
       since = history.offset;
     }
     return 'history_race';
@@ -302,7 +327,7 @@ export class EngineAdapter extends ClusterAdapter {
    * Replays the missed frames against the session: broadcasts it is targeted by become its
    * missed packets, room changes that target it change its rooms, a disconnect ends it.
    */
-  private replay(session: StoredSession, from: ChannelPosition, frames: ChannelMessage[]): Session | RecoveryFailure {
+  private replay(session: StoredSession, from: RecoveryPoint, frames: ChannelMessage[]): Session | RecoveryFailure {
     const rooms = new Set(session.rooms);
     const missedPackets: unknown[][] = [];
     for (const frame of frames) {
@@ -312,10 +337,16 @@ export class EngineAdapter extends ClusterAdapter {
       switch (message.type) {
         case SOCKET_IO_MESSAGE.broadcast: {
           const { packet, opts, requestId } = message.data;
-          const recoverable = packet.type === SOCKET_IO_EVENT_PACKET && packet.id === undefined && requestId === undefined && opts.flags['volatile'] === undefined;
-          if (recoverable && packet.data !== undefined && socketIoTargets(opts, rooms)) {
-            missedPackets.push([...packet.data, formatRecoveryOffset(frame)]);
-          }
+          if (requestId === undefined && recoverable(packet, opts, rooms)) missedPackets.push([...packet.data, formatRecoveryOffset(frame)]);
+          break;
+        }
+        case SOCKET_IO_MESSAGE.broadcasts: {
+          const { parts } = message.data;
+          // The parts the client processed before it dropped are not missed.
+          const first = frame.offset === from.offset && from.part !== undefined ? from.part + 1 : 0;
+          parts.forEach(({ packet, opts }, i) => {
+            if (i >= first && recoverable(packet, opts, rooms)) missedPackets.push([...packet.data, partOffset(frame, i, parts.length)]);
+          });
           break;
         }
         case SOCKET_IO_MESSAGE.socketsJoin:
