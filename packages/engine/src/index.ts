@@ -23,6 +23,6 @@ export type {
 export { publishesOf, DEFAULT_HISTORY_LIMITS } from './engine.js';
 export { RedisEngine, createRedisClient, type RedisEngineOptions } from './redis/redis-engine.js';
 export { MemoryEngine, type MemoryEngineOptions } from './memory/memory-engine.js';
-export { encodeChannelPayload, decodeChannelPayload } from './channel.js';
+export { encodeChannelPayload, decodeChannelPayload, historyResult } from './channel.js';
 export { channelKeys, consumerAliveKey, type ChannelKeys } from './redis/keys.js';
 export { createEngine } from './create.js';

@@ -23,6 +23,7 @@ import { ChannelFeed } from '../feed/channel-feed.js';
 import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, partOffset, type RecoveryPoint } from './recovery-offset.js';
+import { RestoreReads } from './restore-reads.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
@@ -81,6 +82,8 @@ function recoverable(packet: BroadcastPart['packet'], opts: BroadcastPart['opts'
 
 /** Sender id given to this node's own broadcasts when they come back through the channel. */
 const ECHO_UID = 'self';
+/** How many parsed history frames recoveries share. */
+const REPLAY_CACHE_FRAMES = 1024;
 /** A recovery stops after this many history reads racing other recoveries (never in practice). */
 const MAX_HISTORY_READS = 5;
 
@@ -109,6 +112,9 @@ export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
  */
 export class EngineAdapter extends ClusterAdapter {
   private readonly feed: ChannelFeed;
+  private readonly reads: RestoreReads;
+  /** Frames parsed for replays, by `<epoch>:<offset>`, oldest first. */
+  private readonly replayCache = new Map<string, SocketIoMessage | undefined>();
   private started: Promise<void> | undefined;
   /** Sockets whose rooms changed since their session was last stored. */
   private readonly unsaved = new Set<string>();
@@ -131,6 +137,7 @@ export class EngineAdapter extends ClusterAdapter {
         afterEpochChange: 'first',
       },
     );
+    this.reads = new RestoreReads(engine, this.feed.channel, deps.sessions);
   }
 
   /** Subscribes to the namespace's channel; Socket.IO calls it, the gateway awaits it. */
@@ -287,13 +294,14 @@ export class EngineAdapter extends ClusterAdapter {
     const from = parseRecoveryOffset(offset);
     if (from === undefined) return 'offset_invalid';
     if (from.epoch !== this.feed.position().epoch) return 'epoch_changed';
-    const session = await this.deps.sessions.read(pid);
-    if (session === undefined) return 'no_session';
     // Held from the history read until the restored socket is back in its rooms: every frame
     // is then either among its missed packets or delivered to it live, never both.
     const release = this.feed.hold();
     try {
-      const missed = await this.missedSince(from);
+      // The session and the history are read together (one round trip each way, shared with
+      // the other restores in progress).
+      const [session, missed] = await Promise.all([this.reads.session(pid), this.missedSince(from)]);
+      if (session === undefined) return 'no_session';
       return typeof missed === 'string' ? missed : this.replay(session, from, missed);
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
@@ -309,7 +317,7 @@ export class EngineAdapter extends ClusterAdapter {
     const after = from.part === undefined ? from.offset : from.offset - 1;
     let since = Math.min(after, this.feed.position().offset);
     for (let reads = 0; reads < MAX_HISTORY_READS; reads++) {
-      const history = await this.deps.engine.history(this.feed.channel, { epoch: from.epoch, since });
+      const history = await this.reads.history({ epoch: from.epoch, since });
       if (!history.recovered) return history.epoch === from.epoch ? 'history_too_short' : 'epoch_changed';
       frames.push(...history.messages);
       // Frames this gateway had not got yet go to its other sockets first, so the restored
@@ -324,6 +332,21 @@ export class EngineAdapter extends ClusterAdapter {
   }
 
   /**
+   * A history frame, parsed once for every restore that replays it (a drained gateway's clients
+   * all replay the same few frames). Never handed to Socket.IO, which changes what it is given.
+   */
+  private parsedForReplay(frame: ChannelMessage): SocketIoMessage | undefined {
+    const key = `${frame.epoch}:${frame.offset}`;
+    if (this.replayCache.has(key)) return this.replayCache.get(key);
+    const parsed = parseSocketIoMessage(frame.frame);
+    const message = parsed.ok ? parsed.value : undefined;
+    this.replayCache.set(key, message);
+    // A Map iterates in insertion order: the first key is the oldest.
+    if (this.replayCache.size > REPLAY_CACHE_FRAMES) this.replayCache.delete(this.replayCache.keys().next().value as string);
+    return message;
+  }
+
+  /**
    * Replays the missed frames against the session: broadcasts it is targeted by become its
    * missed packets, room changes that target it change its rooms, a disconnect ends it.
    */
@@ -331,9 +354,8 @@ export class EngineAdapter extends ClusterAdapter {
     const rooms = new Set(session.rooms);
     const missedPackets: unknown[][] = [];
     for (const frame of frames) {
-      const parsed = parseSocketIoMessage(frame.frame);
-      if (!parsed.ok || parsed.value.nsp !== this.nsp.name) continue;
-      const message: SocketIoMessage = parsed.value;
+      const message = this.parsedForReplay(frame);
+      if (message === undefined || message.nsp !== this.nsp.name) continue;
       switch (message.type) {
         case SOCKET_IO_MESSAGE.broadcast: {
           const { packet, opts, requestId } = message.data;

@@ -21,6 +21,17 @@ const isSession = (value: unknown): value is StoredSession => {
   );
 };
 
+/** A stored session, when it is one and belongs to `pid`. */
+function parseSession(stored: string | undefined, pid: string): StoredSession | undefined {
+  if (stored === undefined) return undefined;
+  try {
+    const session: unknown = JSON.parse(stored);
+    return isSession(session) && session.pid === pid ? session : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Socket.IO sessions (id, private id, rooms, data), kept in the engine for as long as the channel
  * history (`ttlS`), so whichever gateway a client reconnects to can restore it.
@@ -69,14 +80,19 @@ export class SessionStore {
 
   /** The session saved under `pid`; undefined when unknown, expired or not one of ours. */
   async read(pid: string): Promise<StoredSession | undefined> {
-    if (!PID.test(pid)) return undefined;
-    const [[stored] = []] = await this.engine.readStrings([{ op: 'mget', keys: [socketIoSessionKey(pid)] }]);
-    if (stored === undefined) return undefined;
-    try {
-      const session: unknown = JSON.parse(stored);
-      return isSession(session) && session.pid === pid ? session : undefined;
-    } catch {
-      return undefined;
-    }
+    const [session] = await this.readMany([pid]);
+    return session;
+  }
+
+  /** The sessions saved under `pids` (one round trip), in order; undefined where there is none. */
+  async readMany(pids: string[]): Promise<(StoredSession | undefined)[]> {
+    const valid = pids.filter((pid) => PID.test(pid));
+    // One read per key: an MGET leaves missing keys out, which would lose the order.
+    const stored = await this.engine.readStrings(valid.map((pid) => ({ op: 'mget', keys: [socketIoSessionKey(pid)] })));
+    const at = new Map(valid.map((pid, i) => [pid, i]));
+    return pids.map((pid) => {
+      const i = at.get(pid);
+      return i === undefined ? undefined : parseSession(stored[i]?.[0], pid);
+    });
   }
 }
