@@ -6,8 +6,8 @@ import { SocketRateLimiter } from '../rate-limit.js';
 import { guardSocketIoAddresses } from '../ws/admission.js';
 import { SOCKET_IO_ENDPOINT, countRecoveryFailure, engineAdapter, type EngineAdapter } from './adapter.js';
 import { socketAuth } from './auth.js';
-import { registerErrorMonitor } from './error-monitor.js';
-import { registerJobMonitor } from './jobs.js';
+import { errorMonitor } from './error-monitor.js';
+import { jobMonitor } from './jobs.js';
 import { ackOf } from './acks.js';
 import { SessionStore } from './session-store.js';
 import { subscribeRecoveredTopics } from './uws-topics.js';
@@ -71,6 +71,10 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   });
 
   const limiter = new SocketRateLimiter<Socket>(config.wsRateLimitPerS);
+  // Listeners shared by every socket (an idle connection holds none of its own).
+  const registerErrorMonitor = errorMonitor(ctx);
+  const registerJobMonitor = jobMonitor(ctx);
+  const onDisconnect = (reason: string) => connections.removeExternal(ENDPOINT, reason);
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
     if (socket.recovered) subscribeRecoveredTopics(socket);
@@ -83,7 +87,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
       }
     }
     connections.addExternal(ENDPOINT);
-    socket.on('disconnect', (reason) => connections.removeExternal(ENDPOINT, reason));
+    socket.on('disconnect', onDisconnect);
     socket.use((packet, next) => {
       const event = String(packet[0]);
       metrics.socketioEvents.inc({ event: KNOWN_EVENTS.has(event) ? event : 'other' });
@@ -93,8 +97,11 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
       if (verdict === 'flood') socket.disconnect(true);
       else ackOf(packet.slice(1))?.({ ok: false, error: `rate limit exceeded: at most ${config.wsRateLimitPerS} events per second` });
     });
-    registerErrorMonitor(socket, ctx);
-    registerJobMonitor(socket, ctx);
+    registerErrorMonitor(socket);
+    registerJobMonitor(socket);
+    // The request that opened the connection is not needed once it is set up (its headers stay
+    // in `socket.handshake`): Socket.IO's advice for memory per connection.
+    (socket.conn as unknown as { request: unknown }).request = null;
   });
 
   return {
