@@ -264,6 +264,18 @@ export class EngineAdapter extends ClusterAdapter {
     this.unsaved.clear();
   }
 
+  /**
+   * Stores the session of every connected socket now and resolves once stored (or after
+   * `timeoutMs`, so that a Redis outage does not hold a drain).
+   */
+  async storeSessions(timeoutMs: number): Promise<void> {
+    this.refreshSessions();
+    this.saveSessions();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.deps.sessions.flush(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   private refreshSessions(): void {
     for (const id of this.nsp.sockets.keys()) this.markUnsaved(id);
   }

@@ -13,12 +13,17 @@ import { SessionStore } from './session-store.js';
 import { subscribeRecoveredTopics } from './uws-topics.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
+/** How long a drain waits for the sessions to be stored before it closes the transports anyway. */
+const DRAIN_STORE_TIMEOUT_MS = 2_000;
 const KNOWN_EVENTS = new Set<string>([...Object.values(ERROR_CLIENT_EVENTS), ...Object.values(JOB_CLIENT_EVENTS)]);
 
 export interface SocketIo {
   io: Server;
-  /** Closes every local socket's transport: clients reconnect, through the balancer, elsewhere. */
-  drain(): void;
+  /**
+   * Stores every local socket's session, then closes its transport: clients reconnect, through
+   * the balancer, elsewhere, and find their latest session there.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,7 +113,12 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     io,
     // Closing the engine.io connections (not a Socket.IO disconnect, which clients take as final)
     // makes clients see "transport close" and reconnect, through the balancer, to a live node.
-    drain: () => io.engine.close(),
+    // Their sessions are stored first: a client back elsewhere within milliseconds would
+    // otherwise race the store of a room it joined just before.
+    async drain() {
+      await adapter.storeSessions(DRAIN_STORE_TIMEOUT_MS);
+      io.engine.close();
+    },
     async close() {
       io.engine.close();
       // The sessions of the sockets just closed must be stored before the engine goes.
