@@ -310,11 +310,10 @@ export class EngineAdapter extends ClusterAdapter {
     // is then either among its missed packets or delivered to it live, never both.
     const release = this.feed.hold();
     try {
-      // The session and the history are read together (one round trip each way, shared with
-      // the other restores in progress).
-      const [session, missed] = await Promise.all([this.reads.session(pid), this.missedSince(from)]);
-      if (session === undefined) return 'no_session';
-      return typeof missed === 'string' ? missed : this.replay(session, from, missed);
+      // The session and the history are read together (each read shared with the other
+      // restores in progress).
+      const missed = await this.missedSince(from, this.reads.session(pid));
+      return typeof missed === 'string' ? missed : this.replay(missed.session, from, missed.frames);
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
       // socket back in its rooms in one of them.
@@ -322,14 +321,25 @@ export class EngineAdapter extends ClusterAdapter {
     }
   }
 
-  /** The channel's frames after `from`, up to the last one this gateway delivered. */
-  private async missedSince(from: RecoveryPoint): Promise<ChannelMessage[] | RecoveryFailure> {
+  /**
+   * The session, and the channel's frames after `from` up to the last one this gateway
+   * delivered (the restore returns at once from there, so the restored socket gets every later
+   * frame live).
+   */
+  private async missedSince(
+    from: RecoveryPoint,
+    sessionRead: Promise<StoredSession | undefined>,
+  ): Promise<{ session: StoredSession; frames: ChannelMessage[] } | RecoveryFailure> {
     const frames: ChannelMessage[] = [];
     // Inside a frame of several broadcasts, the rest of that frame was missed too.
     const after = from.part === undefined ? from.offset : from.offset - 1;
     let since = Math.min(after, this.feed.position().offset);
     for (let reads = 0; reads < MAX_HISTORY_READS; reads++) {
-      const history = await this.reads.history({ epoch: from.epoch, since });
+      // Nothing may be awaited between the last history read and the socket's return to its
+      // rooms: other restores advance the feed, and what they deliver meanwhile would reach
+      // neither this socket's missed packets nor, live, the socket itself.
+      const [history, session] = await Promise.all([this.reads.history({ epoch: from.epoch, since }), sessionRead]);
+      if (session === undefined) return 'no_session';
       if (!history.recovered) return history.epoch === from.epoch ? 'history_too_short' : 'epoch_changed';
       frames.push(...history.messages);
       // Frames this gateway had not got yet go to its other sockets first, so the restored
@@ -337,7 +347,7 @@ export class EngineAdapter extends ClusterAdapter {
       this.feed.advance(history.epoch, history.messages);
       const here = this.feed.position();
       if (here.epoch !== from.epoch) return 'epoch_changed';
-      if (history.offset >= here.offset) return frames.filter((m) => m.offset > after && m.offset <= here.offset);
+      if (history.offset >= here.offset) return { session, frames: frames.filter((m) => m.offset > after && m.offset <= here.offset) };
       since = history.offset;
     }
     return 'history_race';
