@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
 import { churnRun, restartRun, type DisruptionResult } from './churn.js';
 import { INGEST_SYSTEMS, type IngestFigures } from './ingest.js';
+import { memoryAfterGc, type MemoryUsage } from './lib/inspector.js';
 import { CpuMeter, rssBytes, sleep, type Proc } from './lib/proc.js';
 import { Status } from './lib/status.js';
 import { LoaderPool, MAX_SOCKETS_PER_LOADER } from './load/pool.js';
@@ -230,6 +231,23 @@ async function runSession(spec: SessionSpec): Promise<void> {
   }
 }
 
+/**
+ * Memory of each connection holder after full garbage collections (through its inspector) and a
+ * short settle; RSS read at a random moment moves with the collector by more than the idle
+ * connections take. Processes without an inspector fall back to their current RSS.
+ */
+async function settledMemory(procs: Proc[]): Promise<MemoryUsage[]> {
+  return Promise.all(
+    procs.map(async (p) => {
+      if (p.inspectPort === undefined) return { rss: rssBytes(p.pid), heapUsed: 0, external: 0, arrayBuffers: 0 };
+      const usage = await memoryAfterGc(p.inspectPort);
+      // Freed pages go back to the system shortly after the collection.
+      await sleep(500);
+      return { ...usage, rss: rssBytes(p.pid) };
+    }),
+  );
+}
+
 /** Connects the fan-out clients and runs the fan-out, latency, capacity, ramp and rooms scenarios. */
 async function connectAndMeasure(spec: SessionSpec, session: Session, points: number[]): Promise<void> {
     // Connect in two halves: the ramp counts both, RSS per connection is the second half's
@@ -239,7 +257,7 @@ async function connectAndMeasure(spec: SessionSpec, session: Session, points: nu
     status.begin(`${spec.id}: connecting ${total} clients`);
     const first = await pool.connect(session.kind, session.clientUrls, half, { deflate: args.deflate });
     await sleep(preset.settleMs);
-    const rssBefore = session.connectionHolders.map((p) => rssBytes(p.pid));
+    const before = await settledMemory(session.connectionHolders);
     const second = await pool.connect(session.kind, session.clientUrls, total - half, { deflate: args.deflate });
     const connected = { ok: first.ok + second.ok, failed: first.failed + second.failed, ms: first.ms + second.ms, errors: [...first.errors, ...second.errors] };
     if (connected.failed > 0) status.note(`${spec.id}: ${connected.failed} connections failed: ${connected.errors.join('; ')}`);
@@ -253,9 +271,12 @@ async function connectAndMeasure(spec: SessionSpec, session: Session, points: nu
       });
     }
     await sleep(preset.settleMs);
-    const rssAfter = session.connectionHolders.map((p) => rssBytes(p.pid));
+    const after = await settledMemory(session.connectionHolders);
     if (runs(spec, 'capacity') && second.ok > 0) {
-      const delta = rssAfter.reduce((n, v, i) => n + v - rssBefore[i]!, 0);
+      const growth = (of: (m: MemoryUsage) => number) => after.reduce((n, m, i) => n + of(m) - of(before[i]!), 0);
+      const delta = growth((m) => m.rss);
+      const rssBefore = before.map((m) => m.rss);
+      const rssAfter = after.map((m) => m.rss);
       add({
         scenario: 'capacity', key: `capacity:${spec.kind}`, case: `${kindName}, idle`, system: spec.id, label: spec.label,
         baseline: isBaselineSession(spec), metric: 'rss_per_connection_kb', unit: 'KB', better: 'lower',
@@ -264,6 +285,8 @@ async function connectAndMeasure(spec: SessionSpec, session: Session, points: nu
           connections: connected.ok, measured_over: second.ok, processes: session.connectionHolders.length,
           connections_per_process: Math.round(connected.ok / session.connectionHolders.length),
           rss_mb_before: Math.round(rssBefore.reduce((a, b) => a + b, 0) / 2 ** 20), rss_mb_after: Math.round(rssAfter.reduce((a, b) => a + b, 0) / 2 ** 20),
+          // The JavaScript side of it: live heap and off-heap buffers after a full collection.
+          heap_external_per_connection_kb: Math.round((growth((m) => m.heapUsed + m.external) / second.ok / 1024) * 100) / 100,
           failed: connected.failed, per_process_limit: cap,
         },
       });

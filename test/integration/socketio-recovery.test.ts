@@ -123,10 +123,15 @@ describe('Socket.IO connection state recovery across two gateways (Redis)', () =
     await waitFor(() => c.received.length - receivedFrom >= observer.received.length - observedFrom, { what: 'the missed packets' });
     expect(sequence(c, receivedFrom)).toEqual(sequence(observer, observedFrom));
     expect(sequence(c, receivedFrom)).toHaveLength(10);
-    // Each missed packet carries its recovery offset, increasing.
-    const offsets = c.received.slice(receivedFrom).map((r) => Number(String(r.args.at(-1)).split(':')[1]));
-    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
-    expect(new Set(offsets).size).toBe(offsets.length);
+    // Each missed packet carries its recovery offset, increasing: `<epoch>:<offset>` or, within a
+    // report's frame (error:new, error:service, error:level), `<epoch>:<offset>.<part>` until its
+    // last part.
+    const places = c.received.slice(receivedFrom).map((r) => {
+      const [, offset, part] = /^[^:]+:(\d+)(?:\.(\d+))?$/.exec(String(r.args.at(-1)))!;
+      return Number(offset) * 100 + (part === undefined ? 99 : Number(part));
+    });
+    expect(places).toEqual([...places].sort((a, b) => a - b));
+    expect(new Set(places).size).toBe(places.length);
 
     // Rooms are back: later room emits arrive without subscribing again.
     const after = await report({ service: 'svc-recover', error: { message: 'after' }, level: 'error' });
@@ -139,6 +144,35 @@ describe('Socket.IO connection state recovery across two gateways (Redis)', () =
     const metrics = await cluster.gatewayB.metrics();
     expect(metricValue(metrics, 'switchboard_resumes_total{endpoint="socket.io",outcome="recovered"}')).toBeGreaterThanOrEqual(1);
     expect(metricValue(metrics, 'switchboard_replayed_frames_total{endpoint="socket.io"}')).toBeGreaterThanOrEqual(10);
+  });
+
+  it('recovers from inside a report: a client that processed its error:new only gets its error:service and error:level', async () => {
+    const c = await connect(cluster.gatewayA, 'quentin');
+    expect(await c.ack('subscribe:service', 'svc-part')).toEqual({ ok: true });
+    expect(await c.ack('subscribe:level', 'fatal')).toEqual({ ok: true });
+    const r = await report({ service: 'svc-part', error: { message: 'three audiences' }, level: 'fatal' });
+    await c.next('error:level', (p) => p['id'] === r.json['id']);
+    const parts = c.received.filter((e) => (e.args[0] as Record<string, unknown>)['id'] === r.json['id']);
+    expect(parts.map((e) => e.event)).toEqual(['error:new', 'error:service', 'error:level']);
+    const [epochOffset] = String(parts[2]!.args.at(-1)).split('.');
+    expect(parts.map((e) => e.args.at(-1))).toEqual([`${epochOffset}.0`, `${epochOffset}.1`, epochOffset]);
+
+    await drop(c);
+    // As if the connection had dropped right after error:new: the client's offset is its part.
+    (c.socket as unknown as { _lastOffset: string })._lastOffset = `${epochOffset}.0`;
+    const receivedFrom = c.received.length;
+    await reconnect(c, cluster.gatewayB);
+    expect(c.socket.recovered).toBe(true);
+    await c.next('error:level', (p) => p['id'] === r.json['id'] && c.received.length - receivedFrom >= 2, 'the rest of the report');
+    const marker = await report({ service: 'svc-part', error: {}, level: 'fatal' });
+    await c.next('error:level', (p) => p['id'] === marker.json['id']);
+    expect(sequence(c, receivedFrom)).toEqual([
+      `error:service ${String(r.json['id'])}`,
+      `error:level ${String(r.json['id'])}`,
+      `error:new ${String(marker.json['id'])}`,
+      `error:service ${String(marker.json['id'])}`,
+      `error:level ${String(marker.json['id'])}`,
+    ]);
   });
 
   it('recovers on the same gateway too', async () => {

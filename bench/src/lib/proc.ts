@@ -66,6 +66,8 @@ export class CpuMeter {
 export class Proc {
   private readonly tail: string[] = [];
   readonly exited: Promise<void>;
+  /** The Node.js inspector's port (loopback), for processes started by `startNode`. */
+  inspectPort: number | undefined;
 
   constructor(
     readonly name: string,
@@ -165,7 +167,11 @@ export async function startNode(
   options: NodeOptions = {},
 ): Promise<{ proc: Proc; port: number }> {
   const port = options.port ?? (await freePort());
-  const proc = startProc(name, process.execPath, [...(options.execArgv ?? []), script, ...args], { ...env, PORT: String(port) });
+  // The inspector (loopback only) lets the capacity scenario collect garbage before reading memory.
+  const inspectPort = await freePort();
+  const execArgv = [...(options.execArgv ?? []), `--inspect=127.0.0.1:${inspectPort}`];
+  const proc = startProc(name, process.execPath, [...execArgv, script, ...args], { ...env, PORT: String(port) });
+  proc.inspectPort = inspectPort;
   await waitHttpOk(proc, `http://127.0.0.1:${port}${readyPath}`);
   return { proc, port };
 }

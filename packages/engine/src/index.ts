@@ -31,6 +31,6 @@ export {
 } from './redis/redis-engine.js';
 export { clusterTopology, keySlot, partitionTags } from './redis/topology.js';
 export { MemoryEngine, type MemoryEngineOptions } from './memory/memory-engine.js';
-export { encodeChannelPayload, decodeChannelPayload } from './channel.js';
+export { encodeChannelPayload, decodeChannelPayload, historyResult } from './channel.js';
 export { channelKeys, consumerAliveKey, type ChannelKeys } from './redis/keys.js';
 export { createEngine, type EngineTarget } from './create.js';

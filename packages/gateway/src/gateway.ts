@@ -115,7 +115,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
       listenSocket = undefined;
       log.info({ clients: ctx.connections.total }, 'draining: closing clients with 1012');
       ctx.connections.closeAll(CLOSE_SERVICE_RESTART, 'server restarting');
-      socketIo.drain();
+      await socketIo.drain();
       await ctx.inflight.idle(timeoutMs);
       await socketIo.close();
     },

@@ -112,6 +112,12 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    socketioRecoveryFailures: new Counter({
+      name: 'switchboard_socketio_recovery_failures_total',
+      help: 'Socket.IO reconnects that asked to recover their session and did not, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     socketioErrors: new Counter({
       name: 'switchboard_socketio_errors_total',
       help: 'Socket.IO refusals and errors, by reason.',

@@ -13,7 +13,18 @@ export const SOCKET_IO_MESSAGE = {
   socketsJoin: 4,
   socketsLeave: 5,
   disconnectSockets: 6,
+  /**
+   * Several broadcasts in one frame (this project's own type, never sent to socket.io-adapter):
+   * what one event emits to several audiences (an error report: everyone, its service's room,
+   * its level's room) takes one offset and one history slot instead of one each. Each part is
+   * delivered as a broadcast of its own, with recovery offset `<epoch>:<offset>.<part>` (the last
+   * part's is the frame's `<epoch>:<offset>`).
+   */
+  broadcasts: 100,
 } as const;
+
+/** Most broadcasts one `broadcasts` frame may carry. */
+export const SOCKET_IO_MAX_PARTS = 16;
 
 /** The `packet.type` of a Socket.IO EVENT packet (socket.io-parser). */
 export const SOCKET_IO_EVENT_PACKET = 2;
@@ -43,12 +54,18 @@ const packet = z.looseObject({
 });
 
 const envelope = { uid: z.string().min(1), nsp: z.string().min(1) };
+const broadcastData = z.object({ opts: target, packet, requestId: z.string().optional() });
 
 export const socketIoMessageSchema = z.union([
   z.object({
     ...envelope,
     type: z.literal(SOCKET_IO_MESSAGE.broadcast),
-    data: z.object({ opts: target, packet, requestId: z.string().optional() }),
+    data: broadcastData,
+  }),
+  z.object({
+    ...envelope,
+    type: z.literal(SOCKET_IO_MESSAGE.broadcasts),
+    data: z.object({ parts: z.array(broadcastData.omit({ requestId: true })).min(1).max(SOCKET_IO_MAX_PARTS) }),
   }),
   z.object({
     ...envelope,
@@ -82,6 +99,25 @@ export function socketIoEmitFrame(nsp: string, to: SocketIoTarget, event: string
     type: SOCKET_IO_MESSAGE.broadcast,
     data: { opts: targetOf(to), packet: { type: SOCKET_IO_EVENT_PACKET, data: [event, ...args], nsp } },
   });
+}
+
+/** One `io.to(rooms).except(except).emit(event, ...args)` of a `socketIoEmitsFrame`. */
+export interface SocketIoEmit {
+  to: SocketIoTarget;
+  event: string;
+  args: unknown[];
+}
+
+/**
+ * Several emits as one frame for `socketIoChannel(nsp)` (one offset, one history slot), applied
+ * in order; a single emit stays a plain broadcast frame.
+ */
+export function socketIoEmitsFrame(nsp: string, emits: SocketIoEmit[]): string {
+  const [only] = emits;
+  if (emits.length === 1 && only !== undefined) return socketIoEmitFrame(nsp, only.to, only.event, ...only.args);
+  if (emits.length === 0 || emits.length > SOCKET_IO_MAX_PARTS) throw new RangeError(`a frame carries 1 to ${SOCKET_IO_MAX_PARTS} emits, not ${emits.length}`);
+  const parts = emits.map(({ to, event, args }) => ({ opts: targetOf(to), packet: { type: SOCKET_IO_EVENT_PACKET, data: [event, ...args], nsp } }));
+  return JSON.stringify({ uid: SOCKET_IO_EMITTER_UID, nsp, type: SOCKET_IO_MESSAGE.broadcasts, data: { parts } });
 }
 
 /** `io.in(rooms).except(except).socketsLeave(leave)`, as a frame for `socketIoChannel(nsp)`. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSocketIoMessage, socketIoEmitFrame, socketIoLeaveFrame, socketIoTargets } from '../src/socketio-adapter.js';
+import { SOCKET_IO_MAX_PARTS, parseSocketIoMessage, socketIoEmitFrame, socketIoEmitsFrame, socketIoLeaveFrame, socketIoTargets } from '../src/socketio-adapter.js';
 
 describe('Socket.IO adapter frames', () => {
   it('an emit reads back as a broadcast of an EVENT packet, with the engine offset field ignored', () => {
@@ -14,6 +14,31 @@ describe('Socket.IO adapter frames', () => {
         data: { opts: { rooms: ['job:1'], except: ['user:x'], flags: {} }, packet: { type: 2, data: ['event', { a: 1 }], nsp: '/' } },
       },
     });
+  });
+
+  it('several emits read back as one broadcasts frame, in order; a single one stays a plain broadcast', () => {
+    const all = { rooms: [], except: [] };
+    const frame = socketIoEmitsFrame('/', [
+      { to: all, event: 'error:new', args: [{ id: 'e1' }] },
+      { to: { rooms: ['service:a'], except: ['x'] }, event: 'error:service', args: [{ id: 'e1' }, 2] },
+    ]);
+    expect(parseSocketIoMessage(`${frame.slice(0, -1)},"offset":9}`)).toEqual({
+      ok: true,
+      value: {
+        uid: 'emitter',
+        nsp: '/',
+        type: 100,
+        data: {
+          parts: [
+            { opts: { rooms: [], except: [], flags: {} }, packet: { type: 2, data: ['error:new', { id: 'e1' }], nsp: '/' } },
+            { opts: { rooms: ['service:a'], except: ['x'], flags: {} }, packet: { type: 2, data: ['error:service', { id: 'e1' }, 2], nsp: '/' } },
+          ],
+        },
+      },
+    });
+    expect(socketIoEmitsFrame('/', [{ to: all, event: 'e', args: [1] }])).toBe(socketIoEmitFrame('/', all, 'e', 1));
+    expect(() => socketIoEmitsFrame('/', [])).toThrow(RangeError);
+    expect(() => socketIoEmitsFrame('/', Array.from({ length: SOCKET_IO_MAX_PARTS + 1 }, () => ({ to: all, event: 'e', args: [] })))).toThrow(RangeError);
   });
 
   it('a leave reads back as sockets-leave', () => {
@@ -31,6 +56,9 @@ describe('Socket.IO adapter frames', () => {
     ['a heartbeat (this cluster has none)', '{"uid":"u","nsp":"/","type":2}'],
     ['rooms that are not strings', '{"uid":"u","nsp":"/","type":3,"data":{"opts":{"rooms":[1]},"packet":{"type":2,"data":[]}}}'],
     ['a packet without a type', '{"uid":"u","nsp":"/","type":3,"data":{"opts":{"rooms":[]},"packet":{"data":[]}}}'],
+    ['a broadcasts frame without parts', '{"uid":"u","nsp":"/","type":100,"data":{"parts":[]}}'],
+    ['a broadcasts frame with a part that is not a broadcast', '{"uid":"u","nsp":"/","type":100,"data":{"parts":[{"opts":{"rooms":[]}}]}}'],
+    [`a broadcasts frame of more than ${SOCKET_IO_MAX_PARTS} parts`, `{"uid":"u","nsp":"/","type":100,"data":{"parts":[${Array(SOCKET_IO_MAX_PARTS + 1).fill('{"opts":{"rooms":[]},"packet":{"type":2,"data":["e"]}}').join(',')}]}}`],
     ['a leave without rooms', '{"uid":"u","nsp":"/","type":5,"data":{"opts":{"rooms":[]}}}'],
     ['a disconnect with a non-boolean close', '{"uid":"u","nsp":"/","type":6,"data":{"opts":{"rooms":[]},"close":"yes"}}'],
   ])('refuses %s without throwing', (_what, frame) => {

@@ -53,13 +53,15 @@ describe('product commits', () => {
     expect(analyticsCommit({ ...entry('analytics', {}), body: '{oops' }, guard)).toEqual({ ok: false, error: 'body: invalid JSON' });
   });
 
-  it('error monitor: three Socket.IO broadcasts, to all and to the service and level rooms, as channel frames', () => {
+  it('error monitor: three Socket.IO broadcasts, to all and to the service and level rooms, in one channel frame', () => {
     const result = errorReportCommit(entry('error', { service: 'billing', error: { message: 'x' }, level: 'fatal' }), guard);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.commit.ops).toEqual([]);
-    const messages = socketIoMessages(result.commit);
-    expect(messages.map((m) => [m.type, m.uid, m.nsp])).toEqual([[3, 'emitter', '/'], [3, 'emitter', '/'], [3, 'emitter', '/']]);
+    const [frame, ...others] = socketIoMessages(result.commit);
+    expect(others).toEqual([]);
+    expect([frame!.type, frame!.uid, frame!.nsp]).toEqual([100, 'emitter', '/']);
+    const messages = (frame!.data['parts'] as Record<string, unknown>[]).map((data) => ({ data }));
     expect(messages.map((m) => m.data['opts'])).toEqual([
       { rooms: [], except: [], flags: {} },
       { rooms: ['service:billing'], except: [], flags: {} },

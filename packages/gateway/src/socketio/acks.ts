@@ -1,3 +1,4 @@
+import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import { validate } from '@switchboard/protocol';
 
@@ -12,15 +13,17 @@ export const ackOf = (args: unknown[]): Ack | undefined => {
 
 /**
  * A client event handler taking one validated argument and answering the optional ack with
- * `{ok:true}` or `{ok:false,error}`. Wrong argument types never throw.
+ * `{ok:true}` or `{ok:false,error}`. Wrong argument types never throw. Made once per gateway and
+ * shared by every socket: Socket.IO calls it with the socket as `this`, so an idle connection
+ * holds no closure of its own for each event.
  */
 export function handler<T>(
   schema: z.ZodType<T>,
   field: string,
-  run: (value: T) => AckResult | Promise<AckResult>,
+  run: (socket: Socket, value: T) => AckResult | Promise<AckResult>,
   onInvalid: () => void,
-): (...args: unknown[]) => void {
-  return (...args: unknown[]) => {
+): (this: Socket, ...args: unknown[]) => void {
+  return function (this: Socket, ...args: unknown[]) {
     const ack = ackOf(args);
     const parsed = validate(schema, args[0]);
     if (!parsed.ok) {
@@ -28,7 +31,7 @@ export function handler<T>(
       ack?.({ ok: false, error: `${field}: ${parsed.error.replace(/^body: /, '')}` });
       return;
     }
-    Promise.resolve(run(parsed.value)).then(
+    Promise.resolve(run(this, parsed.value)).then(
       (result) => ack?.(result),
       () => ack?.({ ok: false, error: 'temporarily unavailable, retry' }),
     );

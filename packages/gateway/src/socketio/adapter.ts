@@ -22,7 +22,8 @@ import {
 import { ChannelFeed } from '../feed/channel-feed.js';
 import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { formatRecoveryOffset, parseRecoveryOffset, type ChannelPosition } from './recovery-offset.js';
+import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, partOffset, type RecoveryPoint } from './recovery-offset.js';
+import { RestoreReads } from './restore-reads.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
@@ -41,8 +42,48 @@ export interface EngineAdapterDeps {
 /** A socket's private session id (set by Socket.IO when connection state recovery is on). */
 const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
 
+/**
+ * Why a reconnecting client's session was not recovered (the `reason` of
+ * `switchboard_socketio_recovery_failures_total`): its offset is not one of ours, the channel's
+ * epoch changed (Redis lost its data) or this node's feed has not started, no session is stored
+ * under its id (expired, or it left for good), the history no longer holds every frame after
+ * its offset, the server disconnected it meanwhile, or the history kept moving under the read.
+ * `no_offset` (the client had not processed any packet) is counted where Socket.IO skips the
+ * restore altogether, and `error` is a failed read.
+ */
+export type RecoveryFailure =
+  | 'offset_invalid'
+  | 'no_offset'
+  | 'epoch_changed'
+  | 'no_session'
+  | 'history_too_short'
+  | 'disconnected'
+  | 'history_race'
+  | 'error';
+
+/** Counts a reconnect that asked for its session and did not get it. */
+export function countRecoveryFailure(metrics: GatewayMetrics, reason: RecoveryFailure): void {
+  metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: 'not_recovered' });
+  metrics.socketioRecoveryFailures.inc({ reason });
+}
+
+interface BroadcastPart {
+  packet: { type: number; data?: unknown[] | undefined; id?: number | undefined };
+  opts: { rooms: string[]; except: string[]; flags: Record<string, unknown> };
+}
+
+/**
+ * Whether a broadcast is one a socket in `rooms` would have got and can get again: an event
+ * packet, not awaiting acknowledgements, not volatile, and aimed at those rooms.
+ */
+function recoverable(packet: BroadcastPart['packet'], opts: BroadcastPart['opts'], rooms: Set<string>): packet is BroadcastPart['packet'] & { data: unknown[] } {
+  return packet.type === SOCKET_IO_EVENT_PACKET && packet.id === undefined && opts.flags['volatile'] === undefined && packet.data !== undefined && socketIoTargets(opts, rooms);
+}
+
 /** Sender id given to this node's own broadcasts when they come back through the channel. */
 const ECHO_UID = 'self';
+/** How many parsed history frames recoveries share. */
+const REPLAY_CACHE_FRAMES = 1024;
 /** A recovery stops after this many history reads racing other recoveries (never in practice). */
 const MAX_HISTORY_READS = 5;
 
@@ -71,6 +112,9 @@ export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
  */
 export class EngineAdapter extends ClusterAdapter {
   private readonly feed: ChannelFeed;
+  private readonly reads: RestoreReads;
+  /** Frames parsed for replays, by `<epoch>:<offset>`, oldest first. */
+  private readonly replayCache = new Map<string, SocketIoMessage | undefined>();
   private started: Promise<void> | undefined;
   /** Sockets whose rooms changed since their session was last stored. */
   private readonly unsaved = new Set<string>();
@@ -93,6 +137,7 @@ export class EngineAdapter extends ClusterAdapter {
         afterEpochChange: 'first',
       },
     );
+    this.reads = new RestoreReads(engine, this.feed.channel, deps.sessions);
   }
 
   /** Subscribes to the namespace's channel; Socket.IO calls it, the gateway awaits it. */
@@ -151,9 +196,29 @@ export class EngineAdapter extends ClusterAdapter {
       return;
     }
     const message = parsed.value;
+    if (message.type === SOCKET_IO_MESSAGE.broadcasts) {
+      // Each part is a broadcast of its own, with its own recovery offset within the frame.
+      const { parts } = message.data;
+      this.deps.metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
+      parts.forEach((data, i) => {
+        const part = { uid: message.uid === this.uid ? ECHO_UID : message.uid, nsp: message.nsp, type: MessageType.BROADCAST, data };
+        this.onMessage(part as ClusterMessage, partOffset(channelMessage, i, parts.length));
+      });
+      return;
+    }
     this.deps.metrics.socketioBroadcasts.inc({ kind: message.type === SOCKET_IO_MESSAGE.broadcast ? 'broadcast' : 'request' });
     const own = message.uid === this.uid && message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
     this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
+  }
+
+  /**
+   * Sends a socket that starts a new session the offset of the last frame this node delivered:
+   * it gets every later frame live, so it can recover from there even if it drops before any
+   * broadcast reaches it. Written to the socket alone, not published (no history slot).
+   */
+  sendRecoveryOffset(socket: Socket): void {
+    const packet = { type: SOCKET_IO_EVENT_PACKET, data: [RECOVERY_OFFSET_EVENT, formatRecoveryOffset(this.feed.position())] };
+    (socket as unknown as { packet(packet: unknown): void }).packet(packet);
   }
 
   /*
@@ -199,6 +264,18 @@ export class EngineAdapter extends ClusterAdapter {
     this.unsaved.clear();
   }
 
+  /**
+   * Stores the session of every connected socket now and resolves once stored (or after
+   * `timeoutMs`, so that a Redis outage does not hold a drain).
+   */
+  async storeSessions(timeoutMs: number): Promise<void> {
+    this.refreshSessions();
+    this.saveSessions();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.deps.sessions.flush(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
   private refreshSessions(): void {
     for (const id of this.nsp.sockets.keys()) this.markUnsaved(id);
   }
@@ -209,28 +286,34 @@ export class EngineAdapter extends ClusterAdapter {
    * expired, the history no longer reaches back to that offset, or the epoch changed.
    */
   override async restoreSession(pid: string, offset: string): Promise<Session> {
-    const restored = await this.restore(pid, offset).catch((err: unknown) => {
+    const outcome = await this.restore(pid, offset).catch((err: unknown): RecoveryFailure => {
       this.deps.logger.warn({ err }, 'Socket.IO session not restored');
-      return null;
+      return 'error';
     });
     const { metrics } = this.deps;
-    metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: restored ? 'recovered' : 'not_recovered' });
-    if (restored) metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, restored.missedPackets.length);
-    // Socket.IO takes null as "not recovered"; its typings leave null out.
-    return restored as Session;
+    if (typeof outcome === 'string') {
+      countRecoveryFailure(metrics, outcome);
+      this.deps.logger.info({ reason: outcome, offset: offset.slice(0, 80), at: this.feed.position() }, 'Socket.IO session not recovered');
+      // Socket.IO takes null as "not recovered"; its typings leave null out.
+      return null as unknown as Session;
+    }
+    metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: 'recovered' });
+    metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, outcome.missedPackets.length);
+    return outcome;
   }
 
-  private async restore(pid: string, offset: string): Promise<Session | null> {
+  private async restore(pid: string, offset: string): Promise<Session | RecoveryFailure> {
     const from = parseRecoveryOffset(offset);
-    if (from === undefined || from.epoch !== this.feed.position().epoch) return null;
-    const session = await this.deps.sessions.take(pid);
-    if (session === undefined) return null;
+    if (from === undefined) return 'offset_invalid';
+    if (from.epoch !== this.feed.position().epoch) return 'epoch_changed';
     // Held from the history read until the restored socket is back in its rooms: every frame
     // is then either among its missed packets or delivered to it live, never both.
     const release = this.feed.hold();
     try {
-      const missed = await this.missedSince(from);
-      return missed === undefined ? null : this.replay(session, from, missed);
+      // The session and the history are read together (each read shared with the other
+      // restores in progress).
+      const missed = await this.missedSince(from, this.reads.session(pid));
+      return typeof missed === 'string' ? missed : this.replay(missed.session, from, missed.frames);
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
       // socket back in its rooms in one of them.
@@ -238,43 +321,76 @@ export class EngineAdapter extends ClusterAdapter {
     }
   }
 
-  /** The channel's frames after `from`, up to the last one this gateway delivered. */
-  private async missedSince(from: ChannelPosition): Promise<ChannelMessage[] | undefined> {
+  /**
+   * The session, and the channel's frames after `from` up to the last one this gateway
+   * delivered (the restore returns at once from there, so the restored socket gets every later
+   * frame live).
+   */
+  private async missedSince(
+    from: RecoveryPoint,
+    sessionRead: Promise<StoredSession | undefined>,
+  ): Promise<{ session: StoredSession; frames: ChannelMessage[] } | RecoveryFailure> {
     const frames: ChannelMessage[] = [];
-    let since = Math.min(from.offset, this.feed.position().offset);
+    // Inside a frame of several broadcasts, the rest of that frame was missed too.
+    const after = from.part === undefined ? from.offset : from.offset - 1;
+    let since = Math.min(after, this.feed.position().offset);
     for (let reads = 0; reads < MAX_HISTORY_READS; reads++) {
-      const history = await this.deps.engine.history(this.feed.channel, { epoch: from.epoch, since });
-      if (!history.recovered) return undefined;
+      // Nothing may be awaited between the last history read and the socket's return to its
+      // rooms: other restores advance the feed, and what they deliver meanwhile would reach
+      // neither this socket's missed packets nor, live, the socket itself.
+      const [history, session] = await Promise.all([this.reads.history({ epoch: from.epoch, since }), sessionRead]);
+      if (session === undefined) return 'no_session';
+      if (!history.recovered) return history.epoch === from.epoch ? 'history_too_short' : 'epoch_changed';
       frames.push(...history.messages);
       // Frames this gateway had not got yet go to its other sockets first, so the restored
       // socket's missed packets and what it gets live meet exactly.
       this.feed.advance(history.epoch, history.messages);
       const here = this.feed.position();
-      if (here.epoch !== from.epoch) return undefined;
-      if (history.offset >= here.offset) return frames.filter((m) => m.offset > from.offset && m.offset <= here.offset);
+      if (here.epoch !== from.epoch) return 'epoch_changed';
+      if (history.offset >= here.offset) return { session, frames: frames.filter((m) => m.offset > after && m.offset <= here.offset) };
       since = history.offset;
     }
-    return undefined;
+    return 'history_race';
+  }
+
+  /**
+   * A history frame, parsed once for every restore that replays it (a drained gateway's clients
+   * all replay the same few frames). Never handed to Socket.IO, which changes what it is given.
+   */
+  private parsedForReplay(frame: ChannelMessage): SocketIoMessage | undefined {
+    const key = `${frame.epoch}:${frame.offset}`;
+    if (this.replayCache.has(key)) return this.replayCache.get(key);
+    const parsed = parseSocketIoMessage(frame.frame);
+    const message = parsed.ok ? parsed.value : undefined;
+    this.replayCache.set(key, message);
+    // A Map iterates in insertion order: the first key is the oldest.
+    if (this.replayCache.size > REPLAY_CACHE_FRAMES) this.replayCache.delete(this.replayCache.keys().next().value as string);
+    return message;
   }
 
   /**
    * Replays the missed frames against the session: broadcasts it is targeted by become its
    * missed packets, room changes that target it change its rooms, a disconnect ends it.
    */
-  private replay(session: StoredSession, from: ChannelPosition, frames: ChannelMessage[]): Session | null {
+  private replay(session: StoredSession, from: RecoveryPoint, frames: ChannelMessage[]): Session | RecoveryFailure {
     const rooms = new Set(session.rooms);
     const missedPackets: unknown[][] = [];
     for (const frame of frames) {
-      const parsed = parseSocketIoMessage(frame.frame);
-      if (!parsed.ok || parsed.value.nsp !== this.nsp.name) continue;
-      const message: SocketIoMessage = parsed.value;
+      const message = this.parsedForReplay(frame);
+      if (message === undefined || message.nsp !== this.nsp.name) continue;
       switch (message.type) {
         case SOCKET_IO_MESSAGE.broadcast: {
           const { packet, opts, requestId } = message.data;
-          const recoverable = packet.type === SOCKET_IO_EVENT_PACKET && packet.id === undefined && requestId === undefined && opts.flags['volatile'] === undefined;
-          if (recoverable && packet.data !== undefined && socketIoTargets(opts, rooms)) {
-            missedPackets.push([...packet.data, formatRecoveryOffset(frame)]);
-          }
+          if (requestId === undefined && recoverable(packet, opts, rooms)) missedPackets.push([...packet.data, formatRecoveryOffset(frame)]);
+          break;
+        }
+        case SOCKET_IO_MESSAGE.broadcasts: {
+          const { parts } = message.data;
+          // The parts the client processed before it dropped are not missed.
+          const first = frame.offset === from.offset && from.part !== undefined ? from.part + 1 : 0;
+          parts.forEach(({ packet, opts }, i) => {
+            if (i >= first && recoverable(packet, opts, rooms)) missedPackets.push([...packet.data, partOffset(frame, i, parts.length)]);
+          });
           break;
         }
         case SOCKET_IO_MESSAGE.socketsJoin:
@@ -284,7 +400,7 @@ export class EngineAdapter extends ClusterAdapter {
           if (socketIoTargets(message.data.opts, rooms)) for (const room of message.data.rooms) rooms.delete(room);
           break;
         case SOCKET_IO_MESSAGE.disconnectSockets:
-          if (socketIoTargets(message.data.opts, rooms)) return null;
+          if (socketIoTargets(message.data.opts, rooms)) return 'disconnected';
           break;
         default:
           break;

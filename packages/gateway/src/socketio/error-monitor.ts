@@ -3,19 +3,27 @@ import { ERROR_CLIENT_EVENTS, levelName, levelRoom, serviceName, serviceRoom } f
 import type { GatewayContext } from '../context.js';
 import { handler } from './acks.js';
 
-/** Error monitor client events: (un)subscribe to a service's or a level's room. Open to anonymous sockets. */
-export function registerErrorMonitor(socket: Socket, ctx: GatewayContext): void {
+/**
+ * Error monitor client events: (un)subscribe to a service's or a level's room. Open to anonymous
+ * sockets. Returns what registers them on a socket; the handlers are shared by every socket.
+ */
+export function errorMonitor(ctx: GatewayContext): (socket: Socket) => void {
   const invalid = () => ctx.metrics.socketioErrors.inc({ reason: 'invalid_argument' });
-  const join = (room: string) => {
+  const join = (socket: Socket, room: string) => {
     void socket.join(room);
     return { ok: true as const };
   };
-  const leave = (room: string) => {
+  const leave = (socket: Socket, room: string) => {
     void socket.leave(room);
     return { ok: true as const };
   };
-  socket.on(ERROR_CLIENT_EVENTS.subscribeService, handler(serviceName, 'service', (s) => join(serviceRoom(s)), invalid));
-  socket.on(ERROR_CLIENT_EVENTS.unsubscribeService, handler(serviceName, 'service', (s) => leave(serviceRoom(s)), invalid));
-  socket.on(ERROR_CLIENT_EVENTS.subscribeLevel, handler(levelName, 'level', (l) => join(levelRoom(l)), invalid));
-  socket.on(ERROR_CLIENT_EVENTS.unsubscribeLevel, handler(levelName, 'level', (l) => leave(levelRoom(l)), invalid));
+  const handlers = [
+    [ERROR_CLIENT_EVENTS.subscribeService, handler(serviceName, 'service', (socket, s) => join(socket, serviceRoom(s)), invalid)],
+    [ERROR_CLIENT_EVENTS.unsubscribeService, handler(serviceName, 'service', (socket, s) => leave(socket, serviceRoom(s)), invalid)],
+    [ERROR_CLIENT_EVENTS.subscribeLevel, handler(levelName, 'level', (socket, l) => join(socket, levelRoom(l)), invalid)],
+    [ERROR_CLIENT_EVENTS.unsubscribeLevel, handler(levelName, 'level', (socket, l) => leave(socket, levelRoom(l)), invalid)],
+  ] as const;
+  return (socket) => {
+    for (const [event, listener] of handlers) socket.on(event, listener);
+  };
 }

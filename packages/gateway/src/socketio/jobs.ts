@@ -7,13 +7,13 @@ import type { SocketIoData } from './auth.js';
 /**
  * Job monitor client events: `subscribe` / `unsubscribe` a jobId. Subscribing needs an
  * authenticated user; a job whose events named an owner may only be followed by that owner or
- * an admin.
+ * an admin. Returns what registers them on a socket; the handlers are shared by every socket.
  */
-export function registerJobMonitor(socket: Socket, ctx: GatewayContext): void {
-  const data = socket.data as SocketIoData;
+export function jobMonitor(ctx: GatewayContext): (socket: Socket) => void {
   const invalid = () => ctx.metrics.socketioErrors.inc({ reason: 'invalid_argument' });
 
-  const subscribe = async (jobId: string): Promise<AckResult> => {
+  const subscribe = async (socket: Socket, jobId: string): Promise<AckResult> => {
+    const data = socket.data as SocketIoData;
     if (data.user === undefined) {
       ctx.metrics.socketioErrors.inc({ reason: 'auth_required' });
       return { ok: false, error: 'Authentication required' };
@@ -27,13 +27,15 @@ export function registerJobMonitor(socket: Socket, ctx: GatewayContext): void {
     await socket.join(jobRoom(jobId));
     return { ok: true };
   };
+  const unsubscribe = async (socket: Socket, jobId: string): Promise<AckResult> => {
+    await socket.leave(jobRoom(jobId));
+    return { ok: true };
+  };
 
-  socket.on(JOB_CLIENT_EVENTS.subscribe, handler(jobIdSchema, 'jobId', subscribe, invalid));
-  socket.on(
-    JOB_CLIENT_EVENTS.unsubscribe,
-    handler(jobIdSchema, 'jobId', async (jobId) => {
-      await socket.leave(jobRoom(jobId));
-      return { ok: true };
-    }, invalid),
-  );
+  const onSubscribe = handler(jobIdSchema, 'jobId', subscribe, invalid);
+  const onUnsubscribe = handler(jobIdSchema, 'jobId', unsubscribe, invalid);
+  return (socket) => {
+    socket.on(JOB_CLIENT_EVENTS.subscribe, onSubscribe);
+    socket.on(JOB_CLIENT_EVENTS.unsubscribe, onUnsubscribe);
+  };
 }

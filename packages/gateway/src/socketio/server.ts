@@ -4,21 +4,26 @@ import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { SocketRateLimiter } from '../rate-limit.js';
 import { guardSocketIoAddresses } from '../ws/admission.js';
-import { SOCKET_IO_ENDPOINT, engineAdapter, type EngineAdapter } from './adapter.js';
+import { SOCKET_IO_ENDPOINT, countRecoveryFailure, engineAdapter, type EngineAdapter } from './adapter.js';
 import { socketAuth } from './auth.js';
-import { registerErrorMonitor } from './error-monitor.js';
-import { registerJobMonitor } from './jobs.js';
+import { errorMonitor } from './error-monitor.js';
+import { jobMonitor } from './jobs.js';
 import { ackOf } from './acks.js';
 import { SessionStore } from './session-store.js';
 import { subscribeRecoveredTopics } from './uws-topics.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
+/** How long a drain waits for the sessions to be stored before it closes the transports anyway. */
+const DRAIN_STORE_TIMEOUT_MS = 2_000;
 const KNOWN_EVENTS = new Set<string>([...Object.values(ERROR_CLIENT_EVENTS), ...Object.values(JOB_CLIENT_EVENTS)]);
 
 export interface SocketIo {
   io: Server;
-  /** Closes every local socket's transport: clients reconnect, through the balancer, elsewhere. */
-  drain(): void;
+  /**
+   * Stores every local socket's session, then closes its transport: clients reconnect, through
+   * the balancer, elsewhere, and find their latest session there.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -71,11 +76,23 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   });
 
   const limiter = new SocketRateLimiter<Socket>(config.wsRateLimitPerS);
+  // Listeners shared by every socket (an idle connection holds none of its own).
+  const registerErrorMonitor = errorMonitor(ctx);
+  const registerJobMonitor = jobMonitor(ctx);
+  const onDisconnect = (reason: string) => connections.removeExternal(ENDPOINT, reason);
   io.use(socketAuth(ctx));
   io.on('connection', (socket: Socket) => {
     if (socket.recovered) subscribeRecoveredTopics(socket);
+    else {
+      adapter.sendRecoveryOffset(socket);
+      // A client that had a session but no offset: Socket.IO did not even try to restore it.
+      if (typeof socket.handshake.auth['pid'] === 'string' && typeof socket.handshake.auth['offset'] !== 'string') {
+        countRecoveryFailure(metrics, 'no_offset');
+        logger.info({ reason: 'no_offset' }, 'Socket.IO session not recovered');
+      }
+    }
     connections.addExternal(ENDPOINT);
-    socket.on('disconnect', (reason) => connections.removeExternal(ENDPOINT, reason));
+    socket.on('disconnect', onDisconnect);
     socket.use((packet, next) => {
       const event = String(packet[0]);
       metrics.socketioEvents.inc({ event: KNOWN_EVENTS.has(event) ? event : 'other' });
@@ -85,15 +102,23 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
       if (verdict === 'flood') socket.disconnect(true);
       else ackOf(packet.slice(1))?.({ ok: false, error: `rate limit exceeded: at most ${config.wsRateLimitPerS} events per second` });
     });
-    registerErrorMonitor(socket, ctx);
-    registerJobMonitor(socket, ctx);
+    registerErrorMonitor(socket);
+    registerJobMonitor(socket);
+    // The request that opened the connection is not needed once it is set up (its headers stay
+    // in `socket.handshake`): Socket.IO's advice for memory per connection.
+    (socket.conn as unknown as { request: unknown }).request = null;
   });
 
   return {
     io,
     // Closing the engine.io connections (not a Socket.IO disconnect, which clients take as final)
     // makes clients see "transport close" and reconnect, through the balancer, to a live node.
-    drain: () => io.engine.close(),
+    // Their sessions are stored first: a client back elsewhere within milliseconds would
+    // otherwise race the store of a room it joined just before.
+    async drain() {
+      await adapter.storeSessions(DRAIN_STORE_TIMEOUT_MS);
+      io.engine.close();
+    },
     async close() {
       io.engine.close();
       // The sessions of the sockets just closed must be stored before the engine goes.

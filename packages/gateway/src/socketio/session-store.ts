@@ -21,10 +21,26 @@ const isSession = (value: unknown): value is StoredSession => {
   );
 };
 
+/** A stored session, when it is one and belongs to `pid`. */
+function parseSession(stored: string | undefined, pid: string): StoredSession | undefined {
+  if (stored === undefined) return undefined;
+  try {
+    const session: unknown = JSON.parse(stored);
+    return isSession(session) && session.pid === pid ? session : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Socket.IO sessions (id, private id, rooms, data), kept in the engine for as long as the channel
- * history (`ttlS`), so whichever gateway a client reconnects to can restore it. A session is
- * restored at most once.
+ * history (`ttlS`), so whichever gateway a client reconnects to can restore it.
+ *
+ * Reading a session leaves it stored: the restored socket stores its own as soon as it is back,
+ * and until then the stored one is what a reconnect needs if this one fails (the client drops
+ * again, or the gateway drains, before the restored socket is connected). Taking it out on read
+ * would lose it in that window. A session ends when its socket leaves for good (`forget`) or its
+ * TTL runs out.
  */
 export class SessionStore {
   constructor(
@@ -62,18 +78,21 @@ export class SessionStore {
     await Promise.all([...this.saving]);
   }
 
-  /** The session saved under `pid`, removed from the store; undefined when unknown or expired. */
-  async take(pid: string): Promise<StoredSession | undefined> {
-    if (!PID.test(pid)) return undefined;
-    const key = socketIoSessionKey(pid);
-    const [[stored] = []] = await this.engine.readStrings([{ op: 'mget', keys: [key] }]);
-    if (stored === undefined) return undefined;
-    await this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key }] });
-    try {
-      const session: unknown = JSON.parse(stored);
-      return isSession(session) && session.pid === pid ? session : undefined;
-    } catch {
-      return undefined;
-    }
+  /** The session saved under `pid`; undefined when unknown, expired or not one of ours. */
+  async read(pid: string): Promise<StoredSession | undefined> {
+    const [session] = await this.readMany([pid]);
+    return session;
+  }
+
+  /** The sessions saved under `pids` (one round trip), in order; undefined where there is none. */
+  async readMany(pids: string[]): Promise<(StoredSession | undefined)[]> {
+    const valid = pids.filter((pid) => PID.test(pid));
+    // One read per key: an MGET leaves missing keys out, which would lose the order.
+    const stored = await this.engine.readStrings(valid.map((pid) => ({ op: 'mget', keys: [socketIoSessionKey(pid)] })));
+    const at = new Map(valid.map((pid, i) => [pid, i]));
+    return pids.map((pid) => {
+      const i = at.get(pid);
+      return i === undefined ? undefined : parseSession(stored[i]?.[0], pid);
+    });
   }
 }

@@ -1,5 +1,5 @@
 import type { Publish } from '@switchboard/engine';
-import { socketIoChannel, socketIoEmitFrame, socketIoLeaveFrame, type SocketIoTarget } from '@switchboard/protocol';
+import { socketIoChannel, socketIoEmitFrame, socketIoEmitsFrame, socketIoLeaveFrame, type SocketIoEmit, type SocketIoTarget } from '@switchboard/protocol';
 
 /** The namespace both Socket.IO products live in. */
 const NSP = '/';
@@ -14,6 +14,9 @@ export const socketIoEmit = (to: SocketIoTarget, event: string, ...args: unknown
   channel,
   frame: socketIoEmitFrame(NSP, to, event, ...args),
 });
+
+/** Several emits of one event as one frame: one offset and one history slot for all of them. */
+export const socketIoEmits = (emits: SocketIoEmit[]): Publish => ({ channel, frame: socketIoEmitsFrame(NSP, emits) });
 
 /** Makes the sockets `of` designates leave `rooms`, on every gateway. */
 export const socketIoLeave = (of: SocketIoTarget, rooms: string[]): Publish => ({ channel, frame: socketIoLeaveFrame(NSP, of, rooms) });
