@@ -14,8 +14,8 @@ import { post } from './helpers.js';
  */
 const CLIENTS = 200;
 const SERVICE_ROOMS = 4;
-const env = (redisUrl: string): Record<string, string> => ({
-  REDIS_URL: redisUrl,
+const env = (redisEnv: Record<string, string>): Record<string, string> => ({
+  ...redisEnv,
   LOG_LEVEL: 'warn',
   HISTORY_TTL_S: '120',
   // Every client dials from loopback.
@@ -247,7 +247,7 @@ describe('Socket.IO recovery under churn and rolling restarts (two gateways, Red
       const held = clients.filter((c) => c.socket.connected && (c.socket.io as unknown as { uri: string }).uri === old.url).length;
       expect(held).toBeGreaterThan(0);
       await old.stop('SIGTERM');
-      gateways[i] = await NodeProcess.start('gateway', { ...env(cluster.redis.url), PORT: String(old.port) });
+      gateways[i] = await NodeProcess.start('gateway', { ...env(cluster.redis.env), PORT: String(old.port) });
       restarting = -1;
       await sleep(2000);
     }

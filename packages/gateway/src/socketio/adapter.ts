@@ -94,8 +94,7 @@ export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
       super(nsp, deps);
     }
   };
-  // Socket.IO only ever calls `new adapter(nsp)`; its type wants the base class's statics too.
-  return bound as unknown as typeof Adapter;
+  return bound;
 }
 
 /**
@@ -121,6 +120,11 @@ export class EngineAdapter extends ClusterAdapter {
   /** Sockets whose final session Socket.IO just handed over (their connection dropped). */
   private readonly dropped = new Set<string>();
   private refresher: NodeJS.Timeout | undefined;
+
+  /** The namespace, typed (socket.io-adapter declares `nsp` as any). */
+  private get namespace(): Namespace {
+    return this.nsp as Namespace;
+  }
 
   constructor(
     nsp: Namespace,
@@ -227,17 +231,18 @@ export class EngineAdapter extends ClusterAdapter {
    */
 
   override addAll(id: string, rooms: Set<string>): void {
-    super.addAll(id, rooms);
+    // The in-memory base applies it at once (its promise type is for adapters that forward).
+    void super.addAll(id, rooms);
     this.markUnsaved(id);
   }
 
   override del(id: string, room: string): void {
-    super.del(id, room);
+    void super.del(id, room);
     this.markUnsaved(id);
   }
 
   override delAll(id: string): void {
-    const socket = this.nsp.sockets.get(id);
+    const socket = this.namespace.sockets.get(id);
     super.delAll(id);
     this.unsaved.delete(id);
     // A socket that left for good (it or the server said so) is not to be recovered.
@@ -257,7 +262,7 @@ export class EngineAdapter extends ClusterAdapter {
 
   private saveSessions(): void {
     for (const id of this.unsaved) {
-      const socket = this.nsp.sockets.get(id);
+      const socket = this.namespace.sockets.get(id);
       const pid = pidOf(socket);
       if (socket?.connected && pid !== undefined) this.deps.sessions.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
     }
@@ -277,7 +282,7 @@ export class EngineAdapter extends ClusterAdapter {
   }
 
   private refreshSessions(): void {
-    for (const id of this.nsp.sockets.keys()) this.markUnsaved(id);
+    for (const id of this.namespace.sockets.keys()) this.markUnsaved(id);
   }
 
   /**
@@ -377,7 +382,7 @@ export class EngineAdapter extends ClusterAdapter {
     const missedPackets: unknown[][] = [];
     for (const frame of frames) {
       const message = this.parsedForReplay(frame);
-      if (message === undefined || message.nsp !== this.nsp.name) continue;
+      if (message === undefined || message.nsp !== this.namespace.name) continue;
       switch (message.type) {
         case SOCKET_IO_MESSAGE.broadcast: {
           const { packet, opts, requestId } = message.data;

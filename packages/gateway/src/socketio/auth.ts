@@ -11,7 +11,8 @@ export interface SocketIoData {
 }
 
 const rolesOf = (claims: Claims): string[] => {
-  const roles = [claims['role'], ...(Array.isArray(claims['roles']) ? claims['roles'] : [])];
+  const listed: unknown = claims['roles'];
+  const roles: unknown[] = [claims['role'], ...(Array.isArray(listed) ? (listed as unknown[]) : [])];
   return roles.filter((r): r is string => typeof r === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(r));
 };
 
