@@ -99,7 +99,7 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   process.stdout.write(`npm run bench -- [options]
-  --quick              small preset (< 2 minutes; CI smoke); default is the full preset
+  --quick              small preset (about 6 minutes); default is the full preset
   --only a,b           sessions: ${SESSIONS.map((s) => s.id).join(', ')}
   --scenarios a,b      ${ALL_SCENARIOS.join(', ')}
   --clients 1000,5000  fan-out client counts (overrides the preset)
