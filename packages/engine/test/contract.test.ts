@@ -356,7 +356,7 @@ describe('redis engine specifics', () => {
   });
 });
 
-describe.each(engines)('%s engine contract: strings, idempotent appends', (_name, make) => {
+describe.each(engines)('%s engine contract: strings, idempotent appends, takeover of dead consumers', (_name, make) => {
   let engine: Engine;
   beforeEach(async () => {
     engine = await make();
@@ -422,6 +422,52 @@ describe.each(engines)('%s engine contract: strings, idempotent appends', (_name
       expect((await readAll()).map((e) => e.fields['body'])).toEqual(['1', '3']);
       expect(await engine.appendIngestOnce({ body: '4' }, { ...once, value: 'v4' })).toEqual({ duplicate: true, value: 'v3' });
     });
+  });
+
+  it('moves a dead consumer\'s pending entries to a live one at once; announced consumers keep theirs', async () => {
+    await engine.announceConsumer('alive', 10_000);
+    await engine.announceConsumer('busy', 10_000);
+    for (const body of ['a', 'b', 'c']) await engine.appendIngest({ body });
+    const deadEntries = await engine.readIngest('dead', 2, 100);
+    const busyEntries = await engine.readIngest('busy', 1, 100);
+    expect(deadEntries).toHaveLength(2);
+    expect(busyEntries).toHaveLength(1);
+
+    const taken = await engine.takeOverDeadConsumers('alive', 100);
+    expect(taken.consumers).toEqual(['dead']);
+    expect(taken.entries.map((e) => [e.streamId, e.fields['body'], e.deliveries])).toEqual(
+      deadEntries.map((e) => [e.streamId, e.fields['body'], 2]),
+    );
+    // Nothing left to take; the dead consumer's late commit is refused, the taker's applies once.
+    expect(await engine.takeOverDeadConsumers('alive', 100)).toEqual({ consumers: [], entries: [] });
+    const stale = await engine.commit({ guard: { kind: 'entry', streamId: deadEntries[0]!.streamId, consumer: 'dead' }, ops: [] });
+    expect(stale.applied).toBe(false);
+    for (const entry of taken.entries) {
+      expect((await engine.commit({ guard: { kind: 'entry', streamId: entry.streamId, consumer: 'alive' }, ops: [] })).applied).toBe(true);
+    }
+    // 'busy' is announced: its entry stays with it.
+    expect((await engine.ingestBacklog()).pending).toBe(1);
+
+    // Once 'busy' withdraws (or its announcement runs out), its entry is taken over too.
+    await engine.withdrawConsumer('busy');
+    const later = await engine.takeOverDeadConsumers('alive', 100);
+    expect(later).toEqual({ consumers: ['busy'], entries: [{ ...busyEntries[0]!, deliveries: 2 }] });
+  });
+
+  it('takes over once an announcement runs out, and takes at most `count` entries per call', async () => {
+    await engine.announceConsumer('short', 300);
+    for (const body of ['1', '2', '3']) await engine.appendIngest({ body });
+    await engine.readIngest('short', 3, 100);
+    expect((await engine.takeOverDeadConsumers('taker', 10)).entries).toEqual([]);
+    const first = await waitFor(
+      async () => {
+        const taken = await engine.takeOverDeadConsumers('taker', 2);
+        return taken.entries.length > 0 ? taken : undefined;
+      },
+      { what: 'the announcement to run out', timeoutMs: 10_000 },
+    );
+    expect(first.entries.map((e) => e.fields['body'])).toEqual(['1', '2']);
+    expect((await engine.takeOverDeadConsumers('taker', 2)).entries.map((e) => e.fields['body'])).toEqual(['3']);
   });
 });
 
@@ -593,63 +639,6 @@ describe.each(enginesWith({ size: 5, ttlS: 300 }))('%s engine contract: channel 
   it('answers a subscription probe with a round trip', async () => {
     expect(await engine.probeSubscription(5_000)).toBe(true);
     expect(await engine.probeSubscription(5_000)).toBe(true);
-  });
-});
-
-describe.each(engines)('%s engine contract: takeover of dead consumers', (_name, make) => {
-  let engine: Engine;
-  beforeEach(async () => {
-    engine = await make();
-    await engine.connect();
-  });
-  afterEach(async () => {
-    await engine.close();
-  });
-
-  it('moves a dead consumer\'s pending entries to a live one at once; announced consumers keep theirs', async () => {
-    await engine.announceConsumer('alive', 10_000);
-    await engine.announceConsumer('busy', 10_000);
-    for (const body of ['a', 'b', 'c']) await engine.appendIngest({ body });
-    const deadEntries = await engine.readIngest('dead', 2, 100);
-    const busyEntries = await engine.readIngest('busy', 1, 100);
-    expect(deadEntries).toHaveLength(2);
-    expect(busyEntries).toHaveLength(1);
-
-    const taken = await engine.takeOverDeadConsumers('alive', 100);
-    expect(taken.consumers).toEqual(['dead']);
-    expect(taken.entries.map((e) => [e.streamId, e.fields['body'], e.deliveries])).toEqual(
-      deadEntries.map((e) => [e.streamId, e.fields['body'], 2]),
-    );
-    // Nothing left to take; the dead consumer's late commit is refused, the taker's applies once.
-    expect(await engine.takeOverDeadConsumers('alive', 100)).toEqual({ consumers: [], entries: [] });
-    const stale = await engine.commit({ guard: { kind: 'entry', streamId: deadEntries[0]!.streamId, consumer: 'dead' }, ops: [] });
-    expect(stale.applied).toBe(false);
-    for (const entry of taken.entries) {
-      expect((await engine.commit({ guard: { kind: 'entry', streamId: entry.streamId, consumer: 'alive' }, ops: [] })).applied).toBe(true);
-    }
-    // 'busy' is announced: its entry stays with it.
-    expect((await engine.ingestBacklog()).pending).toBe(1);
-
-    // Once 'busy' withdraws (or its announcement runs out), its entry is taken over too.
-    await engine.withdrawConsumer('busy');
-    const later = await engine.takeOverDeadConsumers('alive', 100);
-    expect(later).toEqual({ consumers: ['busy'], entries: [{ ...busyEntries[0]!, deliveries: 2 }] });
-  });
-
-  it('takes over once an announcement runs out, and takes at most `count` entries per call', async () => {
-    await engine.announceConsumer('short', 300);
-    for (const body of ['1', '2', '3']) await engine.appendIngest({ body });
-    await engine.readIngest('short', 3, 100);
-    expect((await engine.takeOverDeadConsumers('taker', 10)).entries).toEqual([]);
-    const first = await waitFor(
-      async () => {
-        const taken = await engine.takeOverDeadConsumers('taker', 2);
-        return taken.entries.length > 0 ? taken : undefined;
-      },
-      { what: 'the announcement to run out', timeoutMs: 10_000 },
-    );
-    expect(first.entries.map((e) => e.fields['body'])).toEqual(['1', '2']);
-    expect((await engine.takeOverDeadConsumers('taker', 2)).entries.map((e) => e.fields['body'])).toEqual(['3']);
   });
 });
 
