@@ -30,7 +30,13 @@ export interface DisruptionOptions {
   progress: (line: string) => void;
 }
 
-export interface DisruptionResult {
+/** The loaders' counts as they come (summed over loaders). */
+type CountedByLoaders = Pick<
+  ChurnTotals,
+  'duplicates' | 'complete_clients' | 'worst_missing' | 'drops' | 'reconnects' | 'server_closes' | 'recovered' | 'not_recovered' | 'replayed' | 'failed_attempts' | 'attempt_errors'
+>;
+
+export interface DisruptionResult extends CountedByLoaders {
   clients: number;
   published: number;
   accepted: number;
@@ -38,18 +44,7 @@ export interface DisruptionResult {
   delivered_pct: number;
   lost: number;
   lost_per_client: number;
-  duplicates: number;
-  complete_clients: number;
-  worst_missing: number;
-  drops: number;
-  reconnects: number;
-  server_closes: number;
   reconnected_pct: number;
-  recovered: number;
-  not_recovered: number;
-  replayed: number;
-  failed_attempts: number;
-  attempt_errors: string[];
   replay: LatencySummary;
   reconnect: LatencySummary;
   still_open: number;
