@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { waitFor } from './wait.js';
-import { messageText } from './ws-client.js';
+import { messageText, opened } from './ws-client.js';
 
 /**
  * A WebSocket client that keeps every text frame exactly as it arrived and never throws on what
@@ -24,11 +24,7 @@ export class FrameRecorder {
   static async connect(url: string, options: WebSocket.ClientOptions = {}): Promise<FrameRecorder> {
     const ws = new WebSocket(url, options);
     const recorder = new FrameRecorder(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-    });
+    await opened(ws);
     return recorder;
   }
 

@@ -13,6 +13,15 @@ export interface Frame {
   [field: string]: unknown;
 }
 
+/** Resolves once `ws` is open; rejects on an error or a refused upgrade (naming its status). */
+export function opened(ws: WebSocket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+  });
+}
+
 /** A WebSocket test client that records every frame with its arrival time. */
 export class TestClient {
   readonly frames: { frame: Frame; at: number }[] = [];
@@ -30,11 +39,7 @@ export class TestClient {
   static async connect(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
     const ws = new WebSocket(url, options);
     const client = new TestClient(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-    });
+    await opened(ws);
     return client;
   }
 
