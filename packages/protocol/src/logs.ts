@@ -137,14 +137,7 @@ export const logsClientMessageSchema = z.discriminatedUnion(
 );
 export type LogsClientMessage = z.output<typeof logsClientMessageSchema>;
 
-/** Whether an entry passes a filter (no filter: everything passes). */
-export function matchesLogFilter(entry: Pick<LogEntry, 'level' | 'timestamp'>, filter: LogFilter | undefined): boolean {
-  if (filter === undefined) return true;
-  if (filter.level !== undefined && filter.level.length > 0 && !filter.level.includes(entry.level.toLowerCase())) return false;
-  if (filter.startTime !== undefined && entry.timestamp < filter.startTime) return false;
-  if (filter.endTime !== undefined && entry.timestamp > filter.endTime) return false;
-  return true;
-}
+export { matchesLogFilter } from './log-filter.js';
 
 // Frames: built by hand, `type` first (see analytics.ts).
 

@@ -1,9 +1,10 @@
 import type { LogEntry, LogFilter, PerformanceMetrics } from '@switchboard/protocol';
+import { matchesLogFilter } from '@switchboard/protocol/log-filter';
 import { RequestRejectedError } from '../core/errors.js';
 import { isObject, isString, offsetOf, type JsonObject } from '../core/guards.js';
 import { RawEndpointClient, type BaseEvents, type RawClientOptions } from '../core/raw-client.js';
 import { endpointUrl } from '../core/websocket.js';
-import { matchesFilter, readLogEntries, readMetrics } from './frames.js';
+import { readLogEntries, readMetrics } from './frames.js';
 
 export const LOGS_PATH = '/ws/logs';
 /** The channel name of an app's logs in `gap` events. */
@@ -142,7 +143,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
         // Part of an overlapping batch was delivered already: its entries are known by id.
         const fresh = placed === 'overlap' ? entries.value.filter((entry) => !this.recentIds.has(entry.id)) : entries.value;
         // Replayed frames, and those sent before the server applied the filter, are filtered here.
-        const shown = this.filter === undefined ? fresh : fresh.filter((entry) => matchesFilter(entry, this.filter));
+        const shown = this.filter === undefined ? fresh : fresh.filter((entry) => matchesLogFilter(entry, this.filter));
         this.remember(fresh);
         if (shown.length > 0) this.emit('logs', shown);
         return undefined;

@@ -1,4 +1,4 @@
-import type { LogEntry, LogFilter, PerformanceMetrics } from '@switchboard/protocol';
+import type { LogEntry, PerformanceMetrics } from '@switchboard/protocol';
 import { hasNumbers, isNumber, isObject, isString, type Parsed } from '../core/guards.js';
 
 export function readLogEntries(payload: unknown): Parsed<LogEntry[]> {
@@ -26,16 +26,4 @@ export function readMetrics(payload: unknown): Parsed<PerformanceMetrics> {
     hasNumbers(payload['disk'], triple) &&
     hasNumbers(payload['network'], ['bytesReceived', 'bytesSent', 'connections']);
   return valid ? { ok: true, value: payload as unknown as PerformanceMetrics } : { ok: false, error: 'payload is not PerformanceMetrics' };
-}
-
-/**
- * Whether an entry passes a filter, as the server decides it (the protocol's matcher, restated
- * here because importing the protocol's runtime would bring zod into browser bundles).
- */
-export function matchesFilter(entry: Pick<LogEntry, 'level' | 'timestamp'>, filter: LogFilter | undefined): boolean {
-  if (filter === undefined) return true;
-  if (filter.level !== undefined && filter.level.length > 0 && !filter.level.includes(entry.level.toLowerCase())) return false;
-  if (filter.startTime !== undefined && entry.timestamp < filter.startTime) return false;
-  if (filter.endTime !== undefined && entry.timestamp > filter.endTime) return false;
-  return true;
 }
