@@ -104,7 +104,7 @@ export class RedisEngine implements Engine {
     this.pubsub = new PubSub(mode, connect, logger);
     this.reader = mode.createReader({ main, connect, topology: this.topology, groups: this.groups, pubsub: this.pubsub, logger });
     this.ingest = new RedisIngest({ main, mode, groups: this.groups, reader: this.reader, deadLetterMaxLen: options.deadLetterMaxLen ?? 10_000 });
-    this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, epoch });
+    this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, batch: mode.commitBatch, epoch });
     this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, logger });
     this.leases = new RedisLeases(main);
   }

@@ -1,13 +1,15 @@
-import { commitEach } from '../commit-rules.js';
 import type { Commit, CommitOutcome, CommitResult, HistoryLimits, Store, StoreRead, StringRead } from '../engine.js';
 import { commitWith } from './commit/run.js';
 import type { Client } from './connections.js';
+import type { Mode } from './mode.js';
 import type { Topology } from './topology.js';
 
 export interface StoreDeps {
   main: Client;
   topology: Topology;
   history: HistoryLimits;
+  /** How a batch is issued (see Mode.commitBatch). */
+  batch: Mode['commitBatch'];
   /** A new epoch candidate (for a channel that has none). */
   epoch: () => string;
 }
@@ -26,7 +28,7 @@ export class RedisStore implements Store {
   }
 
   commitBatch(commits: Commit[]): Promise<CommitOutcome[]> {
-    return commitEach((commit) => this.commit(commit), commits);
+    return this.deps.batch((commit) => this.commit(commit), commits);
   }
 
   /**
