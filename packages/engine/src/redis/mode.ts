@@ -2,7 +2,8 @@ import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, ingestRoute, parseJson } from 
 import { commitChained, commitEach } from '../commit-rules.js';
 import type { Client, ConnectionFactory } from './connections.js';
 import { blockingReader, wokenReader, type IngestReader, type ReaderDeps } from './ingest-readers.js';
-import { runAppendOnce, runClusterAppend, type AppendMarker, type AppendReply } from './scripts/append.js';
+import { runAppendOnce, type AppendMarker, type AppendReply } from './scripts/append-once.js';
+import { runClusterAppend } from './scripts/cluster-append.js';
 import { flatFields } from './stream-entries.js';
 import { clusterTopology, singleTopology, type Topology } from './topology.js';
 

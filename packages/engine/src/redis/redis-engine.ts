@@ -29,9 +29,12 @@ import type { IngestReader } from './ingest-readers.js';
 import { RedisLeases } from './leases.js';
 import { clusterMode, singleMode, type Mode, type SlotsWatch } from './mode.js';
 import { PubSub } from './pubsub.js';
-import { defineAppendScripts } from './scripts/append.js';
+import { defineAppendOnceScript } from './scripts/append-once.js';
+import { defineClusterAppendScript } from './scripts/cluster-append.js';
+import { defineHistoryScript } from './scripts/history.js';
 import { defineLeaseScripts } from './scripts/lease.js';
-import { definePositionScripts } from './scripts/position.js';
+import { definePartitionReadScript } from './scripts/partition-read.js';
+import { definePositionScript } from './scripts/position.js';
 import { defineTakeOverScript } from './scripts/take-over.js';
 import { RedisStore } from './store.js';
 import type { ChannelNames, Topology } from './topology.js';
@@ -96,7 +99,11 @@ export class RedisEngine implements Engine {
       maxRetriesPerRequest: 1,
       commandTimeout: 5_000,
     });
-    for (const define of [defineCommitScript, definePositionScripts, defineTakeOverScript, defineAppendScripts, defineLeaseScripts]) define(this.main);
+    const scripts = [
+      defineCommitScript, definePositionScript, defineHistoryScript, defineTakeOverScript,
+      defineAppendOnceScript, defineClusterAppendScript, definePartitionReadScript, defineLeaseScripts,
+    ];
+    for (const define of scripts) define(this.main);
 
     const epoch = createEpochSource();
     const { main, mode } = this;
