@@ -1,3 +1,4 @@
+import type { HistoryRequest } from '@switchboard/engine';
 import type { WebSocket } from 'uWebSockets.js';
 import {
   ANALYTICS_TOPICS,
@@ -15,7 +16,6 @@ import { observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
-import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'analytics';
 export const ANALYTICS_PATH = '/ws/analytics';
@@ -24,7 +24,7 @@ interface AnalyticsSocket extends RawSocket {
   /** Event types this client asked for; undefined = all. */
   filter: string[] | undefined;
   /** Where the client asked to resume from (`?epoch=&since=`). */
-  resume: ResumeRequest | undefined;
+  resume: HistoryRequest | undefined;
 }
 
 /** Whether a frame of this type reaches a client with this filter (heartbeats always do). */

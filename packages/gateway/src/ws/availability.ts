@@ -1,3 +1,4 @@
+import type { HistoryRequest } from '@switchboard/engine';
 import { randomUUID } from 'node:crypto';
 import {
   AVAILABILITY_TOPIC,
@@ -14,7 +15,6 @@ import { observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
-import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'availability';
 export const AVAILABILITY_PATH = '/ws/availability';
@@ -23,7 +23,7 @@ interface AvailabilitySocket extends RawSocket {
   /** The `clientId` announced in the `connection` frame. */
   clientId: string;
   /** Where the client asked to resume from (`?epoch=&since=`). */
-  resume: ResumeRequest | undefined;
+  resume: HistoryRequest | undefined;
 }
 
 /**
