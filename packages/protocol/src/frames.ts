@@ -1,13 +1,25 @@
+/** A value `appendFields` can add to a frame: anything JSON writes as a scalar. */
+export type FrameField = string | number | boolean | null;
+
 /**
- * Every frame published on a raw channel carries an `offset` that increases per channel
- * (docs/architecture.md). Frames are JSON objects; the offset is appended as the last field so
- * the publisher never re-serializes the frame.
+ * Appends fields to a JSON object frame as its last fields, without re-serializing the frame
+ * (trailing whitespace is dropped; `{}` takes them as its only fields). The one way a frame gets
+ * fields added after it was built: offsets on publish, a channel position on a first frame.
  */
-export function withOffset(frame: string, offset: number): string {
+export function appendFields(frame: string, fields: Readonly<Record<string, FrameField>>): string {
   const trimmed = frame.trimEnd();
   if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new TypeError('frame must be a JSON object');
-  return /^\{\s*\}$/.test(trimmed) ? `{"offset":${offset}}` : `${trimmed.slice(0, -1)},"offset":${offset}}`;
+  let added = '';
+  for (const name in fields) added += `${added === '' ? '' : ','}${JSON.stringify(name)}:${JSON.stringify(fields[name])}`;
+  if (added === '') return trimmed;
+  return /^\{\s*\}$/.test(trimmed) ? `{${added}}` : `${trimmed.slice(0, -1)},${added}}`;
 }
+
+/**
+ * Every frame published on a raw channel carries an `offset` that increases per channel
+ * (docs/architecture.md), appended as the last field so the publisher never re-serializes it.
+ */
+export const withOffset = (frame: string, offset: number): string => appendFields(frame, { offset });
 
 export interface FrameHead {
   type: string;

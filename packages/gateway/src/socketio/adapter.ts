@@ -17,6 +17,7 @@ import {
   parseSocketIoMessage,
   socketIoChannel,
   socketIoTargets,
+  withTimeout,
   type SocketIoMessage,
 } from '@switchboard/protocol';
 import { ChannelFeed } from '../feed/channel-feed.js';
@@ -276,9 +277,7 @@ export class EngineAdapter extends ClusterAdapter {
   async storeSessions(timeoutMs: number): Promise<void> {
     this.refreshSessions();
     this.saveSessions();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.deps.sessions.flush(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await withTimeout(this.deps.sessions.flush(), timeoutMs, undefined);
   }
 
   private refreshSessions(): void {

@@ -3,13 +3,11 @@
  * logs `auth` data) and the frames that answer it.
  */
 
-/** Where a reconnecting client stopped: the channel's epoch and the last offset it processed. */
-export interface ResumeRequest {
-  epoch: string;
-  since: number;
-}
+import type { HistoryRequest } from '@switchboard/engine';
+import { appendFields } from '@switchboard/protocol';
 
-export type ResumeParse = { ok: true; resume: ResumeRequest | undefined } | { ok: false; error: string };
+/** A resume is the engine's history request: the channel's epoch and the last offset the client processed. */
+export type ResumeParse = { ok: true; resume: HistoryRequest | undefined } | { ok: false; error: string };
 
 /** Epochs are short opaque tokens chosen by the engine; anything else cannot be one. */
 const EPOCH = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -33,13 +31,9 @@ export function parseResume(epoch: string | undefined, since: string | number | 
 
 /**
  * A first frame (`initial_stats`, `connection`, `auth_success`) with the channel position a
- * client resumes from appended: `"epoch"` and `"offset"`, as extra last fields (frames are
- * JSON objects, so this never re-serializes them).
+ * client resumes from appended: `"epoch"` and `"offset"`, as extra last fields.
  */
-export function withPosition(frame: string, epoch: string, offset: number): string {
-  const end = frame.lastIndexOf('}');
-  return `${frame.slice(0, end)},"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;
-}
+export const withPosition = (frame: string, epoch: string, offset: number): string => appendFields(frame, { epoch, offset });
 
 /**
  * The resume answer when the history held every missed frame: `count` frames follow; `offset`
