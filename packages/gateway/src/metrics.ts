@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { HotHistogram } from './hot-histogram.js';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
@@ -93,7 +94,7 @@ export function createGatewayMetrics(registry: Registry) {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
-    deliverySeconds: new Histogram({
+    deliverySeconds: new HotHistogram({
       name: 'switchboard_delivery_latency_seconds',
       help: 'Ingest (event id time) to hand-off to the sockets of this node, by channel.',
       labelNames: ['channel'] as const,

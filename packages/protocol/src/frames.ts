@@ -34,8 +34,12 @@ const HEAD = /^\{"type":"([^"\\]*)"(?:,"id":"([0-9a-fA-F-]{36})")?(?!,"id":)/;
  * last of duplicate keys, and a key may be spelled with escapes (`"t\u0079pe"`). Without any of
  * these, the head read is what every client's parser sees.
  */
-const mayRepeatHead = (frame: string, from: number): boolean =>
-  frame.includes('"type"', from) || frame.includes('"id"', from) || frame.includes('\\u', from);
+const REPEATED_HEAD = /"(?:type|id)"|\\u/g;
+const mayRepeatHead = (frame: string, from: number): boolean => {
+  // One scan (a third of the time of three `includes`: it runs once per fanned-out frame).
+  REPEATED_HEAD.lastIndex = from;
+  return REPEATED_HEAD.test(frame);
+};
 
 /**
  * Reads `type` (and `id`) from a published frame without parsing the whole frame: frames built

@@ -13,7 +13,7 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../../context.js';
 import { EndpointFeed } from '../endpoint-feed.js';
-import { observeDelivery, publishToTopic } from '../fanout.js';
+import { countChannelFrame, observeDelivery, publishToTopic } from '../fanout.js';
 import { sendFrame } from '../inbound.js';
 import type { RawSocket } from '../raw-endpoint.js';
 
@@ -73,8 +73,8 @@ export class AppFeed {
   }
 
   readonly onMessage = ({ frame, offset }: ChannelMessage): void => {
-    const { metrics, logger } = this.ctx;
-    metrics.channelMessages.inc({ channel: LOGS_ENDPOINT });
+    const { logger } = this.ctx;
+    countChannelFrame(this.ctx, LOGS_ENDPOINT);
     const payload = logsFramePayload(frame);
     if (payload !== undefined) return this.gather(payload, offset);
     if (readFrameHead(frame)?.type === 'cleared') {
