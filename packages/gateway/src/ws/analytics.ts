@@ -74,7 +74,8 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     }
     const specific = head.type === 'heartbeat' ? ANALYTICS_TOPICS.heartbeat : ANALYTICS_TOPICS.eventType(head.type);
     publishToTopic(ctx, ENDPOINT, ANALYTICS_TOPICS.all, frame);
-    publishToTopic(ctx, ENDPOINT, specific, frame);
+    // The type's topic serves filtered clients only: usually none.
+    if (ctx.app.numSubscribers(specific) > 0) publishToTopic(ctx, ENDPOINT, specific, frame);
     observeDelivery(ctx, ENDPOINT, head.id);
   });
 
