@@ -38,6 +38,12 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['endpoint', 'outcome'] as const,
       registers: [registry],
     }),
+    resumesNotRecovered: new Counter({
+      name: 'switchboard_resume_not_recovered_total',
+      help: 'Raw resumes answered recovered:false, by endpoint and reason (epoch_changed, ahead_of_channel, history_too_short, node_epoch, history_gap; docs/delivery.md).',
+      labelNames: ['endpoint', 'reason'] as const,
+      registers: [registry],
+    }),
     replayedFrames: new Counter({
       name: 'switchboard_replayed_frames_total',
       help: 'Frames sent from channel history to resuming clients, by endpoint.',

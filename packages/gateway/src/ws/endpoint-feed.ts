@@ -4,7 +4,7 @@ import { withTimeout } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { ChannelFeed, type FillReason } from '../feed/channel-feed.js';
 import type { RawSocket } from './raw-endpoint.js';
-import { notRecoveredFrame, recoveredFrame, withPosition } from './resume.js';
+import { notRecoveredFrame, recoveredFrame, unrecoverable, withPosition } from './resume.js';
 
 /** Close code "service restart": the client reconnects, and its resume answers recovered:false. */
 export const CLOSE_CHANNEL_RESET = 1012;
@@ -165,7 +165,8 @@ export class EndpointFeed {
     const [first, history] = await Promise.all([options.first(), resume === undefined ? undefined : this.sharedHistory(resume)]);
     if (data.closed) return;
     let missed: ChannelMessage[] | undefined;
-    if (resume !== undefined && history?.recovered === true && history.epoch === this.epoch) {
+    let reason = resume === undefined || history === undefined ? undefined : unrecoverable(resume, history, this.epoch);
+    if (resume !== undefined && history?.recovered === true && reason === undefined) {
       // The client saw frames (on another node) that this node has not forwarded yet.
       const caughtUp = resume.since <= this.lastOffset || (await this.reached(resume.since, CATCH_UP_TIMEOUT_MS));
       if (data.closed) return;
@@ -173,7 +174,10 @@ export class EndpointFeed {
         ws.end(CLOSE_TRY_AGAIN, 'this node is behind the offset to resume from; retry');
         return;
       }
-      if (history.epoch === this.epoch) missed = mergeMissed(history.messages, buffer, resume.since, this.lastOffset);
+      // An epoch change while waiting is a reset: its clients are closed with 1012.
+      reason = history.epoch === this.epoch ? undefined : 'node_epoch';
+      if (reason === undefined) missed = mergeMissed(history.messages, buffer, resume.since, this.lastOffset);
+      if (reason === undefined && missed === undefined) reason = 'history_gap';
     }
     const frames = [withPosition(first, this.epoch, this.lastOffset)];
     if (resume !== undefined) {
@@ -185,6 +189,8 @@ export class EndpointFeed {
       } else {
         frames.push(notRecoveredFrame(this.epoch, this.lastOffset));
         metrics.resumes.inc({ endpoint: this.endpoint, outcome: 'not_recovered' });
+        metrics.resumesNotRecovered.inc({ endpoint: this.endpoint, reason: reason ?? 'history_gap' });
+        this.ctx.logger.info({ endpoint: this.endpoint, channel: this.channel, reason, resume, at: this.feed.position() }, 'resume not recovered');
       }
     }
     sendFrames(ws, frames, this.ctx);
