@@ -20,6 +20,7 @@ import { ReplayCache, replaySession } from './replay.js';
 import { RestoreReads } from './restore-reads.js';
 import { SessionKeeper } from './session-keeper.js';
 import type { SessionStore, StoredSession } from './session-store.js';
+import type { LongPollingCount } from './uws-topics.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
 
@@ -32,6 +33,12 @@ export interface EngineAdapterDeps {
   subscription: SubscriptionMonitor;
   /** HISTORY_SIZE. */
   historySize: number;
+  /**
+   * This gateway's engine.io connections on long-polling, when Socket.IO runs on uWebSockets.js
+   * (`attachApp`, whose broadcast publishes to uWS topics): with none, a broadcast skips the walk
+   * over its audience that looks for them.
+   */
+  longPolling?: LongPollingCount;
 }
 
 /**
@@ -92,6 +99,8 @@ export class EngineAdapter extends ClusterAdapter {
   private readonly replayCache = new ReplayCache();
   private readonly sessions: SessionKeeper;
   private started: Promise<void> | undefined;
+  /** Set while a broadcast is delivered that needs no walk over its audience (see `apply`). */
+  private websocketOnly = false;
 
   /** The namespace, typed (socket.io-adapter declares `nsp` as any). */
   private get namespace(): Namespace {
@@ -115,6 +124,14 @@ export class EngineAdapter extends ClusterAdapter {
     );
     this.reads = new RestoreReads(engine, this.feed.channel, deps.sessions);
     this.sessions = new SessionKeeper(nsp, deps.sessions);
+    // Socket.IO's uWS broadcast publishes to the topic, then walks the audience (`apply`, private
+    // in socket.io-adapter's typings) for long-polling sockets: skipped while a broadcast that
+    // needs no walk is delivered (there are none).
+    const self = this as unknown as { apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void };
+    const apply = self.apply.bind(this);
+    self.apply = (opts, callback) => {
+      if (!this.websocketOnly) apply(opts, callback);
+    };
   }
 
   /** Subscribes to the namespace's channel; Socket.IO calls it, the gateway awaits it. */
@@ -177,13 +194,33 @@ export class EngineAdapter extends ClusterAdapter {
       this.deps.metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
       parts.forEach((data, i) => {
         const part = { uid: message.uid === this.uid ? ECHO_UID : message.uid, nsp: message.nsp, type: MessageType.BROADCAST, data };
-        this.onMessage(part as ClusterMessage, partOffset(channelMessage, i, parts.length));
+        this.deliver(part as ClusterMessage, partOffset(channelMessage, i, parts.length), this.needsNoWalk(data));
       });
       return;
     }
     this.deps.metrics.socketioBroadcasts.inc({ kind: message.type === SOCKET_IO_MESSAGE.broadcast ? 'broadcast' : 'request' });
-    const own = message.uid === this.uid && message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
-    this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
+    const plain = message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
+    const own = message.uid === this.uid && plain;
+    this.deliver((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage), plain && this.needsNoWalk(message.data));
+  }
+
+  /**
+   * Whether Socket.IO's uWS broadcast delivers this one with its topic publish alone: one room
+   * at most and no exception (its fast path: encoded once, one `publish`), and no connection
+   * here on long-polling, the only sockets its walk over the audience would write to.
+   */
+  private needsNoWalk(data: { opts: { rooms: string[]; except: string[] } }): boolean {
+    const { longPolling } = this.deps;
+    return longPolling !== undefined && longPolling.count === 0 && data.opts.rooms.length <= 1 && data.opts.except.length === 0;
+  }
+
+  private deliver(message: ClusterMessage, offset: string, websocketOnly: boolean): void {
+    this.websocketOnly = websocketOnly;
+    try {
+      this.onMessage(message, offset);
+    } finally {
+      this.websocketOnly = false;
+    }
   }
 
   /**
