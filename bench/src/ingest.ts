@@ -7,11 +7,17 @@
  *   - Switchboard's gateway alone (`POST /events` → 202: stored in the ingest stream),
  *   - Switchboard end to end: gateway + one worker + a client on `/ws/analytics`, counting the
  *     events that reach the client per second while wrk keeps posting.
- * Each system gets its own redis-server.
+ * Each system gets its own redis-server. Redis's own work is read from `INFO` (`used_cpu_user` +
+ * `used_cpu_sys`, `commandstats`) before and after each run: µs of Redis CPU and Redis calls per
+ * event (per accepted request; end to end, per committed event, once the worker caught up).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import WebSocket from 'ws';
+import { RedisEngine } from '@switchboard/engine';
+import { CHANNELS } from '@switchboard/protocol';
+import { sampleShard, type ShardSample } from './cluster-shards.js';
 import { SWITCHBOARD_CLI, serverScript, sleep, startNode, startRedis, until, type CpuMeter, type Proc } from './lib/proc.js';
 import { SWITCHBOARD_BENCH_ENV } from './systems.js';
 
@@ -20,6 +26,8 @@ export const INGEST_BODY = JSON.stringify({ type: 'page_view', visitor_id: 'benc
 
 export interface WrkResult {
   requests: number;
+  /** Requests answered 2xx. */
+  accepted: number;
   requests_per_s: number;
   p50_ms: number;
   p99_ms: number;
@@ -44,6 +52,7 @@ export function wrk(url: string, connections: number, seconds: number): Promise<
       const errors = s['connect_errors']! + s['read_errors']! + s['write_errors']! + s['status_errors']! + s['timeouts']!;
       resolve({
         requests: s['requests']!,
+        accepted: s['requests']! - s['status_errors']!,
         requests_per_s: Math.round((s['requests']! - s['status_errors']!) / (s['duration_us']! / 1e6)),
         p50_ms: s['p50_us']! / 1000,
         p99_ms: s['p99_us']! / 1000,
@@ -57,8 +66,28 @@ export interface IngestFigures extends WrkResult {
   /** End to end only: events that reached the client per second, and how many. */
   delivered_per_s?: number;
   delivered?: number;
+  /** End to end only: events the worker committed (offsets taken on the analytics channel). */
+  committed?: number;
   cpu_pct: Record<string, number>;
+  /** Redis CPU (user + sys) per event, µs: per accepted request, or end to end per committed event. */
+  redis_us_per_event: number;
+  /** Redis commands (scripts' own calls included) per event. */
+  redis_calls_per_event: number;
 }
+
+/** Redis CPU seconds and commands processed (`INFO`): the calls a script makes count too. */
+const redisCalls = (sample: ShardSample): number => Object.values(sample.calls).reduce((a, b) => a + b, 0);
+
+function redisPerEvent(before: ShardSample, after: ShardSample, events: number) {
+  const per = (n: number) => (events <= 0 ? 0 : Math.round((n / events) * 100) / 100);
+  return {
+    redis_us_per_event: per((after.cpuSeconds - before.cpuSeconds) * 1e6),
+    // INFO itself and the samples' PUBSUB calls are a handful among hundreds of thousands.
+    redis_calls_per_event: per(redisCalls(after) - redisCalls(before)),
+  };
+}
+
+const portOf = (url: string) => Number(new URL(url).port);
 
 export interface IngestSystem {
   id: string;
@@ -67,11 +96,18 @@ export interface IngestSystem {
   run(connections: number, seconds: number, meter: (groups: Record<string, Proc[]>) => CpuMeter): Promise<IngestFigures>;
 }
 
-async function measured(groups: Record<string, Proc[]>, meter: (groups: Record<string, Proc[]>) => CpuMeter, run: () => Promise<WrkResult>) {
+async function measured(
+  groups: Record<string, Proc[]>,
+  meter: (groups: Record<string, Proc[]>) => CpuMeter,
+  redisUrl: string,
+  run: () => Promise<WrkResult>,
+): Promise<Omit<IngestFigures, 'redis_us_per_event' | 'redis_calls_per_event'> & { redis: [ShardSample, ShardSample] }> {
+  const before = await sampleShard(portOf(redisUrl));
   const cpu = meter(groups);
   cpu.start();
   const r = await run();
-  return { ...r, cpu_pct: cpu.stop() };
+  const cpu_pct = cpu.stop();
+  return { ...r, cpu_pct, redis: [before, await sampleShard(portOf(redisUrl))] };
 }
 
 async function stopAll(procs: Proc[]): Promise<void> {
@@ -87,7 +123,10 @@ const baselineServer = (id: string, label: string, script: string): IngestSystem
     const redis = await startRedis();
     const server = await startNode(id, serverScript(script), [], { REDIS_URL: redis.url }, '/health');
     try {
-      return await measured({ server: [server.proc], redis: [redis.proc] }, meter, () => wrk(`http://127.0.0.1:${server.port}/events`, connections, seconds));
+      const { redis: samples, ...r } = await measured({ server: [server.proc], redis: [redis.proc] }, meter, redis.url, () =>
+        wrk(`http://127.0.0.1:${server.port}/events`, connections, seconds),
+      );
+      return { ...r, ...redisPerEvent(...samples, r.accepted) };
     } finally {
       await stopAll([server.proc, redis.proc]);
     }
@@ -107,7 +146,10 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
       const redis = await startRedis();
       const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...GATEWAY_ENV, REDIS_URL: redis.url, NODE_ID: 'bench-ingest-gw' }, '/readyz');
       try {
-        return await measured({ gateway: [gateway.proc], redis: [redis.proc] }, meter, () => wrk(`http://127.0.0.1:${gateway.port}/events`, connections, seconds));
+        const { redis: samples, ...r } = await measured({ gateway: [gateway.proc], redis: [redis.proc] }, meter, redis.url, () =>
+          wrk(`http://127.0.0.1:${gateway.port}/events`, connections, seconds),
+        );
+        return { ...r, ...redisPerEvent(...samples, r.accepted) };
       } finally {
         await stopAll([gateway.proc, redis.proc]);
       }
@@ -123,6 +165,7 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
       const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-ingest-wk' }, '/readyz');
       const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: 'bench-ingest-gw' }, '/readyz');
       const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/ws/analytics`);
+      const engine = new RedisEngine({ url: redis.url, logger: pino({ level: 'silent' }) });
       try {
         // Deliveries counted after a warm-up of a fifth of the run, until wrk stops.
         let delivered = 0;
@@ -142,19 +185,41 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
           counting = true;
           windowStart = performance.now();
         })();
-        const r = await measured({ gateway: [gateway.proc], worker: [worker.proc], redis: [redis.proc] }, meter, async () => {
+        const offsetBefore = (await engine.position(CHANNELS.analytics)).offset;
+        const { redis: samples, ...r } = await measured({ gateway: [gateway.proc], worker: [worker.proc], redis: [redis.proc] }, meter, redis.url, async () => {
           const result = await wrk(`http://127.0.0.1:${gateway.port}/events`, connections, seconds);
           counting = false;
           windowEnd = performance.now();
+          // Redis's work per event counts every accepted event committed: wait for the worker.
+          await caughtUp(engine, offsetBefore + result.accepted);
           return result;
         });
         await counter;
         await until(() => Promise.resolve(ws.readyState === WebSocket.OPEN), 'client still connected', 1000);
-        return { ...r, delivered, delivered_per_s: Math.round(delivered / ((windowEnd - windowStart) / 1000)) };
+        const committed = (await engine.position(CHANNELS.analytics)).offset - offsetBefore;
+        return { ...r, delivered, delivered_per_s: Math.round(delivered / ((windowEnd - windowStart) / 1000)), committed, ...redisPerEvent(...samples, committed) };
       } finally {
         ws.terminate();
+        await engine.close();
         await stopAll([gateway.proc, worker.proc, redis.proc]);
       }
     },
   },
 ];
+
+/**
+ * Resolves once the analytics channel reached `offset` (every accepted event committed; the
+ * heartbeats' few frames count too), or stopped moving for 2 s, or after 60 s.
+ */
+async function caughtUp(engine: RedisEngine, offset: number): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  let last = -1;
+  let still = performance.now();
+  for (;;) {
+    const now = (await engine.position(CHANNELS.analytics)).offset;
+    if (now >= offset || performance.now() > deadline) return;
+    if (now !== last) [last, still] = [now, performance.now()];
+    else if (performance.now() - still > 2_000) return;
+    await sleep(100);
+  }
+}

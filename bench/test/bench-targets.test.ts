@@ -52,4 +52,35 @@ describe('bench targets', () => {
     expect(verdict(entries, 'e2e-vs-uws:switchboard-e2e')?.verdict).toBe('missed');
     expect(markdownTables(entries)).toContain('### Churn');
   });
+
+  it('holds the throughput targets: fan-out 0.9× (engine) and 0.7× (POST), end to end 0.7×, latency p99 ≤ 1.3×, Redis ≤ 12 µs per event', () => {
+    const fanout = (system: string, value: number, baseline = false) => entry({ scenario: 'fanout', key: 'fanout:100:100', system, value, baseline });
+    const latency = (system: string, value: number, baseline = false) => entry({ scenario: 'latency', key: 'latency:500:100', system, value, baseline, better: 'lower' });
+    const entries = [
+      fanout('uws-bare', 1_000_000, true),
+      fanout('switchboard-redis', 880_000),
+      fanout('switchboard-ingest', 720_000),
+      latency('uws-bare', 10, true),
+      latency('switchboard-ingest', 12.5),
+      entry({ scenario: 'ingest', system: 'ingest-uws', baseline: true, value: 40_000, figures: { redis_us_per_event: 9.5 } }),
+      entry({ scenario: 'ingest', system: 'switchboard-e2e', value: 28_400, figures: { redis_us_per_event: 11.8, redis_calls_per_event: 3.2, committed: 300_000 } }),
+    ];
+    computeRatios(entries);
+    expect(verdict(entries, 'fanout-engine-vs-uws:switchboard-redis')?.verdict).toBe('missed');
+    expect(verdict(entries, 'fanout-post-vs-uws:switchboard-ingest')?.verdict).toBe('met');
+    expect(verdict(entries, 'latency-vs-uws:switchboard-ingest')?.verdict).toBe('met');
+    expect(verdict(entries, 'e2e-vs-uws:switchboard-e2e')?.verdict).toBe('met');
+    const redis = verdict(entries, 'e2e-redis-cpu');
+    expect(redis?.verdict).toBe('met');
+    expect(redis?.detail).toContain('11.8 µs and 3.2 Redis calls per committed event');
+    expect(redis?.detail).toContain('9.5 µs');
+
+    entries[4]!.value = 13.5; // p99 1.35× the bare server's
+    entries[6]!.figures['redis_us_per_event'] = 12.5;
+    computeRatios(entries);
+    expect(verdict(entries, 'latency-vs-uws:switchboard-ingest')?.verdict).toBe('missed');
+    expect(verdict(entries, 'e2e-redis-cpu')?.verdict).toBe('missed');
+    expect(verdict([], 'e2e-redis-cpu')?.verdict).toBe('not measured');
+    expect(markdownTables(entries)).toContain('Redis µs/event');
+  });
 });

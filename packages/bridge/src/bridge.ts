@@ -2,7 +2,7 @@ import { connect, type Channel, type ChannelModel, type ConsumeMessage, type Rec
 import type { Logger } from 'pino';
 import type { RabbitMqConfig } from '@switchboard/config';
 import type { Engine } from '@switchboard/engine';
-import { ingestDedupeKey } from '@switchboard/protocol';
+import { ingestDedupeKey, withTimeout } from '@switchboard/protocol';
 import { retry, type BackoffOptions } from '@switchboard/runtime';
 import { decodeAvailabilityMessage, forwardAvailability, type ForwardDedupe } from './forward.js';
 import type { BridgeMetrics } from './metrics.js';
@@ -174,7 +174,7 @@ export class RabbitBridge {
     const channel = this.channel;
     if (channel !== undefined && this.consumerTag !== undefined) {
       await channel.cancel(this.consumerTag).catch(() => undefined);
-      await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, timeoutMs))]);
+      await withTimeout(Promise.allSettled([...this.inflight]), timeoutMs, undefined);
     }
     this.setChannel(undefined);
     await this.model?.close().catch(() => undefined);

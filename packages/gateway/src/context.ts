@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Config } from '@switchboard/config';
 import type { Engine } from '@switchboard/engine';
+import { withTimeout } from '@switchboard/protocol';
 import type { IngestKeys } from './auth/ingest-keys.js';
 import type { OriginPolicy } from './http/cors.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -50,12 +51,6 @@ export class InflightRequests {
   /** Resolves when none are in flight, or after `timeoutMs`. */
   idle(timeoutMs: number): Promise<void> {
     if (this.count === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return withTimeout(new Promise<void>((resolve) => this.waiters.push(resolve)), timeoutMs, undefined);
   }
 }

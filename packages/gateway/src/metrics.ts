@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { HotHistogram } from './hot-histogram.js';
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
@@ -35,6 +36,12 @@ export function createGatewayMetrics(registry: Registry) {
       name: 'switchboard_resumes_total',
       help: 'Resume requests on raw endpoints, by endpoint and outcome (recovered, not_recovered).',
       labelNames: ['endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+    resumesNotRecovered: new Counter({
+      name: 'switchboard_resume_not_recovered_total',
+      help: 'Raw resumes answered recovered:false, by endpoint and reason (epoch_changed, ahead_of_channel, history_too_short, node_epoch, history_gap; docs/delivery.md).',
+      labelNames: ['endpoint', 'reason'] as const,
       registers: [registry],
     }),
     replayedFrames: new Counter({
@@ -93,7 +100,7 @@ export function createGatewayMetrics(registry: Registry) {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
-    deliverySeconds: new Histogram({
+    deliverySeconds: new HotHistogram({
       name: 'switchboard_delivery_latency_seconds',
       help: 'Ingest (event id time) to hand-off to the sockets of this node, by channel.',
       labelNames: ['channel'] as const,

@@ -263,6 +263,39 @@ describe('EndpointFeed.attach: first frame, resume, seam', () => {
   });
 });
 
+describe('recovered:false, counted by reason', () => {
+  const notRecovered = (h: Harness, reason: string) => metric(h.registry, 'switchboard_resume_not_recovered_total', { endpoint: 'test', reason });
+  const resumeFrom = async (h: Harness, resume: { epoch: string; since: number }) => {
+    const ws = new FakeSocket();
+    await h.feed.attach(ws.ws, { resume, first: () => '{"type":"hello"}', replay: (_ws, missed) => missed.map((m) => m.frame), join: () => undefined });
+    return ws.parsed()[1];
+  };
+
+  it('names each cause: another epoch, an offset beyond the channel, one older than the history', async () => {
+    const h = await harness(3);
+    for (const m of await h.publish(6)) h.feed.onMessage(m); // the history holds 4..6
+    expect(await resumeFrom(h, { epoch: 'another', since: 1 })).toMatchObject({ recovered: false });
+    expect(await resumeFrom(h, { epoch: h.feed.epoch, since: 9 })).toMatchObject({ recovered: false });
+    expect(await resumeFrom(h, { epoch: h.feed.epoch, since: 1 })).toMatchObject({ recovered: false });
+    expect(await resumeFrom(h, { epoch: h.feed.epoch, since: 4 })).toMatchObject({ recovered: true, count: 2 });
+    expect(await notRecovered(h, 'epoch_changed')).toBe(1);
+    expect(await notRecovered(h, 'ahead_of_channel')).toBe(1);
+    expect(await notRecovered(h, 'history_too_short')).toBe(1);
+    expect(await metric(h.registry, 'switchboard_resumes_total', { endpoint: 'test', outcome: 'not_recovered' })).toBe(3);
+  });
+
+  it('counts a history that does not join what this node forwarded as history_gap', async () => {
+    const h = await harness();
+    for (const m of await h.publish(5)) h.feed.onMessage(m);
+    // A read that answers from an older position than this node forwarded (offset 1), with none
+    // of the frames 2..5 in it: what the client missed cannot be put together.
+    const history = vi.spyOn(h.engine, 'history').mockResolvedValueOnce({ recovered: true, epoch: h.feed.epoch, offset: 1, messages: [] });
+    expect(await resumeFrom(h, { epoch: h.feed.epoch, since: 1 })).toMatchObject({ recovered: false, offset: 5 });
+    history.mockRestore();
+    expect(await notRecovered(h, 'history_gap')).toBe(1);
+  });
+});
+
 describe('resume input', () => {
   it.each([
     [undefined, undefined, { ok: true, resume: undefined }],

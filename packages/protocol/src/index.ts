@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './json-document.js';
 export * from './common.js';
 export * from './frames.js';
+export * from './async.js';
 export * from './ingest.js';
 export * from './analytics.js';
 export * from './error-monitor.js';

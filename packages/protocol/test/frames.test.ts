@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFrameHead, readFrameOffset, withOffset } from '../src/frames.js';
+import { appendFields, readFrameHead, readFrameOffset, withOffset } from '../src/frames.js';
 import { analyticsEventFrame, statsFrame } from '../src/analytics.js';
 
 describe('withOffset', () => {
@@ -97,5 +97,27 @@ describe('readFrameOffset', () => {
     expect(readFrameOffset('{"type":"x","data":{"offset":5}}')).toBeUndefined();
     expect(readFrameOffset('{"type":"x"}')).toBeUndefined();
     expect(readFrameOffset('{"offset":7}')).toBe(7);
+  });
+});
+
+describe('appendFields', () => {
+  it('appends each field in order as the last fields of the object', () => {
+    const out = appendFields('{"type":"connection","clientId":"c"}  ', { epoch: 'e-1', offset: 7, ok: true, none: null });
+    expect(out).toBe('{"type":"connection","clientId":"c","epoch":"e-1","offset":7,"ok":true,"none":null}');
+    expect(JSON.parse(out)).toEqual({ type: 'connection', clientId: 'c', epoch: 'e-1', offset: 7, ok: true, none: null });
+  });
+
+  it('escapes names and strings as JSON does', () => {
+    const out = appendFields('{}', { 'a"b': 'x"\n' });
+    expect(JSON.parse(out)).toEqual({ 'a"b': 'x"\n' });
+  });
+
+  it('gives the empty object its fields alone, and leaves a frame as it is with none', () => {
+    expect(appendFields('{ }', { offset: 1 })).toBe('{"offset":1}');
+    expect(appendFields('{"a":1}', {})).toBe('{"a":1}');
+  });
+
+  it('refuses something that is not a JSON object', () => {
+    expect(() => appendFields('[1]', { offset: 1 })).toThrow(TypeError);
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ChannelMessage, Engine, HistoryResult } from '@switchboard/engine';
+import type { ChannelMessage, ChannelPosition, Engine, HistoryResult } from '@switchboard/engine';
 import type { GatewayMetrics } from '../metrics.js';
 import type { SubscriptionMonitor } from './subscription-monitor.js';
 
@@ -9,10 +9,7 @@ const RETRY_MS = [100, 250, 500, 1000, 2000];
 /** Why the feed read history: a skipped offset, a new epoch, a restored subscription, a recovered probe. */
 export type FillReason = 'gap' | 'epoch' | 'restored' | 'probe';
 
-export interface ChannelPosition {
-  epoch: string;
-  offset: number;
-}
+export type { ChannelPosition } from '@switchboard/engine';
 
 /** What a feed needs from its node. */
 export interface FeedDeps {

@@ -11,20 +11,16 @@ import {
   type Session,
 } from 'socket.io-adapter';
 import type { ChannelMessage, Engine } from '@switchboard/engine';
-import {
-  SOCKET_IO_EVENT_PACKET,
-  SOCKET_IO_MESSAGE,
-  parseSocketIoMessage,
-  socketIoChannel,
-  socketIoTargets,
-  type SocketIoMessage,
-} from '@switchboard/protocol';
+import { SOCKET_IO_EVENT_PACKET, SOCKET_IO_MESSAGE, parseSocketIoMessage, socketIoChannel } from '@switchboard/protocol';
 import { ChannelFeed } from '../feed/channel-feed.js';
 import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, partOffset, type RecoveryPoint } from './recovery-offset.js';
+import { ReplayCache, replaySession } from './replay.js';
 import { RestoreReads } from './restore-reads.js';
+import { SessionKeeper } from './session-keeper.js';
 import type { SessionStore, StoredSession } from './session-store.js';
+import type { LongPollingCount } from './uws-topics.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
 
@@ -37,10 +33,13 @@ export interface EngineAdapterDeps {
   subscription: SubscriptionMonitor;
   /** HISTORY_SIZE. */
   historySize: number;
+  /**
+   * This gateway's engine.io connections on long-polling, when Socket.IO runs on uWebSockets.js
+   * (`attachApp`, whose broadcast publishes to uWS topics): with none, a broadcast skips the walk
+   * over its audience that looks for them.
+   */
+  longPolling?: LongPollingCount;
 }
-
-/** A socket's private session id (set by Socket.IO when connection state recovery is on). */
-const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
 
 /**
  * Why a reconnecting client's session was not recovered (the `reason` of
@@ -67,23 +66,8 @@ export function countRecoveryFailure(metrics: GatewayMetrics, reason: RecoveryFa
   metrics.socketioRecoveryFailures.inc({ reason });
 }
 
-interface BroadcastPart {
-  packet: { type: number; data?: unknown[] | undefined; id?: number | undefined };
-  opts: { rooms: string[]; except: string[]; flags: Record<string, unknown> };
-}
-
-/**
- * Whether a broadcast is one a socket in `rooms` would have got and can get again: an event
- * packet, not awaiting acknowledgements, not volatile, and aimed at those rooms.
- */
-function recoverable(packet: BroadcastPart['packet'], opts: BroadcastPart['opts'], rooms: Set<string>): packet is BroadcastPart['packet'] & { data: unknown[] } {
-  return packet.type === SOCKET_IO_EVENT_PACKET && packet.id === undefined && opts.flags['volatile'] === undefined && packet.data !== undefined && socketIoTargets(opts, rooms);
-}
-
 /** Sender id given to this node's own broadcasts when they come back through the channel. */
 const ECHO_UID = 'self';
-/** How many parsed history frames recoveries share. */
-const REPLAY_CACHE_FRAMES = 1024;
 /** A recovery stops after this many history reads racing other recoveries (never in practice). */
 const MAX_HISTORY_READS = 5;
 
@@ -112,14 +96,11 @@ export function engineAdapter(deps: EngineAdapterDeps): typeof Adapter {
 export class EngineAdapter extends ClusterAdapter {
   private readonly feed: ChannelFeed;
   private readonly reads: RestoreReads;
-  /** Frames parsed for replays, by `<epoch>:<offset>`, oldest first. */
-  private readonly replayCache = new Map<string, SocketIoMessage | undefined>();
+  private readonly replayCache = new ReplayCache();
+  private readonly sessions: SessionKeeper;
   private started: Promise<void> | undefined;
-  /** Sockets whose rooms changed since their session was last stored. */
-  private readonly unsaved = new Set<string>();
-  /** Sockets whose final session Socket.IO just handed over (their connection dropped). */
-  private readonly dropped = new Set<string>();
-  private refresher: NodeJS.Timeout | undefined;
+  /** Set while a broadcast is delivered that needs no walk over its audience (see `apply`). */
+  private websocketOnly = false;
 
   /** The namespace, typed (socket.io-adapter declares `nsp` as any). */
   private get namespace(): Namespace {
@@ -142,21 +123,28 @@ export class EngineAdapter extends ClusterAdapter {
       },
     );
     this.reads = new RestoreReads(engine, this.feed.channel, deps.sessions);
+    this.sessions = new SessionKeeper(nsp, deps.sessions);
+    // Socket.IO's uWS broadcast publishes to the topic, then walks the audience (`apply`, private
+    // in socket.io-adapter's typings) for long-polling sockets: skipped while a broadcast that
+    // needs no walk is delivered (there are none).
+    const self = this as unknown as { apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void };
+    const apply = self.apply.bind(this);
+    self.apply = (opts, callback) => {
+      if (!this.websocketOnly) apply(opts, callback);
+    };
   }
 
   /** Subscribes to the namespace's channel; Socket.IO calls it, the gateway awaits it. */
   override init(): Promise<void> {
     if (this.started === undefined) {
       this.started = this.feed.start();
-      // Stored sessions expire with the history; those of connected sockets are kept fresh.
-      this.refresher = setInterval(() => this.refreshSessions(), (this.deps.sessions.ttlS * 1000) / 3);
-      this.refresher.unref();
+      this.sessions.start();
     }
     return this.started;
   }
 
   override close(): Promise<void> {
-    clearInterval(this.refresher);
+    this.sessions.stop();
     return this.feed.stop();
   }
 
@@ -206,13 +194,33 @@ export class EngineAdapter extends ClusterAdapter {
       this.deps.metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
       parts.forEach((data, i) => {
         const part = { uid: message.uid === this.uid ? ECHO_UID : message.uid, nsp: message.nsp, type: MessageType.BROADCAST, data };
-        this.onMessage(part as ClusterMessage, partOffset(channelMessage, i, parts.length));
+        this.deliver(part as ClusterMessage, partOffset(channelMessage, i, parts.length), this.needsNoWalk(data));
       });
       return;
     }
     this.deps.metrics.socketioBroadcasts.inc({ kind: message.type === SOCKET_IO_MESSAGE.broadcast ? 'broadcast' : 'request' });
-    const own = message.uid === this.uid && message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
-    this.onMessage((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage));
+    const plain = message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
+    const own = message.uid === this.uid && plain;
+    this.deliver((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage), plain && this.needsNoWalk(message.data));
+  }
+
+  /**
+   * Whether Socket.IO's uWS broadcast delivers this one with its topic publish alone: one room
+   * at most and no exception (its fast path: encoded once, one `publish`), and no connection
+   * here on long-polling, the only sockets its walk over the audience would write to.
+   */
+  private needsNoWalk(data: { opts: { rooms: string[]; except: string[] } }): boolean {
+    const { longPolling } = this.deps;
+    return longPolling !== undefined && longPolling.count === 0 && data.opts.rooms.length <= 1 && data.opts.except.length === 0;
+  }
+
+  private deliver(message: ClusterMessage, offset: string, websocketOnly: boolean): void {
+    this.websocketOnly = websocketOnly;
+    try {
+      this.onMessage(message, offset);
+    } finally {
+      this.websocketOnly = false;
+    }
   }
 
   /**
@@ -225,64 +233,32 @@ export class EngineAdapter extends ClusterAdapter {
     (socket as unknown as { packet(packet: unknown): void }).packet(packet);
   }
 
-  /*
-   * Sessions are stored while sockets are connected, not only when they drop: a gateway killed
-   * outright stores nothing, and a client may reconnect elsewhere before a drop is noticed here.
-   */
+  // Room changes and drops go to the session bookkeeping (see SessionKeeper).
 
   override addAll(id: string, rooms: Set<string>): void {
     // The in-memory base applies it at once (its promise type is for adapters that forward).
     void super.addAll(id, rooms);
-    this.markUnsaved(id);
+    this.sessions.changed(id);
   }
 
   override del(id: string, room: string): void {
     void super.del(id, room);
-    this.markUnsaved(id);
+    this.sessions.changed(id);
   }
 
   override delAll(id: string): void {
     const socket = this.namespace.sockets.get(id);
     super.delAll(id);
-    this.unsaved.delete(id);
-    // A socket that left for good (it or the server said so) is not to be recovered.
-    const pid = pidOf(socket);
-    if (!this.dropped.delete(id) && socket?.connected && pid !== undefined) this.deps.sessions.forget(pid);
+    this.sessions.left(id, socket);
   }
 
   override persistSession(session: StoredSession): void {
-    this.dropped.add(session.sid);
-    this.deps.sessions.save(session);
+    this.sessions.persist(session);
   }
 
-  private markUnsaved(id: string): void {
-    if (this.unsaved.size === 0) setImmediate(() => this.saveSessions());
-    this.unsaved.add(id);
-  }
-
-  private saveSessions(): void {
-    for (const id of this.unsaved) {
-      const socket = this.namespace.sockets.get(id);
-      const pid = pidOf(socket);
-      if (socket?.connected && pid !== undefined) this.deps.sessions.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
-    }
-    this.unsaved.clear();
-  }
-
-  /**
-   * Stores the session of every connected socket now and resolves once stored (or after
-   * `timeoutMs`, so that a Redis outage does not hold a drain).
-   */
-  async storeSessions(timeoutMs: number): Promise<void> {
-    this.refreshSessions();
-    this.saveSessions();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.deps.sessions.flush(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
-  }
-
-  private refreshSessions(): void {
-    for (const id of this.namespace.sockets.keys()) this.markUnsaved(id);
+  /** Stores every connected socket's session (see SessionKeeper.storeAll). */
+  storeSessions(timeoutMs: number): Promise<void> {
+    return this.sessions.storeAll(timeoutMs);
   }
 
   /**
@@ -318,7 +294,10 @@ export class EngineAdapter extends ClusterAdapter {
       // The session and the history are read together (each read shared with the other
       // restores in progress).
       const missed = await this.missedSince(from, this.reads.session(pid));
-      return typeof missed === 'string' ? missed : this.replay(missed.session, from, missed.frames);
+      if (typeof missed === 'string') return missed;
+      const restored = replaySession(missed.session, from, missed.frames, this.namespace.name, (frame) => this.replayCache.get(frame));
+      if (restored !== 'disconnected') this.deps.logger.debug({ sid: restored.sid, from, missed: restored.missedPackets.length }, 'Socket.IO session restored');
+      return restored;
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
       // socket back in its rooms in one of them.
@@ -356,62 +335,5 @@ export class EngineAdapter extends ClusterAdapter {
       since = history.offset;
     }
     return 'history_race';
-  }
-
-  /**
-   * A history frame, parsed once for every restore that replays it (a drained gateway's clients
-   * all replay the same few frames). Never handed to Socket.IO, which changes what it is given.
-   */
-  private parsedForReplay(frame: ChannelMessage): SocketIoMessage | undefined {
-    const key = `${frame.epoch}:${frame.offset}`;
-    if (this.replayCache.has(key)) return this.replayCache.get(key);
-    const parsed = parseSocketIoMessage(frame.frame);
-    const message = parsed.ok ? parsed.value : undefined;
-    this.replayCache.set(key, message);
-    // A Map iterates in insertion order: the first key is the oldest.
-    if (this.replayCache.size > REPLAY_CACHE_FRAMES) this.replayCache.delete(this.replayCache.keys().next().value as string);
-    return message;
-  }
-
-  /**
-   * Replays the missed frames against the session: broadcasts it is targeted by become its
-   * missed packets, room changes that target it change its rooms, a disconnect ends it.
-   */
-  private replay(session: StoredSession, from: RecoveryPoint, frames: ChannelMessage[]): Session | RecoveryFailure {
-    const rooms = new Set(session.rooms);
-    const missedPackets: unknown[][] = [];
-    for (const frame of frames) {
-      const message = this.parsedForReplay(frame);
-      if (message === undefined || message.nsp !== this.namespace.name) continue;
-      switch (message.type) {
-        case SOCKET_IO_MESSAGE.broadcast: {
-          const { packet, opts, requestId } = message.data;
-          if (requestId === undefined && recoverable(packet, opts, rooms)) missedPackets.push([...packet.data, formatRecoveryOffset(frame)]);
-          break;
-        }
-        case SOCKET_IO_MESSAGE.broadcasts: {
-          const { parts } = message.data;
-          // The parts the client processed before it dropped are not missed.
-          const first = frame.offset === from.offset && from.part !== undefined ? from.part + 1 : 0;
-          parts.forEach(({ packet, opts }, i) => {
-            if (i >= first && recoverable(packet, opts, rooms)) missedPackets.push([...packet.data, partOffset(frame, i, parts.length)]);
-          });
-          break;
-        }
-        case SOCKET_IO_MESSAGE.socketsJoin:
-          if (socketIoTargets(message.data.opts, rooms)) for (const room of message.data.rooms) rooms.add(room);
-          break;
-        case SOCKET_IO_MESSAGE.socketsLeave:
-          if (socketIoTargets(message.data.opts, rooms)) for (const room of message.data.rooms) rooms.delete(room);
-          break;
-        case SOCKET_IO_MESSAGE.disconnectSockets:
-          if (socketIoTargets(message.data.opts, rooms)) return 'disconnected';
-          break;
-        default:
-          break;
-      }
-    }
-    this.deps.logger.debug({ sid: session.sid, from, missed: missedPackets.length }, 'Socket.IO session restored');
-    return { ...session, rooms: [...rooms], missedPackets };
   }
 }

@@ -1,3 +1,5 @@
+import type { ChannelPosition } from '@switchboard/engine';
+
 /**
  * Socket.IO's recovery offset (the string appended as the last argument of every event packet,
  * which the client sends back when it reconnects) names a place in the namespace channel's
@@ -5,11 +7,6 @@
  * `<epoch>:<offset>.<part>` inside a frame of several broadcasts, up to that part. The epoch
  * makes an offset from before Redis lost its data unusable instead of wrong.
  */
-export interface ChannelPosition {
-  epoch: string;
-  offset: number;
-}
-
 export interface RecoveryPoint extends ChannelPosition {
   /** Parts of the frame at `offset` processed up to this one (the whole frame when absent). */
   part?: number;

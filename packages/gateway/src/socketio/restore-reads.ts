@@ -1,4 +1,4 @@
-import { historyResult, type Engine, type HistoryResult } from '@switchboard/engine';
+import { historyResult, type Engine, type HistoryRequest, type HistoryResult } from '@switchboard/engine';
 import type { SessionStore, StoredSession } from './session-store.js';
 
 /**
@@ -35,11 +35,6 @@ class Coalescer<Request, Answer> {
   }
 }
 
-export interface HistoryRead {
-  epoch: string;
-  since: number;
-}
-
 /**
  * The reads a Socket.IO session restore makes (its stored session, the channel's history after
  * its offset), coalesced across the restores in progress: one MGET for the sessions, one history
@@ -48,7 +43,7 @@ export interface HistoryRead {
  */
 export class RestoreReads {
   private readonly sessionReads: Coalescer<string, StoredSession | undefined>;
-  private readonly historyReads: Coalescer<HistoryRead, HistoryResult>;
+  private readonly historyReads: Coalescer<HistoryRequest, HistoryResult>;
 
   constructor(engine: Engine, channel: string, sessions: SessionStore) {
     this.sessionReads = new Coalescer((pids) => sessions.readMany(pids));
@@ -76,7 +71,7 @@ export class RestoreReads {
     return this.sessionReads.read(pid);
   }
 
-  history(read: HistoryRead): Promise<HistoryResult> {
+  history(read: HistoryRequest): Promise<HistoryResult> {
     return this.historyReads.read(read);
   }
 }

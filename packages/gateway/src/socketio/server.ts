@@ -10,7 +10,7 @@ import { errorMonitor } from './error-monitor.js';
 import { jobMonitor } from './jobs.js';
 import { ackOf } from './acks.js';
 import { SessionStore } from './session-store.js';
-import { subscribeRecoveredTopics } from './uws-topics.js';
+import { LongPollingCount, subscribeRecoveredTopics } from './uws-topics.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
 /** How long a drain waits for the sessions to be stored before it closes the transports anyway. */
@@ -37,8 +37,9 @@ export interface SocketIo {
 export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const { app, config, engine, metrics, origins, connections, logger } = ctx;
   const sessions = new SessionStore(engine, config.historyTtlS, logger);
+  const longPolling = new LongPollingCount();
   const io = new Server({
-    adapter: engineAdapter({ engine, sessions, metrics, logger, subscription: ctx.subscription, historySize: config.historySize }),
+    adapter: engineAdapter({ engine, sessions, metrics, logger, subscription: ctx.subscription, historySize: config.historySize, longPolling }),
     // Recovered sockets skip the connection middleware: their session carries the identity the
     // token proved when they first connected (Socket.IO's default).
     connectionStateRecovery: { maxDisconnectionDuration: config.historyTtlS * 1000, skipMiddlewares: true },
@@ -66,6 +67,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     maxPayloadLength: config.wsMaxPayloadBytes,
   } as never);
   guardSocketIoAddresses(ctx, io.engine);
+  longPolling.watch(io.engine);
 
   const adapter = io.of('/').adapter as unknown as EngineAdapter;
   await adapter.init();

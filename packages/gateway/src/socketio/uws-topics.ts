@@ -28,3 +28,37 @@ export function subscribeRecoveredTopics(socket: Socket): void {
   if (conn.transport.name === 'websocket') subscribe();
   else conn.once('upgrade', subscribe);
 }
+
+interface EngineIoServer {
+  on(event: 'connection', listener: (conn: EngineConnection & { once(event: 'close', listener: () => void): void }) => void): void;
+}
+
+/**
+ * The engine.io connections of this gateway still on HTTP long-polling. On uWebSockets.js,
+ * Socket.IO publishes a broadcast to a uWS topic (encoded once, written by uWS to every WebSocket
+ * subscriber) and then walks every socket of the audience for the few on long-polling, to write
+ * to those one by one; with none here, that walk is per-socket work for nothing.
+ */
+export class LongPollingCount {
+  private current = 0;
+
+  get count(): number {
+    return this.current;
+  }
+
+  /** Follows `engine`'s connections: counted from their start on long-polling to their upgrade or close. */
+  watch(engine: EngineIoServer): void {
+    engine.on('connection', (conn) => {
+      if (conn.transport.name === 'websocket') return;
+      this.current += 1;
+      let counted = true;
+      const done = () => {
+        if (!counted) return;
+        counted = false;
+        this.current -= 1;
+      };
+      conn.once('upgrade', done);
+      conn.once('close', done);
+    });
+  }
+}

@@ -1,3 +1,4 @@
+import type { HistoryRequest } from '@switchboard/engine';
 import type { WebSocket } from 'uWebSockets.js';
 import {
   ANALYTICS_TOPICS,
@@ -11,11 +12,10 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
-import { observeDelivery, publishToTopic } from './fanout.js';
+import { countChannelFrame, observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
-import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'analytics';
 export const ANALYTICS_PATH = '/ws/analytics';
@@ -24,7 +24,7 @@ interface AnalyticsSocket extends RawSocket {
   /** Event types this client asked for; undefined = all. */
   filter: string[] | undefined;
   /** Where the client asked to resume from (`?epoch=&since=`). */
-  resume: ResumeRequest | undefined;
+  resume: HistoryRequest | undefined;
 }
 
 /** Whether a frame of this type reaches a client with this filter (heartbeats always do). */
@@ -39,7 +39,7 @@ const topicsFor = (filter: string[] | undefined): string[] =>
  * analytics channel, `refresh_stats`, `ping`, and a per-client `subscribe` event filter.
  */
 export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<void> {
-  const { engine, metrics, logger } = ctx;
+  const { engine, logger } = ctx;
   const stats = new StatsCache(engine);
 
   const statsOrError = async (): Promise<string> => {
@@ -63,7 +63,7 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not
   // once per client (compression, though, would be per client: see FANOUT_COMPRESS_MIN_BYTES).
   const feed = new EndpointFeed(ctx, CHANNELS.analytics, ENDPOINT, ({ frame }) => {
-    metrics.channelMessages.inc({ channel: ENDPOINT });
+    countChannelFrame(ctx, ENDPOINT);
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.
     stats.invalidate();
@@ -74,7 +74,8 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     }
     const specific = head.type === 'heartbeat' ? ANALYTICS_TOPICS.heartbeat : ANALYTICS_TOPICS.eventType(head.type);
     publishToTopic(ctx, ENDPOINT, ANALYTICS_TOPICS.all, frame);
-    publishToTopic(ctx, ENDPOINT, specific, frame);
+    // The type's topic serves filtered clients only: usually none.
+    if (ctx.app.numSubscribers(specific) > 0) publishToTopic(ctx, ENDPOINT, specific, frame);
     observeDelivery(ctx, ENDPOINT, head.id);
   });
 

@@ -1,3 +1,4 @@
+import type { HistoryRequest } from '@switchboard/engine';
 import { randomUUID } from 'node:crypto';
 import {
   AVAILABILITY_TOPIC,
@@ -10,11 +11,10 @@ import {
   validate,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { observeDelivery, publishToTopic } from './fanout.js';
+import { countChannelFrame, observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
-import type { ResumeRequest } from './resume.js';
 
 const ENDPOINT = 'availability';
 export const AVAILABILITY_PATH = '/ws/availability';
@@ -23,7 +23,7 @@ interface AvailabilitySocket extends RawSocket {
   /** The `clientId` announced in the `connection` frame. */
   clientId: string;
   /** Where the client asked to resume from (`?epoch=&since=`). */
-  resume: ResumeRequest | undefined;
+  resume: HistoryRequest | undefined;
 }
 
 /**
@@ -32,12 +32,12 @@ interface AvailabilitySocket extends RawSocket {
  * AVAILABILITY_PING_INTERVAL_MS, `pong` to a client's `ping`.
  */
 export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise<{ stop(): void }> {
-  const { config, metrics, logger } = ctx;
+  const { config, logger } = ctx;
 
   const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
 
   const feed = new EndpointFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
-    metrics.channelMessages.inc({ channel: ENDPOINT });
+    countChannelFrame(ctx, ENDPOINT);
     publish(frame);
     observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);
   });

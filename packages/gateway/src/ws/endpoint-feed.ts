@@ -1,9 +1,10 @@
 import type { WebSocket } from 'uWebSockets.js';
-import type { ChannelMessage, HistoryResult } from '@switchboard/engine';
+import type { ChannelMessage, HistoryResult, HistoryRequest } from '@switchboard/engine';
+import { withTimeout } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { ChannelFeed, type FillReason } from '../feed/channel-feed.js';
 import type { RawSocket } from './raw-endpoint.js';
-import { notRecoveredFrame, recoveredFrame, withPosition, type ResumeRequest } from './resume.js';
+import { notRecoveredFrame, recoveredFrame, unrecoverable, withPosition } from './resume.js';
 
 /** Close code "service restart": the client reconnects, and its resume answers recovered:false. */
 export const CLOSE_CHANNEL_RESET = 1012;
@@ -18,7 +19,7 @@ export type FeedSink = (message: ChannelMessage) => void;
 
 /** What a connection brings to `EndpointFeed.attach`. */
 export interface AttachOptions<T extends RawSocket> {
-  resume: ResumeRequest | undefined;
+  resume: HistoryRequest | undefined;
   /** The connection's first frame, without its position (attach appends it). */
   first(): Promise<string> | string;
   /** The frames this client gets for missed messages (its filter applied), in offset order. */
@@ -116,23 +117,17 @@ export class EndpointFeed {
   }
 
   /** Resolves true once the feed forwarded `offset`, false after `timeoutMs` (or a reset). */
-  private reached(offset: number, timeoutMs: number): Promise<boolean> {
-    if (this.lastOffset >= offset) return Promise.resolve(true);
+  private async reached(offset: number, timeoutMs: number): Promise<boolean> {
+    if (this.lastOffset >= offset) return true;
     const epoch = this.epoch;
-    return new Promise((resolve) => {
-      const waiter = {
-        offset,
-        wake: () => {
-          clearTimeout(timer);
-          resolve(this.epoch === epoch && this.lastOffset >= offset);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
+    let waiter: { offset: number; wake: () => void } | undefined;
+    const woken = new Promise<boolean>((resolve) => {
+      waiter = { offset, wake: () => resolve(this.epoch === epoch && this.lastOffset >= offset) };
       this.waiters.push(waiter);
     });
+    const reached = await withTimeout(woken, timeoutMs, undefined);
+    if (reached === undefined) this.waiters = this.waiters.filter((w) => w !== waiter);
+    return reached === true;
   }
 
   /**
@@ -170,7 +165,8 @@ export class EndpointFeed {
     const [first, history] = await Promise.all([options.first(), resume === undefined ? undefined : this.sharedHistory(resume)]);
     if (data.closed) return;
     let missed: ChannelMessage[] | undefined;
-    if (resume !== undefined && history?.recovered === true && history.epoch === this.epoch) {
+    let reason = resume === undefined || history === undefined ? undefined : unrecoverable(resume, history, this.epoch);
+    if (resume !== undefined && history?.recovered === true && reason === undefined) {
       // The client saw frames (on another node) that this node has not forwarded yet.
       const caughtUp = resume.since <= this.lastOffset || (await this.reached(resume.since, CATCH_UP_TIMEOUT_MS));
       if (data.closed) return;
@@ -178,7 +174,10 @@ export class EndpointFeed {
         ws.end(CLOSE_TRY_AGAIN, 'this node is behind the offset to resume from; retry');
         return;
       }
-      if (history.epoch === this.epoch) missed = mergeMissed(history.messages, buffer, resume.since, this.lastOffset);
+      // An epoch change while waiting is a reset: its clients are closed with 1012.
+      reason = history.epoch === this.epoch ? undefined : 'node_epoch';
+      if (reason === undefined) missed = mergeMissed(history.messages, buffer, resume.since, this.lastOffset);
+      if (reason === undefined && missed === undefined) reason = 'history_gap';
     }
     const frames = [withPosition(first, this.epoch, this.lastOffset)];
     if (resume !== undefined) {
@@ -190,6 +189,8 @@ export class EndpointFeed {
       } else {
         frames.push(notRecoveredFrame(this.epoch, this.lastOffset));
         metrics.resumes.inc({ endpoint: this.endpoint, outcome: 'not_recovered' });
+        metrics.resumesNotRecovered.inc({ endpoint: this.endpoint, reason: reason ?? 'history_gap' });
+        this.ctx.logger.info({ endpoint: this.endpoint, channel: this.channel, reason, resume, at: this.feed.position() }, 'resume not recovered');
       }
     }
     sendFrames(ws, frames, this.ctx);
@@ -200,7 +201,7 @@ export class EndpointFeed {
    * History for a resume, one read for every connection asking the same thing at once: after a
    * gateway restart its clients reconnect together, mostly from the same position.
    */
-  private sharedHistory(resume: ResumeRequest): Promise<HistoryResult> {
+  private sharedHistory(resume: HistoryRequest): Promise<HistoryResult> {
     const key = `${resume.epoch} ${resume.since}`;
     let read = this.historyReads.get(key);
     if (read === undefined) {

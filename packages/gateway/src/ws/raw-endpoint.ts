@@ -5,7 +5,8 @@ import { admitUpgrade, type AdmissionOptions } from './admission.js';
 import type { SocketData } from './connections.js';
 import { rawEndpointSettings } from './fanout.js';
 import { createInboundDecoder, type ErrorFramer } from './inbound.js';
-import { parseResume, type ResumeRequest } from './resume.js';
+import type { HistoryRequest } from '@switchboard/engine';
+import { parseResume } from './resume.js';
 
 /** What every raw-endpoint socket carries on top of SocketData. */
 export interface RawSocket extends SocketData {
@@ -42,7 +43,7 @@ export interface RawEndpointSpec<T extends RawSocket> {
 }
 
 /** The `?epoch=&since=` of an upgrade; bad values are refused with a 400 naming the field. */
-export function resumeFromUpgrade(req: HttpRequest): { request: ResumeRequest | undefined } | UpgradeRefusal {
+export function resumeFromUpgrade(req: HttpRequest): { request: HistoryRequest | undefined } | UpgradeRefusal {
   const parsed = parseResume(req.getQuery('epoch'), req.getQuery('since'));
   return parsed.ok ? { request: parsed.resume } : { status: 400, reason: 'bad_resume', message: parsed.error };
 }

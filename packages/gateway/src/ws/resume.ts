@@ -3,13 +3,11 @@
  * logs `auth` data) and the frames that answer it.
  */
 
-/** Where a reconnecting client stopped: the channel's epoch and the last offset it processed. */
-export interface ResumeRequest {
-  epoch: string;
-  since: number;
-}
+import type { HistoryRequest, HistoryResult } from '@switchboard/engine';
+import { appendFields } from '@switchboard/protocol';
 
-export type ResumeParse = { ok: true; resume: ResumeRequest | undefined } | { ok: false; error: string };
+/** A resume is the engine's history request: the channel's epoch and the last offset the client processed. */
+export type ResumeParse = { ok: true; resume: HistoryRequest | undefined } | { ok: false; error: string };
 
 /** Epochs are short opaque tokens chosen by the engine; anything else cannot be one. */
 const EPOCH = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -33,13 +31,9 @@ export function parseResume(epoch: string | undefined, since: string | number | 
 
 /**
  * A first frame (`initial_stats`, `connection`, `auth_success`) with the channel position a
- * client resumes from appended: `"epoch"` and `"offset"`, as extra last fields (frames are
- * JSON objects, so this never re-serializes them).
+ * client resumes from appended: `"epoch"` and `"offset"`, as extra last fields.
  */
-export function withPosition(frame: string, epoch: string, offset: number): string {
-  const end = frame.lastIndexOf('}');
-  return `${frame.slice(0, end)},"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;
-}
+export const withPosition = (frame: string, epoch: string, offset: number): string => appendFields(frame, { epoch, offset });
 
 /**
  * The resume answer when the history held every missed frame: `count` frames follow; `offset`
@@ -52,3 +46,25 @@ export const recoveredFrame = (epoch: string, count: number, offset: number): st
 /** The resume answer when it could not: the client rebuilds its state from this position. */
 export const notRecoveredFrame = (epoch: string, offset: number): string =>
   `{"type":"resumed","recovered":false,"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;
+
+/**
+ * Why a raw resume is answered `recovered:false` (docs/delivery.md, the `reason` label of
+ * `switchboard_resume_not_recovered_total`):
+ * - `epoch_changed`: the client's epoch is not the channel's (Redis lost the channel's data);
+ * - `ahead_of_channel`: its offset is beyond the channel's latest (a position from elsewhere);
+ * - `history_too_short`: its offset is older than the history holds (HISTORY_SIZE, HISTORY_TTL_S);
+ * - `node_epoch`: the history answered, but this node's feed is in another epoch (it has not
+ *   followed an epoch change yet);
+ * - `history_gap`: the history and the frames this node forwarded meanwhile do not join (a hole
+ *   the node skipped, older than the history).
+ */
+export type NotRecoveredReason = 'epoch_changed' | 'ahead_of_channel' | 'history_too_short' | 'node_epoch' | 'history_gap';
+
+/** The reason a history read cannot recover `resume` on a node whose feed is in `nodeEpoch`; undefined when it can. */
+export function unrecoverable(resume: HistoryRequest, history: HistoryResult, nodeEpoch: string): NotRecoveredReason | undefined {
+  if (!history.recovered) {
+    if (history.epoch !== resume.epoch) return 'epoch_changed';
+    return resume.since > history.offset ? 'ahead_of_channel' : 'history_too_short';
+  }
+  return history.epoch === nodeEpoch ? undefined : 'node_epoch';
+}

@@ -21,7 +21,7 @@ import {
 import { readClusterMetrics, readLogHistory } from '@switchboard/state';
 import type { GatewayContext } from '../../context.js';
 import { ReadCache } from '../../stats-cache.js';
-import { publishToTopic } from '../fanout.js';
+import { countChannelFrame, publishToTopic } from '../fanout.js';
 import { rejectMessage, sendFrame } from '../inbound.js';
 import { registerRawEndpoint } from '../raw-endpoint.js';
 import { parseResume } from '../resume.js';
@@ -173,7 +173,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
 
   // Cluster metrics pushed by the heartbeat worker: one publish to every authenticated client.
   await engine.subscribe(CHANNELS.logsMetrics, ({ frame }) => {
-    metrics.channelMessages.inc({ channel: 'logs-metrics' });
+    countChannelFrame(ctx, 'logs-metrics');
     publishToTopic(ctx, LOGS_ENDPOINT, LOGS_TOPICS.metrics, frame);
   });
 }

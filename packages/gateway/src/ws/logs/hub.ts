@@ -2,7 +2,6 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { ChannelMessage } from '@switchboard/engine';
 import {
   LOGS_TOPICS,
-  joinLogPayloads,
   logsBatchFrame,
   logsChannel,
   logsFramePayload,
@@ -13,15 +12,14 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../../context.js';
 import { EndpointFeed } from '../endpoint-feed.js';
-import { observeDelivery, publishToTopic } from '../fanout.js';
+import { countChannelFrame, observeDelivery, publishToTopic } from '../fanout.js';
 import { sendFrame } from '../inbound.js';
+import { LOG_BATCH_DELAY_MS, LogBatch } from './batch.js';
 import type { RawSocket } from '../raw-endpoint.js';
 
 export const LOGS_ENDPOINT = 'logs';
 
-/** Live entries are batched per app: sent after this long, or sooner once this many bytes wait. */
-export const LOG_BATCH_DELAY_MS = 25;
-export const LOG_BATCH_MAX_BYTES = 64 * 1024;
+export { LOG_BATCH_DELAY_MS, LOG_BATCH_MAX_BYTES } from './batch.js';
 
 export interface LogsSocket extends RawSocket {
   /** Set once the first message authenticated the connection. */
@@ -59,10 +57,7 @@ export class AppFeed {
   /** Clients with a filter: served one by one (the others share the app's topic). */
   readonly filtered = new Set<LogsWs>();
   readonly channel: EndpointFeed;
-  private pending: string[] = [];
-  private pendingBytes = 0;
-  private fromOffset = 0;
-  private toOffset = 0;
+  private readonly pending = new LogBatch();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -73,8 +68,8 @@ export class AppFeed {
   }
 
   readonly onMessage = ({ frame, offset }: ChannelMessage): void => {
-    const { metrics, logger } = this.ctx;
-    metrics.channelMessages.inc({ channel: LOGS_ENDPOINT });
+    const { logger } = this.ctx;
+    countChannelFrame(this.ctx, LOGS_ENDPOINT);
     const payload = logsFramePayload(frame);
     if (payload !== undefined) return this.gather(payload, offset);
     if (readFrameHead(frame)?.type === 'cleared') {
@@ -86,25 +81,17 @@ export class AppFeed {
   };
 
   private gather(payload: string, offset: number): void {
-    if (this.pending.length === 0) {
-      this.fromOffset = offset;
-      this.timer = setTimeout(() => this.flush(), LOG_BATCH_DELAY_MS);
-    }
-    this.pending.push(payload);
-    this.pendingBytes += payload.length;
-    this.toOffset = offset;
-    if (this.pendingBytes >= LOG_BATCH_MAX_BYTES) this.flush();
+    if (this.pending.empty) this.timer = setTimeout(() => this.flush(), LOG_BATCH_DELAY_MS);
+    if (this.pending.add(payload, offset)) this.flush();
   }
 
   /** Sends the gathered batch: encoded once for the app's topic, and once per distinct filter. */
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const payload = joinLogPayloads(this.pending);
-    const { fromOffset, toOffset } = this;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const gathered = this.pending.take();
+    if (gathered === undefined) return;
+    const { payload, fromOffset, toOffset } = gathered;
     const batch = filteredBatch(payload, fromOffset, toOffset);
     this.broadcast(batch(undefined) as string, batch);
     observeDelivery(this.ctx, LOGS_ENDPOINT, FIRST_ID.exec(payload)?.[1]);
@@ -112,21 +99,16 @@ export class AppFeed {
 
   /**
    * The frames a resuming client gets for missed channel messages: consecutive entries joined
-   * into batches (each with the offsets it covers, as live batches), `cleared` in its place,
+   * into batches by the live rule (each with the offsets it covers), `cleared` in its place,
    * the client's filter applied.
    */
   replayFrames(messages: ChannelMessage[], filter: LogFilter | undefined): string[] {
     const frames: string[] = [];
-    let payloads: string[] = [];
-    let bytes = 0;
-    let from = 0;
-    let to = 0;
+    const group = new LogBatch();
     const flushGroup = () => {
-      if (payloads.length === 0) return;
-      const frame = filteredBatch(joinLogPayloads(payloads), from, to)(filter);
+      const gathered = group.take();
+      const frame = gathered === undefined ? undefined : filteredBatch(gathered.payload, gathered.fromOffset, gathered.toOffset)(filter);
       if (frame !== undefined) frames.push(frame);
-      payloads = [];
-      bytes = 0;
     };
     for (const message of messages) {
       const payload = logsFramePayload(message.frame);
@@ -135,11 +117,7 @@ export class AppFeed {
         if (readFrameHead(message.frame)?.type === 'cleared') frames.push(message.frame);
         continue;
       }
-      if (payloads.length === 0) from = message.offset;
-      payloads.push(payload);
-      bytes += payload.length;
-      to = message.offset;
-      if (bytes >= LOG_BATCH_MAX_BYTES) flushGroup();
+      if (group.add(payload, message.offset)) flushGroup();
     }
     flushGroup();
     return frames;
@@ -160,7 +138,7 @@ export class AppFeed {
 
   close(): void {
     clearTimeout(this.timer);
-    this.pending = [];
+    this.pending.take();
   }
 }
 
