@@ -57,7 +57,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   const metrics = createGatewayMetrics(registry);
   let draining = false;
   let listenSocket: us_listen_socket | undefined;
-  const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress);
+  const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress, config.upgradeBurstPerAddress);
 
   const ctx: GatewayContext = {
     app,
