@@ -37,3 +37,29 @@ export function backoffDelay(attempt: number, options: Pick<BackoffOptions, 'ini
 export function restartDelay(options: Pick<BackoffOptions, 'restartJitterMs'>, random: Random = Math.random): number {
   return Math.floor(random() * options.restartJitterMs);
 }
+
+/**
+ * Delay after the server turned an attempt away with `Retry-After: seconds`: at least that long,
+ * plus a random share of up to as long again (refused clients do not all return in the same
+ * instant), and never shorter than the normal backoff for this attempt. Capped at maxDelayMs
+ * (a server asking for more is answered after the cap, then asked again).
+ */
+export function retryAfterDelay(
+  retryAfterS: number,
+  options: Pick<BackoffOptions, 'initialDelayMs' | 'maxDelayMs'>,
+  random: Random = Math.random,
+  attempt = 0,
+): number {
+  const asked = Math.max(0, retryAfterS) * 1000;
+  const jittered = Math.floor(asked * (1 + random()));
+  return Math.min(options.maxDelayMs, Math.max(jittered, backoffDelay(attempt, options, random)));
+}
+
+/** Seconds from a `Retry-After` value (delta-seconds or an HTTP date); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (value === null || value === undefined || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const at = /GMT$/.test(trimmed) ? Date.parse(trimmed) : Number.NaN; // an HTTP date is always in GMT
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
