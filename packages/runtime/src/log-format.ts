@@ -45,11 +45,12 @@ export function prettyLogLine(line: string, color = false): string {
   const fields = Object.entries(entry)
     .filter(([key, value]) => !SHOWN_APART.has(key) && value !== undefined)
     .map(([key, value]) => `${paint(color, '2', `${key}=`)}${fieldValue(value)}`);
-  const head = [time, paint(color, level.color, level.name.padEnd(5)), paint(color, '1', role.padEnd(7)), String(entry['msg'] ?? '')];
+  const msg = typeof entry['msg'] === 'string' ? entry['msg'] : entry['msg'] === undefined ? '' : fieldValue(entry['msg']);
+  const head = [time, paint(color, level.color, level.name.padEnd(5)), paint(color, '1', role.padEnd(7)), msg];
   let text = [...head, ...fields].filter((part) => part !== '').join('  ');
   const err = entry['err'] as { type?: unknown; message?: unknown; stack?: unknown } | undefined;
   if (err !== undefined && err !== null) {
-    const stack = typeof err.stack === 'string' ? err.stack : `${String(err.type ?? 'Error')}: ${String(err.message ?? fieldValue(err))}`;
+    const stack = typeof err.stack === 'string' ? err.stack : `${typeof err.type === 'string' ? err.type : 'Error'}: ${typeof err.message === 'string' ? err.message : fieldValue(err)}`;
     text += `\n${stack.split('\n').map((l) => `    ${l}`).join('\n')}`;
   }
   return text;
