@@ -162,6 +162,14 @@ export interface IngestBacklog {
   pending: number;
   /** Entries not yet delivered to any worker (null when Redis cannot tell). */
   lag: number | null;
+  /** The same two figures for each ingest partition (one on one Redis). */
+  partitions?: { pending: number; lag: number | null }[];
+}
+
+/** A Redis server the engine talks to, and its replication role (`master`, `slave`). */
+export interface RedisNodeRole {
+  address: string;
+  role: string;
 }
 
 export type ChannelHandler = (message: ChannelMessage) => void;
@@ -236,4 +244,10 @@ export interface Engine {
   /** Acquires the lease, or extends it when `holder` already has it. True when held. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, holder: string): Promise<void>;
+  /** Who holds the lease now, if anyone (for the operations view). */
+  leaseHolder(name: string): Promise<string | undefined>;
+  /** How many entries the dead-letter stream holds. */
+  deadLetterCount(): Promise<number>;
+  /** Each Redis server and its role (empty on the in-memory engine). */
+  redisNodes(): Promise<RedisNodeRole[]>;
 }

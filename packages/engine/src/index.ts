@@ -10,6 +10,7 @@ export type {
   StoreRead,
   StreamEntry,
   IngestBacklog,
+  RedisNodeRole,
   IngestOnce,
   AppendOnceResult,
   ChannelHandler,

@@ -6,7 +6,9 @@ export interface BackoffOptions {
   maxDelayMs: number;
   /**
    * Upper bound of the delay after a 1012 (gateway restarting/draining): reconnect at once, but
-   * spread over this window so a node's clients do not all land on the next node together.
+   * spread over this window so a node's clients do not all land on the next node together. Half
+   * a second: the gateways let an address's burst in (UPGRADE_BURST_PER_ADDRESS), so the spread
+   * is for the receiving node's sake, and half of the clients are back within a quarter second.
    */
   restartJitterMs: number;
   /** A connection open this long counts as healthy: the next failure starts from attempt 0. */
@@ -16,7 +18,7 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = {
   initialDelayMs: 500,
   maxDelayMs: 30_000,
-  restartJitterMs: 1_000,
+  restartJitterMs: 500,
   stableAfterMs: 5_000,
 };
 

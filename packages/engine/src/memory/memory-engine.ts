@@ -21,6 +21,7 @@ import {
   type StreamEntry,
   type StringRead,
   type TakeOver,
+  type RedisNodeRole,
 } from '../engine.js';
 import { ExpiringMap } from './expiring-map.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -230,7 +231,8 @@ export class MemoryEngine implements Engine {
 
   ingestBacklog(): Promise<IngestBacklog> {
     return settle(() => {
-      return { pending: this.pending.size, lag: this.undelivered.length };
+      const backlog = { pending: this.pending.size, lag: this.undelivered.length };
+      return { ...backlog, partitions: [backlog] };
     });
   }
 
@@ -444,6 +446,18 @@ export class MemoryEngine implements Engine {
     return settle(() => {
       if (this.leases.get(name) === holder) this.leases.delete(name);
     });
+  }
+
+  leaseHolder(name: string): Promise<string | undefined> {
+    return settle(() => this.leases.get(name));
+  }
+
+  deadLetterCount(): Promise<number> {
+    return settle(() => this.deadLetters.length);
+  }
+
+  redisNodes(): Promise<RedisNodeRole[]> {
+    return Promise.resolve([]);
   }
 }
 

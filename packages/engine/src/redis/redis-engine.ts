@@ -26,6 +26,7 @@ import {
   type StreamEntry,
   type StringRead,
   type TakeOver,
+  type RedisNodeRole,
 } from '../engine.js';
 import { clusterTopology, hashTagOf, singleTopology, type Topology } from './topology.js';
 import { PartitionedReads } from './partitioned-reads.js';
@@ -652,12 +653,14 @@ export class RedisEngine implements Engine {
     const infos = await Promise.all(this.partitionIndexes().map((p) => this.groupInfo(p)));
     let pending = 0;
     let lag: number | null = 0;
+    const partitions: IngestBacklog['partitions'] = [];
     for (const info of infos) {
       pending += Number(info?.get('pending') ?? 0);
       const partitionLag = info?.get('lag');
       lag = lag !== null && typeof partitionLag === 'number' ? lag + partitionLag : null;
+      partitions.push({ pending: Number(info?.get('pending') ?? 0), lag: typeof partitionLag === 'number' ? partitionLag : null });
     }
-    return { pending, lag };
+    return { pending, lag, partitions };
   }
 
   async trimIngest(): Promise<void> {
@@ -974,6 +977,24 @@ export class RedisEngine implements Engine {
 
   async releaseLease(name: string, holder: string): Promise<void> {
     await this.main.sbLeaseRelease(leaseKey(name), holder);
+  }
+
+  async leaseHolder(name: string): Promise<string | undefined> {
+    return (await this.main.get(leaseKey(name))) ?? undefined;
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return this.main.xlen(INGEST_DEAD_LETTER_STREAM);
+  }
+
+  async redisNodes(): Promise<RedisNodeRole[]> {
+    const servers = this.main instanceof Cluster ? this.main.nodes('all') : [this.main];
+    return Promise.all(
+      servers.map(async (server) => {
+        const role = /^role:(\w+)/m.exec(await server.info('replication'))?.[1] ?? 'unknown';
+        return { address: `${server.options.host ?? ''}:${server.options.port ?? ''}`, role };
+      }),
+    );
   }
 }
 
