@@ -220,8 +220,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
    * its backoff then adds its own randomization (±50 %) and growth. Restored once it reconnects.
    */
   private waitRetryAfter(err: Error): void {
-    const context = (err as { context?: { getResponseHeader?: (name: string) => string | null } }).context;
-    const retryAfterS = typeof context?.getResponseHeader === 'function' ? parseRetryAfter(context.getResponseHeader('retry-after')) : undefined;
+    const retryAfterS = retryAfterOf(err);
     if (retryAfterS === undefined) return;
     const manager = this.socket.io;
     const configured = (this.configuredDelays ??= { min: manager.reconnectionDelay(), max: manager.reconnectionDelayMax() });
@@ -267,5 +266,20 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     if (state === this.currentState || (this.closed && state !== 'closed')) return;
     this.currentState = state;
     this.base.emit('state', state);
+  }
+}
+
+/**
+ * The `Retry-After` of a handshake the server answered with 429 or 503 on the polling transport
+ * (engine.io's transport error carries the status as `description`, the request as `context`).
+ * Never throws: a failed request's object may not answer header questions at all.
+ */
+function retryAfterOf(err: Error): number | undefined {
+  const { description, context } = err as { description?: unknown; context?: { getResponseHeader?: (name: string) => string | null } };
+  if (description !== 429 && description !== 503) return undefined;
+  try {
+    return typeof context?.getResponseHeader === 'function' ? parseRetryAfter(context.getResponseHeader('retry-after')) : undefined;
+  } catch {
+    return undefined;
   }
 }
