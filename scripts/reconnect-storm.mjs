@@ -5,7 +5,10 @@
 // reconnect through gateway B. Prints how many upgrades B refused for the per-address rate
 // (`429`) and the reconnect time (1012 close -> open again) p50/p99, once per limit setting.
 //
-//   npm run build && node scripts/reconnect-storm.mjs [clients=1000] [processes=4]
+//   npm run build && node scripts/reconnect-storm.mjs [clients=1000] [processes=4] [half|all]
+//
+// `half` (default): the clients start spread over both gateways, so half of them move; `all`:
+// they all start on A and all move to B at once (the second step of a rolling restart).
 //
 // The clients run in `processes` child processes (this file, forked) so one event loop is not
 // the bottleneck. Needs redis-server on PATH; uses free ports only.
@@ -20,19 +23,20 @@ const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.ur
 async function main() {
   const clients = Number(process.argv[2] ?? 1000);
   const processes = Number(process.argv[3] ?? 4);
+  const placement = process.argv[4] === 'all' ? 'all' : 'half';
   console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (before)`);
   const settings = [
     { name: 'shipped defaults (rate 200/s, burst 1,000)', env: {} },
     { name: 'no burst (rate 200/s only, as before)', env: { UPGRADE_BURST_PER_ADDRESS: '0' } },
   ];
   for (const setting of settings) {
-    const result = await measure(clients, processes, setting.env);
+    const result = await measure(clients, processes, placement, setting.env);
     console.log(`${setting.name}: ${JSON.stringify(result)}`);
   }
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (after)`);
 }
 
-async function measure(clients, processes, limitEnv) {
+async function measure(clients, processes, placement, limitEnv) {
   const redisPort = await freePort();
   const redis = spawn('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const children = [redis];
@@ -47,13 +51,13 @@ async function measure(clients, processes, limitEnv) {
     };
     const [a, b] = await Promise.all([start('gateway'), start('gateway'), start('worker')]);
 
-    // The clients: half on A, half on B, in `processes` children.
+    // The clients: half on A and half on B (or all on A), in `processes` children.
     const loaders = [];
     for (let i = 0; i < processes; i++) {
       const share = Math.floor(clients / processes) + (i < clients % processes ? 1 : 0);
       const loader = fork(fileURLToPath(import.meta.url), ['--clients'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(loader);
-      loader.send({ type: 'start', count: share, ports: [a.port, b.port], offset: i });
+      loader.send({ type: 'start', count: share, ports: placement === 'all' ? [a.port, a.port] : [a.port, b.port], offset: i, other: b.port });
       loaders.push(loader);
     }
     await Promise.all(loaders.map((l) => waitMessage(l, 'open')));
@@ -69,6 +73,7 @@ async function measure(clients, processes, limitEnv) {
     for (const loader of loaders) loader.send({ type: 'stop' });
     return {
       clients,
+      placement,
       moved: samples.length,
       refused_429: refused,
       reconnect_p50_ms: pct(samples, 0.5),
@@ -119,7 +124,7 @@ async function runClients() {
       super(target.toString());
     }
   }
-  const [{ count, ports, offset }] = await once(process, 'message');
+  const [{ count, ports, offset, other: spare }] = await once(process, 'message');
   const list = [];
   const samples = [];
   let lastOpenAt = 0;
@@ -149,7 +154,7 @@ async function runClients() {
   process.on('message', (message) => {
     if (message.type === 'avoid') {
       avoid = message.port;
-      other = ports.find((p) => p !== avoid);
+      other = spare;
       // Report once every client that lost its connection is back.
       setTimeout(async () => {
         await until('clients back', () => waiting === 0 && list.every((e) => e.client.state === 'open'), { timeoutMs: 110_000 });

@@ -117,3 +117,21 @@ describe('operations view: a gateway and a worker on Redis', () => {
     expect(problems).toEqual([]);
   });
 });
+
+describe('operations view: the all role on the in-memory engine', () => {
+  it('GET /api/status answers the same shape, with no Redis nodes and one partition', async () => {
+    const node = await NodeProcess.start('all', { ...ENV });
+    nodes.push(node);
+    const status = await waitFor(
+      async () => {
+        const s = await node.json<Status>('/api/status');
+        return s.leader !== null && s.nodes.length > 0 ? s : undefined;
+      },
+      { timeoutMs: 30_000, what: 'a report and a leader' },
+    );
+    expect(status.redis).toEqual([]);
+    expect(status.ingest.partitions).toEqual([{ pending: 0, lag: 0 }]);
+    expect(status.deadLetters).toBe(0);
+    expect(status.nodes[0]?.node.startsWith(`${node.nodeId}-all-`)).toBe(true);
+  });
+});
