@@ -5,10 +5,12 @@
 // reconnect through gateway B. Prints how many upgrades B refused for the per-address rate
 // (`429`) and the reconnect time (1012 close -> open again) p50/p99, once per limit setting.
 //
-//   npm run build && node scripts/reconnect-storm.mjs [clients=1000] [processes=4] [half|all]
+//   npm run build && node scripts/reconnect-storm.mjs [clients=1000] [processes=4] [half|all] [raw|socketio]
 //
 // `half` (default): the clients start spread over both gateways, so half of them move; `all`:
 // they all start on A and all move to B at once (the second step of a rolling restart).
+// `raw` (default): AnalyticsClient on /ws/analytics; `socketio`: ErrorMonitorClient (Socket.IO,
+// WebSocket transport), reaching the gateways through a small TCP balancer in each process.
 //
 // The clients run in `processes` child processes (this file, forked) so one event loop is not
 // the bottleneck. Needs redis-server on PATH; uses free ports only.
@@ -24,19 +26,20 @@ async function main() {
   const clients = Number(process.argv[2] ?? 1000);
   const processes = Number(process.argv[3] ?? 4);
   const placement = process.argv[4] === 'all' ? 'all' : 'half';
+  const kind = process.argv[5] === 'socketio' ? 'socketio' : 'raw';
   console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (before)`);
   const settings = [
     { name: 'shipped defaults (rate 200/s, burst 1,000)', env: {} },
     { name: 'no burst (rate 200/s only, as before)', env: { UPGRADE_BURST_PER_ADDRESS: '0' } },
   ];
   for (const setting of settings) {
-    const result = await measure(clients, processes, placement, setting.env);
+    const result = await measure(clients, processes, placement, kind, setting.env);
     console.log(`${setting.name}: ${JSON.stringify(result)}`);
   }
   console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (after)`);
 }
 
-async function measure(clients, processes, placement, limitEnv) {
+async function measure(clients, processes, placement, kind, limitEnv) {
   const redisPort = await freePort();
   const redis = spawn('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const children = [redis];
@@ -57,7 +60,7 @@ async function measure(clients, processes, placement, limitEnv) {
       const share = Math.floor(clients / processes) + (i < clients % processes ? 1 : 0);
       const loader = fork(fileURLToPath(import.meta.url), ['--clients'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.push(loader);
-      loader.send({ type: 'start', count: share, ports: placement === 'all' ? [a.port, a.port] : [a.port, b.port], offset: i, other: b.port });
+      loader.send({ type: 'start', count: share, ports: placement === 'all' ? [a.port, a.port] : [a.port, b.port], offset: i, other: b.port, kind });
       loaders.push(loader);
     }
     await Promise.all(loaders.map((l) => waitMessage(l, 'open')));
@@ -73,6 +76,7 @@ async function measure(clients, processes, placement, limitEnv) {
     for (const loader of loaders) loader.send({ type: 'stop' });
     return {
       clients,
+      kind,
       placement,
       moved: samples.length,
       refused_429: refused,
@@ -113,7 +117,8 @@ function waitMessage(child, type, timeoutMs = 120_000) {
 /** A client process: opens its share of clients and reports when they are all open, and back after the drain. */
 async function runClients() {
   const { default: WebSocket } = await import('ws');
-  const { AnalyticsClient } = await import('@switchboard/client');
+  const { createServer, connect } = await import('node:net');
+  const { AnalyticsClient, ErrorMonitorClient } = await import('@switchboard/client');
   let avoid;
   let other;
   // The load balancer: once A is out, every new connection goes to B.
@@ -124,17 +129,36 @@ async function runClients() {
       super(target.toString());
     }
   }
-  const [{ count, ports, offset, other: spare }] = await once(process, 'message');
+  const [{ count, ports, offset, other: spare, kind }] = await once(process, 'message');
+  // For Socket.IO (whose transport cannot be given a constructor): a TCP balancer per gateway.
+  const balancers = new Map();
+  for (const port of new Set(ports)) {
+    const server = createServer((inbound) => {
+      const outbound = connect(avoid === port ? other : port, '127.0.0.1');
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    balancers.set(port, server.address().port);
+  }
+  const open = (port) =>
+    kind === 'socketio'
+      ? new ErrorMonitorClient({ url: `http://127.0.0.1:${balancers.get(port)}`, socketOptions: { transports: ['websocket'] } })
+      : new AnalyticsClient({ url: `ws://127.0.0.1:${port}`, WebSocket: Balanced });
   const list = [];
   const samples = [];
   let lastOpenAt = 0;
   let waiting = 0;
   for (let i = 0; i < count; i++) {
     const port = ports[(i + offset) % 2];
-    const client = new AnalyticsClient({ url: `ws://127.0.0.1:${port}`, WebSocket: Balanced });
+    const client = open(port);
     const entry = { client, port, lostAt: undefined };
     client.on('disconnect', ({ code }) => {
-      if (code === 1012) {
+      // Raw: the drain's 1012; Socket.IO: any disconnect (only the drain causes one here).
+      if (code === 1012 || kind === 'socketio') {
         entry.lostAt = Date.now();
         waiting += 1;
       }

@@ -58,7 +58,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
   private prefetched: { token: string | undefined } | undefined;
   private readonly refusedToken: RefusedToken;
   /** Socket.IO's own reconnection delays while a `Retry-After` has raised them. */
-  private configuredDelays: { min: number; max: number } | undefined;
+  private configuredDelays: { min: number; max: number; randomization: number } | undefined;
   private authRetries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -73,7 +73,8 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
       withCredentials: true, // Node: keep the load balancer's affinity cookie
       autoConnect: false,
       reconnection: reconnect !== undefined,
-      ...(reconnect !== undefined ? { reconnectionDelay: reconnect.initialDelayMs, reconnectionDelayMax: reconnect.maxDelayMs } : {}),
+      // Socket.IO's backoff made the raw clients' one: min × 2^n ± 100 % is uniform in [0, initial × 2^n).
+      ...(reconnect !== undefined ? { reconnectionDelay: reconnect.initialDelayMs / 2, randomizationFactor: 1, reconnectionDelayMax: reconnect.maxDelayMs } : {}),
       ...options.socketOptions,
       auth: (cb) => {
         this.currentToken().then(
@@ -216,21 +217,28 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
 
   /**
    * When the handshake was turned away with `Retry-After` (seen on the polling transport, whose
-   * request exposes the answer's headers), Socket.IO's next delay starts from that many seconds:
-   * its backoff then adds its own randomization (±50 %) and growth. Restored once it reconnects.
+   * request exposes the answer's headers), Socket.IO's next delay starts from that many seconds
+   * with ±50 % randomization (from one to three times it once an attempt failed, which is when
+   * this happens). The configured backoff comes back once it reconnects.
    */
   private waitRetryAfter(err: Error): void {
     const retryAfterS = retryAfterOf(err);
     if (retryAfterS === undefined) return;
     const manager = this.socket.io;
-    const configured = (this.configuredDelays ??= { min: manager.reconnectionDelay(), max: manager.reconnectionDelayMax() });
+    const configured = (this.configuredDelays ??= {
+      min: manager.reconnectionDelay(),
+      max: manager.reconnectionDelayMax(),
+      randomization: manager.randomizationFactor(),
+    });
     const asked = retryAfterS * 1000;
     manager.reconnectionDelay(Math.max(configured.min, asked));
     manager.reconnectionDelayMax(Math.max(configured.max, asked * 3));
+    manager.randomizationFactor(0.5);
     manager.once('reconnect', () => {
       if (this.configuredDelays === undefined) return;
       manager.reconnectionDelay(this.configuredDelays.min);
       manager.reconnectionDelayMax(this.configuredDelays.max);
+      manager.randomizationFactor(this.configuredDelays.randomization);
       this.configuredDelays = undefined;
     });
   }
