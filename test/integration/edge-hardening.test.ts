@@ -128,7 +128,8 @@ describe('per-address limits', () => {
     [node, proxied, rated] = await Promise.all([
       start({ MAX_CONNECTIONS_PER_ADDRESS: String(CAP), UPGRADE_RATE_PER_ADDRESS: '0' }),
       start({ MAX_CONNECTIONS_PER_ADDRESS: '2', UPGRADE_RATE_PER_ADDRESS: '0', ...trusted }),
-      start({ MAX_CONNECTIONS_PER_ADDRESS: '0', UPGRADE_RATE_PER_ADDRESS: '2', ...trusted }),
+      // The plain rate, without the burst that UPGRADE_BURST_PER_ADDRESS allows by default.
+      start({ MAX_CONNECTIONS_PER_ADDRESS: '0', UPGRADE_RATE_PER_ADDRESS: '2', UPGRADE_BURST_PER_ADDRESS: '0', ...trusted }),
     ]);
   });
 

@@ -27,7 +27,7 @@ function readConfig(role: Role): Config {
 async function run(role: Role): Promise<void> {
   const config = readConfig(role);
   // Logs and counts unhandled rejections instead of dying of them (docs/architecture.md#libraries-and-their-pitfalls).
-  const { logger, registry } = bootstrapProcess({ level: config.logLevel, node: config.nodeId, role });
+  const { logger, registry } = bootstrapProcess({ level: config.logLevel, node: config.nodeId, role, format: config.logFormat });
 
   const engine = createEngine(config, logger, { size: config.historySize, ttlS: config.historyTtlS });
   let running: RunningRole;

@@ -14,17 +14,18 @@ export interface Connection {
  */
 export async function startLocalServer(options: {
   onConnection?: (connection: Connection) => void;
-  /** HTTP status to refuse upgrades with (e.g. 401), given the request. */
-  refuse?: (request: IncomingMessage) => number | undefined;
+  /** HTTP status to refuse upgrades with (e.g. 401), given the request, optionally with headers. */
+  refuse?: (request: IncomingMessage) => number | { status: number; headers: Record<string, string> } | undefined;
 } = {}) {
   const connections: Connection[] = [];
   const server = new WebSocketServer({
     port: 0,
     host: '127.0.0.1',
     verifyClient: (info, done) => {
-      const status = options.refuse?.(info.req);
-      if (status === undefined) done(true);
-      else done(false, status, 'Authentication failed');
+      const refusal = options.refuse?.(info.req);
+      if (refusal === undefined) done(true);
+      else if (typeof refusal === 'number') done(false, refusal, 'Authentication failed');
+      else done(false, refusal.status, 'Refused', refusal.headers);
     },
   });
   server.on('connection', (socket, request) => {

@@ -57,6 +57,11 @@ export interface Config {
   maxConnectionsPerAddress: number;
   /** WebSocket upgrades and Socket.IO handshakes one client address may make per second; 0 = no limit. */
   upgradeRatePerAddress: number;
+  /**
+   * Upgrades one address may make beyond the rate in a burst (a gateway's clients moving over
+   * behind one NAT); spent tokens come back at the rate. 0 = no burst.
+   */
+  upgradeBurstPerAddress: number;
   /** Addresses and CIDR blocks of proxies whose `X-Forwarded-For` is believed. */
   trustedProxies: string[];
   /** Share the listening port with other processes (SO_REUSEPORT) instead of refusing a taken port. */
@@ -70,6 +75,8 @@ export interface Config {
   /** `/ws/availability` server ping period. */
   availabilityPingIntervalMs: number;
   logLevel: RawEnv['LOG_LEVEL'];
+  /** `pretty` lines for people, `json` for collectors, `auto`: pretty on a terminal only. */
+  logFormat: RawEnv['LOG_FORMAT'];
   wsMaxPayloadBytes: number;
   wsMaxBackpressureBytes: number;
   wsRateLimitPerS: number;
@@ -192,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     maxBodyBytes: raw.MAX_BODY_BYTES,
     maxConnectionsPerAddress: raw.MAX_CONNECTIONS_PER_ADDRESS,
     upgradeRatePerAddress: raw.UPGRADE_RATE_PER_ADDRESS,
+    upgradeBurstPerAddress: raw.UPGRADE_BURST_PER_ADDRESS,
     trustedProxies: raw.TRUSTED_PROXIES,
     reusePort: raw.REUSE_PORT,
     rabbitmq:
@@ -209,6 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     logsAuthTimeoutMs: raw.LOGS_AUTH_TIMEOUT_MS,
     availabilityPingIntervalMs: raw.AVAILABILITY_PING_INTERVAL_MS,
     logLevel: raw.LOG_LEVEL,
+    logFormat: raw.LOG_FORMAT,
     wsMaxPayloadBytes: raw.WS_MAX_PAYLOAD_BYTES,
     wsMaxBackpressureBytes: raw.WS_MAX_BACKPRESSURE_BYTES,
     wsRateLimitPerS: raw.WS_RATE_LIMIT_PER_S,

@@ -130,6 +130,8 @@ export const envSchema = z.object({
   // Per client address (issue 8): 0 turns either limit off.
   MAX_CONNECTIONS_PER_ADDRESS: int(1000, 0, 10_000_000),
   UPGRADE_RATE_PER_ADDRESS: int(200, 0, 1_000_000),
+  /** Upgrades beyond the rate one address may make at once (as many as it may hold: a drain behind one NAT). */
+  UPGRADE_BURST_PER_ADDRESS: int(1000, 0, 10_000_000),
   /** Peers whose `X-Forwarded-For` names the client (load balancers); anyone else is the client. */
   TRUSTED_PROXIES: addressList,
   /** Share the port with other processes (SO_REUSEPORT); by default a taken port stops the start. */
@@ -140,6 +142,8 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'expected fatal, error, warn, info, debug, trace or silent',
   }).default('info'),
+  /** `auto`: readable lines on a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(['auto', 'pretty', 'json'], { error: 'expected auto, pretty or json' }).default('auto'),
   // Tuning knobs beyond docs/configuration.md.
   WS_MAX_PAYLOAD_BYTES: int(64 * 1024, 1024, 16 * 1024 * 1024),
   WS_MAX_BACKPRESSURE_BYTES: int(1024 * 1024, 64 * 1024, 256 * 1024 * 1024),

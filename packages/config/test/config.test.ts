@@ -161,6 +161,8 @@ describe('loadConfig invalid values', () => {
     ['MAX_CONNECTIONS_PER_ADDRESS', '-1'],
     ['MAX_CONNECTIONS_PER_ADDRESS', 'many'],
     ['UPGRADE_RATE_PER_ADDRESS', '1.5'],
+    ['UPGRADE_BURST_PER_ADDRESS', '-1'],
+    ['LOG_FORMAT', 'yaml'],
     ['TRUSTED_PROXIES', 'proxy.example.com'],
     ['TRUSTED_PROXIES', '10.0.0.0/33'],
     ['TRUSTED_PROXIES', '10.0.0.1,::1/129'],
@@ -265,6 +267,20 @@ describe('per-address limits and the listening port', () => {
       trustedProxies: ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8'],
       reusePort: true,
     });
+  });
+
+  it('absorbs a burst of as many upgrades as an address may hold connections by default', () => {
+    const config = loadConfig({});
+    expect(config.upgradeBurstPerAddress).toBe(config.maxConnectionsPerAddress);
+    expect(loadConfig({ UPGRADE_BURST_PER_ADDRESS: '0' }).upgradeBurstPerAddress).toBe(0);
+  });
+});
+
+describe('log format', () => {
+  it('is auto unless set to pretty or json', () => {
+    expect(loadConfig({}).logFormat).toBe('auto');
+    expect(loadConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
   });
 });
 

@@ -1,4 +1,4 @@
-// Switchboard dashboard: live statistics (/ws/analytics), the error feed and job progress
+// Switchboard dashboard: the operations view (/api/status), live statistics (/ws/analytics), the error feed and job progress
 // (Socket.IO), and an application's logs (/ws/logs), all through @switchboard/client. Bundled
 // into public/dashboard.js at build time: the page runs no inline script (the CSP forbids it).
 import { AnalyticsPanel } from './analytics-panel.js';
@@ -6,6 +6,7 @@ import { $, NAME, field, readName } from './dom.js';
 import { ErrorsPanel } from './errors-panel.js';
 import { JobsPanel } from './jobs-panel.js';
 import { LogsPanel } from './logs-panel.js';
+import { OpsPanel } from './ops-panel.js';
 import { authProblem, fragment, setToken } from './session.js';
 
 const analytics = new AnalyticsPanel();
@@ -42,6 +43,7 @@ $('logs-stop').addEventListener('click', () => {
   authProblem('logs');
 });
 
+new OpsPanel().start();
 analytics.restart();
 errors.restart();
 jobs.restart();

@@ -162,6 +162,14 @@ export interface IngestBacklog {
   pending: number;
   /** Entries not yet delivered to any worker (null when Redis cannot tell). */
   lag: number | null;
+  /** The same two figures for each ingest partition (one on one Redis). */
+  partitions?: { pending: number; lag: number | null }[];
+}
+
+/** A Redis server the engine talks to, and its replication role (`master`, `slave`). */
+export interface RedisNodeRole {
+  address: string;
+  role: string;
 }
 
 export type ChannelHandler = (message: ChannelMessage) => void;
@@ -173,6 +181,8 @@ export interface Lifecycle {
   /** Resolves once the engine can serve requests (connected, consumer group present). */
   connect(): Promise<void>;
   close(): Promise<void>;
+  /** Each Redis server and its role (empty on the in-memory engine). */
+  redisNodes(): Promise<RedisNodeRole[]>;
 }
 
 /** The ingest stream: producers append, workers read, claim and acknowledge (through `Store.commit`). */
@@ -209,6 +219,8 @@ export interface IngestQueue {
   /** Acknowledges entries and copies them, with the reason, to the dead-letter stream. */
   deadLetter(entry: StreamEntry, reason: string): Promise<void>;
   ingestBacklog(): Promise<IngestBacklog>;
+  /** How many entries the dead-letter stream holds. */
+  deadLetterCount(): Promise<number>;
   /** Drops acknowledged entries from the stream (never pending ones). */
   trimIngest(): Promise<void>;
 }
@@ -263,6 +275,8 @@ export interface Leases {
   /** Acquires the lease, or extends it when `holder` already has it. True when held. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, holder: string): Promise<void>;
+  /** Who holds the lease now, if anyone (for the operations view). */
+  leaseHolder(name: string): Promise<string | undefined>;
 }
 
 /**

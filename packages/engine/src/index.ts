@@ -16,6 +16,7 @@ export type {
   StoreRead,
   StreamEntry,
   IngestBacklog,
+  RedisNodeRole,
   IngestOnce,
   AppendOnceResult,
   ChannelHandler,

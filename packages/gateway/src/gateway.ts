@@ -11,6 +11,7 @@ import { registerIngestRoute } from './http/ingest.js';
 import { logIngestRoute } from './http/log-ingest.js';
 import { registerOpsRoutes } from './http/ops.js';
 import { registerDashboard } from './http/static.js';
+import { registerStatusRoute } from './http/status.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
 import { registerAvailabilityEndpoint } from './ws/availability.js';
@@ -57,7 +58,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   const metrics = createGatewayMetrics(registry);
   let draining = false;
   let listenSocket: us_listen_socket | undefined;
-  const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress);
+  const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress, config.upgradeBurstPerAddress);
 
   const ctx: GatewayContext = {
     app,
@@ -92,6 +93,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   const availability = await registerAvailabilityEndpoint(ctx);
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
+  registerStatusRoute(ctx);
   registerOpsRoutes(ctx);
   ctx.subscription.start();
 

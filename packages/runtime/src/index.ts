@@ -2,6 +2,7 @@ export { OpsRoutes, OPS_ALLOW, OPS_PATHS, methodNotAllowed, type OpsAnswer, type
 export { startOpsHttp, type OpsHttp, type OpsHttpOptions } from './ops/node-http.js';
 export { mountOpsRoutes, type UwsApp, type UwsResponse } from './ops/uws.js';
 export { bootstrapProcess, type ProcessBootstrap } from './process.js';
+export { prettyLogLine, resolveLogFormat, type LogFormat } from './log-format.js';
 export { MachineSampler } from './node-sample.js';
 export { NodeReporter, type NodeReporterOptions } from './node-reporter.js';
 export { Leadership, type LeaderTask, type LeadershipOptions } from './leadership.js';

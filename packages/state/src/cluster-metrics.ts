@@ -55,13 +55,16 @@ export function aggregateReports(reports: NodeReport[], rates: { messageRate: nu
 
 /** Reads every live node's report and the log rates, and aggregates them. */
 export async function readClusterMetrics(engine: Engine, intervalMs: number, now = Date.now()): Promise<PerformanceMetrics> {
+  const [reports, rates] = await Promise.all([readNodeReports(engine, intervalMs, now), readLogRates(engine, now)]);
+  return aggregateReports(reports, rates, now);
+}
+
+/** Every live node's latest report (a node that stopped reporting drops out after a few intervals). */
+export async function readNodeReports(engine: Engine, intervalMs: number, now = Date.now()): Promise<NodeReport[]> {
   const [nodes = []] = await engine.readStrings([
     { op: 'zrangebyscore', key: NODE_METRICS_KEYS.nodes, min: now - reportLifetimeMs(intervalMs) },
   ]);
-  const [[raw = []], rates] = await Promise.all([
-    engine.readStrings([{ op: 'mget', keys: nodes.map(NODE_METRICS_KEYS.node) }]),
-    readLogRates(engine, now),
-  ]);
+  const [raw = []] = await engine.readStrings([{ op: 'mget', keys: nodes.map(NODE_METRICS_KEYS.node) }]);
   const reports: NodeReport[] = [];
   for (const text of raw) {
     try {
@@ -71,5 +74,5 @@ export async function readClusterMetrics(engine: Engine, intervalMs: number, now
       // A report this version cannot read (another release mid-upgrade): leave it out.
     }
   }
-  return aggregateReports(reports, rates, now);
+  return reports;
 }

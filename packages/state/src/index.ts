@@ -7,4 +7,4 @@ export {
   readLogHistory,
   readLogRates,
 } from './log-history.js';
-export { aggregateReports, nodeReportOps, pruneNodeReportsOp, readClusterMetrics, reportLifetimeMs } from './cluster-metrics.js';
+export { aggregateReports, nodeReportOps, pruneNodeReportsOp, readClusterMetrics, readNodeReports, reportLifetimeMs } from './cluster-metrics.js';

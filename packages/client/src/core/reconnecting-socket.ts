@@ -1,7 +1,8 @@
-import { DEFAULT_BACKOFF, backoffDelay, restartDelay, type BackoffOptions, type Random } from './backoff.js';
+import { DEFAULT_BACKOFF, backoffDelay, restartDelay, retryAfterDelay, type BackoffOptions, type Random } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { AuthError } from './errors.js';
-import { isAuthRefusal, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
+import { RefusedToken } from './refused-token.js';
+import { isAuthRefusal, onUpgradeRefused, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -47,7 +48,8 @@ export interface SocketEvents {
 
 /**
  * One WebSocket endpoint kept connected: exponential backoff with full jitter and a cap,
- * a quick jittered reconnect when the server announces a restart (1012), no reconnect loop on
+ * a quick jittered reconnect when the server announces a restart (1012), the server's
+ * `Retry-After` (plus jitter) when it turned an upgrade away with one, no reconnect loop on
  * refused credentials, a fresh token from `getToken()` on every attempt, and a `close()` that
  * leaves no timers behind. Knows nothing about frames: the endpoint clients parse them.
  */
@@ -62,9 +64,11 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
   private readySince: number | undefined;
   private stopped = true;
   private usedToken: string | undefined;
-  private refusedToken: string | undefined;
+  private readonly refusedToken: RefusedToken;
   /** Set when the current connection was refused for its credentials. */
   private authFailure: string | undefined;
+  /** Seconds the server asked the current attempt to wait (`Retry-After` on its refusal). */
+  private retryAfterS: number | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
@@ -74,6 +78,7 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
     this.Impl = resolveWebSocket(options.WebSocket);
     this.backoff = { ...DEFAULT_BACKOFF, ...(options.reconnect === false ? {} : options.reconnect) };
     this.random = options.random ?? Math.random;
+    this.refusedToken = new RefusedToken(options);
   }
 
   get state(): ConnectionState {
@@ -147,13 +152,14 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
       return this.scheduleReconnect(backoffDelay(this.attempt++, this.backoff, this.random));
     }
     if (this.stopped) return;
-    if (this.refusedToken !== undefined && token === this.refusedToken) {
-      // Retrying a token the server already refused would only repeat the refusal.
-      this.emit('error', new AuthError('the server refused the token and getToken() returned the same one: not reconnecting'));
+    const sameToken = this.refusedToken.check(token);
+    if (sameToken !== undefined) {
+      this.emit('error', sameToken);
       return this.stop();
     }
     this.usedToken = token;
     this.authFailure = undefined;
+    this.retryAfterS = undefined;
 
     let ws: WebSocketLike;
     try {
@@ -163,6 +169,11 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
       return this.stop();
     }
     this.ws = ws;
+    onUpgradeRefused(ws, ({ status, retryAfterS }) => {
+      if (this.ws !== ws) return;
+      if (status === 401 || status === 403) this.authFailure = 'Authentication failed (HTTP 401/403 at the upgrade)';
+      this.retryAfterS = retryAfterS;
+    });
     this.connectTimer = setTimeout(() => {
       if (this.ws !== ws || ws.readyState === WS_OPEN) return;
       this.abandon(ws, 4000, 'connect timeout');
@@ -207,13 +218,14 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
     let delay: number | undefined;
     if (authFailure !== undefined) {
       this.emit('error', new AuthError(authFailure));
-      // Only a token provider can make the next attempt different from this one.
-      if (this.options.getToken !== undefined && this.options.reconnect !== false) {
-        this.refusedToken = this.usedToken;
+      if (this.refusedToken.retryable) {
+        this.refusedToken.refuse(this.usedToken);
         delay = backoffDelay(this.attempt++, this.backoff, this.random);
       }
     } else if (this.options.reconnect !== false) {
-      delay = code === CLOSE_SERVICE_RESTART ? restartDelay(this.backoff, this.random) : backoffDelay(this.attempt++, this.backoff, this.random);
+      if (code === CLOSE_SERVICE_RESTART) delay = restartDelay(this.backoff, this.random);
+      else if (this.retryAfterS !== undefined) delay = retryAfterDelay(this.retryAfterS, this.backoff, this.random, this.attempt++);
+      else delay = backoffDelay(this.attempt++, this.backoff, this.random);
     }
     this.emit('disconnect', { code, reason, reconnectInMs: delay });
     if (delay === undefined) return this.stop();
@@ -232,7 +244,7 @@ export class ReconnectingSocket extends Emitter<SocketEvents> {
   private markReady(): void {
     this.everReady = true;
     this.readySince = Date.now();
-    this.refusedToken = undefined;
+    this.refusedToken.accepted();
     this.startKeepAlive();
     this.setState('open');
   }

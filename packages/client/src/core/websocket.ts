@@ -1,3 +1,5 @@
+import { parseRetryAfter } from './backoff.js';
+
 /**
  * The part of the WebSocket API the SDK uses. Browsers' global `WebSocket` and the `ws`
  * package's class both fit. Handler parameters are `never` so that either implementation's own
@@ -37,6 +39,33 @@ export function endpointUrl(base: string, path: string, query: Record<string, st
   if (url.pathname === '/' || url.pathname === '') url.pathname = path;
   for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '') url.searchParams.set(key, value);
   return url.toString();
+}
+
+/** What an implementation that exposes the upgrade's HTTP answer (the `ws` package) tells of a refusal. */
+export interface UpgradeRefusal {
+  status: number;
+  retryAfterS: number | undefined;
+}
+
+interface NodeWebSocket {
+  once(event: 'unexpected-response', listener: (req: unknown, res: { statusCode?: number; headers: Record<string, string | string[] | undefined> }) => void): void;
+  close(): void;
+}
+
+/**
+ * Calls `onRefusal` with the status and `Retry-After` when the server answers the upgrade with an
+ * HTTP status instead of switching protocols, then abandons the attempt (the socket closes with
+ * 1006 as usual). Only the `ws` package shows that answer; browsers hide it, and their clients
+ * fall back to the normal backoff.
+ */
+export function onUpgradeRefused(ws: WebSocketLike, onRefusal: (refusal: UpgradeRefusal) => void): void {
+  const node = ws as unknown as Partial<NodeWebSocket>;
+  if (typeof node.once !== 'function') return;
+  (node as NodeWebSocket).once('unexpected-response', (_req, res) => {
+    const header = res.headers['retry-after'];
+    onRefusal({ status: res.statusCode ?? 0, retryAfterS: parseRetryAfter(Array.isArray(header) ? header[0] : header) });
+    ws.close();
+  });
 }
 
 /**

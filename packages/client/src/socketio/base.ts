@@ -1,10 +1,11 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from '../core/backoff.js';
+import { DEFAULT_BACKOFF, backoffDelay, parseRetryAfter, type BackoffOptions } from '../core/backoff.js';
 import type { Emitter } from '../core/emitter.js';
 import { TypedEvents } from '../core/typed-events.js';
 import { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from '../core/errors.js';
 import { excerpt, isObject, isString } from '../core/guards.js';
 import type { ConnectionState, TokenProvider } from '../core/reconnecting-socket.js';
+import { RefusedToken } from '../core/refused-token.js';
 
 export interface SocketIoClientOptions {
   /** The gateway or load balancer, e.g. `https://rt.example.com`. */
@@ -55,6 +56,9 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
   private usedToken: string | undefined;
   /** A token fetched (and checked) before an auth retry, used by the next handshake. */
   private prefetched: { token: string | undefined } | undefined;
+  private readonly refusedToken: RefusedToken;
+  /** Socket.IO's own reconnection delays while a `Retry-After` has raised them. */
+  private configuredDelays: { min: number; max: number; randomization: number } | undefined;
   private authRetries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -62,13 +66,15 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
   protected constructor(private readonly options: SocketIoClientOptions) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.refusedToken = new RefusedToken(options);
     const reconnect = options.reconnect === false ? undefined : { ...DEFAULT_BACKOFF, ...options.reconnect };
     this.socket = io(options.url, {
       forceNew: true,
       withCredentials: true, // Node: keep the load balancer's affinity cookie
       autoConnect: false,
       reconnection: reconnect !== undefined,
-      ...(reconnect !== undefined ? { reconnectionDelay: reconnect.initialDelayMs, reconnectionDelayMax: reconnect.maxDelayMs } : {}),
+      // Socket.IO's backoff made the raw clients' one: min × 2^n ± 100 % is uniform in [0, initial × 2^n).
+      ...(reconnect !== undefined ? { reconnectionDelay: reconnect.initialDelayMs / 2, randomizationFactor: 1, reconnectionDelayMax: reconnect.maxDelayMs } : {}),
       ...options.socketOptions,
       auth: (cb) => {
         this.currentToken().then(
@@ -176,6 +182,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     const recovered = reconnected && this.socket.recovered === true;
     this.everConnected = true;
     this.authRetries = 0;
+    this.refusedToken.accepted();
     this.setState('open');
     // On the first connect, subscriptions made before it are buffered by Socket.IO and sent now.
     if (reconnected && !recovered) {
@@ -194,22 +201,50 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
 
   private onConnectError(err: Error): void {
     if (this.socket.active) {
-      // A transport problem: Socket.IO retries by itself.
+      // A transport problem (or a 429 from the handshake's per-address limit): Socket.IO retries by itself.
+      this.waitRetryAfter(err);
       this.setState(this.everConnected ? 'reconnecting' : 'connecting');
       return;
     }
     // Refused by the server's middleware: Socket.IO does not retry these.
     this.report(AUTH_REFUSALS.has(err.message) ? new AuthError(err.message) : err);
-    const canRetry = this.options.getToken !== undefined && this.options.reconnect !== false && !this.closed && AUTH_REFUSALS.has(err.message);
-    if (!canRetry) return this.setState('closed');
-    const refused = this.usedToken;
+    if (!this.refusedToken.retryable || this.closed || !AUTH_REFUSALS.has(err.message)) return this.setState('closed');
+    this.refusedToken.refuse(this.usedToken);
     this.setState(this.everConnected ? 'reconnecting' : 'connecting');
     const delay = backoffDelay(this.authRetries++, { ...DEFAULT_BACKOFF, ...(this.options.reconnect || {}) });
-    this.retryTimer = setTimeout(() => void this.retryWithFreshToken(refused), delay);
+    this.retryTimer = setTimeout(() => void this.retryWithFreshToken(), delay);
+  }
+
+  /**
+   * When the handshake was turned away with `Retry-After` (seen on the polling transport, whose
+   * request exposes the answer's headers), Socket.IO's next delay starts from that many seconds
+   * with ±50 % randomization (from one to three times it once an attempt failed, which is when
+   * this happens). The configured backoff comes back once it reconnects.
+   */
+  private waitRetryAfter(err: Error): void {
+    const retryAfterS = retryAfterOf(err);
+    if (retryAfterS === undefined) return;
+    const manager = this.socket.io;
+    const configured = (this.configuredDelays ??= {
+      min: manager.reconnectionDelay(),
+      max: manager.reconnectionDelayMax(),
+      randomization: manager.randomizationFactor(),
+    });
+    const asked = retryAfterS * 1000;
+    manager.reconnectionDelay(Math.max(configured.min, asked));
+    manager.reconnectionDelayMax(Math.max(configured.max, asked * 3));
+    manager.randomizationFactor(0.5);
+    manager.once('reconnect', () => {
+      if (this.configuredDelays === undefined) return;
+      manager.reconnectionDelay(this.configuredDelays.min);
+      manager.reconnectionDelayMax(this.configuredDelays.max);
+      manager.randomizationFactor(this.configuredDelays.randomization);
+      this.configuredDelays = undefined;
+    });
   }
 
   /** After refused credentials: reconnect only if getToken() now yields a different token. */
-  private async retryWithFreshToken(refused: string | undefined): Promise<void> {
+  private async retryWithFreshToken(): Promise<void> {
     let token: string | undefined;
     try {
       token = await this.options.getToken?.();
@@ -218,8 +253,9 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
       return this.close();
     }
     if (this.closed) return;
-    if (token === refused) {
-      this.report(new AuthError('the server refused the token and getToken() returned the same one: not reconnecting'));
+    const sameToken = this.refusedToken.check(token);
+    if (sameToken !== undefined) {
+      this.report(sameToken);
       return this.close();
     }
     this.prefetched = { token };
@@ -238,5 +274,20 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     if (state === this.currentState || (this.closed && state !== 'closed')) return;
     this.currentState = state;
     this.base.emit('state', state);
+  }
+}
+
+/**
+ * The `Retry-After` of a handshake the server answered with 429 or 503 on the polling transport
+ * (engine.io's transport error carries the status as `description`, the request as `context`).
+ * Never throws: a failed request's object may not answer header questions at all.
+ */
+function retryAfterOf(err: Error): number | undefined {
+  const { description, context } = err as { description?: unknown; context?: { getResponseHeader?: (name: string) => string | null } };
+  if (description !== 429 && description !== 503) return undefined;
+  try {
+    return typeof context?.getResponseHeader === 'function' ? parseRetryAfter(context.getResponseHeader('retry-after')) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -21,6 +21,7 @@ import {
   type StreamEntry,
   type StringRead,
   type TakeOver,
+  type RedisNodeRole,
 } from '../engine.js';
 import { commitEach, validateCommit } from '../commit-rules.js';
 import { ExpiringMap } from './expiring-map.js';
@@ -218,7 +219,8 @@ export class MemoryEngine implements Engine {
 
   ingestBacklog(): Promise<IngestBacklog> {
     return settle(() => {
-      return { pending: this.pending.size, lag: this.undelivered.length };
+      const backlog = { pending: this.pending.size, lag: this.undelivered.length };
+      return { ...backlog, partitions: [backlog] };
     });
   }
 
@@ -346,6 +348,18 @@ export class MemoryEngine implements Engine {
     return settle(() => {
       if (this.leases.get(name) === holder) this.leases.delete(name);
     });
+  }
+
+  leaseHolder(name: string): Promise<string | undefined> {
+    return settle(() => this.leases.get(name));
+  }
+
+  deadLetterCount(): Promise<number> {
+    return settle(() => this.deadLetters.length);
+  }
+
+  redisNodes(): Promise<RedisNodeRole[]> {
+    return Promise.resolve([]);
   }
 }
 

@@ -1,4 +1,4 @@
-import { INGEST_GROUP } from '@switchboard/protocol';
+import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP } from '@switchboard/protocol';
 import type { AppendOnceResult, IngestBacklog, IngestOnce, IngestQueue, StreamEntry, TakeOver } from '../engine.js';
 import type { Client } from './connections.js';
 import type { ConsumerGroups } from './groups.js';
@@ -131,12 +131,19 @@ export class RedisIngest implements IngestQueue {
     const infos = await Promise.all(this.groups.partitions().map((p) => this.groups.info(p)));
     let pending = 0;
     let lag: number | null = 0;
+    const partitions: IngestBacklog['partitions'] = [];
     for (const info of infos) {
-      pending += Number(info?.get('pending') ?? 0);
+      const partitionPending = Number(info?.get('pending') ?? 0);
       const partitionLag = info?.get('lag');
+      pending += partitionPending;
       lag = lag !== null && typeof partitionLag === 'number' ? lag + partitionLag : null;
+      partitions.push({ pending: partitionPending, lag: typeof partitionLag === 'number' ? partitionLag : null });
     }
-    return { pending, lag };
+    return { pending, lag, partitions };
+  }
+
+  async deadLetterCount(): Promise<number> {
+    return this.main.xlen(INGEST_DEAD_LETTER_STREAM);
   }
 
   async trimIngest(): Promise<void> {

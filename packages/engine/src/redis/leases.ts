@@ -14,4 +14,8 @@ export class RedisLeases implements Leases {
   releaseLease(name: string, holder: string): Promise<void> {
     return runLeaseRelease(this.main, leaseKey(name), holder);
   }
+
+  async leaseHolder(name: string): Promise<string | undefined> {
+    return (await this.main.get(leaseKey(name))) ?? undefined;
+  }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Cluster } from 'ioredis';
 import { createEpochSource } from '../channel.js';
 import {
   DEFAULT_HISTORY_LIMITS,
@@ -18,6 +19,7 @@ import {
   type StoreRead,
   type StreamEntry,
   type StringRead,
+  type RedisNodeRole,
   type TakeOver,
 } from '../engine.js';
 import { RedisChannels } from './channels.js';
@@ -161,6 +163,16 @@ export class RedisEngine implements Engine {
     await Promise.all([quit(this.main), this.pubsub.close()]);
   }
 
+  async redisNodes(): Promise<RedisNodeRole[]> {
+    const servers = this.main instanceof Cluster ? this.main.nodes('all') : [this.main];
+    return Promise.all(
+      servers.map(async (server) => {
+        const role = /^role:(\w+)/m.exec(await server.info('replication'))?.[1] ?? 'unknown';
+        return { address: `${server.options.host ?? ''}:${server.options.port ?? ''}`, role };
+      }),
+    );
+  }
+
   // IngestQueue
 
   appendIngest(fields: Record<string, string>, route?: string): Promise<string> {
@@ -189,6 +201,9 @@ export class RedisEngine implements Engine {
   }
   ingestBacklog(): Promise<IngestBacklog> {
     return this.ingest.ingestBacklog();
+  }
+  deadLetterCount(): Promise<number> {
+    return this.ingest.deadLetterCount();
   }
   trimIngest(): Promise<void> {
     return this.ingest.trimIngest();
@@ -237,5 +252,8 @@ export class RedisEngine implements Engine {
   }
   releaseLease(name: string, holder: string): Promise<void> {
     return this.leases.releaseLease(name, holder);
+  }
+  leaseHolder(name: string): Promise<string | undefined> {
+    return this.leases.leaseHolder(name);
   }
 }

@@ -1,4 +1,4 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 
 /** Why an address was turned away, as counted in `switchboard_ws_upgrades_refused_total{reason}`. */
 export interface AddressRefusal {
@@ -12,16 +12,27 @@ export interface AddressRefusal {
  * Per client address (see `limitKey`): at most `maxPerAddress` open connections on this node and
  * `ratePerS` new WebSocket upgrades or Socket.IO handshakes per second, so that one address
  * cannot take every MAX_CONNECTIONS slot. 0 turns either off.
+ *
+ * On top of the rate, `burst` more upgrades may come at once (rate-limiter-flexible's bursty
+ * limiter: a second bucket of `burst` tokens that refills over burst ÷ rate seconds), so a
+ * gateway's clients moving over together from behind one NAT are let in rather than refused.
  */
 export class AddressLimits {
   private readonly open = new Map<string, number>();
-  private readonly limiter: RateLimiterMemory | undefined;
+  private readonly limiter: RateLimiterMemory | BurstyRateLimiter | undefined;
 
   constructor(
     private readonly maxPerAddress: number,
     private readonly ratePerS: number,
+    private readonly burst = 0,
   ) {
-    this.limiter = ratePerS > 0 ? new RateLimiterMemory({ keyPrefix: 'upgrades', points: ratePerS, duration: 1 }) : undefined;
+    if (ratePerS <= 0) return;
+    const rate = new RateLimiterMemory({ keyPrefix: 'upgrades', points: ratePerS, duration: 1 });
+    if (burst <= 0) this.limiter = rate;
+    else {
+      const refillS = Math.max(1, Math.ceil(burst / ratePerS));
+      this.limiter = new BurstyRateLimiter(rate, new RateLimiterMemory({ keyPrefix: 'upgrade-burst', points: burst, duration: refillS }));
+    }
   }
 
   /** Spends one of the address's upgrades for this second; a refusal once they are used up. */
@@ -34,7 +45,7 @@ export class AddressLimits {
       if (!(err instanceof RateLimiterRes)) throw err;
       return {
         reason: 'rate_limited',
-        message: `too many connection attempts from your address: at most ${this.ratePerS} per second`,
+        message: `too many connection attempts from your address: at most ${this.ratePerS} per second${this.burst > 0 ? ` after a burst of ${this.burst}` : ''}`,
         retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
       };
     }
