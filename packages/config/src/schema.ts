@@ -161,6 +161,11 @@ export const envSchema = z.object({
   RABBITMQ_QUEUE: amqpName('switchboard.availability'),
   RABBITMQ_DEAD_LETTER_EXCHANGE: amqpName(undefined),
   RABBITMQ_PREFETCH: int(32, 1, 10_000),
+  // Server API and presence (issue 15).
+  /** The admin credential of the server API (`Authorization: Bearer <ADMIN_TOKEN>`); unset = JWT admins only. */
+  ADMIN_TOKEN: optionalString,
+  /** Serves the server API to anyone, without a credential (development only; refused in production). */
+  ADMIN_API_ANONYMOUS: optionalBool.transform((v) => v ?? false),
 });
 export type RawEnv = z.output<typeof envSchema>;
 

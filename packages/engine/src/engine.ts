@@ -4,6 +4,8 @@
  * Product code only ever talks to this interface.
  */
 
+import type { DeadLetters } from './dead-letters.js';
+
 /** One entry read from the ingest stream. */
 export interface StreamEntry {
   /** Stream entry id (`<ms>-<seq>` on Redis). */
@@ -204,6 +206,8 @@ export interface Engine {
   takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver>;
   /** Acknowledges entries and copies them, with the reason, to the dead-letter stream. */
   deadLetter(entry: StreamEntry, reason: string): Promise<void>;
+  /** The dead-letter stream, for operators (list, inspect, remove; see `requeueDeadLetter`). */
+  readonly deadLetters: DeadLetters;
   ingestBacklog(): Promise<IngestBacklog>;
   /** Drops acknowledged entries from the stream (never pending ones). */
   trimIngest(): Promise<void>;

@@ -10,6 +10,7 @@ import { OriginPolicy } from './http/cors.js';
 import { registerIngestRoute } from './http/ingest.js';
 import { logIngestRoute } from './http/log-ingest.js';
 import { registerOpsRoutes } from './http/ops.js';
+import { registerServerApi } from './api/index.js';
 import { registerDashboard } from './http/static.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
@@ -91,6 +92,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerIngestRoute(ctx, logIngestRoute);
   const availability = await registerAvailabilityEndpoint(ctx);
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
+  registerServerApi(ctx);
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerOpsRoutes(ctx);
   ctx.subscription.start();

@@ -23,6 +23,7 @@ import {
   type TakeOver,
 } from '../engine.js';
 import { ExpiringMap } from './expiring-map.js';
+import { MemoryDeadLetters } from './dead-letters.js';
 import { RingBuffer } from './ring-buffer.js';
 
 interface PendingEntry {
@@ -77,7 +78,7 @@ export class MemoryEngine implements Engine {
   readonly kind = 'memory' as const;
   private readonly undelivered: StreamEntry[] = [];
   private readonly pending = new Map<string, PendingEntry>();
-  private readonly deadLetters: { entry: StreamEntry; reason: string }[] = [];
+  readonly deadLetters = new MemoryDeadLetters();
   private readonly store = new ExpiringMap<StoreValue>();
   private readonly markers = new ExpiringMap<true>();
   private readonly leases = new ExpiringMap<string>();
@@ -223,8 +224,7 @@ export class MemoryEngine implements Engine {
   deadLetter(entry: StreamEntry, reason: string): Promise<void> {
     return settle(() => {
       this.pending.delete(entry.streamId);
-      this.deadLetters.push({ entry, reason });
-      if (this.deadLetters.length > 10_000) this.deadLetters.shift();
+      void this.deadLetters.add(entry, reason);
     });
   }
 

@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
-import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, KEY_PREFIX, ingestRoute, leaseKey, parseJson } from '@switchboard/protocol';
+import { INGEST_GROUP, KEY_PREFIX, ingestRoute, leaseKey, parseJson } from '@switchboard/protocol';
 import { createEpochSource, decodeChannelPayload, historyResult, isValidSince } from '../channel.js';
 import {
   DEFAULT_HISTORY_LIMITS,
@@ -29,6 +29,7 @@ import {
 } from '../engine.js';
 import { clusterTopology, hashTagOf, singleTopology, type Topology } from './topology.js';
 import { PartitionedReads } from './partitioned-reads.js';
+import { RedisDeadLetters, deadLetterArgs } from './dead-letters.js';
 import {
   APPEND_ONCE_SCRIPT,
   CLUSTER_APPEND_SCRIPT,
@@ -268,6 +269,7 @@ interface Step {
 export class RedisEngine implements Engine {
   readonly kind = 'redis' as const;
   private readonly main: Client;
+  readonly deadLetters: RedisDeadLetters;
   private subscriber: Client | undefined;
   /** One Redis: the blocking reader of the stream (a blocking read holds its connection). */
   private blockingReader: Client | undefined;
@@ -306,6 +308,7 @@ export class RedisEngine implements Engine {
       commandTimeout: 5_000,
     });
     this.limits = options.history ?? DEFAULT_HISTORY_LIMITS;
+    this.deadLetters = new RedisDeadLetters(this.main, options.deadLetterMaxLen);
     this.main.defineCommand('sbCommit', { lua: COMMIT_SCRIPT });
     this.main.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
     this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
@@ -622,10 +625,7 @@ export class RedisEngine implements Engine {
   async deadLetter(entry: StreamEntry, reason: string): Promise<void> {
     const { partition, id } = this.entryAddress(entry.streamId);
     const stream = this.topology.ingestStream(partition);
-    const copy = [
-      INGEST_DEAD_LETTER_STREAM, 'MAXLEN', '~', this.options.deadLetterMaxLen ?? 10_000, '*',
-      'reason', reason, 'source_id', entry.streamId, ...Object.entries(entry.fields).flat(),
-    ] as const;
+    const copy = deadLetterArgs(entry, reason, this.options.deadLetterMaxLen ?? 10_000);
     if (!this.topology.cluster) {
       await this.main.multi().xadd(...copy).xack(stream, INGEST_GROUP, id).exec();
       return;
