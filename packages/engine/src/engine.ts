@@ -5,6 +5,7 @@
  */
 
 import type { DeadLetters } from './dead-letters.js';
+import type { Presence } from './presence.js';
 
 /** One entry read from the ingest stream. */
 export interface StreamEntry {
@@ -208,6 +209,8 @@ export interface Engine {
   deadLetter(entry: StreamEntry, reason: string): Promise<void>;
   /** The dead-letter stream, for operators (list, inspect, remove; see `requeueDeadLetter`). */
   readonly deadLetters: DeadLetters;
+  /** Who is connected to each channel, across every gateway (see presence.ts). */
+  readonly presence: Presence;
   ingestBacklog(): Promise<IngestBacklog>;
   /** Drops acknowledged entries from the stream (never pending ones). */
   trimIngest(): Promise<void>;

@@ -42,3 +42,12 @@ export {
   type DeadLetters,
   type RequeueResult,
 } from './dead-letters.js';
+export {
+  presenceUserKey,
+  type ChannelOccupancy,
+  type Occupancy,
+  type Presence,
+  type PresenceEntry,
+  type PresenceMember,
+  type PresencePage,
+} from './presence.js';

@@ -24,6 +24,7 @@ import {
 } from '../engine.js';
 import { ExpiringMap } from './expiring-map.js';
 import { MemoryDeadLetters } from './dead-letters.js';
+import { MemoryPresence } from './presence.js';
 import { RingBuffer } from './ring-buffer.js';
 
 interface PendingEntry {
@@ -79,6 +80,7 @@ export class MemoryEngine implements Engine {
   private readonly undelivered: StreamEntry[] = [];
   private readonly pending = new Map<string, PendingEntry>();
   readonly deadLetters = new MemoryDeadLetters();
+  readonly presence = new MemoryPresence();
   private readonly store = new ExpiringMap<StoreValue>();
   private readonly markers = new ExpiringMap<true>();
   private readonly leases = new ExpiringMap<string>();

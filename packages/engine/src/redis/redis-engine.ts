@@ -30,6 +30,7 @@ import {
 import { clusterTopology, hashTagOf, singleTopology, type Topology } from './topology.js';
 import { PartitionedReads } from './partitioned-reads.js';
 import { RedisDeadLetters, deadLetterArgs } from './dead-letters.js';
+import { RedisPresence } from './presence.js';
 import {
   APPEND_ONCE_SCRIPT,
   CLUSTER_APPEND_SCRIPT,
@@ -270,6 +271,7 @@ export class RedisEngine implements Engine {
   readonly kind = 'redis' as const;
   private readonly main: Client;
   readonly deadLetters: RedisDeadLetters;
+  readonly presence: RedisPresence;
   private subscriber: Client | undefined;
   /** One Redis: the blocking reader of the stream (a blocking read holds its connection). */
   private blockingReader: Client | undefined;
@@ -309,6 +311,7 @@ export class RedisEngine implements Engine {
     });
     this.limits = options.history ?? DEFAULT_HISTORY_LIMITS;
     this.deadLetters = new RedisDeadLetters(this.main, options.deadLetterMaxLen);
+    this.presence = new RedisPresence(this.main, this.topology);
     this.main.defineCommand('sbCommit', { lua: COMMIT_SCRIPT });
     this.main.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
     this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
