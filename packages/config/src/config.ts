@@ -85,6 +85,15 @@ export interface Config {
   drainDelayMs: number;
   /** The server API under `/api/v1` (issue 15). */
   serverApi: ServerApiConfig;
+  /** Presence: who is connected to each channel (issue 15). */
+  presence: PresenceConfig;
+}
+
+export interface PresenceConfig {
+  /** PRESENCE_TTL_S: a member not refreshed this long (its gateway died) expires. */
+  ttlS: number;
+  /** PRESENCE_GRACE_S: a leave waits this long for the client to come back. */
+  graceS: number;
 }
 
 /** Who may call the server API: holders of the admin token, JWTs with the `admin` role, or (development only) anyone. */
@@ -234,5 +243,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: raw.DRAIN_DELAY_MS,
     serverApi: { adminToken: raw.ADMIN_TOKEN, anonymous: raw.ADMIN_API_ANONYMOUS },
+    presence: { ttlS: raw.PRESENCE_TTL_S, graceS: raw.PRESENCE_GRACE_S },
   };
 }

@@ -166,6 +166,10 @@ export const envSchema = z.object({
   ADMIN_TOKEN: optionalString,
   /** Serves the server API to anyone, without a credential (development only; refused in production). */
   ADMIN_API_ANONYMOUS: optionalBool.transform((v) => v ?? false),
+  /** A member its gateway stopped refreshing (the gateway died) is gone after this long. */
+  PRESENCE_TTL_S: int(30, 3, 3600),
+  /** A client that reconnects within this long produces no leave (and no join). */
+  PRESENCE_GRACE_S: int(15, 0, 3600),
 });
 export type RawEnv = z.output<typeof envSchema>;
 

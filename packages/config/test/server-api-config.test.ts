@@ -36,3 +36,14 @@ describe('server API configuration', () => {
     expect(loadConfig({ ...PRODUCTION, ADMIN_TOKEN: 'x'.repeat(32) }).serverApi.adminToken).toBe('x'.repeat(32));
   });
 });
+
+describe('presence configuration', () => {
+  it('defaults to a 30 s TTL and a 15 s grace', () => {
+    expect(loadConfig({}).presence).toEqual({ ttlS: 30, graceS: 15 });
+    expect(loadConfig({ PRESENCE_TTL_S: '10', PRESENCE_GRACE_S: '0' }).presence).toEqual({ ttlS: 10, graceS: 0 });
+  });
+
+  it('refuses a TTL under 3 s', () => {
+    expect(problems({ PRESENCE_TTL_S: '1' })).toEqual(['PRESENCE_TTL_S: expected an integer from 3 to 3600, got "1"']);
+  });
+});

@@ -42,12 +42,16 @@ export interface ChannelOccupancy extends Occupancy {
 
 export interface Presence {
   /**
-   * Registers memberships, or refreshes them: each expires `ttlS` seconds from now unless
-   * refreshed again. One batched round trip (one per Redis Cluster slot), whatever the count.
+   * Registers memberships, or refreshes them, for `owner` (the gateway holding the connections):
+   * each expires `ttlS` seconds from now unless refreshed again. One batched round trip (one per
+   * Redis Cluster slot), whatever the count.
    */
-  refresh(entries: PresenceEntry[], ttlS: number): Promise<void>;
-  /** Removes memberships (connections that left); unknown ones are ignored. */
-  leave(entries: { channel: string; clientId: string }[]): Promise<void>;
+  refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void>;
+  /**
+   * Removes memberships (connections that left); unknown ones are ignored. With `owner`, only
+   * those `owner` refreshed last: a client that moved to another gateway stays.
+   */
+  leave(entries: { channel: string; clientId: string }[], owner?: string): Promise<void>;
   /** Occupancy of each channel, in order: constant work per channel (besides dropping expired members). */
   occupancy(channels: string[]): Promise<Occupancy[]>;
   /** A page of a channel's members, ordered by clientId, after `cursor` when given. */

@@ -85,6 +85,7 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
         entry(logsChannel('shop'), 'c1', 'alice'),
       ],
       30,
+      'gw-1',
     );
     expect(await engine.presence.occupancy([analytics, logsChannel('shop'), logsChannel('none')])).toEqual([
       { connections: 5, users: 4 },
@@ -92,7 +93,7 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
       { connections: 0, users: 0 },
     ]);
     // A refresh of members already there changes nothing.
-    await engine.presence.refresh([entry(analytics, 'c1', 'alice', { name: 'Alice' }), entry(analytics, 'c2', 'alice')], 30);
+    await engine.presence.refresh([entry(analytics, 'c1', 'alice', { name: 'Alice' }), entry(analytics, 'c2', 'alice')], 30, 'gw-1');
     expect(await engine.presence.occupancy([analytics])).toEqual([{ connections: 5, users: 4 }]);
 
     await engine.presence.leave([{ channel: analytics, clientId: 'c1' }, { channel: analytics, clientId: 'c4' }, { channel: analytics, clientId: 'nobody' }]);
@@ -104,7 +105,7 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
   it('lists members with their user and info, paged by clientId', async () => {
     const channel = logsChannel('paged');
     const entries = Array.from({ length: 25 }, (_, n) => entry(channel, `client-${String(n).padStart(2, '0')}`, n % 2 === 0 ? `user-${n % 5}` : null, { n }));
-    await engine.presence.refresh(entries, 30);
+    await engine.presence.refresh(entries, 30, 'gw-1');
     const seen: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 10; page += 1) {
@@ -126,7 +127,7 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
   });
 
   it('lists the channels with members and their occupancy', async () => {
-    await engine.presence.refresh([entry(CHANNELS.analytics, 'a', 'u1'), entry(CHANNELS.availability, 'b', null), entry(logsChannel('x'), 'c', 'u1')], 30);
+    await engine.presence.refresh([entry(CHANNELS.analytics, 'a', 'u1'), entry(CHANNELS.availability, 'b', null), entry(logsChannel('x'), 'c', 'u1')], 30, 'gw-1');
     await engine.presence.leave([{ channel: logsChannel('x'), clientId: 'c' }]);
     const channels = await engine.presence.channels();
     expect(channels.sort((a, b) => a.channel.localeCompare(b.channel))).toEqual([
@@ -137,9 +138,9 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
 
   it('drops members that are not refreshed within their TTL, and keeps those that are', async () => {
     const channel = logsChannel('ttl');
-    await engine.presence.refresh([entry(channel, 'kept', 'u1'), entry(channel, 'gone', 'u2'), entry(channel, 'gone-too', 'u1')], 1);
+    await engine.presence.refresh([entry(channel, 'kept', 'u1'), entry(channel, 'gone', 'u2'), entry(channel, 'gone-too', 'u1')], 1, 'gw-1');
     // Refreshed twice within the TTL: it outlives the others.
-    const keep = setInterval(() => void engine.presence.refresh([entry(channel, 'kept', 'u1')], 1), 300);
+    const keep = setInterval(() => void engine.presence.refresh([entry(channel, 'kept', 'u1')], 1, 'gw-1'), 300);
     try {
       await waitFor(async () => (await engine.presence.occupancy([channel]))[0]?.connections === 1, { what: 'the two expired', timeoutMs: 10_000 });
     } finally {
@@ -152,17 +153,29 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
 
   it('agrees across gateways: one sees what another registered, and its leaves', async () => {
     const second = await secondGateway();
-    await engine.presence.refresh([entry(CHANNELS.analytics, 'g1-a', 'alice')], 30);
-    await second.presence.refresh([entry(CHANNELS.analytics, 'g2-a', 'alice'), entry(CHANNELS.analytics, 'g2-b', 'bob')], 30);
+    await engine.presence.refresh([entry(CHANNELS.analytics, 'g1-a', 'alice')], 30, 'gw-1');
+    await second.presence.refresh([entry(CHANNELS.analytics, 'g2-a', 'alice'), entry(CHANNELS.analytics, 'g2-b', 'bob')], 30, 'gw-2');
     expect(await engine.presence.occupancy([CHANNELS.analytics])).toEqual([{ connections: 3, users: 2 }]);
     expect(await second.presence.occupancy([CHANNELS.analytics])).toEqual([{ connections: 3, users: 2 }]);
-    await second.presence.leave([{ channel: CHANNELS.analytics, clientId: 'g2-a' }]);
+    await second.presence.leave([{ channel: CHANNELS.analytics, clientId: 'g2-a' }], 'gw-2');
     expect(await engine.presence.occupancy([CHANNELS.analytics])).toEqual([{ connections: 2, users: 2 }]);
+  });
+
+  it("leaves a client that moved to another gateway where it is: the old gateway's leave does not remove it", async () => {
+    const second = await secondGateway();
+    const moving = entry(CHANNELS.availability, 'moving', 'carol', { at: 'gw-1' });
+    await engine.presence.refresh([moving], 30, 'gw-1');
+    await second.presence.refresh([{ ...moving, member: { ...moving.member, info: { at: 'gw-2' } } }], 30, 'gw-2');
+    await engine.presence.leave([{ channel: CHANNELS.availability, clientId: 'moving' }], 'gw-1');
+    expect(await engine.presence.occupancy([CHANNELS.availability])).toEqual([{ connections: 1, users: 1 }]);
+    expect((await engine.presence.members(CHANNELS.availability, 10)).members).toEqual([{ clientId: 'moving', userId: 'carol', info: { at: 'gw-2' } }]);
+    await second.presence.leave([{ channel: CHANNELS.availability, clientId: 'moving' }], 'gw-2');
+    expect(await engine.presence.occupancy([CHANNELS.availability])).toEqual([{ connections: 0, users: 0 }]);
   });
 
   it('refreshes thousands of members in one call', async () => {
     const entries = Array.from({ length: 5000 }, (_, n) => entry(logsChannel(`many-${n % 7}`), `c${n}`, `u${n % 1000}`));
-    await engine.presence.refresh(entries, 30);
+    await engine.presence.refresh(entries, 30, 'gw-1');
     const occupancy = await engine.presence.occupancy(Array.from({ length: 7 }, (_, n) => logsChannel(`many-${n}`)));
     expect(occupancy.reduce((sum, o) => sum + o.connections, 0)).toBe(5000);
   });
@@ -183,7 +196,7 @@ describe('presence keys on a Redis Cluster', () => {
     const client = clusterClient(cluster);
     try {
       const channels = Array.from({ length: 20 }, (_, n) => logsChannel(`spread-${n}`));
-      await engine.presence.refresh(channels.map((channel, n) => entry(channel, `c${n}`, 'u')), 30);
+      await engine.presence.refresh(channels.map((channel, n) => entry(channel, `c${n}`, 'u')), 30, 'gw-1');
       const occupancy = await engine.presence.occupancy(channels);
       expect(occupancy.every((o) => o.connections === 1 && o.users === 1)).toBe(true);
       const topology = clusterTopology(16);

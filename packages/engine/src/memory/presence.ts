@@ -11,6 +11,7 @@ import {
 interface Stored {
   member: PresenceMember;
   userKey: string;
+  owner: string;
   expiresAt: number;
 }
 
@@ -26,7 +27,7 @@ const copy = (member: PresenceMember): PresenceMember => ({ ...member, info: str
 export class MemoryPresence implements Presence {
   private readonly channelMap = new Map<string, ChannelPresence>();
 
-  refresh(entries: PresenceEntry[], ttlS: number): Promise<void> {
+  refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
     const now = Date.now();
     for (const { channel, member } of entries) {
       const state = this.sweep(channel, now) ?? { members: new Map<string, Stored>(), users: new Map<string, number>() };
@@ -37,15 +38,16 @@ export class MemoryPresence implements Presence {
         if (stored !== undefined) decrement(state.users, stored.userKey);
         state.users.set(userKey, (state.users.get(userKey) ?? 0) + 1);
       }
-      state.members.set(member.clientId, { member: copy(member), userKey, expiresAt: now + ttlS * 1000 });
+      state.members.set(member.clientId, { member: copy(member), userKey, owner, expiresAt: now + ttlS * 1000 });
     }
     return Promise.resolve();
   }
 
-  leave(entries: { channel: string; clientId: string }[]): Promise<void> {
+  leave(entries: { channel: string; clientId: string }[], owner?: string): Promise<void> {
     for (const { channel, clientId } of entries) {
       const state = this.channelMap.get(channel);
-      if (state !== undefined) this.remove(channel, state, clientId);
+      const stored = state?.members.get(clientId);
+      if (state !== undefined && (owner === undefined || stored?.owner === owner)) this.remove(channel, state, clientId);
     }
     return Promise.resolve();
   }

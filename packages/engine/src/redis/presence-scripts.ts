@@ -1,7 +1,8 @@
 /**
  * Lua for presence (see redis/presence.ts). A channel's presence is four keys under its hash tag:
  * `expiry` (zset clientId → expiry ms), `index` (zset clientId, score 0, for paging by clientId),
- * `info` (hash clientId → `<userKey>\t<member JSON>`), `users` (hash userKey → connections).
+ * `info` (hash clientId → `<userKey>\t<owner>\t<member JSON>`; the owner is the gateway that last
+ * refreshed it), `users` (hash userKey → connections).
  * Times are the Redis server's (TIME), so gateways' clocks never disagree on an expiry.
  */
 
@@ -12,6 +13,10 @@ local function now_ms()
 end
 local function user_of(stored)
   return string.sub(stored, 1, string.find(stored, '\\t', 1, true) - 1)
+end
+local function owner_of(stored)
+  local first = string.find(stored, '\\t', 1, true)
+  return string.sub(stored, first + 1, string.find(stored, '\\t', first + 1, true) - 1)
 end
 local function decrement(users, user)
   if redis.call('HINCRBY', users, user, -1) <= 0 then redis.call('HDEL', users, user) end
@@ -36,14 +41,15 @@ end
 `;
 
 /**
- * Registers or refreshes members of C channels. ARGV: ttlMs, C, then per channel: M, and M
- * triples (clientId, userKey, member JSON). Returns the server time (ms).
+ * Registers or refreshes members of C channels for an owner. ARGV: ttlMs, owner, C, then per
+ * channel: M, and M triples (clientId, userKey, member JSON). Returns the server time (ms).
  */
 export const PRESENCE_REFRESH_SCRIPT = `${COMMON}
 local now = now_ms()
 local ttl = tonumber(ARGV[1])
-local a = 3
-for c = 0, tonumber(ARGV[2]) - 1 do
+local owner = ARGV[2]
+local a = 4
+for c = 0, tonumber(ARGV[3]) - 1 do
   local k = keys_of(c)
   sweep(k, now)
   local m = tonumber(ARGV[a])
@@ -51,7 +57,7 @@ for c = 0, tonumber(ARGV[2]) - 1 do
   for _ = 1, m do
     local id, user, member = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     a = a + 3
-    local value = user .. '\\t' .. member
+    local value = user .. '\\t' .. owner .. '\\t' .. member
     local stored = redis.call('HGET', k[3], id)
     if not stored then
       redis.call('HINCRBY', k[4], user, 1)
@@ -69,15 +75,21 @@ end
 return now
 `;
 
-/** Removes members of C channels. ARGV: C, then per channel: M and M clientIds. */
+/**
+ * Removes members of C channels: those the owner last refreshed (another gateway took over a
+ * client that moved to it), or any when the owner is ''. ARGV: owner, C, then per channel: M and
+ * M clientIds.
+ */
 export const PRESENCE_LEAVE_SCRIPT = `${COMMON}
-local a = 2
-for c = 0, tonumber(ARGV[1]) - 1 do
+local owner = ARGV[1]
+local a = 3
+for c = 0, tonumber(ARGV[2]) - 1 do
   local k = keys_of(c)
   local m = tonumber(ARGV[a])
   a = a + 1
   for _ = 1, m do
-    remove(k, ARGV[a])
+    local stored = redis.call('HGET', k[3], ARGV[a])
+    if owner == '' or not stored or owner_of(stored) == owner then remove(k, ARGV[a]) end
     a = a + 1
   end
 end

@@ -64,8 +64,9 @@ function byChannel<T>(items: T[], channelOf: (item: T) => string): Map<string, T
   return channels;
 }
 
+/** A member as stored: `<userKey>\t<owner>\t<JSON>`. */
 function decodeMember(clientId: string, stored: string): PresenceMember | undefined {
-  const tab = stored.indexOf('\t');
+  const tab = stored.indexOf('\t', stored.indexOf('\t') + 1);
   if (tab === -1) return undefined;
   try {
     const value = JSON.parse(stored.slice(tab + 1)) as { userId?: unknown; info?: unknown };
@@ -94,7 +95,7 @@ export class RedisPresence implements Presence {
     client.defineCommand('sbPresenceChannels', { numberOfKeys: 1, lua: PRESENCE_CHANNELS_SCRIPT });
   }
 
-  async refresh(entries: PresenceEntry[], ttlS: number): Promise<void> {
+  async refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
     if (entries.length === 0) return;
     const ttlMs = Math.round(ttlS * 1000);
     const groups = [...bySlot(this.topology, entries, (e) => e.channel).values()];
@@ -102,7 +103,7 @@ export class RedisPresence implements Presence {
       ...groups.map((group) => {
         const channels = byChannel(group, (e) => e.channel);
         const keys: string[] = [];
-        const args: (string | number)[] = [ttlMs, channels.size];
+        const args: (string | number)[] = [ttlMs, owner, channels.size];
         for (const [channel, members] of channels) {
           keys.push(...presenceKeys(this.topology, channel));
           args.push(members.length);
@@ -116,13 +117,13 @@ export class RedisPresence implements Presence {
     ]);
   }
 
-  async leave(entries: { channel: string; clientId: string }[]): Promise<void> {
+  async leave(entries: { channel: string; clientId: string }[], owner = ''): Promise<void> {
     if (entries.length === 0) return;
     await Promise.all(
       [...bySlot(this.topology, entries, (e) => e.channel).values()].map((group) => {
         const channels = byChannel(group, (e) => e.channel);
         const keys: string[] = [];
-        const args: (string | number)[] = [channels.size];
+        const args: (string | number)[] = [owner, channels.size];
         for (const [channel, members] of channels) {
           keys.push(...presenceKeys(this.topology, channel));
           args.push(members.length, ...members.map((m) => m.clientId));
