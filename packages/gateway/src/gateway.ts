@@ -11,6 +11,7 @@ import { registerIngestRoute } from './http/ingest.js';
 import { logIngestRoute } from './http/log-ingest.js';
 import { registerOpsRoutes } from './http/ops.js';
 import { registerServerApi } from './api/index.js';
+import { GatewayPresence } from './presence/gateway-presence.js';
 import { registerDashboard } from './http/static.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
@@ -74,6 +75,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     addressLimits,
     subscription: new SubscriptionMonitor(engine, metrics, log),
     inflight: new InflightRequests(),
+    presence: new GatewayPresence(engine, config, log),
     isDraining: () => draining,
   };
 
@@ -96,6 +98,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerOpsRoutes(ctx);
   ctx.subscription.start();
+  ctx.presence.start();
 
   return {
     listen: () =>
@@ -113,6 +116,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
       draining = true;
       availability.stop();
       ctx.subscription.stop();
+      ctx.presence.stop();
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       log.info({ clients: ctx.connections.total }, 'draining: closing clients with 1012');

@@ -1,4 +1,5 @@
 import { CHANNELS, ERROR_EVENTS, SOCKET_IO_MESSAGE, jobRoom, logsChannel, socketIoChannel, tokenString } from '@switchboard/protocol';
+import { PRESENCE_CHANNELS } from '../presence/channels.js';
 
 /**
  * A channel as the server API names it (`analytics`, `availability`, `errors`, `logs:<appId>`,
@@ -12,6 +13,8 @@ export interface ApiChannel {
   channel: string;
   /** Whether a frame of `channel` belongs to this API channel; absent: every frame does. */
   keeps?: (frame: unknown) => boolean;
+  /** Where its presence is kept (see presence/channels.ts). */
+  presence: string;
 }
 
 const token = tokenString(128);
@@ -34,18 +37,20 @@ function broadcasts(frame: unknown): { rooms: unknown[]; event: unknown }[] {
 
 /** The API channel of a name; undefined for a name the API does not know. */
 export function apiChannel(name: string): ApiChannel | undefined {
-  if (name === 'analytics') return { name, channel: CHANNELS.analytics };
-  if (name === 'availability') return { name, channel: CHANNELS.availability };
+  if (name === 'analytics') return { name, channel: CHANNELS.analytics, presence: PRESENCE_CHANNELS.analytics };
+  if (name === 'availability') return { name, channel: CHANNELS.availability, presence: PRESENCE_CHANNELS.availability };
   if (name === 'errors') {
-    return { name, channel: socketIoChannel('/'), keeps: (frame) => broadcasts(frame).some((b) => ERROR_EVENT_NAMES.has(b.event)) };
+    const keeps = (frame: unknown) => broadcasts(frame).some((b) => ERROR_EVENT_NAMES.has(b.event));
+    return { name, channel: socketIoChannel('/'), keeps, presence: PRESENCE_CHANNELS.errors };
   }
   const colon = name.indexOf(':');
   const [prefix, id] = colon === -1 ? [name, ''] : [name.slice(0, colon), name.slice(colon + 1)];
   if (!token.safeParse(id).success || id.trim() !== id) return undefined;
-  if (prefix === 'logs') return { name, channel: logsChannel(id) };
+  if (prefix === 'logs') return { name, channel: logsChannel(id), presence: PRESENCE_CHANNELS.logs(id) };
   if (prefix === 'jobs') {
     const room = jobRoom(id);
-    return { name, channel: socketIoChannel('/'), keeps: (frame) => broadcasts(frame).some((b) => b.rooms.includes(room)) };
+    const keeps = (frame: unknown) => broadcasts(frame).some((b) => b.rooms.includes(room));
+    return { name, channel: socketIoChannel('/'), keeps, presence: PRESENCE_CHANNELS.jobs(id) };
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 import type { GatewayContext } from '../context.js';
 import { deadLetterRoutes } from './dead-letter-routes.js';
 import { channelHistory } from './history.js';
+import { presenceRoutes } from './presence-routes.js';
 import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 import { channelParam, errors, json, limitParam } from './openapi-parts.js';
 import { mountServerApi, type ApiRoute } from './server-api.js';
@@ -27,6 +28,7 @@ export function serverApiRoutes(ctx: GatewayContext): ApiRoute[] {
       },
       handle: async (request) => ({ status: 200, body: await channelHistory(engine, config.historySize, request) }),
     },
+    ...presenceRoutes(engine),
     ...deadLetterRoutes(engine, config.idempotencyTtlS),
   ];
 }

@@ -87,6 +87,37 @@ export const COMPONENTS: Schema = {
         streamId: { type: ['string', 'null'], description: 'The new ingest entry (null when a concurrent requeue appended it).' },
       },
     },
+    Occupancy: {
+      type: 'object',
+      required: ['connections', 'users'],
+      properties: { connections: int, users: { type: 'integer', minimum: 0, description: 'Distinct users: one with several connections counts once; each anonymous connection counts as one.' } },
+    },
+    Channels: {
+      type: 'object',
+      required: ['channels'],
+      properties: {
+        channels: {
+          type: 'array',
+          items: { type: 'object', required: ['name', 'connections', 'users'], properties: { name: str, connections: int, users: int } },
+        },
+      },
+    },
+    PresencePage: {
+      type: 'object',
+      required: ['members', 'next'],
+      properties: {
+        members: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['clientId', 'userId', 'info'],
+            properties: { clientId: str, userId: { type: ['string', 'null'] }, info: { type: 'object' } },
+          },
+        },
+        next: { type: ['string', 'null'] },
+        occupancy: { $ref: '#/components/schemas/Occupancy' },
+      },
+    },
     Deleted: { type: 'object', required: ['deleted', 'id'], properties: { deleted: { const: true }, id: str } },
   },
 };

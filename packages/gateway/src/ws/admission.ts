@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets
 import { bearerToken } from '../auth/bearer.js';
 import { verifyToken } from '../auth/jwt.js';
 import type { GatewayContext } from '../context.js';
+import { connectionClientId } from '../presence/gateway-presence.js';
 import { Reply } from '../http/respond.js';
 import type { AddressRefusal } from './address-limits.js';
 import { limitKey } from './client-address.js';
@@ -70,6 +71,7 @@ export function admitUpgrade<T extends SocketData>(
   }
 
   const address = clientKey(ctx, Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
+  const clientId = connectionClientId(req.getQuery('clientId') || '');
   const handshake = [req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions')] as const;
   const refuseForAddress = (refusal: AddressRefusal) => refuse(TOO_MANY_REQUESTS, refusal.reason, refusal.message, refusal.retryAfterS);
 
@@ -81,7 +83,7 @@ export function admitUpgrade<T extends SocketData>(
       if (late) return refuse(...late);
       const capRefusal = addressLimits.capacityFor(address);
       if (capRefusal) return refuseForAddress(capRefusal);
-      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, ...extra } as T;
+      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, clientId, ...extra } as T;
       res.cork(() => res.upgrade(data, ...handshake, context));
     },
     (err: unknown) => {

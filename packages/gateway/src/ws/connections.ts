@@ -12,6 +12,8 @@ export interface SocketData {
   claims: Record<string, unknown> | undefined;
   /** Set in the close handler: a closed uWS socket must never be touched again. */
   closed: boolean;
+  /** Its presence clientId (`?clientId=` on the upgrade, or a fresh one): see presence/. */
+  clientId: string;
 }
 
 let nextId = 1;
