@@ -41,6 +41,8 @@ async function api(
 
 /** Every route of the API (and a path under the prefix that is none of them). */
 const ROUTES: [string, string][] = [
+  ['GET', '/channels'],
+  ['GET', '/channels/analytics/presence'],
   ['GET', '/channels/analytics/history'],
   ['GET', '/dead-letters'],
   ['GET', '/dead-letters/1-0'],
@@ -274,6 +276,8 @@ describe('GET /openapi.json', () => {
     expect(doc['info']).toMatchObject({ title: expect.any(String) as unknown, version: expect.any(String) as unknown });
     const paths = doc['paths'] as Record<string, Record<string, Record<string, unknown>>>;
     const served: [string, string][] = [
+      ['get', '/channels'],
+      ['get', '/channels/{name}/presence'],
       ['get', '/channels/{name}/history'],
       ['get', '/dead-letters'],
       ['get', '/dead-letters/{id}'],

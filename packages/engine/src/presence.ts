@@ -27,6 +27,11 @@ export interface Occupancy {
 export interface PresenceEntry {
   channel: string;
   member: PresenceMember;
+  /**
+   * Only extend it while the refreshing owner still holds it (never register or take it over):
+   * for a client that closed and may be back, here or on another gateway that took it over.
+   */
+  ifOwned?: boolean;
 }
 
 export interface PresencePage {

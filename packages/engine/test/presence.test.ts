@@ -151,6 +151,20 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
     await waitFor(async () => (await engine.presence.channels()).length === 0, { what: 'the channel vacated', timeoutMs: 10_000 });
   });
 
+  it('extends a member with ifOwned only while its owner holds it, and never registers one', async () => {
+    const channel = logsChannel('owned');
+    await engine.presence.refresh([{ ...entry(channel, 'ghost', 'u'), ifOwned: true }], 30, 'gw-1');
+    expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 0, users: 0 }]);
+    await engine.presence.refresh([entry(channel, 'held', 'u')], 1, 'gw-1');
+    const keep = setInterval(() => void engine.presence.refresh([{ ...entry(channel, 'held', 'u'), ifOwned: true }], 1, 'gw-1'), 300);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 1, users: 1 }]);
+    } finally {
+      clearInterval(keep);
+    }
+  });
+
   it('agrees across gateways: one sees what another registered, and its leaves', async () => {
     const second = await secondGateway();
     await engine.presence.refresh([entry(CHANNELS.analytics, 'g1-a', 'alice')], 30, 'gw-1');
@@ -166,6 +180,8 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
     const moving = entry(CHANNELS.availability, 'moving', 'carol', { at: 'gw-1' });
     await engine.presence.refresh([moving], 30, 'gw-1');
     await second.presence.refresh([{ ...moving, member: { ...moving.member, info: { at: 'gw-2' } } }], 30, 'gw-2');
+    // The old gateway, in its grace period, extends it only while it holds it: it does not take it back.
+    await engine.presence.refresh([{ ...moving, ifOwned: true }], 30, 'gw-1');
     await engine.presence.leave([{ channel: CHANNELS.availability, clientId: 'moving' }], 'gw-1');
     expect(await engine.presence.occupancy([CHANNELS.availability])).toEqual([{ connections: 1, users: 1 }]);
     expect((await engine.presence.members(CHANNELS.availability, 10)).members).toEqual([{ clientId: 'moving', userId: 'carol', info: { at: 'gw-2' } }]);

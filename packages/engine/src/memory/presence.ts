@@ -29,7 +29,12 @@ export class MemoryPresence implements Presence {
 
   refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
     const now = Date.now();
-    for (const { channel, member } of entries) {
+    for (const { channel, member, ifOwned } of entries) {
+      if (ifOwned === true) {
+        const held = this.sweep(channel, now)?.members.get(member.clientId);
+        if (held?.owner === owner) held.expiresAt = now + ttlS * 1000;
+        continue;
+      }
       const state = this.sweep(channel, now) ?? { members: new Map<string, Stored>(), users: new Map<string, number>() };
       this.channelMap.set(channel, state);
       const userKey = presenceUserKey(member);

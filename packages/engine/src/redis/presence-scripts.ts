@@ -42,7 +42,8 @@ end
 
 /**
  * Registers or refreshes members of C channels for an owner. ARGV: ttlMs, owner, C, then per
- * channel: M, and M triples (clientId, userKey, member JSON). Returns the server time (ms).
+ * channel: M, and M quadruples (clientId, userKey, member JSON, ifOwned '1' or '0'): with
+ * ifOwned, a member is only extended while the owner still holds it. Returns the server time (ms).
  */
 export const PRESENCE_REFRESH_SCRIPT = `${COMMON}
 local now = now_ms()
@@ -55,19 +56,23 @@ for c = 0, tonumber(ARGV[3]) - 1 do
   local m = tonumber(ARGV[a])
   a = a + 1
   for _ = 1, m do
-    local id, user, member = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-    a = a + 3
+    local id, user, member, if_owned = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+    a = a + 4
     local value = user .. '\\t' .. owner .. '\\t' .. member
     local stored = redis.call('HGET', k[3], id)
-    if not stored then
+    if if_owned == '1' then
+      if stored and owner_of(stored) == owner then redis.call('ZADD', k[1], now + ttl, id) end
+    elseif not stored then
       redis.call('HINCRBY', k[4], user, 1)
       redis.call('ZADD', k[2], 0, id)
     elseif user_of(stored) ~= user then
       decrement(k[4], user_of(stored))
       redis.call('HINCRBY', k[4], user, 1)
     end
-    if stored ~= value then redis.call('HSET', k[3], id, value) end
-    redis.call('ZADD', k[1], now + ttl, id)
+    if if_owned ~= '1' then
+      if stored ~= value then redis.call('HSET', k[3], id, value) end
+      redis.call('ZADD', k[1], now + ttl, id)
+    end
   end
   -- The channel's keys outlive their last member's expiry a little, then go by themselves.
   for _, key in ipairs(k) do redis.call('PEXPIRE', key, ttl * 2) end

@@ -107,8 +107,8 @@ export class RedisPresence implements Presence {
         for (const [channel, members] of channels) {
           keys.push(...presenceKeys(this.topology, channel));
           args.push(members.length);
-          for (const { member } of members) {
-            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }));
+          for (const { member, ifOwned } of members) {
+            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }), ifOwned === true ? '1' : '0');
           }
         }
         return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);

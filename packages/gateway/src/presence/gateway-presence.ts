@@ -43,7 +43,7 @@ export class GatewayPresence {
 
   /** A socket's member: its clientId, its user (the JWT `sub`, or `userId`), its endpoint. */
   member(data: SocketData, userId: string | null = subOf(data.claims)): PresenceMember {
-    return { clientId: data.clientId, userId, info: { endpoint: data.endpoint } };
+    return { clientId: data.presenceId, userId, info: { endpoint: data.endpoint } };
   }
 
   /** A raw socket opened: on the analytics and availability endpoints, it joins their channel. */
@@ -54,7 +54,7 @@ export class GatewayPresence {
 
   closed(data: SocketData): void {
     const channel = ENDPOINT_CHANNELS[data.endpoint];
-    if (channel !== undefined) this.tracker.leave(channel, data.clientId);
+    if (channel !== undefined) this.tracker.leave(channel, data.presenceId);
   }
 
   join(channel: string, member: PresenceMember): void {

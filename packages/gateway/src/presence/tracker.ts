@@ -111,14 +111,22 @@ export class PresenceTracker {
     // Leaves go out first: a client that left and joined again within one batch ends up present
     // (both are sent at once, in this order, to the shard of their channel).
     await Promise.all([
-      this.engine.presence.leave(leaves, owner).catch((err: unknown) => logger.warn({ err, count: leaves.length }, 'presence leaves not written; they expire within the TTL')),
-      this.engine.presence.refresh(joins, ttlS, owner).catch((err: unknown) => logger.warn({ err, count: joins.length }, 'presence joins not written; the next refresh retries')),
+      leaves.length === 0
+        ? undefined
+        : this.engine.presence.leave(leaves, owner).catch((err: unknown) => logger.warn({ err, count: leaves.length }, 'presence leaves not written; they expire within the TTL')),
+      joins.length === 0
+        ? undefined
+        : this.engine.presence.refresh(joins, ttlS, owner).catch((err: unknown) => logger.warn({ err, count: joins.length }, 'presence joins not written; the next refresh retries')),
     ]);
   }
 
-  /** Refreshes every membership held here, leaving ones included, in one batch. */
+  /**
+   * Refreshes every membership held here in one batch; leaving ones only while this gateway still
+   * holds them (a client that moved on belongs to the gateway it moved to).
+   */
   async refreshAll(): Promise<void> {
-    const entries = [...this.held.values()].map((held) => held.entry);
+    const entries = [...this.held.values()].map((held) => (held.leaving === undefined ? held.entry : { ...held.entry, ifOwned: true }));
+    if (entries.length === 0) return;
     try {
       await this.engine.presence.refresh(entries, this.options.ttlS, this.options.owner);
     } catch (err) {

@@ -71,7 +71,7 @@ export function admitUpgrade<T extends SocketData>(
   }
 
   const address = clientKey(ctx, Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
-  const clientId = connectionClientId(req.getQuery('clientId') || '');
+  const presenceId = connectionClientId(req.getQuery('clientId') || '');
   const handshake = [req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions')] as const;
   const refuseForAddress = (refusal: AddressRefusal) => refuse(TOO_MANY_REQUESTS, refusal.reason, refusal.message, refusal.retryAfterS);
 
@@ -83,7 +83,7 @@ export function admitUpgrade<T extends SocketData>(
       if (late) return refuse(...late);
       const capRefusal = addressLimits.capacityFor(address);
       if (capRefusal) return refuseForAddress(capRefusal);
-      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, clientId, ...extra } as T;
+      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, presenceId, ...extra } as T;
       res.cork(() => res.upgrade(data, ...handshake, context));
     },
     (err: unknown) => {

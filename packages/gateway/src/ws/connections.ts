@@ -13,7 +13,7 @@ export interface SocketData {
   /** Set in the close handler: a closed uWS socket must never be touched again. */
   closed: boolean;
   /** Its presence clientId (`?clientId=` on the upgrade, or a fresh one): see presence/. */
-  clientId: string;
+  presenceId: string;
 }
 
 let nextId = 1;
