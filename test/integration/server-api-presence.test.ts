@@ -208,4 +208,30 @@ describe('presence across gateways', () => {
     expect(goneAfterMs).toBeLessThanOrEqual(TTL_S * 1000 + 2_000);
     expect((await allMembers(cluster.gatewayB, 'analytics')).map((m) => m.clientId)).toEqual(['survivor-01']);
   });
+
+  it('POST /users/{userId}/disconnect closes every connection of the user on every gateway, and only those', async () => {
+    const { gatewayA, gatewayB } = cluster;
+    const closes: { code: number; reason: string }[] = [];
+    const watchClose = (ws: WebSocket) => ws.once('close', (code, reason) => closes.push({ code, reason: reason.toString() }));
+    watchClose(await connect(gatewayA, '/ws/analytics', { token: token('frank') }));
+    watchClose(await connect(gatewayB, '/ws/availability', { token: token('frank') }));
+    const io = await IoClient.connect(gatewayB.url, { transports: ['websocket'], auth: { token: token('frank') } });
+    ioClients.push(io);
+    const ioDisconnected = new Promise<string>((resolve) => io.socket.once('disconnect', (reason) => resolve(reason)));
+    const other = await connect(gatewayA, '/ws/analytics', { token: token('grace') });
+
+    const res = await fetch(`${gatewayA.url}/api/v1/users/frank/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ disconnected: 3 });
+    expect(await ioDisconnected).toBe('io server disconnect');
+    await waitFor(() => closes.length === 2, { what: 'both raw connections closed' });
+    expect(closes).toEqual([
+      { code: 1008, reason: 'disconnected by an administrator' },
+      { code: 1008, reason: 'disconnected by an administrator' },
+    ]);
+    expect(other.readyState).toBe(WebSocket.OPEN);
+
+    const again = await fetch(`${gatewayB.url}/api/v1/users/frank/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(await again.json()).toEqual({ disconnected: 0 });
+  });
 });

@@ -12,6 +12,7 @@ import { logIngestRoute } from './http/log-ingest.js';
 import { registerOpsRoutes } from './http/ops.js';
 import { registerServerApi } from './api/index.js';
 import { GatewayPresence } from './presence/gateway-presence.js';
+import { UserDisconnects } from './presence/disconnect.js';
 import { registerDashboard } from './http/static.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
@@ -94,7 +95,9 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerIngestRoute(ctx, logIngestRoute);
   const availability = await registerAvailabilityEndpoint(ctx);
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
-  registerServerApi(ctx);
+  const users = new UserDisconnects(ctx, socketIo.io);
+  await users.start();
+  registerServerApi(ctx, users);
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerOpsRoutes(ctx);
   ctx.subscription.start();

@@ -1,4 +1,5 @@
 import type { GatewayContext } from '../context.js';
+import type { UserDisconnects } from '../presence/disconnect.js';
 import { deadLetterRoutes } from './dead-letter-routes.js';
 import { channelHistory } from './history.js';
 import { presenceRoutes } from './presence-routes.js';
@@ -10,7 +11,7 @@ import { mountServerApi, type ApiRoute } from './server-api.js';
 const API_VERSION = '1.0.0';
 
 /** The routes of the server API on this gateway. */
-export function serverApiRoutes(ctx: GatewayContext): ApiRoute[] {
+export function serverApiRoutes(ctx: GatewayContext, users: UserDisconnects): ApiRoute[] {
   const { engine, config } = ctx;
   return [
     {
@@ -28,14 +29,14 @@ export function serverApiRoutes(ctx: GatewayContext): ApiRoute[] {
       },
       handle: async (request) => ({ status: 200, body: await channelHistory(engine, config.historySize, request) }),
     },
-    ...presenceRoutes(engine),
+    ...presenceRoutes(engine, users),
     ...deadLetterRoutes(engine, config.idempotencyTtlS),
   ];
 }
 
 /** Mounts the server API under `/api/v1` (admin only), its OpenAPI document included. */
-export function registerServerApi(ctx: GatewayContext): void {
-  const routes = serverApiRoutes(ctx);
+export function registerServerApi(ctx: GatewayContext, users: UserDisconnects): void {
+  const routes = serverApiRoutes(ctx, users);
   const document = openApiDocument(routes, API_VERSION);
   mountServerApi(ctx, [...routes, { method: 'get', path: OPENAPI_PATH, doc: {}, handle: () => ({ status: 200, body: document }) }]);
 }

@@ -118,6 +118,7 @@ export const COMPONENTS: Schema = {
         occupancy: { $ref: '#/components/schemas/Occupancy' },
       },
     },
+    Disconnected: { type: 'object', required: ['disconnected'], properties: { disconnected: int } },
     Deleted: { type: 'object', required: ['deleted', 'id'], properties: { deleted: { const: true }, id: str } },
   },
 };

@@ -81,6 +81,18 @@ export class ConnectionRegistry {
     }
   }
 
+  /** Closes the open sockets `matches` selects (an administrator's disconnect); how many. */
+  closeWhere(matches: (data: SocketData) => boolean, code: number, reason: string): number {
+    let closed = 0;
+    for (const ws of [...this.sockets]) {
+      const data = ws.getUserData();
+      if (data.closed || !matches(data)) continue;
+      ws.end(code, reason);
+      closed += 1;
+    }
+    return closed;
+  }
+
   /** Closes every socket with `code` (1012 on shutdown: clients reconnect to another node). */
   closeAll(code: number, reason: string): void {
     for (const ws of [...this.sockets]) {
