@@ -3,7 +3,7 @@ import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
-import { NodeProcess } from '../support/node-process.js';
+import { NodeProcess, metricValue } from '../support/node-process.js';
 import { IoClient } from '../support/socketio-client.js';
 import { opened } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
@@ -73,16 +73,19 @@ const closed = (ws: WebSocket): Promise<void> =>
     ws.close();
   });
 
+/** Every process's environment, on the given Redis. */
+const nodeEnv = (redisEnv: Record<string, string>): Record<string, string> => ({
+  ...redisEnv,
+  INGEST_API_KEYS: PRODUCER_KEY,
+  ADMIN_TOKEN,
+  JWT_SECRET: SECRET,
+  PRESENCE_TTL_S: String(TTL_S),
+  PRESENCE_GRACE_S: String(GRACE_S),
+  LOG_LEVEL: 'warn',
+});
+
 beforeAll(async () => {
-  cluster = await startTwoGatewayCluster((redisEnv) => ({
-    ...redisEnv,
-    INGEST_API_KEYS: PRODUCER_KEY,
-    ADMIN_TOKEN,
-    JWT_SECRET: SECRET,
-    PRESENCE_TTL_S: String(TTL_S),
-    PRESENCE_GRACE_S: String(GRACE_S),
-    LOG_LEVEL: 'warn',
-  }));
+  cluster = await startTwoGatewayCluster(nodeEnv);
 });
 
 afterEach(async () => {
@@ -123,6 +126,16 @@ describe('presence across gateways', () => {
         { clientId: 'anonymous-1', userId: null, info: { endpoint: 'analytics' } },
         { clientId: 'bob-tab-01', userId: 'bob', info: { endpoint: 'analytics' } },
       ]);
+    }
+    // The gauges: by product only, the same cluster-wide figures on every gateway.
+    for (const gateway of [gatewayA, gatewayB]) {
+      await waitFor(async () => metricValue(await gateway.metrics(), 'switchboard_channel_connections{product="analytics"}') === 4, {
+        what: 'the analytics connections gauge',
+      });
+      const metrics = await gateway.metrics();
+      expect(metricValue(metrics, 'switchboard_channel_users{product="analytics"}')).toBe(3);
+      expect(metricValue(metrics, 'switchboard_channels_occupied{product="availability"}')).toBe(1);
+      expect(metricValue(metrics, 'switchboard_channel_connections{product="jobs"}')).toBe(0);
     }
     const page = await api<{ members: Member[]; next: string | null; occupancy: unknown }>(gatewayB, '/channels/analytics/presence?limit=3');
     expect(page.members).toHaveLength(3);
@@ -184,15 +197,7 @@ describe('presence across gateways', () => {
   });
 
   it('a gateway killed outright loses its members within PRESENCE_TTL_S', async () => {
-    doomed = await NodeProcess.start('gateway', {
-      ...cluster.redis.env,
-      INGEST_API_KEYS: PRODUCER_KEY,
-      ADMIN_TOKEN,
-      JWT_SECRET: SECRET,
-      PRESENCE_TTL_S: String(TTL_S),
-      PRESENCE_GRACE_S: String(GRACE_S),
-      LOG_LEVEL: 'warn',
-    });
+    doomed = await NodeProcess.start('gateway', nodeEnv(cluster.redis.env));
     for (let n = 0; n < 5; n += 1) await connect(doomed, '/ws/analytics', { clientId: `doomed-client-${n}` });
     await connect(cluster.gatewayA, '/ws/analytics', { clientId: 'survivor-01' });
     await waitFor(async () => (await occupancyOf(cluster.gatewayA, 'analytics')).connections === 6, { what: 'six connections' });

@@ -13,6 +13,7 @@ import { registerOpsRoutes } from './http/ops.js';
 import { registerServerApi } from './api/index.js';
 import { GatewayPresence } from './presence/gateway-presence.js';
 import { UserDisconnects } from './presence/disconnect.js';
+import { registerChannelGauges } from './presence/metrics.js';
 import { registerDashboard } from './http/static.js';
 import { createGatewayMetrics } from './metrics.js';
 import { registerAnalyticsEndpoint } from './ws/analytics.js';
@@ -102,6 +103,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerOpsRoutes(ctx);
   ctx.subscription.start();
   ctx.presence.start();
+  registerChannelGauges(registry, engine);
 
   return {
     listen: () =>
