@@ -52,6 +52,18 @@ function bySlot<T>(topology: Topology, items: T[], channelOf: (item: T) => strin
   return groups;
 }
 
+/**
+ * Most items one script call carries: a batch of any size goes out as several calls, all sent at
+ * once (one round trip), none holding Redis for long nor passing more arguments than a call takes.
+ */
+export const PRESENCE_SCRIPT_BATCH = 500;
+
+const chunks = <T>(items: T[]): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += PRESENCE_SCRIPT_BATCH) out.push(items.slice(i, i + PRESENCE_SCRIPT_BATCH));
+  return out;
+};
+
 /** Items of each channel, channels in first-seen order. */
 function byChannel<T>(items: T[], channelOf: (item: T) => string): Map<string, T[]> {
   const channels = new Map<string, T[]>();
@@ -98,7 +110,7 @@ export class RedisPresence implements Presence {
   async refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
     if (entries.length === 0) return;
     const ttlMs = Math.round(ttlS * 1000);
-    const groups = [...bySlot(this.topology, entries, (e) => e.channel).values()];
+    const groups = [...bySlot(this.topology, entries, (e) => e.channel).values()].flatMap(chunks);
     await Promise.all([
       ...groups.map((group) => {
         const channels = byChannel(group, (e) => e.channel);
@@ -113,14 +125,14 @@ export class RedisPresence implements Presence {
         }
         return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);
       }),
-      this.client.sbPresenceRegister(PRESENCE_CHANNELS_KEY, ttlMs, ...new Set(entries.map((e) => e.channel))),
+      ...chunks([...new Set(entries.map((e) => e.channel))]).map((channels) => this.client.sbPresenceRegister(PRESENCE_CHANNELS_KEY, ttlMs, ...channels)),
     ]);
   }
 
   async leave(entries: { channel: string; clientId: string }[], owner = ''): Promise<void> {
     if (entries.length === 0) return;
     await Promise.all(
-      [...bySlot(this.topology, entries, (e) => e.channel).values()].map((group) => {
+      [...bySlot(this.topology, entries, (e) => e.channel).values()].flatMap(chunks).map((group) => {
         const channels = byChannel(group, (e) => e.channel);
         const keys: string[] = [];
         const args: (string | number)[] = [owner, channels.size];
@@ -136,7 +148,7 @@ export class RedisPresence implements Presence {
   async occupancy(channels: string[]): Promise<Occupancy[]> {
     const result = new Map<string, Occupancy>();
     await Promise.all(
-      [...bySlot(this.topology, [...new Set(channels)], (c) => c).values()].map(async (group) => {
+      [...bySlot(this.topology, [...new Set(channels)], (c) => c).values()].flatMap(chunks).map(async (group) => {
         const keys = group.flatMap((channel) => presenceKeys(this.topology, channel));
         const flat = await this.client.sbPresenceOccupancy(keys.length, ...keys, group.length);
         group.forEach((channel, i) => result.set(channel, { connections: Number(flat[i * 2]), users: Number(flat[i * 2 + 1]) }));
