@@ -19,6 +19,7 @@ const ADMIN_TOKEN = 'presence-admin-token-0123456789abcdef';
 const SECRET = 'presence-test-secret-0123456789abcdef';
 const TTL_S = 3;
 const GRACE_S = 2;
+const MAX_PER_USER = 3;
 let cluster: TwoGatewayCluster;
 /** A third gateway, killed with SIGKILL by one test. */
 let doomed: NodeProcess | undefined;
@@ -66,6 +67,22 @@ async function connect(gateway: NodeProcess, path: string, query: Record<string,
   return ws;
 }
 
+/** The status and body of a refused upgrade; undefined when it was admitted (the socket is closed again). */
+const upgradeRefusal = (url: string): Promise<{ status: number; body: string } | undefined> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(undefined);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', reject);
+  });
+
 const closed = (ws: WebSocket): Promise<void> =>
   new Promise((resolve) => {
     if (ws.readyState === WebSocket.CLOSED) return resolve();
@@ -81,6 +98,7 @@ const nodeEnv = (redisEnv: Record<string, string>): Record<string, string> => ({
   JWT_SECRET: SECRET,
   PRESENCE_TTL_S: String(TTL_S),
   PRESENCE_GRACE_S: String(GRACE_S),
+  MAX_CONNECTIONS_PER_USER: String(MAX_PER_USER),
   LOG_LEVEL: 'warn',
 });
 
@@ -238,5 +256,22 @@ describe('presence across gateways', () => {
 
     const again = await fetch(`${gatewayB.url}/api/v1/users/frank/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(await again.json()).toEqual({ disconnected: 0 });
+  });
+
+  it('MAX_CONNECTIONS_PER_USER holds across gateways and endpoints, with a clear refusal', async () => {
+    const { gatewayA, gatewayB } = cluster;
+    await connect(gatewayA, '/ws/analytics', { token: token('henry'), clientId: 'henry-tab-01' });
+    await connect(gatewayB, '/ws/availability', { token: token('henry') });
+    ioClients.push(await IoClient.connect(gatewayB.url, { transports: ['websocket'], auth: { token: token('henry') } }));
+    // The count is the presence data: written with the channels' joins, in the same batches.
+    for (const name of ['analytics', 'availability', 'errors']) {
+      await waitFor(async () => (await occupancyOf(gatewayA, name)).connections === 1, { what: `henry on ${name}` });
+    }
+    const refusal = await waitFor(() => upgradeRefusal(`${gatewayA.wsUrl('/ws/analytics')}?token=${token('henry')}`), { what: 'the fourth connection refused' });
+    expect(refusal).toEqual({ status: 429, body: '{"error":"too many connections for this user (MAX_CONNECTIONS_PER_USER is 3)"}' });
+    expect(await IoClient.refusal(gatewayA.url, { transports: ['websocket'], auth: { token: token('henry') } })).toBe('Too many connections for this user');
+    // Its own clientId coming back is not a new connection; other users are not affected.
+    await connect(gatewayB, '/ws/analytics', { token: token('henry'), clientId: 'henry-tab-01' });
+    await connect(gatewayA, '/ws/analytics', { token: token('ivy') });
   });
 });

@@ -87,6 +87,8 @@ export interface Config {
   serverApi: ServerApiConfig;
   /** Presence: who is connected to each channel (issue 15). */
   presence: PresenceConfig;
+  /** MAX_CONNECTIONS_PER_USER: connections one user may hold across the cluster; 0 = no limit. */
+  maxConnectionsPerUser: number;
 }
 
 export interface PresenceConfig {
@@ -244,5 +246,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     drainDelayMs: raw.DRAIN_DELAY_MS,
     serverApi: { adminToken: raw.ADMIN_TOKEN, anonymous: raw.ADMIN_API_ANONYMOUS },
     presence: { ttlS: raw.PRESENCE_TTL_S, graceS: raw.PRESENCE_GRACE_S },
+    maxConnectionsPerUser: raw.MAX_CONNECTIONS_PER_USER,
   };
 }

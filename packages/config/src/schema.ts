@@ -170,6 +170,8 @@ export const envSchema = z.object({
   PRESENCE_TTL_S: int(30, 3, 3600),
   /** A client that reconnects within this long produces no leave (and no join). */
   PRESENCE_GRACE_S: int(15, 0, 3600),
+  /** Connections one user (a JWT's `sub`) may hold across the cluster, counted through presence; 0 = no limit. */
+  MAX_CONNECTIONS_PER_USER: int(0, 0, 1000),
 });
 export type RawEnv = z.output<typeof envSchema>;
 

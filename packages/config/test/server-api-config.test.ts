@@ -40,6 +40,8 @@ describe('server API configuration', () => {
 describe('presence configuration', () => {
   it('defaults to a 30 s TTL and a 15 s grace', () => {
     expect(loadConfig({}).presence).toEqual({ ttlS: 30, graceS: 15 });
+    expect(loadConfig({}).maxConnectionsPerUser).toBe(0);
+    expect(loadConfig({ MAX_CONNECTIONS_PER_USER: '5' }).maxConnectionsPerUser).toBe(5);
     expect(loadConfig({ PRESENCE_TTL_S: '10', PRESENCE_GRACE_S: '0' }).presence).toEqual({ ttlS: 10, graceS: 0 });
   });
 

@@ -32,6 +32,8 @@ export interface PresenceEntry {
    * for a client that closed and may be back, here or on another gateway that took it over.
    */
   ifOwned?: boolean;
+  /** Kept out of `channels()` (an index of the gateways' own, such as one user's connections). */
+  unlisted?: boolean;
 }
 
 export interface PresencePage {
@@ -61,7 +63,7 @@ export interface Presence {
   occupancy(channels: string[]): Promise<Occupancy[]>;
   /** A page of a channel's members, ordered by clientId, after `cursor` when given. */
   members(channel: string, limit: number, cursor?: string): Promise<PresencePage>;
-  /** Every channel with members (registered within their TTL), with its occupancy. */
+  /** Every channel with members (registered within their TTL, and not `unlisted`), with its occupancy. */
   channels(): Promise<ChannelOccupancy[]>;
 }
 

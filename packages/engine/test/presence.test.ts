@@ -126,8 +126,10 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
     expect(await engine.presence.members(logsChannel('empty'), 10)).toEqual({ members: [], next: null });
   });
 
-  it('lists the channels with members and their occupancy', async () => {
+  it('lists the channels with members and their occupancy (unlisted ones left out)', async () => {
     await engine.presence.refresh([entry(CHANNELS.analytics, 'a', 'u1'), entry(CHANNELS.availability, 'b', null), entry(logsChannel('x'), 'c', 'u1')], 30, 'gw-1');
+    await engine.presence.refresh([{ ...entry(logsChannel('index'), 'a', 'u1'), unlisted: true }], 30, 'gw-1');
+    expect(await engine.presence.occupancy([logsChannel('index')])).toEqual([{ connections: 1, users: 1 }]);
     await engine.presence.leave([{ channel: logsChannel('x'), clientId: 'c' }]);
     const channels = await engine.presence.channels();
     expect(channels.sort((a, b) => a.channel.localeCompare(b.channel))).toEqual([

@@ -103,7 +103,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerOpsRoutes(ctx);
   ctx.subscription.start();
   ctx.presence.start();
-  registerChannelGauges(registry, engine);
+  const stopChannelGauges = registerChannelGauges(registry, engine);
 
   return {
     listen: () =>
@@ -122,6 +122,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
       availability.stop();
       ctx.subscription.stop();
       ctx.presence.stop();
+      stopChannelGauges();
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       log.info({ clients: ctx.connections.total }, 'draining: closing clients with 1012');

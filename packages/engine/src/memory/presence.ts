@@ -19,6 +19,8 @@ interface Stored {
 interface ChannelPresence {
   members: Map<string, Stored>;
   users: Map<string, number>;
+  /** Left out of `channels()`. */
+  unlisted: boolean;
 }
 
 const copy = (member: PresenceMember): PresenceMember => ({ ...member, info: structuredClone(member.info) });
@@ -29,13 +31,13 @@ export class MemoryPresence implements Presence {
 
   refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
     const now = Date.now();
-    for (const { channel, member, ifOwned } of entries) {
+    for (const { channel, member, ifOwned, unlisted } of entries) {
       if (ifOwned === true) {
         const held = this.sweep(channel, now)?.members.get(member.clientId);
         if (held?.owner === owner) held.expiresAt = now + ttlS * 1000;
         continue;
       }
-      const state = this.sweep(channel, now) ?? { members: new Map<string, Stored>(), users: new Map<string, number>() };
+      const state = this.sweep(channel, now) ?? { members: new Map<string, Stored>(), users: new Map<string, number>(), unlisted: unlisted === true };
       this.channelMap.set(channel, state);
       const userKey = presenceUserKey(member);
       const stored = state.members.get(member.clientId);
@@ -77,7 +79,7 @@ export class MemoryPresence implements Presence {
   }
 
   async channels(): Promise<ChannelOccupancy[]> {
-    const names = [...this.channelMap.keys()];
+    const names = [...this.channelMap].filter(([, state]) => !state.unlisted).map(([name]) => name);
     const occupancy = await this.occupancy(names);
     return names.map((channel, i) => ({ channel, ...(occupancy[i] as Occupancy) })).filter((c) => c.connections > 0);
   }

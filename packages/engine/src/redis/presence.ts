@@ -125,7 +125,9 @@ export class RedisPresence implements Presence {
         }
         return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);
       }),
-      ...chunks([...new Set(entries.map((e) => e.channel))]).map((channels) => this.client.sbPresenceRegister(PRESENCE_CHANNELS_KEY, ttlMs, ...channels)),
+      ...chunks([...new Set(entries.filter((e) => e.unlisted !== true).map((e) => e.channel))]).map((channels) =>
+        this.client.sbPresenceRegister(PRESENCE_CHANNELS_KEY, ttlMs, ...channels),
+      ),
     ]);
   }
 

@@ -12,6 +12,8 @@ export const PRESENCE_CHANNELS = {
   errors: `${KEY_PREFIX}ch:errors`,
   logs: logsChannel,
   jobs: (jobId: string): string => `${KEY_PREFIX}ch:jobs:${jobId}`,
+  /** One user's connections, across channels and gateways (unlisted): MAX_CONNECTIONS_PER_USER counts them. */
+  user: (userId: string): string => `${KEY_PREFIX}ch:users:${userId}`,
 } as const;
 
 const LOGS_PREFIX = logsChannel('');

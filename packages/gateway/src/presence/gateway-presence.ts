@@ -27,10 +27,19 @@ export const connectionClientId = (chosen: string): string => (isClientId(chosen
 export class GatewayPresence {
   readonly tracker: PresenceTracker;
 
-  constructor(engine: Engine, config: Config, logger: Logger) {
+  private readonly maxPerUser: number;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly engine: Engine,
+    config: Config,
+    logger: Logger,
+  ) {
     // Unique per process: a restarted gateway never removes members its predecessor handed over.
     const owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
-    this.tracker = new PresenceTracker(engine, { ...config.presence, owner, logger: logger.child({ component: 'presence' }) });
+    this.logger = logger.child({ component: 'presence' });
+    this.tracker = new PresenceTracker(engine, { ...config.presence, owner, logger: this.logger });
+    this.maxPerUser = config.maxConnectionsPerUser;
   }
 
   start(): void {
@@ -46,15 +55,49 @@ export class GatewayPresence {
     return { clientId: data.presenceId, userId, info: { endpoint: data.endpoint } };
   }
 
-  /** A raw socket opened: on the analytics and availability endpoints, it joins their channel. */
+  /**
+   * A raw socket opened: on the analytics and availability endpoints, it joins their channel; with
+   * a JWT, it counts among its user's connections.
+   */
   opened(data: SocketData): void {
     const channel = ENDPOINT_CHANNELS[data.endpoint];
-    if (channel !== undefined) this.tracker.join(channel, this.member(data));
+    const member = this.member(data);
+    if (channel !== undefined) this.tracker.join(channel, member);
+    if (member.userId !== null) this.userOpened({ ...member, userId: member.userId });
   }
 
   closed(data: SocketData): void {
     const channel = ENDPOINT_CHANNELS[data.endpoint];
     if (channel !== undefined) this.tracker.leave(channel, data.presenceId);
+    const userId = subOf(data.claims);
+    if (userId !== null) this.userClosed(userId, data.presenceId);
+  }
+
+  /** A connection of a user, counted for MAX_CONNECTIONS_PER_USER (an unlisted presence channel per user). */
+  userOpened(member: PresenceMember & { userId: string }): void {
+    this.tracker.join(PRESENCE_CHANNELS.user(member.userId), member, true);
+  }
+
+  userClosed(userId: string, clientId: string): void {
+    this.tracker.leave(PRESENCE_CHANNELS.user(userId), clientId);
+  }
+
+  /**
+   * Why a new connection of `userId` is refused (MAX_CONNECTIONS_PER_USER reached across the
+   * cluster), or undefined. A client coming back with its clientId is not counted twice. Fails
+   * open: presence unreachable refuses no one.
+   */
+  async userLimitRefusal(userId: string, clientId: string): Promise<string | undefined> {
+    const limit = this.maxPerUser;
+    if (limit === 0) return undefined;
+    try {
+      const { members } = await this.engine.presence.members(PRESENCE_CHANNELS.user(userId), Math.min(1000, limit * 2 + 10));
+      const others = members.filter((m) => m.clientId !== clientId).length;
+      return others >= limit ? `too many connections for this user (MAX_CONNECTIONS_PER_USER is ${limit})` : undefined;
+    } catch (err) {
+      this.logger.warn({ err }, 'per-user connection count unavailable; connection admitted');
+      return undefined;
+    }
   }
 
   join(channel: string, member: PresenceMember): void {

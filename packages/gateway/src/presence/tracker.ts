@@ -65,7 +65,8 @@ export class PresenceTracker {
     this.held.clear();
   }
 
-  join(channel: string, member: PresenceMember): void {
+  /** `unlisted`: an index of the gateways' own, kept out of the channel list (see Presence). */
+  join(channel: string, member: PresenceMember, unlisted = false): void {
     const key = keyOf(channel, member.clientId);
     const held = this.held.get(key);
     if (held !== undefined) {
@@ -73,10 +74,10 @@ export class PresenceTracker {
       clearTimeout(held.leaving);
       held.leaving = undefined;
       held.connections += 1;
-      held.entry = { channel, member };
+      held.entry = { channel, member, unlisted };
       return;
     }
-    this.held.set(key, { entry: { channel, member }, connections: 1, leaving: undefined });
+    this.held.set(key, { entry: { channel, member, unlisted }, connections: 1, leaving: undefined });
     this.joins.add(key);
     this.schedule();
   }

@@ -75,10 +75,15 @@ export function admitUpgrade<T extends SocketData>(
   const handshake = [req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions')] as const;
   const refuseForAddress = (refusal: AddressRefusal) => refuse(TOO_MANY_REQUESTS, refusal.reason, refusal.message, refusal.retryAfterS);
 
-  addressLimits.spendUpgrade(address).then(
-    (rateRefusal) => {
+  // MAX_CONNECTIONS_PER_USER, counted across the cluster through presence (see presence/).
+  const sub = claims?.['sub'];
+  const userLimit = config.maxConnectionsPerUser > 0 && typeof sub === 'string' ? ctx.presence.userLimitRefusal(sub, presenceId) : undefined;
+
+  Promise.all([addressLimits.spendUpgrade(address), userLimit]).then(
+    ([rateRefusal, userRefusal]) => {
       if (!reply.open) return; // the client went away while waiting
       if (rateRefusal) return refuseForAddress(rateRefusal);
+      if (userRefusal !== undefined) return refuse(TOO_MANY_REQUESTS, 'user_limit', userRefusal);
       const late = nodeRefusal();
       if (late) return refuse(...late);
       const capRefusal = addressLimits.capacityFor(address);
