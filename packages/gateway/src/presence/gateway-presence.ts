@@ -29,6 +29,7 @@ export class GatewayPresence {
 
   private readonly maxPerUser: number;
   private readonly logger: Logger;
+  private readonly owner: string;
 
   constructor(
     private readonly engine: Engine,
@@ -36,9 +37,9 @@ export class GatewayPresence {
     logger: Logger,
   ) {
     // Unique per process: a restarted gateway never removes members its predecessor handed over.
-    const owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
+    this.owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
     this.logger = logger.child({ component: 'presence' });
-    this.tracker = new PresenceTracker(engine, { ...config.presence, owner, logger: this.logger });
+    this.tracker = new PresenceTracker(engine, { ...config.presence, owner: this.owner, logger: this.logger });
     this.maxPerUser = config.maxConnectionsPerUser;
   }
 
@@ -50,9 +51,14 @@ export class GatewayPresence {
     this.tracker.stop();
   }
 
+  /** A socket's clientId: the one its admission gave it (this gateway's own otherwise). */
+  clientIdOf(data: SocketData): string {
+    return data.presenceId ?? `${this.owner}.${data.id}`;
+  }
+
   /** A socket's member: its clientId, its user (the JWT `sub`, or `userId`), its endpoint. */
   member(data: SocketData, userId: string | null = subOf(data.claims)): PresenceMember {
-    return { clientId: data.presenceId, userId, info: { endpoint: data.endpoint } };
+    return { clientId: this.clientIdOf(data), userId, info: { endpoint: data.endpoint } };
   }
 
   /**
@@ -68,9 +74,9 @@ export class GatewayPresence {
 
   closed(data: SocketData): void {
     const channel = ENDPOINT_CHANNELS[data.endpoint];
-    if (channel !== undefined) this.tracker.leave(channel, data.presenceId);
+    if (channel !== undefined) this.tracker.leave(channel, this.clientIdOf(data));
     const userId = subOf(data.claims);
-    if (userId !== null) this.userClosed(userId, data.presenceId);
+    if (userId !== null) this.userClosed(userId, this.clientIdOf(data));
   }
 
   /** A connection of a user, counted for MAX_CONNECTIONS_PER_USER (an unlisted presence channel per user). */

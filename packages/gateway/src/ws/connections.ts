@@ -12,8 +12,8 @@ export interface SocketData {
   claims: Record<string, unknown> | undefined;
   /** Set in the close handler: a closed uWS socket must never be touched again. */
   closed: boolean;
-  /** Its presence clientId (`?clientId=` on the upgrade, or a fresh one): see presence/. */
-  presenceId: string;
+  /** Its presence clientId (`?clientId=` on the upgrade, or a fresh one; set by the admission): see presence/. */
+  presenceId?: string;
 }
 
 let nextId = 1;

@@ -171,7 +171,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       clearTimeout(data.idleTimer);
       clearTimeout(data.authTimer);
       if (data.auth !== undefined) hub.leave(ws, data.auth.appId);
-      if (data.auth !== undefined) ctx.presence.leave(PRESENCE_CHANNELS.logs(data.auth.appId), data.presenceId);
+      if (data.auth !== undefined) ctx.presence.leave(PRESENCE_CHANNELS.logs(data.auth.appId), ctx.presence.clientIdOf(data));
     },
   });
 
