@@ -4,6 +4,9 @@
  * Product code only ever talks to this interface.
  */
 
+import type { DeadLetters } from './dead-letters.js';
+import type { Presence } from './presence.js';
+
 /** One entry read from the ingest stream. */
 export interface StreamEntry {
   /** Stream entry id (`<ms>-<seq>` on Redis). */
@@ -219,8 +222,6 @@ export interface IngestQueue {
   /** Acknowledges entries and copies them, with the reason, to the dead-letter stream. */
   deadLetter(entry: StreamEntry, reason: string): Promise<void>;
   ingestBacklog(): Promise<IngestBacklog>;
-  /** How many entries the dead-letter stream holds. */
-  deadLetterCount(): Promise<number>;
   /** Drops acknowledged entries from the stream (never pending ones). */
   trimIngest(): Promise<void>;
 }
@@ -283,4 +284,9 @@ export interface Leases {
  * Everything a gateway or worker shares with the cluster. A consumer that needs one part takes
  * that part's interface (a `Store`, `Channels`...), so what it relies on is plain.
  */
-export interface Engine extends Lifecycle, IngestQueue, Store, Channels, Leases {}
+export interface Engine extends Lifecycle, IngestQueue, Store, Channels, Leases {
+  /** The dead-letter stream, for operators (list, inspect, remove; see `requeueDeadLetter`). */
+  readonly deadLetters: DeadLetters;
+  /** Who is connected to each channel, across every gateway (see presence.ts). */
+  readonly presence: Presence;
+}

@@ -26,6 +26,8 @@ import {
 import { commitEach, validateCommit } from '../commit-rules.js';
 import { ExpiringMap } from './expiring-map.js';
 import { MemoryStore } from './memory-store.js';
+import { MemoryDeadLetters } from './dead-letters.js';
+import { MemoryPresence } from './presence.js';
 import { RingBuffer } from './ring-buffer.js';
 
 interface PendingEntry {
@@ -66,7 +68,8 @@ export class MemoryEngine implements Engine {
   readonly kind = 'memory' as const;
   private readonly undelivered: StreamEntry[] = [];
   private readonly pending = new Map<string, PendingEntry>();
-  private readonly deadLetters: { entry: StreamEntry; reason: string }[] = [];
+  readonly deadLetters = new MemoryDeadLetters();
+  readonly presence = new MemoryPresence();
   private readonly store = new MemoryStore();
   private readonly markers = new ExpiringMap<true>();
   private readonly leases = new ExpiringMap<string>();
@@ -212,8 +215,7 @@ export class MemoryEngine implements Engine {
   deadLetter(entry: StreamEntry, reason: string): Promise<void> {
     return settle(() => {
       this.pending.delete(entry.streamId);
-      this.deadLetters.push({ entry, reason });
-      if (this.deadLetters.length > 10_000) this.deadLetters.shift();
+      void this.deadLetters.add(entry, reason);
     });
   }
 
@@ -354,9 +356,6 @@ export class MemoryEngine implements Engine {
     return settle(() => this.leases.get(name));
   }
 
-  deadLetterCount(): Promise<number> {
-    return settle(() => this.deadLetters.length);
-  }
 
   redisNodes(): Promise<RedisNodeRole[]> {
     return Promise.resolve([]);

@@ -28,8 +28,10 @@ import { connectionFactory, quit, type Client, type ClusterNode } from './connec
 import { ConsumerGroups } from './groups.js';
 import { RedisIngest } from './ingest.js';
 import type { IngestReader } from './ingest-readers.js';
+import { RedisDeadLetters } from './dead-letters.js';
 import { RedisLeases } from './leases.js';
 import { clusterMode, singleMode, type Mode, type SlotsWatch } from './mode.js';
+import { RedisPresence } from './presence.js';
 import { PubSub } from './pubsub.js';
 import { defineAppendOnceScript } from './scripts/append-once.js';
 import { defineClusterAppendScript } from './scripts/cluster-append.js';
@@ -84,6 +86,8 @@ export class RedisEngine implements Engine {
   private readonly store: RedisStore;
   private readonly channels: RedisChannels;
   private readonly leases: RedisLeases;
+  readonly deadLetters: RedisDeadLetters;
+  readonly presence: RedisPresence;
   private slots: SlotsWatch | undefined;
   private closed = false;
 
@@ -116,6 +120,8 @@ export class RedisEngine implements Engine {
     this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, batch: mode.commitBatch, epoch });
     this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, logger });
     this.leases = new RedisLeases(main);
+    this.deadLetters = new RedisDeadLetters(main, options.deadLetterMaxLen);
+    this.presence = new RedisPresence(main, this.topology);
   }
 
   /** How many ingest partitions (streams) there are: 1 on one Redis. */
@@ -202,9 +208,7 @@ export class RedisEngine implements Engine {
   ingestBacklog(): Promise<IngestBacklog> {
     return this.ingest.ingestBacklog();
   }
-  deadLetterCount(): Promise<number> {
-    return this.ingest.deadLetterCount();
-  }
+
   trimIngest(): Promise<void> {
     return this.ingest.trimIngest();
   }
