@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
+import type { Commit, CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
 import { INGEST_KINDS, type IngestKind } from '@switchboard/protocol';
 import { StateReadError, decodeEntry, stateReader, type DecodedEntry, type ProductResult, type ProductSettings, type StateReader } from './entry.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -22,6 +22,16 @@ const PRODUCTS: Record<IngestKind, (entry: DecodedEntry, guard: CommitGuard, set
 const KINDS: ReadonlySet<string> = new Set(INGEST_KINDS);
 const metricKind = (kind: string | undefined): string => (kind !== undefined && KINDS.has(kind) ? kind : 'unknown');
 
+/** An entry ready to commit, to set aside, or whose preparation failed (left pending). */
+interface Prepared {
+  entry: StreamEntry;
+  kind: string;
+  stopTimer: () => void;
+  commit?: Commit;
+  reject?: { reason: 'invalid' | 'poison'; detail: string };
+  error?: unknown;
+}
+
 /** An entry delivered this many times without success is set aside instead of retried forever. */
 export const MAX_DELIVERIES = 5;
 
@@ -39,32 +49,49 @@ export class EntryProcessor {
 
   private readonly state: StateReader;
 
+  /**
+   * Prepares the entries concurrently (a product may read state first) but issues their commits
+   * in stream order: commits go out pipelined on one connection, so each channel's frames follow
+   * the stream's order whichever product finished its reads first.
+   */
   async processAll(entries: StreamEntry[]): Promise<void> {
-    // Commits go out pipelined on one connection, so Redis still applies them in stream order.
-    await Promise.all(entries.map((entry) => this.process(entry)));
+    const prepared = entries.map((entry) => this.prepareEntry(entry));
+    const finishing: Promise<void>[] = [];
+    // Awaited in order: the commit of entry n is issued only once those before it were.
+    for (const step of prepared) finishing.push(this.finish(await step));
+    await Promise.all(finishing);
   }
 
-  async process(entry: StreamEntry): Promise<void> {
+  /** Everything before the commit: never rejects (a failure is carried to `finish`). */
+  private async prepareEntry(entry: StreamEntry): Promise<Prepared> {
     const stopTimer = this.metrics.processSeconds.startTimer();
     // A metric label: producer-chosen kinds would make one series each, without bound.
     const kind = metricKind(entry.fields['kind']);
+    const base = { entry, kind, stopTimer };
     try {
-      if (entry.deliveries > MAX_DELIVERIES) {
-        await this.reject(entry, kind, 'poison', `delivered ${entry.deliveries} times without success`);
-        return;
-      }
+      if (entry.deliveries > MAX_DELIVERIES) return { ...base, reject: { reason: 'poison', detail: `delivered ${entry.deliveries} times without success` } };
       const decoded = decodeEntry(entry);
-      if (!decoded.ok) {
-        await this.reject(entry, kind, 'invalid', decoded.error);
-        return;
-      }
+      if (!decoded.ok) return { ...base, reject: { reason: 'invalid', detail: decoded.error } };
       const guard: CommitGuard = { kind: 'entry', streamId: entry.streamId, consumer: this.consumer };
       const product = await this.prepare(decoded.value, guard);
-      if (!product.ok) {
-        await this.reject(entry, kind, 'invalid', product.error);
+      if (!product.ok) return { ...base, reject: { reason: 'invalid', detail: product.error } };
+      return { ...base, commit: product.commit };
+    } catch (err) {
+      return { ...base, error: err };
+    }
+  }
+
+  /** Issues the entry's commit (or dead letter) synchronously, then waits for its outcome. */
+  private async finish(step: Prepared): Promise<void> {
+    const { entry, kind } = step;
+    try {
+      if (step.error !== undefined) throw step.error;
+      if (step.reject !== undefined) {
+        await this.reject(entry, kind, step.reject.reason, step.reject.detail);
         return;
       }
-      const result = await this.engine.commit(product.commit);
+      if (step.commit === undefined) return;
+      const result = await this.engine.commit(step.commit);
       if (result.applied) this.metrics.processed.inc({ kind });
       else this.metrics.duplicates.inc();
     } catch (err) {
@@ -72,7 +99,7 @@ export class EntryProcessor {
       this.metrics.failed.inc({ kind, reason: 'commit_error' });
       this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
     } finally {
-      stopTimer();
+      step.stopTimer();
     }
   }
 
