@@ -85,7 +85,10 @@ export class EntryProcessor {
   private async finish(step: Prepared): Promise<void> {
     const { entry, kind } = step;
     try {
-      if (step.error !== undefined) throw step.error;
+      if (step.error !== undefined) {
+        this.leftPending(entry, kind, step.error);
+        return;
+      }
       if (step.reject !== undefined) {
         await this.reject(entry, kind, step.reject.reason, step.reject.detail);
         return;
@@ -95,12 +98,16 @@ export class EntryProcessor {
       if (result.applied) this.metrics.processed.inc({ kind });
       else this.metrics.duplicates.inc();
     } catch (err) {
-      // Left pending: this or another worker claims it again after the claim idle time.
-      this.metrics.failed.inc({ kind, reason: 'commit_error' });
-      this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
+      this.leftPending(entry, kind, err);
     } finally {
       step.stopTimer();
     }
+  }
+
+  /** Left pending: this or another worker claims it again after the claim idle time. */
+  private leftPending(entry: StreamEntry, kind: string, err: unknown): void {
+    this.metrics.failed.inc({ kind, reason: 'commit_error' });
+    this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
   }
 
   /**
