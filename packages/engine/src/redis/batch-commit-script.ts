@@ -1,0 +1,211 @@
+/**
+ * commitBatch: the commits of a worker's read batch whose keys share the ingest stream's slot,
+ * in one call. Each entry is still all or nothing, and nothing of an entry is written or
+ * published unless every check of it passed:
+ *
+ * 1. ownership, once for the batch: one XPENDING over the batch's id range for this consumer;
+ *    an entry no longer pending for it (taken over meanwhile) is skipped, reported {0};
+ * 2. key types, once per distinct key (the cache follows what earlier entries of the batch
+ *    create): an entry whose key holds another type is refused alone, reported {-1, reason},
+ *    and stays pending; the arguments were validated by the caller (`validateCommit`);
+ * 3. each channel's position read once and advanced by k with one HINCRBY, the k frames
+ *    appended to its history (one approximate trim, one EXPIRE per channel) and published in
+ *    the batch's order; commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
+ *    into one call per key;
+ * 4. one XACK for every entry applied, last.
+ *
+ * KEYS[1] the ingest stream; KEYS[2..] op keys and channels' position and history keys.
+ * ARGV: group, consumer, history size, history TTL (s), epoch for a channel without one, the
+ * publish command, first id, last id, entry count; then per entry: stream id, op count, per op
+ * (name, key index, argument count, arguments...), publish count, per publish (channel,
+ * position key index, history key index, frame).
+ * Returns one reply per entry, in order: {1, offset of each frame...} | {0} | {-1, reason}.
+ */
+export const BATCH_COMMIT_SCRIPT = `
+local stream = KEYS[1]
+local group, consumer = ARGV[1], ARGV[2]
+local history_size, history_ttl, epoch_candidate, publish_command = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
+
+-- The key type each op needs (false: any), and the type the key holds after it (nil: unchanged).
+local NEEDS = {incr = 'string', pfadd = 'string', zadd = 'zset', zremrangebyscore = 'zset', lpush = 'list', ltrim = 'list'}
+local MAKES = {incr = 'string', pfadd = 'string', zadd = 'zset', lpush = 'list', setnx = 'string', set = 'string', setex = 'string', del = 'none'}
+-- Ops whose repetitions on one key in one batch may be merged into one call.
+local FAMILY = {incr = 'incr', pfadd = 'pfadd', zadd = 'zadd', expire = 'expire'}
+
+local entries, i = {}, 10
+for e = 1, count do
+  local id, ops, pubs = ARGV[i], {}, {}
+  local opc = tonumber(ARGV[i + 1])
+  i = i + 2
+  for o = 1, opc do
+    local argc = tonumber(ARGV[i + 2])
+    ops[o] = {ARGV[i], KEYS[tonumber(ARGV[i + 1])], i + 3, argc}
+    i = i + 3 + argc
+  end
+  local pubc = tonumber(ARGV[i])
+  i = i + 1
+  for p = 1, pubc do
+    pubs[p] = {ARGV[i], KEYS[tonumber(ARGV[i + 1])], KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3]}
+    i = i + 4
+  end
+  entries[e] = {id, ops, pubs}
+end
+
+-- 1. Ownership, once.
+local owned = {}
+for _, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do owned[p[1]] = true end
+
+-- 2. Checks, in order, before any write.
+local types = {}
+local function type_of(key)
+  local t = types[key]
+  if t == nil then
+    t = redis.call('TYPE', key).ok
+    types[key] = t
+  end
+  return t
+end
+local function holds(key, wanted) local t = type_of(key) return t == 'none' or t == wanted end
+local replies, applying = {}, {}
+local families = {} -- key -> its single family, or false once it has several or an unmergeable op
+for e, entry in ipairs(entries) do
+  local why
+  if not owned[entry[1]] then
+    replies[e] = {0}
+  else
+    for n, op in ipairs(entry[2]) do
+      local wanted = NEEDS[op[1]]
+      if wanted and not holds(op[2], wanted) then why = 'op ' .. n .. ' (' .. op[1] .. '): key holds the wrong type' break end
+    end
+    if not why then
+      for n, pub in ipairs(entry[3]) do
+        if not holds(pub[2], 'hash') or not holds(pub[3], 'stream') then why = 'publish ' .. n .. ': channel keys hold the wrong type' break end
+      end
+    end
+    if why then
+      replies[e] = {-1, 'commit refused: ' .. why}
+    else
+      applying[#applying + 1] = e
+      for _, op in ipairs(entry[2]) do
+        local made = MAKES[op[1]]
+        if made then types[op[2]] = made end
+        local family, seen = FAMILY[op[1]], families[op[2]]
+        if seen ~= false then
+          if family == nil then families[op[2]] = false
+          elseif family == 'expire' then families[op[2]] = seen or 'expire'
+          elseif seen == nil or seen == 'expire' then families[op[2]] = family
+          elseif seen ~= family then families[op[2]] = false end
+        end
+      end
+    end
+  end
+end
+-- A key touched only by one mergeable family (and EXPIRE) is written once, after the entries.
+
+-- 3. Channels: position once, advanced by the number of frames.
+local channels, order = {}, {}
+for _, e in ipairs(applying) do
+  for _, pub in ipairs(entries[e][3]) do
+    local position_key = pub[2]
+    local channel = channels[position_key]
+    if channel == nil then
+      channel = {name = pub[1], history = pub[3], frames = 0}
+      channels[position_key] = channel
+      order[#order + 1] = position_key
+    end
+    channel.frames = channel.frames + 1
+  end
+end
+for _, position_key in ipairs(order) do
+  local channel = channels[position_key]
+  local position = redis.call('HMGET', position_key, 'epoch', 'offset')
+  if position[1] then
+    channel.epoch = position[1]
+  else
+    redis.call('DEL', channel.history)
+    redis.call('HSET', position_key, 'epoch', epoch_candidate, 'offset', '0')
+    channel.epoch = epoch_candidate
+  end
+  channel.next = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
+end
+
+-- Writes: nothing below can fail on what was checked above.
+local merged, merged_keys = {}, {}
+local function merge(key)
+  local m = merged[key]
+  if m == nil then
+    m = {by = 0, members = {}, scored = {}}
+    merged[key] = m
+    merged_keys[#merged_keys + 1] = key
+  end
+  return m
+end
+local acked = {}
+for _, e in ipairs(applying) do
+  local entry = entries[e]
+  for _, op in ipairs(entry[2]) do
+    local name, key, a, argc = op[1], op[2], op[3], op[4]
+    if families[key] then
+      local m = merge(key)
+      if name == 'incr' then m.by = m.by + tonumber(ARGV[a]) m.incr = true
+      elseif name == 'pfadd' then m.members[#m.members + 1] = ARGV[a]
+      elseif name == 'zadd' then m.scored[#m.scored + 1] = ARGV[a] m.scored[#m.scored + 1] = ARGV[a + 1]
+      elseif name == 'expire' then m.expire = ARGV[a] end
+    elseif name == 'incr' then redis.call('INCRBY', key, ARGV[a])
+    elseif name == 'pfadd' then redis.call('PFADD', key, ARGV[a])
+    elseif name == 'zadd' then redis.call('ZADD', key, ARGV[a], ARGV[a + 1])
+    elseif name == 'zremrangebyscore' then redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a])
+    elseif name == 'expire' then redis.call('EXPIRE', key, ARGV[a])
+    elseif name == 'setnx' then redis.call('SET', key, ARGV[a], 'NX', 'EX', ARGV[a + 1])
+    elseif name == 'lpush' then
+      for j = a, a + argc - 1, 500 do redis.call('LPUSH', key, unpack(ARGV, j, math.min(j + 499, a + argc - 1))) end
+    elseif name == 'ltrim' then redis.call('LTRIM', key, ARGV[a], ARGV[a + 1])
+    elseif name == 'del' then redis.call('DEL', key)
+    elseif name == 'set' then redis.call('SET', key, ARGV[a])
+    elseif name == 'setex' then redis.call('SET', key, ARGV[a], 'EX', ARGV[a + 1])
+    end
+  end
+  local reply = {1}
+  for _, pub in ipairs(entry[3]) do
+    local channel = channels[pub[2]]
+    local offset = channel.next
+    channel.next = offset + 1
+    local frame = pub[4]
+    if string.len(frame) == 2 then
+      frame = '{"offset":' .. offset .. '}'
+    else
+      frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
+    end
+    -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
+    local id = offset .. '-0'
+    local added = redis.pcall('XADD', channel.history, id, 'f', frame)
+    if type(added) == 'table' and added.err then
+      -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
+      redis.call('DEL', channel.history)
+      redis.call('XADD', channel.history, id, 'f', frame)
+    end
+    redis.call(publish_command, channel.name, channel.epoch .. ' ' .. offset .. ' ' .. frame)
+    reply[#reply + 1] = offset
+  end
+  replies[e] = reply
+  acked[#acked + 1] = entry[1]
+end
+for _, key in ipairs(merged_keys) do
+  local m = merged[key]
+  if m.incr then redis.call('INCRBY', key, m.by) end
+  for j = 1, #m.members, 500 do redis.call('PFADD', key, unpack(m.members, j, math.min(j + 499, #m.members))) end
+  for j = 1, #m.scored, 1000 do redis.call('ZADD', key, unpack(m.scored, j, math.min(j + 999, #m.scored))) end
+  if m.expire then redis.call('EXPIRE', key, m.expire) end
+end
+for _, position_key in ipairs(order) do
+  local channel = channels[position_key]
+  -- Approximate: the history keeps at least history_size frames.
+  redis.call('XTRIM', channel.history, 'MAXLEN', '~', history_size)
+  redis.call('EXPIRE', channel.history, history_ttl)
+end
+
+-- 4. Acknowledged last, at once.
+for j = 1, #acked, 500 do redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked))) end
+return replies
+`;
