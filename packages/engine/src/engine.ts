@@ -166,13 +166,17 @@ export interface IngestBacklog {
 
 export type ChannelHandler = (message: ChannelMessage) => void;
 
-export interface Engine {
+/** Where a process is in its life: connecting, serving, closed. */
+export interface Lifecycle {
   readonly kind: 'redis' | 'memory';
   health(): EngineHealth;
   /** Resolves once the engine can serve requests (connected, consumer group present). */
   connect(): Promise<void>;
   close(): Promise<void>;
+}
 
+/** The ingest stream: producers append, workers read, claim and acknowledge (through `Store.commit`). */
+export interface IngestQueue {
   /**
    * Appends to the ingest stream; resolves with the stream id once the entry is stored. `route`
    * is the channel the entry publishes on (protocol `ingestRoute`): on a Redis Cluster it picks
@@ -207,12 +211,32 @@ export interface Engine {
   ingestBacklog(): Promise<IngestBacklog>;
   /** Drops acknowledged entries from the stream (never pending ones). */
   trimIngest(): Promise<void>;
+}
 
+/** One outcome per commit, in input order. */
+export type CommitOutcome = { ok: true; result: CommitResult } | { ok: false; error: Error };
+
+/** Shared state: atomic commits (ops, frames, guard) and reads. */
+export interface Store {
+  /**
+   * Applies a commit atomically: the guard, every op and every frame are checked first (see
+   * `validateCommit`), and a commit refused for any of them changes nothing (its entry stays
+   * pending). Rejects when refused; resolves `applied: false` when the guard says it was done.
+   */
   commit(commit: Commit): Promise<CommitResult>;
+  /**
+   * Commits many entries' commits: each stays atomic and applied once on its own; commits
+   * touching the same channel are applied in the given order; one failing commit does not
+   * affect the others (it stays pending).
+   */
+  commitBatch(commits: Commit[]): Promise<CommitOutcome[]>;
   read(reads: StoreRead[]): Promise<number[]>;
   /** String reads in one round trip: one array of strings per read. */
   readStrings(reads: StringRead[]): Promise<string[][]>;
+}
 
+/** Channels: subscriptions, positions and history. Frames are published by `Store.commit`. */
+export interface Channels {
   /** Registers a handler for a channel; it receives every frame published on it from now on. */
   subscribe(channel: string, handler: ChannelHandler): Promise<void>;
   /** Removes a handler; the channel is left once it has none. */
@@ -232,8 +256,17 @@ export interface Engine {
    * probe came back within `timeoutMs`.
    */
   probeSubscription(timeoutMs: number): Promise<boolean>;
+}
 
+/** Named leases: one holder at a time, until it releases or its TTL runs out. */
+export interface Leases {
   /** Acquires the lease, or extends it when `holder` already has it. True when held. */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, holder: string): Promise<void>;
 }
+
+/**
+ * Everything a gateway or worker shares with the cluster. A consumer that needs one part takes
+ * that part's interface (a `Store`, `Channels`...), so what it relies on is plain.
+ */
+export interface Engine extends Lifecycle, IngestQueue, Store, Channels, Leases {}

@@ -1,5 +1,11 @@
 export type {
   Engine,
+  Lifecycle,
+  IngestQueue,
+  Store,
+  Channels,
+  Leases,
+  CommitOutcome,
   EngineHealth,
   Commit,
   CommitGuard,
@@ -21,6 +27,7 @@ export type {
   TakeOver,
 } from './engine.js';
 export { publishesOf, DEFAULT_HISTORY_LIMITS } from './engine.js';
+export { validateCommit, commitEach } from './commit-rules.js';
 export {
   RedisEngine,
   createRedisClient,

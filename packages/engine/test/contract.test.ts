@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { ANALYTICS_KEYS, CHANNELS, INGEST_STREAM, INGEST_GROUP, LOGS_KEYS, ingestDedupeKey, logsChannel } from '@switchboard/protocol';
-import { MemoryEngine, RedisEngine, channelKeys, type ChannelMessage, type Engine, type HistoryLimits } from '../src/index.js';
+import { MemoryEngine, RedisEngine, channelKeys, type ChannelMessage, type Commit, type Engine, type HistoryLimits } from '../src/index.js';
 import { RedisServer } from '../../../test/support/redis-server.js';
 import { clusterClient, nodeClient, startRedisCluster, type LocalRedisCluster } from '../../../test/support/redis-cluster.js';
 import { waitFor } from '../../../test/support/wait.js';
@@ -306,6 +306,74 @@ describe.each(engines)('%s engine contract', (_name, make) => {
     await engine.commit({ guard: { kind: 'once', key: 'sb:test:f', ttlS: 5 }, ops: [], publish: { channel: 'sb:test:fan', frame: '{"a":1}' } });
     await waitFor(() => seen.length === 1, { what: 'cross-connection delivery' });
     expect(seen).toEqual(['{"a":1,"offset":1}']);
+  });
+
+  it('refuses a commit that cannot be applied whole: nothing written, nothing published, the entry still pending', async () => {
+    // Keys and channel of one partition, so the commit is one atomic step on a cluster too.
+    const channel = CHANNELS.analytics;
+    const count = ANALYTICS_KEYS.totalEvents;
+    const list = ANALYTICS_KEYS.recentVisitors;
+    await engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'lpush', key: list, values: ['x'] }] });
+    await engine.appendIngest({ kind: 'analytics', body: '{}' });
+    const [entry] = await engine.readIngest('c1', 1, 1_000);
+    const guard = { kind: 'entry' as const, streamId: entry!.streamId, consumer: 'c1' };
+    const seen: ChannelMessage[] = [];
+    await engine.subscribe(channel, (m) => seen.push(m));
+
+    // The second op hits a key of another type: refused before the first op is written.
+    await expect(
+      engine.commit({
+        guard,
+        ops: [{ op: 'incr', key: count }, { op: 'zadd', key: list, score: 1, member: 'm' }],
+        publish: { channel, frame: '{"n":1}' },
+      }),
+    ).rejects.toThrow(/commit refused/);
+    // Arguments the store cannot take, and frames that are not JSON objects, are refused too.
+    const refused: Commit[] = [
+      { guard, ops: [{ op: 'incr', key: count, by: 1.5 }] },
+      { guard, ops: [{ op: 'incr', key: count }, { op: 'zadd', key: 'sb:test:z', score: Number.NaN, member: 'm' }] },
+      { guard, ops: [{ op: 'incr', key: count }, { op: 'set', key: 'sb:test:s', value: 'v', ttlS: 0.5 }] },
+      { guard, ops: [{ op: 'incr', key: count }], publish: [{ channel, frame: '{"n":1}' }, { channel, frame: '[1]' }] },
+    ];
+    for (const commit of refused) await expect(engine.commit(commit)).rejects.toThrow(TypeError);
+    expect(await engine.read([{ op: 'get', key: count }])).toEqual([0]);
+    expect(await engine.readStrings([{ op: 'lrange', key: list, start: 0, stop: -1 }])).toEqual([['x']]);
+    expect((await engine.position(channel)).offset).toBe(0);
+    expect((await engine.ingestBacklog()).pending).toBe(1);
+
+    // The entry is still the consumer's: retried whole, it applies once, and only then is acknowledged.
+    const retried = await engine.commit({ guard, ops: [{ op: 'incr', key: count }], publish: { channel, frame: '{"n":2}' } });
+    expect(retried).toMatchObject({ applied: true, offsets: [1] });
+    expect(await engine.read([{ op: 'get', key: count }])).toEqual([1]);
+    expect((await engine.ingestBacklog()).pending).toBe(0);
+    expect(await engine.commit({ guard, ops: [{ op: 'incr', key: count }] })).toEqual({ applied: false });
+    await waitFor(() => seen.length === 1, { what: 'the frame' });
+    expect(seen.map((m) => m.frame)).toEqual(['{"n":2,"offset":1}']);
+  });
+
+  it('commits a batch: one outcome per commit in order, a refused one alone, frames of a channel in batch order', async () => {
+    const channel = CHANNELS.analytics;
+    const seen: string[] = [];
+    await engine.subscribe(channel, (m) => seen.push(m.frame));
+    for (let n = 0; n < 3; n++) await engine.appendIngest({ kind: 'analytics', body: String(n) });
+    const entries = await engine.readIngest('c1', 10, 1_000);
+    expect(entries).toHaveLength(3);
+    const commits: Commit[] = entries.map((entry, n) => ({
+      guard: { kind: 'entry', streamId: entry.streamId, consumer: 'c1' },
+      ops: [{ op: 'incr', key: ANALYTICS_KEYS.totalEvents, by: n === 1 ? 0.5 : 1 }],
+      publish: { channel, frame: `{"n":${n}}` },
+    }));
+    const outcomes = await engine.commitBatch(commits);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+    expect(outcomes[0]).toEqual({ ok: true, result: { applied: true, offset: 1, offsets: [1] } });
+    expect(outcomes[1]!.ok === false && outcomes[1]!.error).toBeInstanceOf(TypeError);
+    expect(outcomes[2]).toEqual({ ok: true, result: { applied: true, offset: 2, offsets: [2] } });
+    expect(await engine.read([{ op: 'get', key: ANALYTICS_KEYS.totalEvents }])).toEqual([2]);
+    // The refused commit's entry stays pending; the others were acknowledged.
+    expect((await engine.ingestBacklog()).pending).toBe(1);
+    await waitFor(() => seen.length === 2, { what: 'both frames' });
+    expect(seen).toEqual(['{"n":0,"offset":1}', '{"n":2,"offset":2}']);
+    expect(await engine.commitBatch([])).toEqual([]);
   });
 });
 

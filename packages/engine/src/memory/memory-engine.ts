@@ -8,6 +8,7 @@ import {
   type ChannelMessage,
   type ChannelPosition,
   type Commit,
+  type CommitOutcome,
   type CommitResult,
   type Engine,
   type EngineHealth,
@@ -22,6 +23,7 @@ import {
   type StringRead,
   type TakeOver,
 } from '../engine.js';
+import { commitEach, validateCommit } from '../commit-rules.js';
 import { ExpiringMap } from './expiring-map.js';
 import { RingBuffer } from './ring-buffer.js';
 
@@ -30,7 +32,6 @@ interface PendingEntry {
   consumer: string;
   deliveredAt: number;
 }
-
 
 /**
  * Runs a step of the in-memory engine as the Engine contract's promise: its result resolves it, a
@@ -61,6 +62,16 @@ interface ChannelState {
 export interface MemoryEngineOptions {
   history?: HistoryLimits;
 }
+
+/** The value type an op needs its key to hold when it exists, as Redis checks it (none: any). */
+const OP_KEY_TYPES: Partial<Record<StoreOp['op'], (value: StoreValue) => boolean>> = {
+  incr: (value) => typeof value === 'number' || typeof value === 'string',
+  pfadd: (value) => value instanceof Set,
+  zadd: (value) => value instanceof Map,
+  zremrangebyscore: (value) => value instanceof Map,
+  lpush: (value) => Array.isArray(value),
+  ltrim: (value) => Array.isArray(value),
+};
 
 /** Redis's inclusive, negative-aware index range over a list of `length`, as [from, to) bounds. */
 function listBounds(length: number, start: number, stop: number): [number, number] {
@@ -238,16 +249,26 @@ export class MemoryEngine implements Engine {
     // Acknowledged entries are dropped as they are acknowledged.
   }
 
+  /**
+   * Checks everything first (the commit's own rule, the guard, every op's key type), then
+   * settles the guard and writes: a refused commit leaves its entry pending and changes nothing.
+   */
   commit(commit: Commit): Promise<CommitResult> {
     return settle(() => {
+      validateCommit(commit);
       const { guard } = commit;
-      if (guard.kind === 'entry') {
-        if (this.pending.get(guard.streamId)?.consumer !== guard.consumer) return { applied: false };
-        this.pending.delete(guard.streamId);
-      } else if (guard.kind === 'once') {
-        if (this.markers.has(guard.key)) return { applied: false };
-        this.markers.set(guard.key, true, guard.ttlS * 1000);
-      }
+      if (guard.kind === 'entry' && this.pending.get(guard.streamId)?.consumer !== guard.consumer) return { applied: false };
+      if (guard.kind === 'once' && this.markers.has(guard.key)) return { applied: false };
+      commit.ops.forEach((op, n) => {
+        const value = this.store.get(op.key);
+        const holds = OP_KEY_TYPES[op.op];
+        if (value !== undefined && holds !== undefined && !holds(value)) {
+          throw new Error(`commit refused: op ${n + 1} (${op.op}): key holds the wrong type`);
+        }
+      });
+
+      if (guard.kind === 'entry') this.pending.delete(guard.streamId);
+      else if (guard.kind === 'once') this.markers.set(guard.key, true, guard.ttlS * 1000);
       for (const op of commit.ops) this.apply(op);
       const publishes = publishesOf(commit);
       if (publishes.length === 0) return { applied: true };
@@ -265,6 +286,10 @@ export class MemoryEngine implements Engine {
       });
       return { applied: true, offset: offsets[0], offsets };
     });
+  }
+
+  commitBatch(commits: Commit[]): Promise<CommitOutcome[]> {
+    return commitEach((commit) => this.commit(commit), commits);
   }
 
   /** The channel's state, created with a new epoch on first use; history dropped once expired. */

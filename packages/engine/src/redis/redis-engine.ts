@@ -1,17 +1,16 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions, type Result } from 'ioredis';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
-import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, KEY_PREFIX, ingestRoute, leaseKey, parseJson } from '@switchboard/protocol';
+import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, ingestRoute, leaseKey, parseJson } from '@switchboard/protocol';
 import { createEpochSource, decodeChannelPayload, historyResult, isValidSince } from '../channel.js';
 import {
   DEFAULT_HISTORY_LIMITS,
-  publishesOf,
   type AppendOnceResult,
   type ChannelHandler,
   type ChannelMessage,
   type ChannelPosition,
   type Commit,
-  type CommitGuard,
+  type CommitOutcome,
   type CommitResult,
   type Engine,
   type EngineHealth,
@@ -20,20 +19,19 @@ import {
   type HistoryResult,
   type IngestBacklog,
   type IngestOnce,
-  type Publish,
-  type StoreOp,
   type StoreRead,
   type StreamEntry,
   type StringRead,
   type TakeOver,
 } from '../engine.js';
-import { clusterTopology, hashTagOf, singleTopology, type Topology } from './topology.js';
+import { clusterTopology, entryAddress, entryId, singleTopology, type Topology } from './topology.js';
+import { commitEach } from '../commit-rules.js';
+import { commitWith, defineCommitScript } from './commit/run.js';
 import { PartitionedReads } from './partitioned-reads.js';
 import {
   APPEND_ONCE_SCRIPT,
   CLUSTER_APPEND_SCRIPT,
   PARTITION_READ_SCRIPT,
-  COMMIT_SCRIPT,
   HISTORY_SCRIPT,
   LEASE_ACQUIRE_SCRIPT,
   LEASE_RELEASE_SCRIPT,
@@ -43,7 +41,6 @@ import {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    sbCommit(...args: (string | number | Buffer)[]): Result<number[], Context>;
     sbPosition(position: string, history: string, epoch: string): Result<[string, string], Context>;
     sbHistory(
       position: string, history: string, epoch: string, clientEpoch: string, since: string, from: string,
@@ -90,9 +87,6 @@ export const DEFAULT_INGEST_PARTITIONS = 16;
  * master for well under a second before its replica takes over: a slower check would miss it.
  */
 const SLOTS_CHECK_MS = 250;
-
-/** How long the marker of one step of a commit spanning several slots is kept (s). */
-const STEP_MARKER_TTL_S = 86_400;
 
 /**
  * An ioredis client with Switchboard's conventions: connects on demand, retries with capped
@@ -170,89 +164,8 @@ const toFields = (flat: string[]): Record<string, string> => {
   return fields;
 };
 
-/** The 1-based (Lua) index of `key` in `keys`, appending it when new. */
-function keyIndex(keys: string[], key: string): number {
-  const index = keys.indexOf(key);
-  return (index === -1 ? keys.push(key) - 1 : index) + 1;
-}
-
-const integer = (value: number, what: string): string => {
-  if (!Number.isSafeInteger(value)) throw new TypeError(`${what} must be a whole number, got ${value}`);
-  return String(value);
-};
-const finite = (value: number, what: string): string => {
-  if (!Number.isFinite(value)) throw new TypeError(`${what} must be a finite number, got ${value}`);
-  return String(value);
-};
-
-/**
- * Flattens ops into the commit script's ARGV form (name, key index, argument count,
- * arguments...), collecting their keys. Numbers are checked here, before anything reaches
- * Redis; producer strings travel as they are.
- */
-function encodeOps(ops: StoreOp[], keys: string[]): string[] {
-  const kept = ops.filter((op) => op.op !== 'lpush' || op.values.length > 0); // LPUSH needs a value
-  const out: string[] = [String(kept.length)];
-  const push = (name: string, key: string, args: string[]) => out.push(name, String(keyIndex(keys, key)), String(args.length), ...args);
-  for (const op of kept) {
-    switch (op.op) {
-      case 'incr':
-        push(op.op, op.key, [integer(op.by ?? 1, 'incr by')]);
-        break;
-      case 'pfadd':
-        push(op.op, op.key, [op.member]);
-        break;
-      case 'zadd':
-        push(op.op, op.key, [finite(op.score, 'zadd score'), op.member]);
-        break;
-      case 'zremrangebyscore':
-        push(op.op, op.key, [finite(op.max, 'zremrangebyscore max')]);
-        break;
-      case 'expire':
-        push(op.op, op.key, [integer(op.seconds, 'expire seconds')]);
-        break;
-      case 'setnx':
-        push(op.op, op.key, [op.value, integer(op.seconds, 'setnx seconds')]);
-        break;
-      case 'lpush':
-        push(op.op, op.key, op.values);
-        break;
-      case 'ltrim':
-        push(op.op, op.key, [integer(op.start, 'ltrim start'), integer(op.stop, 'ltrim stop')]);
-        break;
-      case 'del':
-        push(op.op, op.key, []);
-        break;
-      case 'set':
-        if (op.ttlS === undefined) push('set', op.key, [op.value]);
-        else push('setex', op.key, [op.value, integer(op.ttlS, 'set ttlS')]);
-        break;
-    }
-  }
-  return out;
-}
-
-/** A frame as the commit script takes it: a JSON object, trailing whitespace dropped, `{}` when empty. */
-function scriptFrame(frame: string): string {
-  const trimmed = frame.trimEnd();
-  if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new TypeError('frame must be a JSON object');
-  return /^\{\s*\}$/.test(trimmed) ? '{}' : trimmed;
-}
-
 const toMessages = (epoch: string, entries: RawEntry[]): ChannelMessage[] =>
   entries.map(([id, flat]) => ({ epoch, offset: Number.parseInt(id, 10), frame: flat?.[1] ?? '' }));
-
-/** Where a stream entry came from: its partition and its id in that partition's stream. */
-interface EntryAddress {
-  partition: number;
-  id: string;
-}
-
-/** One atomic step of a commit: the ops and frames whose keys share one slot. */
-interface Step {
-  ops: StoreOp[];
-  publishes: { index: number; publish: Publish }[];
-}
 
 /**
  * The Redis engine: streams with a consumer group for ingest, pub/sub for fan-out, plain keys
@@ -306,7 +219,7 @@ export class RedisEngine implements Engine {
       commandTimeout: 5_000,
     });
     this.limits = options.history ?? DEFAULT_HISTORY_LIMITS;
-    this.main.defineCommand('sbCommit', { lua: COMMIT_SCRIPT });
+    defineCommitScript(this.main);
     this.main.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
     this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.main.defineCommand('sbTakeOver', { numberOfKeys: 2, lua: TAKE_OVER_SCRIPT });
@@ -424,21 +337,6 @@ export class RedisEngine implements Engine {
     return Array.from({ length: this.topology.partitions }, (_, partition) => partition);
   }
 
-  /** An entry's id as the engine hands it out: `<stream id>@<partition>` on a cluster. */
-  private entryId(partition: number, id: string): string {
-    return this.topology.cluster ? `${id}@${partition}` : id;
-  }
-
-  private entryAddress(streamId: string): EntryAddress {
-    const at = streamId.lastIndexOf('@');
-    if (!this.topology.cluster || at === -1) return { partition: 0, id: streamId };
-    const partition = Number(streamId.slice(at + 1));
-    if (!Number.isInteger(partition) || partition < 0 || partition >= this.topology.partitions) {
-      throw new TypeError(`not an entry id of this engine: ${streamId}`);
-    }
-    return { partition, id: streamId.slice(0, at) };
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.slotsTimer);
@@ -468,11 +366,11 @@ export class RedisEngine implements Engine {
     const partition = this.ingestPartition(fields, route);
     if (this.topology.cluster) {
       const [, id] = await this.clusterAppend(partition, fields);
-      return this.entryId(partition, id);
+      return entryId(this.topology, partition, id);
     }
     const id = await this.main.xadd(this.topology.ingestStream(partition), '*', ...Object.entries(fields).flat());
     if (id === null) throw new Error('XADD returned no id');
-    return this.entryId(partition, id);
+    return entryId(this.topology, partition, id);
   }
 
   async appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult> {
@@ -482,7 +380,7 @@ export class RedisEngine implements Engine {
       : await this.main.sbAppendOnce(
         this.topology.ingestStream(partition), this.topology.dedupeKey(once.key, partition), once.ttlS, once.value, ...Object.entries(fields).flat(),
       );
-    return appended === 1 ? { duplicate: false, streamId: this.entryId(partition, value) } : { duplicate: true, value };
+    return appended === 1 ? { duplicate: false, streamId: entryId(this.topology, partition, value) } : { duplicate: true, value };
   }
 
   /** An append to a partition of the cluster, waking its readers (CLUSTER_APPEND_SCRIPT). */
@@ -515,7 +413,7 @@ export class RedisEngine implements Engine {
       return reply as Promise<[string, RawEntry[]][] | null>;
     });
     const entries = reply?.[0]?.[1] ?? [];
-    return entries.map(([id, flat]) => ({ streamId: this.entryId(partition, id), fields: toFields(flat ?? []), deliveries: 1 }));
+    return entries.map(([id, flat]) => ({ streamId: entryId(this.topology, partition, id), fields: toFields(flat ?? []), deliveries: 1 }));
   }
 
   /**
@@ -567,7 +465,7 @@ export class RedisEngine implements Engine {
     const vanished: string[] = [];
     for (const [id, flat] of claimed) {
       if (flat === null) vanished.push(id);
-      else entries.push({ streamId: this.entryId(partition, id), fields: toFields(flat), deliveries: deliveries.get(id) ?? 2 });
+      else entries.push({ streamId: entryId(this.topology, partition, id), fields: toFields(flat), deliveries: deliveries.get(id) ?? 2 });
     }
     // Entries trimmed away while pending can never be processed: drop them from the PEL.
     if (vanished.length > 0) await this.main.xack(stream, INGEST_GROUP, ...vanished);
@@ -613,14 +511,14 @@ export class RedisEngine implements Engine {
       taken.consumers.push(name);
       for (const [id, flat] of claimed) {
         // Entries trimmed away while pending are dropped from the PEL by XCLAIM (Redis 7).
-        if (flat !== null) taken.entries.push({ streamId: this.entryId(partition, id), fields: toFields(flat), deliveries: (deliveries.get(id) ?? 1) + 1 });
+        if (flat !== null) taken.entries.push({ streamId: entryId(this.topology, partition, id), fields: toFields(flat), deliveries: (deliveries.get(id) ?? 1) + 1 });
       }
     }
     return taken;
   }
 
   async deadLetter(entry: StreamEntry, reason: string): Promise<void> {
-    const { partition, id } = this.entryAddress(entry.streamId);
+    const { partition, id } = entryAddress(this.topology, entry.streamId);
     const stream = this.topology.ingestStream(partition);
     const copy = [
       INGEST_DEAD_LETTER_STREAM, 'MAXLEN', '~', this.options.deadLetterMaxLen ?? 10_000, '*',
@@ -673,83 +571,12 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async commit(commit: Commit): Promise<CommitResult> {
-    const publishes = publishesOf(commit);
-    const ops = commit.ops.map((op) => ({ ...op, key: this.topology.stateKey(op.key) }));
-    const { guard } = commit;
-    const entry = guard.kind === 'entry' ? this.entryAddress(guard.streamId) : undefined;
-    const guardKey =
-      entry !== undefined ? this.topology.ingestStream(entry.partition) : guard.kind === 'once' ? this.topology.stateKey(guard.key) : undefined;
-    const all: Step = { ops, publishes: publishes.map((publish, index) => ({ index, publish })) };
-    if (!this.topology.cluster) {
-      const [applied, ...offsets] = await this.runStep(all, guard, guardKey, entry?.id);
-      return applied === 1 ? withOffsets(offsets) : { applied: false };
-    }
-
-    // One step per slot the keys fall in; the guard's slot (the entry's stream) is the home step.
-    const steps = new Map<number, Step>();
-    const stepOf = (key: string): Step => {
-      const group = this.topology.groupOf(key);
-      let step = steps.get(group);
-      if (step === undefined) steps.set(group, (step = { ops: [], publishes: [] }));
-      return step;
-    };
-    const home = guardKey === undefined ? undefined : stepOf(guardKey);
-    for (const op of ops) stepOf(op.key).ops.push(op);
-    for (const item of all.publishes) stepOf(this.topology.channel(item.publish.channel).position).publishes.push(item);
-    const homeStep = home ?? [...steps.values()][0] ?? { ops: [], publishes: [] };
-
-    // The other slots first, each once: redelivering the entry skips the steps already applied.
-    const stepId = entry !== undefined ? `${entry.id}@${entry.partition}` : guard.kind === 'once' ? guardKey : undefined;
-    const offsets = new Array<number>(publishes.length).fill(0);
-    let complete = true;
-    await Promise.all(
-      [...steps.values()]
-        .filter((step) => step !== homeStep)
-        .map(async (step) => {
-          const sample = step.ops[0]?.key ?? this.topology.channel(step.publishes[0]?.publish.channel ?? '').position;
-          const marker = stepId === undefined ? undefined : `${KEY_PREFIX_STEP}{${hashTagOf(sample)}}:${stepId}`;
-          const stepGuard: CommitGuard = marker === undefined ? { kind: 'none' } : { kind: 'once', key: marker, ttlS: STEP_MARKER_TTL_S };
-          const [applied, ...stepOffsets] = await this.runStep(step, stepGuard, marker, undefined);
-          if (applied !== 1) complete = false;
-          step.publishes.forEach(({ index }, n) => (offsets[index] = stepOffsets[n] ?? 0));
-        }),
-    );
-    const [applied, ...homeOffsets] = await this.runStep(homeStep, guard, guardKey, entry?.id);
-    if (applied !== 1) return { applied: false };
-    homeStep.publishes.forEach(({ index }, n) => (offsets[index] = homeOffsets[n] ?? 0));
-    // A step a previous delivery applied did not report its offsets again.
-    return complete ? withOffsets(offsets) : { applied: true };
+  commit(commit: Commit): Promise<CommitResult> {
+    return commitWith(this.main, commit, { topology: this.topology, history: this.limits, epoch: this.nextEpoch });
   }
 
-  /** Runs the commit script for one step (all of its keys in one slot). */
-  private async runStep(
-    step: Step,
-    guard: CommitGuard,
-    guardKey: string | undefined,
-    entryId: string | undefined,
-  ): Promise<number[]> {
-    // KEYS[1] is the guard's key; a commit without a guard starts with its first op key instead.
-    const keys = guardKey === undefined ? [] : [guardKey];
-    const ops = encodeOps(step.ops, keys);
-    const publishArgs = step.publishes.flatMap(({ publish: { channel, frame } }) => {
-      const { position, history, pubsub } = this.topology.channel(channel);
-      return [pubsub, String(keyIndex(keys, position)), String(keyIndex(keys, history)), scriptFrame(frame)];
-    });
-    const args = [
-      guard.kind,
-      guard.kind === 'entry' ? (entryId ?? '') : guard.kind === 'once' ? integer(guard.ttlS, 'once ttlS') : '',
-      INGEST_GROUP,
-      guard.kind === 'entry' ? guard.consumer : '',
-      String(this.limits.size),
-      String(this.limits.ttlS),
-      this.nextEpoch(),
-      this.topology.cluster ? 'SPUBLISH' : 'PUBLISH',
-      ...ops,
-      String(step.publishes.length),
-      ...publishArgs,
-    ];
-    return this.main.sbCommit(keys.length, ...keys, ...args);
+  commitBatch(commits: Commit[]): Promise<CommitOutcome[]> {
+    return commitEach((commit) => this.commit(commit), commits);
   }
 
   async position(channel: string): Promise<ChannelPosition> {
@@ -976,9 +803,3 @@ export class RedisEngine implements Engine {
     await this.main.sbLeaseRelease(leaseKey(name), holder);
   }
 }
-
-/** Prefix of the markers that make each step of a multi-slot commit apply once. */
-const KEY_PREFIX_STEP = `${KEY_PREFIX}step:`;
-
-const withOffsets = (offsets: number[]): CommitResult =>
-  offsets.length === 0 ? { applied: true } : { applied: true, offset: offsets[0], offsets };

@@ -121,3 +121,23 @@ export function clusterTopology(partitions: number): Topology {
     groupOf: keySlot,
   };
 }
+
+/** Where a stream entry came from: its partition and its id in that partition's stream. */
+export interface EntryAddress {
+  partition: number;
+  id: string;
+}
+
+/** An entry's id as the engine hands it out: `<stream id>@<partition>` on a cluster. */
+export const entryId = (topology: Topology, partition: number, id: string): string => (topology.cluster ? `${id}@${partition}` : id);
+
+/** The partition and stream id an entry id names; throws for an id this topology never handed out. */
+export function entryAddress(topology: Topology, streamId: string): EntryAddress {
+  const at = streamId.lastIndexOf('@');
+  if (!topology.cluster || at === -1) return { partition: 0, id: streamId };
+  const partition = Number(streamId.slice(at + 1));
+  if (!Number.isInteger(partition) || partition < 0 || partition >= topology.partitions) {
+    throw new TypeError(`not an entry id of this engine: ${streamId}`);
+  }
+  return { partition, id: streamId.slice(0, at) };
+}
