@@ -25,7 +25,7 @@ import {
   type TakeOver,
 } from '../engine.js';
 import { clusterTopology, entryAddress, entryId, singleTopology, type Topology } from './topology.js';
-import { commitEach } from '../commit-rules.js';
+import { commitBatchWith, defineBatchCommitScript } from './commit/batch.js';
 import { commitWith, defineCommitScript } from './commit/run.js';
 import { PartitionedReads } from './partitioned-reads.js';
 import {
@@ -220,6 +220,7 @@ export class RedisEngine implements Engine {
     });
     this.limits = options.history ?? DEFAULT_HISTORY_LIMITS;
     defineCommitScript(this.main);
+    defineBatchCommitScript(this.main);
     this.main.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
     this.main.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.main.defineCommand('sbTakeOver', { numberOfKeys: 2, lua: TAKE_OVER_SCRIPT });
@@ -576,7 +577,8 @@ export class RedisEngine implements Engine {
   }
 
   commitBatch(commits: Commit[]): Promise<CommitOutcome[]> {
-    return commitEach((commit) => this.commit(commit), commits);
+    const context = { topology: this.topology, history: this.limits, epoch: this.nextEpoch };
+    return commitBatchWith(this.main, commits, context, (commit) => this.commit(commit));
   }
 
   async position(channel: string): Promise<ChannelPosition> {

@@ -1,5 +1,8 @@
+import type { HistoryLimits, StoreOp } from '../../engine.js';
+import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
+
 /**
- * commitBatch: the commits of a worker's read batch whose keys share the ingest stream's slot,
+ * batch commit: the commits of a worker's read batch whose keys share the ingest stream's slot,
  * in one call. Each entry is still all or nothing, and nothing of an entry is written or
  * published unless every check of it passed:
  *
@@ -14,18 +17,20 @@
  *    into one call per key;
  * 4. one XACK for every entry applied, last.
  *
- * KEYS[1] the ingest stream; KEYS[2..] op keys and channels' position and history keys.
- * ARGV: group, consumer, history size, history TTL (s), epoch for a channel without one, the
- * publish command, first id, last id, entry count; then per entry: stream id, op count, per op
- * (name, key index, argument count, arguments...), publish count, per publish (channel,
- * position key index, history key index, frame).
- * Returns one reply per entry, in order: {1, offset of each frame...} | {0} | {-1, reason}.
+ * The order of KEYS and ARGV is written down once, in `batchCommitScriptCall` below, and named
+ * at the top of the script. Returns one reply per entry, in order: {1, offset of each frame...} | {0} | {-1, reason}.
  */
 export const BATCH_COMMIT_SCRIPT = `
+-- The ingest stream (of one partition); KEYS[2..]: op keys, channels' position and history keys.
 local stream = KEYS[1]
 local group, consumer = ARGV[1], ARGV[2]
-local history_size, history_ttl, epoch_candidate, publish_command = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local history_size, history_ttl = ARGV[3], ARGV[4]
+-- The epoch a channel without one starts; 'PUBLISH', or 'SPUBLISH' on a Redis Cluster.
+local epoch_candidate, publish_command = ARGV[5], ARGV[6]
+-- The lowest and highest stream id of the batch, and its entry count.
 local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
+-- ARGV[10..]: per entry: stream id, op count, per op (name, key index, argument count,
+-- arguments...), publish count, per publish (channel, position key index, history key index, frame).
 
 -- The key type each op needs (false: any), and the type the key holds after it (nil: unchanged).
 local NEEDS = {incr = 'string', pfadd = 'string', zadd = 'zset', zremrangebyscore = 'zset', lpush = 'list', ltrim = 'list'}
@@ -209,3 +214,55 @@ end
 for j = 1, #acked, 500 do redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked))) end
 return replies
 `;
+
+/** One entry of a batch: its id in the partition's stream, its ops (keys as stored) and frames. */
+export interface BatchEntryInput {
+  id: string;
+  ops: StoreOp[];
+  publishes: ScriptPublish[];
+}
+
+/** Everything one run of the batch commit script needs. */
+export interface BatchCommitInput {
+  /** The partition's ingest stream. */
+  stream: string;
+  group: string;
+  consumer: string;
+  history: HistoryLimits;
+  epoch: string;
+  publishCommand: 'PUBLISH' | 'SPUBLISH';
+  /** The lowest and highest id of the entries. */
+  firstId: string;
+  lastId: string;
+  /** In stream order. */
+  entries: BatchEntryInput[];
+}
+
+/** The batch commit script's KEYS and ARGV: the only place their order is written down. */
+export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
+  const keys = [input.stream];
+  const indexes = new Map<string, number>([[input.stream, 1]]);
+  const indexOf = (key: string): number => {
+    let index = indexes.get(key);
+    if (index === undefined) indexes.set(key, (index = keys.push(key)));
+    return index;
+  };
+  const args = [
+    input.group,
+    input.consumer,
+    String(input.history.size),
+    String(input.history.ttlS),
+    input.epoch,
+    input.publishCommand,
+    input.firstId,
+    input.lastId,
+    String(input.entries.length),
+  ];
+  for (const entry of input.entries) {
+    args.push(entry.id, ...encodeOps(entry.ops, indexOf), String(entry.publishes.length));
+    for (const { pubsub, position, history, frame } of entry.publishes) {
+      args.push(pubsub, String(indexOf(position)), String(indexOf(history)), scriptFrame(frame));
+    }
+  }
+  return { keys, args };
+}

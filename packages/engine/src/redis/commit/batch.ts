@@ -1,0 +1,136 @@
+import type { Cluster, Redis, Result } from 'ioredis';
+import { INGEST_GROUP } from '@switchboard/protocol';
+import { commitEach, validateCommit } from '../../commit-rules.js';
+import { publishesOf, type Commit, type CommitOutcome, type CommitResult } from '../../engine.js';
+import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
+import type { ScriptCall } from '../scripts/commit.js';
+import { entryAddress } from '../topology.js';
+import type { PlanContext } from './plan.js';
+import { withOffsets } from './run.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sbCommitBatch(...args: (string | number | Buffer)[]): Result<unknown[], Context>;
+  }
+}
+
+/** Defines the batch commit script on a client (as `sbCommitBatch`), before `commitBatchWith` uses it. */
+export function defineBatchCommitScript(client: Redis | Cluster): void {
+  client.defineCommand('sbCommitBatch', { lua: BATCH_COMMIT_SCRIPT });
+}
+
+/** One run of the batch script and the commits (input indexes) of its entries, in order. */
+export interface BatchCall extends ScriptCall {
+  commits: number[];
+}
+
+/**
+ * How a batch of commits runs: one script call per partition stream and consumer for the entry
+ * commits whose keys all share the stream's slot (every one on a single Redis); the others one
+ * by one through the single-commit path (`alone`); those `validateCommit` refused, not at all.
+ */
+export interface BatchPlan {
+  calls: BatchCall[];
+  alone: number[];
+  refused: Map<number, Error>;
+}
+
+/** Stream ids compared in stream order. */
+function compareIds(a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs - bMs || aSeq - bSeq;
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+/** Plans a batch (pure): checks each commit, maps its keys, groups the entries per stream and consumer. */
+export function planBatch(commits: Commit[], { topology, history, epoch }: PlanContext): BatchPlan {
+  const groups = new Map<string, { stream: string; consumer: string; commits: number[]; entries: BatchEntryInput[] }>();
+  const alone: number[] = [];
+  const refused = new Map<number, Error>();
+  commits.forEach((commit, index) => {
+    const { guard } = commit;
+    try {
+      validateCommit(commit);
+      if (guard.kind !== 'entry') {
+        alone.push(index);
+        return;
+      }
+      const { partition, id } = entryAddress(topology, guard.streamId);
+      const stream = topology.ingestStream(partition);
+      const ops = commit.ops.map((op) => ({ ...op, key: topology.stateKey(op.key) }));
+      const publishes = publishesOf(commit).map(({ channel, frame }) => ({ ...topology.channel(channel), frame }));
+      if (topology.cluster) {
+        const slot = topology.groupOf(stream);
+        const keys = [...ops.map((op) => op.key), ...publishes.flatMap((p) => [p.position, p.history])];
+        if (keys.some((key) => topology.groupOf(key) !== slot)) {
+          alone.push(index);
+          return;
+        }
+      }
+      const name = `${stream}\n${guard.consumer}`;
+      let group = groups.get(name);
+      if (group === undefined) groups.set(name, (group = { stream, consumer: guard.consumer, commits: [], entries: [] }));
+      group.commits.push(index);
+      group.entries.push({ id, ops, publishes });
+    } catch (err) {
+      refused.set(index, asError(err));
+    }
+  });
+  const calls = [...groups.values()].map(({ stream, consumer, commits: indexes, entries }): BatchCall => {
+    const ids = entries.map((entry) => entry.id).sort(compareIds);
+    const call = batchCommitScriptCall({
+      stream,
+      group: INGEST_GROUP,
+      consumer,
+      history,
+      epoch: epoch(),
+      publishCommand: topology.cluster ? 'SPUBLISH' : 'PUBLISH',
+      firstId: ids[0] ?? '0-0',
+      lastId: ids.at(-1) ?? '0-0',
+      entries,
+    });
+    return { ...call, commits: indexes };
+  });
+  return { calls, alone, refused };
+}
+
+/** One entry's reply: {1, offsets...} applied, {0} not pending for this consumer any more, {-1, reason} refused. */
+function outcomeOf(reply: unknown): CommitOutcome {
+  if (!Array.isArray(reply)) return { ok: false, error: new Error('batch commit: malformed reply') };
+  const [status, ...rest] = reply as unknown[];
+  if (status === 1) return { ok: true, result: withOffsets(rest.map(Number)) };
+  if (status === 0) return { ok: true, result: { applied: false } };
+  return { ok: false, error: new Error(String(rest[0] ?? 'batch commit: refused')) };
+}
+
+/**
+ * Runs a batch: every script call and every lone commit issued at once (pipelined), one outcome
+ * per commit in input order. A call that fails as a whole (Redis away) fails its entries only;
+ * they stay pending.
+ */
+export async function commitBatchWith(
+  client: Redis | Cluster,
+  commits: Commit[],
+  context: PlanContext,
+  commitAlone: (commit: Commit) => Promise<CommitResult>,
+): Promise<CommitOutcome[]> {
+  const plan = planBatch(commits, context);
+  const outcomes = new Array<CommitOutcome>(commits.length);
+  for (const [index, error] of plan.refused) outcomes[index] = { ok: false, error };
+  const calls = plan.calls.map(async ({ keys, args, commits: indexes }) => {
+    try {
+      const replies = await client.sbCommitBatch(keys.length, ...keys, ...args);
+      indexes.forEach((index, n) => (outcomes[index] = outcomeOf(replies[n])));
+    } catch (err) {
+      for (const index of indexes) outcomes[index] = { ok: false, error: asError(err) };
+    }
+  });
+  const lone = commitEach(
+    commitAlone,
+    plan.alone.map((index) => commits[index] as Commit),
+  ).then((results) => results.forEach((outcome, n) => (outcomes[plan.alone[n] as number] = outcome)));
+  await Promise.all([...calls, lone]);
+  return outcomes;
+}
