@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Commit, CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
+import type { Counter } from 'prom-client';
+import type { Commit, CommitGuard, CommitOutcome, Engine, StreamEntry } from '@switchboard/engine';
 import { INGEST_KINDS, type IngestKind } from '@switchboard/protocol';
 import { StateReadError, decodeEntry, stateReader, type DecodedEntry, type ProductResult, type ProductSettings, type StateReader } from './entry.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -32,6 +33,14 @@ interface Prepared {
   error?: unknown;
 }
 
+/** One kind's counters. */
+interface KindCounters {
+  processed: Counter.Internal;
+  invalid: Counter.Internal;
+  poison: Counter.Internal;
+  commit_error: Counter.Internal;
+}
+
 /** An entry delivered this many times without success is set aside instead of retried forever. */
 export const MAX_DELIVERIES = 5;
 
@@ -48,21 +57,60 @@ export class EntryProcessor {
   }
 
   private readonly state: StateReader;
+  private readonly byKind = new Map<string, KindCounters>();
 
   /**
-   * Prepares the entries concurrently (a product may read state first) but issues their commits
-   * in stream order: commits go out pipelined on one connection, so each channel's frames follow
-   * the stream's order whichever product finished its reads first.
+   * Prepares the entries concurrently (a product may read state first), then commits all of them
+   * at once with `commitBatch`, in stream order: each channel's frames follow the stream's order
+   * whichever product finished its reads first, and an entry refused stays pending alone.
    */
   async processAll(entries: StreamEntry[]): Promise<void> {
-    const prepared = entries.map((entry) => this.prepareEntry(entry));
-    const finishing: Promise<void>[] = [];
-    // Awaited in order: the commit of entry n is issued only once those before it were.
-    for (const step of prepared) finishing.push(this.finish(await step));
-    await Promise.all(finishing);
+    if (entries.length === 0) return;
+    const prepared = await Promise.all(entries.map((entry) => this.prepareEntry(entry)));
+    const committing = prepared.filter((step) => step.commit !== undefined);
+    const settled: Promise<unknown>[] = [];
+    for (const step of prepared) {
+      if (step.error !== undefined) this.leftPending(step, step.error);
+      else if (step.reject !== undefined) settled.push(this.reject(step, step.reject.reason, step.reject.detail));
+    }
+    if (committing.length > 0) settled.push(this.commitAll(committing));
+    await Promise.all(settled);
+    for (const step of prepared) step.stopTimer();
   }
 
-  /** Everything before the commit: never rejects (a failure is carried to `finish`). */
+  private async commitAll(steps: Prepared[]): Promise<void> {
+    let outcomes: CommitOutcome[];
+    try {
+      outcomes = await this.engine.commitBatch(steps.map((step) => step.commit as Commit));
+    } catch (err) {
+      for (const step of steps) this.leftPending(step, err);
+      return;
+    }
+    steps.forEach((step, n) => {
+      const outcome = outcomes[n];
+      if (outcome === undefined || !outcome.ok) this.leftPending(step, outcome?.error);
+      else if (outcome.result.applied) this.counters(step.kind).processed.inc();
+      else this.metrics.duplicates.inc();
+    });
+  }
+
+  /** The kind's labelled counters, looked up once per kind. */
+  private counters(kind: string): KindCounters {
+    let counters = this.byKind.get(kind);
+    if (counters === undefined) {
+      const { processed, failed } = this.metrics;
+      counters = {
+        processed: processed.labels(kind),
+        invalid: failed.labels(kind, 'invalid'),
+        poison: failed.labels(kind, 'poison'),
+        commit_error: failed.labels(kind, 'commit_error'),
+      };
+      this.byKind.set(kind, counters);
+    }
+    return counters;
+  }
+
+  /** Everything before the commit: never rejects (a failure is carried in the result). */
   private async prepareEntry(entry: StreamEntry): Promise<Prepared> {
     const stopTimer = this.metrics.processSeconds.startTimer();
     // A metric label: producer-chosen kinds would make one series each, without bound.
@@ -81,32 +129,9 @@ export class EntryProcessor {
     }
   }
 
-  /** Issues the entry's commit (or dead letter) synchronously, then waits for its outcome. */
-  private async finish(step: Prepared): Promise<void> {
-    const { entry, kind } = step;
-    try {
-      if (step.error !== undefined) {
-        this.leftPending(entry, kind, step.error);
-        return;
-      }
-      if (step.reject !== undefined) {
-        await this.reject(entry, kind, step.reject.reason, step.reject.detail);
-        return;
-      }
-      if (step.commit === undefined) return;
-      const result = await this.engine.commit(step.commit);
-      if (result.applied) this.metrics.processed.inc({ kind });
-      else this.metrics.duplicates.inc();
-    } catch (err) {
-      this.leftPending(entry, kind, err);
-    } finally {
-      step.stopTimer();
-    }
-  }
-
   /** Left pending: this or another worker claims it again after the claim idle time. */
-  private leftPending(entry: StreamEntry, kind: string, err: unknown): void {
-    this.metrics.failed.inc({ kind, reason: 'commit_error' });
+  private leftPending({ entry, kind }: Prepared, err: unknown): void {
+    this.counters(kind).commit_error.inc();
     this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
   }
 
@@ -125,9 +150,16 @@ export class EntryProcessor {
     }
   }
 
-  private async reject(entry: StreamEntry, kind: string, reason: 'invalid' | 'poison', detail: string): Promise<void> {
-    this.metrics.failed.inc({ kind, reason });
+  private async reject(step: Prepared, reason: 'invalid' | 'poison', detail: string): Promise<void> {
+    const { entry, kind } = step;
+    try {
+      await this.engine.deadLetter(entry, detail);
+    } catch (err) {
+      this.leftPending(step, err);
+      return;
+    }
+    this.counters(kind)[reason].inc();
     this.logger.warn({ streamId: entry.streamId, kind, reason: detail }, 'ingest entry dead-lettered');
-    await this.engine.deadLetter(entry, detail);
   }
+
 }
