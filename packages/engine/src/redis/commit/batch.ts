@@ -102,7 +102,8 @@ function outcomeOf(reply: unknown): CommitOutcome {
   const [status, ...rest] = reply as unknown[];
   if (status === 1) return { ok: true, result: withOffsets(rest.map(Number)) };
   if (status === 0) return { ok: true, result: { applied: false } };
-  return { ok: false, error: new Error(String(rest[0] ?? 'batch commit: refused')) };
+  const reason = rest[0];
+  return { ok: false, error: new Error(typeof reason === 'string' ? reason : 'batch commit: refused') };
 }
 
 /**
