@@ -112,7 +112,7 @@ describe.each(engines)('%s engine: commitBatch', (_name, make) => {
     expect(seen.map((m) => m.frame)).toEqual(['{"n":1,"offset":1}', '{"n":2,"offset":2}']);
   });
 
-  it('keeps offsets gap-free over many batches while the history keeps at least HISTORY_SIZE frames', async () => {
+  it('keeps offsets gap-free over many batches, and the history its newest HISTORY_SIZE frames', async () => {
     for (let round = 0; round < 5; round++) {
       const entries = await read(40);
       const outcomes = await engine.commitBatch(entries.map((entry) => ({ guard: guard(entry), ops: [], publish: { channel: A, frame: '{}' } })));
@@ -122,6 +122,7 @@ describe.each(engines)('%s engine: commitBatch', (_name, make) => {
     expect(offset).toBe(200);
     const history = await engine.history(A, { epoch, since: 195 });
     expect(history.recovered && history.messages.map((m) => m.offset)).toEqual([196, 197, 198, 199, 200]);
+    expect((await engine.history(A, { epoch, since: 194 })).recovered).toBe(false);
   });
 });
 

@@ -5,27 +5,38 @@ import { publishesOf, type Commit, type CommitOutcome, type CommitResult } from 
 import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
 import type { ScriptCall } from '../scripts/commit.js';
 import { entryAddress } from '../topology.js';
+import { MERGED_BATCH_COMMIT_SCRIPT, mergedBatchScriptCall } from '../scripts/merged-batch-commit.js';
+import { mergeWrites } from './merge.js';
 import type { PlanContext } from './plan.js';
 import { withOffsets } from './run.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbCommitBatch(...args: (string | number | Buffer)[]): Result<unknown[], Context>;
+    sbCommitMerged(...args: (string | number | Buffer)[]): Result<unknown[], Context>;
   }
 }
 
-/** Defines the batch commit script on a client (as `sbCommitBatch`), before `commitBatchWith` uses it. */
+/** Defines the batch commit scripts on a client, before `commitBatchWith` uses them. */
 export function defineBatchCommitScript(client: Redis | Cluster): void {
   client.defineCommand('sbCommitBatch', { lua: BATCH_COMMIT_SCRIPT });
-}
-
-/** One run of the batch script and the commits (input indexes) of its entries, in order. */
-export interface BatchCall extends ScriptCall {
-  commits: number[];
+  client.defineCommand('sbCommitMerged', { lua: MERGED_BATCH_COMMIT_SCRIPT });
 }
 
 /**
- * How a batch of commits runs: one script call per partition stream and consumer for the entry
+ * The runs for one partition stream and consumer: the merged fast path when the entries'
+ * writes merge, and the entry-by-entry call (built when needed) for when it answers 'split'.
+ */
+export interface BatchCall {
+  /** The input indexes of the commits, in entry order. */
+  commits: number[];
+  merged: ScriptCall | undefined;
+  entryByEntry: () => ScriptCall;
+}
+
+/**
+ * How a batch of commits runs: one script call (two when the merged fast path answers 'split')
+ * per partition stream and consumer for the entry
  * commits whose keys all share the stream's slot (every one on a single Redis); the others one
  * by one through the single-commit path (`alone`); those `validateCommit` refused, not at all.
  */
@@ -80,18 +91,22 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
   });
   const calls = [...groups.values()].map(({ stream, consumer, commits: indexes, entries }): BatchCall => {
     const ids = entries.map((entry) => entry.id).sort(compareIds);
-    const call = batchCommitScriptCall({
+    const common = {
       stream,
       group: INGEST_GROUP,
       consumer,
       history,
       epoch: epoch(),
-      publishCommand: topology.cluster ? 'SPUBLISH' : 'PUBLISH',
+      publishCommand: topology.cluster ? ('SPUBLISH' as const) : ('PUBLISH' as const),
       firstId: ids[0] ?? '0-0',
       lastId: ids.at(-1) ?? '0-0',
-      entries,
-    });
-    return { ...call, commits: indexes };
+    };
+    const writes = mergeWrites(entries.map((entry) => entry.ops));
+    return {
+      commits: indexes,
+      merged: writes === undefined ? undefined : mergedBatchScriptCall({ ...common, writes, entries }),
+      entryByEntry: () => batchCommitScriptCall({ ...common, entries }),
+    };
   });
   return { calls, alone, refused };
 }
@@ -120,9 +135,13 @@ export async function commitBatchWith(
   const plan = planBatch(commits, context);
   const outcomes = new Array<CommitOutcome>(commits.length);
   for (const [index, error] of plan.refused) outcomes[index] = { ok: false, error };
-  const calls = plan.calls.map(async ({ keys, args, commits: indexes }) => {
+  const calls = plan.calls.map(async ({ commits: indexes, merged, entryByEntry }) => {
     try {
-      const replies = await client.sbCommitBatch(keys.length, ...keys, ...args);
+      let replies = merged === undefined ? undefined : await client.sbCommitMerged(merged.keys.length, ...merged.keys, ...merged.args);
+      if (replies === undefined || replies[0] === 'split') {
+        const { keys, args } = entryByEntry();
+        replies = await client.sbCommitBatch(keys.length, ...keys, ...args);
+      }
       indexes.forEach((index, n) => (outcomes[index] = outcomeOf(replies[n])));
     } catch (err) {
       for (const index of indexes) outcomes[index] = { ok: false, error: asError(err) };

@@ -12,7 +12,7 @@ import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './c
  *    create): an entry whose key holds another type is refused alone, reported {-1, reason},
  *    and stays pending; the arguments were validated by the caller (`validateCommit`);
  * 3. each channel's position read once and advanced by k with one HINCRBY, the k frames
- *    appended to its history (one approximate trim, one EXPIRE per channel) and published in
+ *    appended to its history (one trim, one EXPIRE per channel) and published in
  *    the batch's order; commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
  *    into one call per key;
  * 4. one XACK for every entry applied, last.
@@ -205,8 +205,8 @@ for _, key in ipairs(merged_keys) do
 end
 for _, position_key in ipairs(order) do
   local channel = channels[position_key]
-  -- Approximate: the history keeps at least history_size frames.
-  redis.call('XTRIM', channel.history, 'MAXLEN', '~', history_size)
+  -- Once per channel and batch: the history keeps exactly the newest history_size frames.
+  redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
   redis.call('EXPIRE', channel.history, history_ttl)
 end
 
@@ -238,15 +238,21 @@ export interface BatchCommitInput {
   entries: BatchEntryInput[];
 }
 
-/** The batch commit script's KEYS and ARGV: the only place their order is written down. */
-export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
-  const keys = [input.stream];
-  const indexes = new Map<string, number>([[input.stream, 1]]);
+/** A script's KEYS, starting with `first`, and the 1-based index of each key (added when new). */
+export function keyTable(first: string): { keys: string[]; indexOf: (key: string) => number } {
+  const keys = [first];
+  const indexes = new Map<string, number>([[first, 1]]);
   const indexOf = (key: string): number => {
     let index = indexes.get(key);
     if (index === undefined) indexes.set(key, (index = keys.push(key)));
     return index;
   };
+  return { keys, indexOf };
+}
+
+/** The batch commit script's KEYS and ARGV: the only place their order is written down. */
+export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
+  const { keys, indexOf } = keyTable(input.stream);
   const args = [
     input.group,
     input.consumer,
