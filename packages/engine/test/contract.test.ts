@@ -770,6 +770,39 @@ describe('redis engine: failures never lose an entry, and subscriptions come bac
     admin.disconnect();
   });
 
+  it('fails every caller of a channel whose SUBSCRIBE failed, and subscribes again on a later call', async () => {
+    // A user that may not subscribe to the channel (Redis ACL) until it is allowed to.
+    const admin = redis.client();
+    const user = `sub-${process.pid}`;
+    await admin.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', 'resetchannels', '&sb:ok:*', '+@all');
+    const limited = new RedisEngine({ url: `redis://${user}:pw@127.0.0.1:${redis.port}`, logger });
+    try {
+      await limited.connect();
+      const channel = 'sb:ch:test-denied';
+      const first: ChannelMessage[] = [];
+      const second: ChannelMessage[] = [];
+      // Two handlers at once: the second must not be told it is subscribed when the SUBSCRIBE fails.
+      const outcomes = await Promise.allSettled([
+        limited.subscribe(channel, (m) => first.push(m)),
+        limited.subscribe(channel, (m) => second.push(m)),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+      expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/NOPERM/);
+
+      // Once allowed, a later call subscribes for real: frames reach it, and only it.
+      await admin.call('ACL', 'SETUSER', user, 'allchannels');
+      await limited.subscribe(channel, (m) => second.push(m));
+      await limited.commit({ guard: { kind: 'none' }, ops: [], publish: { channel, frame: '{"n":1}' } });
+      await waitFor(() => second.length === 1, { what: 'the frame on the channel subscribed again' });
+      expect(second[0]!.frame).toBe('{"n":1,"offset":1}');
+      expect(first).toEqual([]);
+    } finally {
+      await limited.close();
+      await admin.call('ACL', 'DELUSER', user);
+      admin.disconnect();
+    }
+  });
+
   it('leaves the entry pending when the script itself fails (Redis error mid-commit)', async () => {
     const admin = redis.client();
     await engine.appendIngest({ body: 'x' });

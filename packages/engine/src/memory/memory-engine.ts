@@ -17,7 +17,6 @@ import {
   type HistoryResult,
   type IngestBacklog,
   type IngestOnce,
-  type StoreOp,
   type StoreRead,
   type StreamEntry,
   type StringRead,
@@ -25,6 +24,7 @@ import {
 } from '../engine.js';
 import { commitEach, validateCommit } from '../commit-rules.js';
 import { ExpiringMap } from './expiring-map.js';
+import { MemoryStore } from './memory-store.js';
 import { RingBuffer } from './ring-buffer.js';
 
 interface PendingEntry {
@@ -45,12 +45,6 @@ function settle<T>(step: () => T): Promise<T> {
   }
 }
 
-/**
- * The value types the store keeps; each key holds one of them, as in Redis. Lists are arrays,
- * head first.
- */
-type StoreValue = number | string | string[] | Set<string> | Map<string, number>;
-
 /** A channel's epoch, latest offset and history (emptied once it outlives the TTL). */
 interface ChannelState {
   epoch: string;
@@ -63,23 +57,6 @@ export interface MemoryEngineOptions {
   history?: HistoryLimits;
 }
 
-/** The value type an op needs its key to hold when it exists, as Redis checks it (none: any). */
-const OP_KEY_TYPES: Partial<Record<StoreOp['op'], (value: StoreValue) => boolean>> = {
-  incr: (value) => typeof value === 'number' || typeof value === 'string',
-  pfadd: (value) => value instanceof Set,
-  zadd: (value) => value instanceof Map,
-  zremrangebyscore: (value) => value instanceof Map,
-  lpush: (value) => Array.isArray(value),
-  ltrim: (value) => Array.isArray(value),
-};
-
-/** Redis's inclusive, negative-aware index range over a list of `length`, as [from, to) bounds. */
-function listBounds(length: number, start: number, stop: number): [number, number] {
-  const from = Math.max(0, start < 0 ? length + start : start);
-  const to = Math.min(length - 1, stop < 0 ? length + stop : stop);
-  return from > to ? [0, 0] : [from, to + 1];
-}
-
 /**
  * The in-memory engine: the same contract as Redis for one process (`npm start` without
  * REDIS_URL). Unique visitors are counted exactly here (a Set) where Redis uses a HyperLogLog.
@@ -89,7 +66,7 @@ export class MemoryEngine implements Engine {
   private readonly undelivered: StreamEntry[] = [];
   private readonly pending = new Map<string, PendingEntry>();
   private readonly deadLetters: { entry: StreamEntry; reason: string }[] = [];
-  private readonly store = new ExpiringMap<StoreValue>();
+  private readonly store = new MemoryStore();
   private readonly markers = new ExpiringMap<true>();
   private readonly leases = new ExpiringMap<string>();
   /** Ingest dedupe markers: key → the value the first append kept. */
@@ -259,17 +236,11 @@ export class MemoryEngine implements Engine {
       const { guard } = commit;
       if (guard.kind === 'entry' && this.pending.get(guard.streamId)?.consumer !== guard.consumer) return { applied: false };
       if (guard.kind === 'once' && this.markers.has(guard.key)) return { applied: false };
-      commit.ops.forEach((op, n) => {
-        const value = this.store.get(op.key);
-        const holds = OP_KEY_TYPES[op.op];
-        if (value !== undefined && holds !== undefined && !holds(value)) {
-          throw new Error(`commit refused: op ${n + 1} (${op.op}): key holds the wrong type`);
-        }
-      });
+      this.store.check(commit.ops);
 
       if (guard.kind === 'entry') this.pending.delete(guard.streamId);
       else if (guard.kind === 'once') this.markers.set(guard.key, true, guard.ttlS * 1000);
-      for (const op of commit.ops) this.apply(op);
+      for (const op of commit.ops) this.store.apply(op);
       const publishes = publishesOf(commit);
       if (publishes.length === 0) return { applied: true };
       const now = Date.now();
@@ -335,106 +306,12 @@ export class MemoryEngine implements Engine {
     });
   }
 
-  private apply(op: StoreOp): void {
-    switch (op.op) {
-      case 'incr': {
-        const current = this.store.get(op.key);
-        this.store.set(op.key, (typeof current === 'number' ? current : Number(current ?? 0) || 0) + (op.by ?? 1), this.store.ttl(op.key));
-        return;
-      }
-      case 'pfadd': {
-        const set = this.store.get(op.key);
-        if (set instanceof Set) set.add(op.member);
-        else this.store.set(op.key, new Set([op.member]));
-        return;
-      }
-      case 'zadd': {
-        const zset = this.store.get(op.key);
-        if (zset instanceof Map) zset.set(op.member, op.score);
-        else this.store.set(op.key, new Map([[op.member, op.score]]));
-        return;
-      }
-      case 'zremrangebyscore': {
-        const zset = this.store.get(op.key);
-        if (zset instanceof Map) for (const [member, score] of zset) if (score <= op.max) zset.delete(member);
-        return;
-      }
-      case 'expire':
-        this.store.expire(op.key, op.seconds * 1000);
-        return;
-      case 'setnx':
-        if (this.store.get(op.key) === undefined) this.store.set(op.key, op.value, op.seconds * 1000);
-        return;
-      case 'lpush': {
-        const current = this.store.get(op.key);
-        const list = Array.isArray(current) ? current : [];
-        list.unshift(...[...op.values].reverse());
-        if (!Array.isArray(current)) this.store.set(op.key, list);
-        return;
-      }
-      case 'ltrim': {
-        const list = this.store.get(op.key);
-        if (!Array.isArray(list)) return;
-        const [from, to] = listBounds(list.length, op.start, op.stop);
-        const kept = list.slice(from, to);
-        // Redis removes a list that becomes empty.
-        if (kept.length === 0) this.store.delete(op.key);
-        else list.splice(0, list.length, ...kept);
-        return;
-      }
-      case 'del':
-        this.store.delete(op.key);
-        return;
-      case 'set':
-        this.store.set(op.key, op.value, op.ttlS === undefined ? undefined : op.ttlS * 1000);
-        return;
-    }
-  }
-
   read(reads: StoreRead[]): Promise<number[]> {
-    return settle(() => {
-      return reads.map((read) => {
-        const value = this.store.get(read.key);
-        switch (read.op) {
-          case 'get':
-            return typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : 0;
-          case 'pfcount':
-            return value instanceof Set ? value.size : 0;
-          case 'zcount': {
-            if (!(value instanceof Map)) return 0;
-            let n = 0;
-            for (const score of value.values()) if (score >= read.min) n += 1;
-            return n;
-          }
-        }
-      });
-    });
+    return settle(() => this.store.read(reads));
   }
 
   readStrings(reads: StringRead[]): Promise<string[][]> {
-    return settle(() => {
-      return reads.map((read) => {
-        switch (read.op) {
-          case 'lrange': {
-            const list = this.store.get(read.key);
-            return Array.isArray(list) ? list.slice(...listBounds(list.length, read.start, read.stop)) : [];
-          }
-          case 'zrangebyscore': {
-            const zset = this.store.get(read.key);
-            if (!(zset instanceof Map)) return [];
-            return [...zset]
-              .filter(([, score]) => score >= read.min)
-              .sort(([ma, a], [mb, b]) => a - b || (ma < mb ? -1 : ma > mb ? 1 : 0))
-              .map(([member]) => member);
-          }
-          case 'mget':
-            return read.keys.flatMap((key) => {
-              const value = this.store.get(key);
-              return typeof value === 'string' ? [value] : typeof value === 'number' ? [String(value)] : [];
-            });
-        }
-      });
-    });
+    return settle(() => this.store.readStrings(reads));
   }
 
   subscribe(channel: string, handler: ChannelHandler): Promise<void> {

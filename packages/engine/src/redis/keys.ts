@@ -1,9 +1,11 @@
 import { KEY_PREFIX } from '@switchboard/protocol';
 
 /**
- * Redis keys the engine owns besides the ingest stream. Every key of one channel carries the
- * channel's name as a hash tag (`sb:{ch:analytics}:position`), so on Redis Cluster they all live
- * on one shard and one script can touch them together.
+ * Redis keys the engine owns besides the ingest stream, as named on one Redis. A channel's keys
+ * there read `sb:{ch:analytics}:position`: the braces are part of the name only (one server has
+ * no slots). On a Redis Cluster the topology stores every key of a channel under its partition's
+ * hash tag instead (`sb:{<tag>}:ch:analytics:position`, see topology.ts), with the state keys
+ * its commits write, so one script can touch them together.
  */
 export interface ChannelKeys {
   /** Hash: `epoch` (changes whenever offsets start over) and `offset` (the latest). */

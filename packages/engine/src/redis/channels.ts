@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { decodeChannelPayload, historyResult, isValidSince } from '../channel.js';
+import type { ChannelHandler, ChannelMessage, ChannelPosition, Channels, HistoryRequest, HistoryResult } from '../engine.js';
+import type { Client } from './connections.js';
+import type { Mode } from './mode.js';
+import type { PubSub } from './pubsub.js';
+import { runHistory, runPosition } from './scripts/position.js';
+import type { RawEntry } from './stream-entries.js';
+import type { Topology } from './topology.js';
+
+export interface ChannelDeps {
+  main: Client;
+  mode: Mode;
+  pubsub: PubSub;
+  /** A new epoch candidate (for a channel that has none). */
+  epoch: () => string;
+  logger: Logger;
+}
+
+const toMessages = (epoch: string, entries: RawEntry[]): ChannelMessage[] =>
+  entries.map(([id, flat]) => ({ epoch, offset: Number.parseInt(id, 10), frame: flat?.[1] ?? '' }));
+
+/**
+ * Channels on Redis: positions and history in keys (written by the commit script), frames over
+ * pub/sub (sharded on a cluster). Every handler of a channel shares one subscription.
+ */
+export class RedisChannels implements Channels {
+  private readonly main: Client;
+  private readonly topology: Topology;
+  private readonly pubsub: PubSub;
+  /** The handlers of each channel, from the first subscribe until the last unsubscribe. */
+  private readonly handlers = new Map<string, Set<ChannelHandler>>();
+  /** This engine's probe channels (one per partition on a cluster), and the probes on their way round. */
+  private readonly probeToken = randomBytes(8).toString('hex');
+  private readonly probes = new Map<string, (partition: number) => void>();
+  private probeNonce = 0;
+  private malformedMessages = 0;
+
+  constructor(private readonly deps: ChannelDeps) {
+    ({ main: this.main, pubsub: this.pubsub } = deps);
+    this.topology = deps.mode.topology;
+  }
+
+  async position(channel: string): Promise<ChannelPosition> {
+    const [epoch, offset] = await runPosition(this.main, { ...this.topology.channel(channel), epoch: this.deps.epoch() });
+    return { epoch, offset: Number(offset) };
+  }
+
+  async history(channel: string, request: HistoryRequest): Promise<HistoryResult> {
+    if (!isValidSince(request.since)) return { recovered: false, ...(await this.position(channel)) };
+    const [epoch, offset, entries] = await runHistory(this.main, {
+      ...this.topology.channel(channel), epoch: this.deps.epoch(), clientEpoch: request.epoch, since: request.since,
+    });
+    return historyResult({ epoch, offset: Number(offset) }, request, toMessages(epoch, entries ?? []));
+  }
+
+  /**
+   * Every caller for a channel awaits the same SUBSCRIBE: when it fails, they all reject and the
+   * channel is forgotten, so a later call subscribes again.
+   */
+  async subscribe(channel: string, handler: ChannelHandler): Promise<void> {
+    let set = this.handlers.get(channel);
+    if (set === undefined) this.handlers.set(channel, (set = new Set()));
+    set.add(handler);
+    try {
+      await this.pubsub.listen([[this.topology.channel(channel).pubsub, (payload) => this.deliver(channel, payload)]]);
+    } catch (err) {
+      if (this.handlers.get(channel) === set) this.handlers.delete(channel);
+      throw err;
+    }
+  }
+
+  async unsubscribe(channel: string, handler: ChannelHandler): Promise<void> {
+    const set = this.handlers.get(channel);
+    if (set === undefined || !set.delete(handler) || set.size > 0) return;
+    this.handlers.delete(channel);
+    await this.pubsub.unlisten([this.topology.channel(channel).pubsub]);
+  }
+
+  private deliver(channel: string, payload: string): void {
+    const set = this.handlers.get(channel);
+    if (set === undefined) return;
+    const message = decodeChannelPayload(payload);
+    if (message === undefined) {
+      // Not published by an engine (someone ran PUBLISH by hand): never forward it to clients.
+      this.malformedMessages += 1;
+      if (this.malformedMessages === 1 || this.malformedMessages % 1000 === 0) {
+        this.deps.logger.warn({ channel, count: this.malformedMessages }, 'dropped a channel message without an engine header');
+      }
+      return;
+    }
+    for (const h of set) h(message);
+  }
+
+  onSubscriptionsRestored(listener: () => void): () => void {
+    return this.pubsub.onRestored(listener);
+  }
+
+  /** A round trip through pub/sub; on a cluster through every partition's shard at once. */
+  async probeSubscription(timeoutMs: number): Promise<boolean> {
+    const nonce = String((this.probeNonce += 1));
+    const names = Array.from({ length: this.topology.partitions }, (_, partition) => this.topology.probeChannel(this.probeToken, partition));
+    let timer: NodeJS.Timeout | undefined;
+    const arrived = new Promise<boolean>((resolve) => {
+      const seen = new Set<number>();
+      this.probes.set(nonce, (partition) => {
+        seen.add(partition);
+        if (seen.size === this.topology.partitions) resolve(true);
+      });
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const roundTrip = (async () => {
+      await this.pubsub.listen(names.map((name, partition) => [name, (payload) => this.probes.get(payload)?.(partition)]));
+      await Promise.all(names.map((name) => this.deps.mode.publish(this.main, name, nonce)));
+      return arrived;
+    })();
+    try {
+      // Failures (Redis away) count as a failed probe; the timeout bounds every step.
+      return await Promise.race([roundTrip.catch(() => false), arrived]);
+    } finally {
+      clearTimeout(timer);
+      this.probes.delete(nonce);
+    }
+  }
+}
