@@ -46,6 +46,26 @@ export interface BatchPlan {
   refused: Map<number, Error>;
 }
 
+/**
+ * How long an older entry in another consumer's hands holds a batch back: longer than a dead
+ * worker's entries take to be taken over (about 1.6 s), so order holds across a worker's death.
+ */
+export const ORDER_WAIT_MS = 3_000;
+/** Pauses between the sends of a batch told to wait: short, doubling up to 20 ms. */
+const WAIT_FIRST_MS = 1;
+const WAIT_MAX_MS = 20;
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Sends a batch call until it is no longer told to wait for an older entry. */
+async function untilInTurn(send: () => Promise<unknown[]>): Promise<unknown[]> {
+  for (let wait = WAIT_FIRST_MS; ; wait = Math.min(WAIT_MAX_MS, wait * 2)) {
+    const replies = await send();
+    if (replies[0] !== 'wait') return replies;
+    await pause(wait);
+  }
+}
+
 /** Stream ids compared in stream order. */
 function compareIds(a: string, b: string): number {
   const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
@@ -100,6 +120,7 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
       publishCommand: topology.cluster ? ('SPUBLISH' as const) : ('PUBLISH' as const),
       firstId: ids[0] ?? '0-0',
       lastId: ids.at(-1) ?? '0-0',
+      orderWaitMs: ORDER_WAIT_MS,
     };
     const writes = mergeWrites(entries.map((entry) => entry.ops));
     return {
@@ -137,10 +158,10 @@ export async function commitBatchWith(
   for (const [index, error] of plan.refused) outcomes[index] = { ok: false, error };
   const calls = plan.calls.map(async ({ commits: indexes, merged, entryByEntry }) => {
     try {
-      let replies = merged === undefined ? undefined : await client.sbCommitMerged(merged.keys.length, ...merged.keys, ...merged.args);
+      let replies = merged === undefined ? undefined : await untilInTurn(() => client.sbCommitMerged(merged.keys.length, ...merged.keys, ...merged.args));
       if (replies === undefined || replies[0] === 'split') {
         const { keys, args } = entryByEntry();
-        replies = await client.sbCommitBatch(keys.length, ...keys, ...args);
+        replies = await untilInTurn(() => client.sbCommitBatch(keys.length, ...keys, ...args));
       }
       indexes.forEach((index, n) => (outcomes[index] = outcomeOf(replies[n])));
     } catch (err) {

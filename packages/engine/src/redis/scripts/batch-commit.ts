@@ -2,11 +2,28 @@ import type { HistoryLimits, StoreOp } from '../../engine.js';
 import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
+ * Lua: the order rule of a batch. An entry of the stream older than the batch and still pending
+ * on another consumer that received it less than `wait_ms` ago is committed first: the script
+ * answers {'wait'} before writing anything, and the caller sends the batch again a moment later.
+ * An older entry held longer than that (a failing entry, a dead worker whose entries were not
+ * taken over yet) no longer holds the batch back; nor do the consumer's own older entries.
+ */
+export const ORDER_LUA = `
+local function must_wait(stream, group, consumer, first_id, wait_ms)
+  for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '(' .. first_id, 100)) do
+    if p[2] ~= consumer and p[3] < wait_ms then return true end
+  end
+  return false
+end
+`;
+
+/**
  * batch commit: the commits of a worker's read batch whose keys share the ingest stream's slot,
  * in one call. Each entry is still all or nothing, and nothing of an entry is written or
  * published unless every check of it passed:
  *
- * 1. ownership, once for the batch: one XPENDING over the batch's id range for this consumer;
+ * 1. order (`ORDER_LUA`): {'wait'} while an older entry is in another consumer's hands;
+ *    ownership, once for the batch: one XPENDING over the batch's id range for this consumer;
  *    an entry no longer pending for it (taken over meanwhile) is skipped, reported {0};
  * 2. key types, once per distinct key (the cache follows what earlier entries of the batch
  *    create): an entry whose key holds another type is refused alone, reported {-1, reason},
@@ -18,9 +35,10 @@ import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './c
  * 4. one XACK for every entry applied, last.
  *
  * The order of KEYS and ARGV is written down once, in `batchCommitScriptCall` below, and named
- * at the top of the script. Returns one reply per entry, in order: {1, offset of each frame...} | {0} | {-1, reason}.
+ * at the top of the script. Returns {'wait'}, or one reply per entry, in order:
+ * {1, offset of each frame...} | {0} | {-1, reason}.
  */
-export const BATCH_COMMIT_SCRIPT = `
+export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}
 -- The ingest stream (of one partition); KEYS[2..]: op keys, channels' position and history keys.
 local stream = KEYS[1]
 local group, consumer = ARGV[1], ARGV[2]
@@ -29,7 +47,9 @@ local history_size, history_ttl = ARGV[3], ARGV[4]
 local epoch_candidate, publish_command = ARGV[5], ARGV[6]
 -- The lowest and highest stream id of the batch, and its entry count.
 local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
--- ARGV[10..]: per entry: stream id, op count, per op (name, key index, argument count,
+-- How long an older entry in another consumer's hands holds the batch back (ms).
+local order_wait_ms = tonumber(ARGV[10])
+-- ARGV[11..]: per entry: stream id, op count, per op (name, key index, argument count,
 -- arguments...), publish count, per publish (channel, position key index, history key index, frame).
 
 -- The key type each op needs (false: any), and the type the key holds after it (nil: unchanged).
@@ -38,7 +58,9 @@ local MAKES = {incr = 'string', pfadd = 'string', zadd = 'zset', lpush = 'list',
 -- Ops whose repetitions on one key in one batch may be merged into one call.
 local FAMILY = {incr = 'incr', pfadd = 'pfadd', zadd = 'zadd', expire = 'expire'}
 
-local entries, i = {}, 10
+if must_wait(stream, group, consumer, first_id, order_wait_ms) then return {'wait'} end
+
+local entries, i = {}, 11
 for e = 1, count do
   local id, ops, pubs = ARGV[i], {}, {}
   local opc = tonumber(ARGV[i + 1])
@@ -234,6 +256,8 @@ export interface BatchCommitInput {
   /** The lowest and highest id of the entries. */
   firstId: string;
   lastId: string;
+  /** How long an older entry in another consumer's hands holds the batch back (ms). */
+  orderWaitMs: number;
   /** In stream order. */
   entries: BatchEntryInput[];
 }
@@ -263,6 +287,7 @@ export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
     input.firstId,
     input.lastId,
     String(input.entries.length),
+    String(input.orderWaitMs),
   ];
   for (const entry of input.entries) {
     args.push(entry.id, ...encodeOps(entry.ops, indexOf), String(entry.publishes.length));

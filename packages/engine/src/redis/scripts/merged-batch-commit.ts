@@ -1,6 +1,6 @@
 import type { HistoryLimits } from '../../engine.js';
 import type { MergedWrites } from '../commit/merge.js';
-import { keyTable } from './batch-commit.js';
+import { ORDER_LUA, keyTable } from './batch-commit.js';
 import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -15,9 +15,9 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
  * published in batch order, and one XACK for the batch, last.
  *
  * The order of KEYS and ARGV is written down once, in `mergedBatchScriptCall` below, and named
- * at the top of the script. Returns {'split'}, or one reply per entry: {1, offset of each frame...}.
+ * at the top of the script. Returns {'wait'} (see `ORDER_LUA`), {'split'}, or one reply per entry: {1, offset of each frame...}.
  */
-export const MERGED_BATCH_COMMIT_SCRIPT = `
+export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}
 -- The ingest stream (of one partition); KEYS[2..]: written keys, channels' position and history keys.
 local stream = KEYS[1]
 local group, consumer = ARGV[1], ARGV[2]
@@ -26,12 +26,14 @@ local history_size, history_ttl = ARGV[3], ARGV[4]
 local epoch_candidate, publish_command = ARGV[5], ARGV[6]
 -- The lowest and highest stream id of the batch, and its entry count.
 local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
--- ARGV[10..]: the type check count, per check (key index, type); the command count, per
+-- How long an older entry in another consumer's hands holds the batch back (ms).
+local order_wait_ms = tonumber(ARGV[10])
+-- ARGV[11..]: the type check count, per check (key index, type); the command count, per
 -- command (name, key index, argument count, arguments...); then per entry: stream id, publish
 -- count, per publish (channel, position key index, history key index, frame).
 local COMMANDS = {INCRBY = true, PFADD = true, ZADD = true, ZREMRANGEBYSCORE = true, EXPIRE = true, SET = true, LPUSH = true, LTRIM = true, DEL = true}
 
-local i = 10
+local i = 11
 local check_count = tonumber(ARGV[i])
 local checks_at = i + 1
 i = checks_at + 2 * check_count
@@ -50,6 +52,7 @@ for e = 1, count do
 end
 
 -- Checks: nothing is written unless all pass.
+if must_wait(stream, group, consumer, first_id, order_wait_ms) then return {'wait'} end
 local owned = {}
 for _, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do owned[p[1]] = true end
 for e = 1, count do
@@ -146,6 +149,7 @@ export interface MergedBatchInput {
   publishCommand: 'PUBLISH' | 'SPUBLISH';
   firstId: string;
   lastId: string;
+  orderWaitMs: number;
   writes: MergedWrites;
   /** In stream order. */
   entries: { id: string; publishes: ScriptPublish[] }[];
@@ -167,6 +171,7 @@ export function mergedBatchScriptCall(input: MergedBatchInput): ScriptCall {
     input.firstId,
     input.lastId,
     String(input.entries.length),
+    String(input.orderWaitMs),
     String(checks.length),
   ];
   for (const { key, type } of checks) args.push(indexOf(key), type);
