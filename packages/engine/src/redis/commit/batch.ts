@@ -47,8 +47,8 @@ export interface BatchPlan {
 }
 
 /**
- * How long an older entry in another consumer's hands holds a batch back: longer than a dead
- * worker's entries take to be taken over (about 1.6 s), so order holds across a worker's death.
+ * How long an older entry in another live consumer's hands holds a batch back: a batch of a
+ * loaded worker takes far less; an entry held longer is failing and is retried later.
  */
 export const ORDER_WAIT_MS = 3_000;
 /** Pauses between the sends of a batch told to wait: short, doubling up to 20 ms. */
@@ -77,7 +77,7 @@ const asError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 /** Plans a batch (pure): checks each commit, maps its keys, groups the entries per stream and consumer. */
 export function planBatch(commits: Commit[], { topology, history, epoch }: PlanContext): BatchPlan {
-  const groups = new Map<string, { stream: string; consumer: string; commits: number[]; entries: BatchEntryInput[] }>();
+  const groups = new Map<string, { partition: number; stream: string; consumer: string; commits: number[]; entries: BatchEntryInput[] }>();
   const alone: number[] = [];
   const refused = new Map<number, Error>();
   commits.forEach((commit, index) => {
@@ -102,14 +102,14 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
       }
       const name = `${stream}\n${guard.consumer}`;
       let group = groups.get(name);
-      if (group === undefined) groups.set(name, (group = { stream, consumer: guard.consumer, commits: [], entries: [] }));
+      if (group === undefined) groups.set(name, (group = { partition, stream, consumer: guard.consumer, commits: [], entries: [] }));
       group.commits.push(index);
       group.entries.push({ id, ops, publishes });
     } catch (err) {
       refused.set(index, asError(err));
     }
   });
-  const calls = [...groups.values()].map(({ stream, consumer, commits: indexes, entries }): BatchCall => {
+  const calls = [...groups.values()].map(({ partition, stream, consumer, commits: indexes, entries }): BatchCall => {
     const ids = entries.map((entry) => entry.id).sort(compareIds);
     const common = {
       stream,
@@ -121,6 +121,7 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
       firstId: ids[0] ?? '0-0',
       lastId: ids.at(-1) ?? '0-0',
       orderWaitMs: ORDER_WAIT_MS,
+      alivePrefix: topology.consumerAliveKey(partition, ''),
     };
     const writes = mergeWrites(entries.map((entry) => entry.ops));
     return {

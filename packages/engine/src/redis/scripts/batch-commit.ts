@@ -3,15 +3,23 @@ import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './c
 
 /**
  * Lua: the order rule of a batch. An entry of the stream older than the batch and still pending
- * on another consumer that received it less than `wait_ms` ago is committed first: the script
- * answers {'wait'} before writing anything, and the caller sends the batch again a moment later.
- * An older entry held longer than that (a failing entry, a dead worker whose entries were not
- * taken over yet) no longer holds the batch back; nor do the consumer's own older entries.
+ * on another consumer announced alive, which received it less than `wait_ms` ago, is committed
+ * first: the script answers {'wait'} before writing anything, and the caller sends the batch
+ * again a moment later. An older entry held longer than that (a failing entry) or by a consumer
+ * no longer announced alive (a dead worker: its entries are being taken over) no longer holds
+ * the batch back; nor do the consumer's own older entries.
  */
 export const ORDER_LUA = `
-local function must_wait(stream, group, consumer, first_id, wait_ms)
+-- The alive key of a consumer is alive_prefix .. its name, in the stream's slot (not in KEYS:
+-- its name is only known once XPENDING answered).
+local function must_wait(stream, group, consumer, first_id, wait_ms, alive_prefix)
+  local alive = {}
   for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '(' .. first_id, 100)) do
-    if p[2] ~= consumer and p[3] < wait_ms then return true end
+    local holder = p[2]
+    if holder ~= consumer and p[3] < wait_ms then
+      if alive[holder] == nil then alive[holder] = redis.call('EXISTS', alive_prefix .. holder) == 1 end
+      if alive[holder] then return true end
+    end
   end
   return false
 end
@@ -49,7 +57,9 @@ local epoch_candidate, publish_command = ARGV[5], ARGV[6]
 local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
 -- How long an older entry in another consumer's hands holds the batch back (ms).
 local order_wait_ms = tonumber(ARGV[10])
--- ARGV[11..]: per entry: stream id, op count, per op (name, key index, argument count,
+-- What a consumer's name is appended to for its alive key.
+local alive_prefix = ARGV[11]
+-- ARGV[12..]: per entry: stream id, op count, per op (name, key index, argument count,
 -- arguments...), publish count, per publish (channel, position key index, history key index, frame).
 
 -- The key type each op needs (false: any), and the type the key holds after it (nil: unchanged).
@@ -58,9 +68,9 @@ local MAKES = {incr = 'string', pfadd = 'string', zadd = 'zset', lpush = 'list',
 -- Ops whose repetitions on one key in one batch may be merged into one call.
 local FAMILY = {incr = 'incr', pfadd = 'pfadd', zadd = 'zadd', expire = 'expire'}
 
-if must_wait(stream, group, consumer, first_id, order_wait_ms) then return {'wait'} end
+if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
 
-local entries, i = {}, 11
+local entries, i = {}, 12
 for e = 1, count do
   local id, ops, pubs = ARGV[i], {}, {}
   local opc = tonumber(ARGV[i + 1])
@@ -258,6 +268,8 @@ export interface BatchCommitInput {
   lastId: string;
   /** How long an older entry in another consumer's hands holds the batch back (ms). */
   orderWaitMs: number;
+  /** A consumer's alive key is this followed by its name. */
+  alivePrefix: string;
   /** In stream order. */
   entries: BatchEntryInput[];
 }
@@ -288,6 +300,7 @@ export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
     input.lastId,
     String(input.entries.length),
     String(input.orderWaitMs),
+    input.alivePrefix,
   ];
   for (const entry of input.entries) {
     args.push(entry.id, ...encodeOps(entry.ops, indexOf), String(entry.publishes.length));

@@ -28,12 +28,14 @@ local epoch_candidate, publish_command = ARGV[5], ARGV[6]
 local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
 -- How long an older entry in another consumer's hands holds the batch back (ms).
 local order_wait_ms = tonumber(ARGV[10])
--- ARGV[11..]: the type check count, per check (key index, type); the command count, per
+-- What a consumer's name is appended to for its alive key.
+local alive_prefix = ARGV[11]
+-- ARGV[12..]: the type check count, per check (key index, type); the command count, per
 -- command (name, key index, argument count, arguments...); then per entry: stream id, publish
 -- count, per publish (channel, position key index, history key index, frame).
 local COMMANDS = {INCRBY = true, PFADD = true, ZADD = true, ZREMRANGEBYSCORE = true, EXPIRE = true, SET = true, LPUSH = true, LTRIM = true, DEL = true}
 
-local i = 11
+local i = 12
 local check_count = tonumber(ARGV[i])
 local checks_at = i + 1
 i = checks_at + 2 * check_count
@@ -52,7 +54,7 @@ for e = 1, count do
 end
 
 -- Checks: nothing is written unless all pass.
-if must_wait(stream, group, consumer, first_id, order_wait_ms) then return {'wait'} end
+if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
 local owned = {}
 for _, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do owned[p[1]] = true end
 for e = 1, count do
@@ -150,6 +152,7 @@ export interface MergedBatchInput {
   firstId: string;
   lastId: string;
   orderWaitMs: number;
+  alivePrefix: string;
   writes: MergedWrites;
   /** In stream order. */
   entries: { id: string; publishes: ScriptPublish[] }[];
@@ -172,6 +175,7 @@ export function mergedBatchScriptCall(input: MergedBatchInput): ScriptCall {
     input.lastId,
     String(input.entries.length),
     String(input.orderWaitMs),
+    input.alivePrefix,
     String(checks.length),
   ];
   for (const { key, type } of checks) args.push(indexOf(key), type);
