@@ -70,7 +70,7 @@ describe.each(engines)('%s engine: commitBatch', (_name, make) => {
 
     expect(await engine.read([{ op: 'get', key: 'sb:test:count' }, { op: 'pfcount', key: 'sb:test:hll' }])).toEqual([21, 3]);
     expect(await engine.readStrings([{ op: 'lrange', key: 'sb:test:list', start: 0, stop: -1 }])).toEqual([['5', '4', '3']]);
-    expect(await engine.readStrings([{ op: 'zrangebyscore', key: 'sb:test:z', min: 0, max: 10 }])).toEqual([['even', 'odd']]);
+    expect(await engine.readStrings([{ op: 'zrangebyscore', key: 'sb:test:z', min: 0 }])).toEqual([['even', 'odd']]);
     expect((await engine.ingestBacklog()).pending).toBe(0);
 
     await waitFor(() => seen.length === 7, { what: 'every frame' });
