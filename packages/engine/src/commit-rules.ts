@@ -90,23 +90,45 @@ function named(value: unknown, what: string): void {
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
+type CommitFn = (commit: Commit) => Promise<CommitResult>;
+
+/** Issues one commit now; its outcome never rejects. */
+function outcomeOf(commit: CommitFn, one: Commit): Promise<CommitOutcome> {
+  let pending: Promise<CommitResult>;
+  try {
+    pending = commit(one);
+  } catch (err) {
+    pending = Promise.reject(asError(err));
+  }
+  return pending.then(
+    (result): CommitOutcome => ({ ok: true, result }),
+    (err: unknown): CommitOutcome => ({ ok: false, error: asError(err) }),
+  );
+}
+
 /**
  * Commits in order, each issued without waiting for the one before (an engine that sends
  * commands in call order on one connection applies them in that order), one outcome per commit.
  */
-export function commitEach(commit: (commit: Commit) => Promise<CommitResult>, commits: Commit[]): Promise<CommitOutcome[]> {
+export function commitEach(commit: CommitFn, commits: Commit[]): Promise<CommitOutcome[]> {
+  return Promise.all(commits.map((one) => outcomeOf(commit, one)));
+}
+
+/**
+ * Commits in order for an engine that may apply two commits issued at once in either order (a
+ * commit spanning several slots of a Redis Cluster runs its last step after the others): a
+ * commit waits for the earlier ones that publish on one of its channels to settle; the others
+ * are issued at once. One outcome per commit.
+ */
+export function commitChained(commit: CommitFn, commits: Commit[]): Promise<CommitOutcome[]> {
+  const last = new Map<string, Promise<CommitOutcome>>();
   return Promise.all(
     commits.map((one) => {
-      let pending: Promise<CommitResult>;
-      try {
-        pending = commit(one);
-      } catch (err) {
-        pending = Promise.reject(asError(err));
-      }
-      return pending.then(
-        (result): CommitOutcome => ({ ok: true, result }),
-        (err: unknown): CommitOutcome => ({ ok: false, error: asError(err) }),
-      );
+      const channels = [...new Set(publishesOf(one).map(({ channel }) => channel))];
+      const before = channels.flatMap((channel) => last.get(channel) ?? []);
+      const outcome = before.length === 0 ? outcomeOf(commit, one) : Promise.all(before).then(() => outcomeOf(commit, one));
+      for (const channel of channels) last.set(channel, outcome);
+      return outcome;
     }),
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commitEach, validateCommit } from '../src/commit-rules.js';
+import { commitChained, commitEach, validateCommit } from '../src/commit-rules.js';
 import type { Commit, CommitResult, StoreOp } from '../src/engine.js';
 
 const withOps = (...ops: StoreOp[]): Commit => ({ guard: { kind: 'none' }, ops });
@@ -65,5 +65,26 @@ describe('commitEach', () => {
       { ok: false, error: new Error('refused') },
       { ok: true, result: { applied: false } },
     ]);
+  });
+});
+
+describe('commitChained', () => {
+  it('issues a commit once the earlier ones on its channels settled, the others at once', async () => {
+    const on = (channel: string, n: number): Commit => ({ guard: { kind: 'none' }, ops: [{ op: 'incr', key: `k${n}` }], publish: { channel, frame: '{}' } });
+    const issued: number[] = [];
+    const settle = new Map<number, (result: CommitResult) => void>();
+    const outcomes = commitChained((commit) => {
+      const n = Number(commit.ops[0]!.key.slice(1));
+      issued.push(n);
+      return new Promise((resolve, reject) => settle.set(n, (result) => (n === 0 ? reject(new Error('refused')) : resolve(result))));
+    }, [on('x', 0), on('y', 1), on('x', 2), { guard: { kind: 'none' }, ops: [{ op: 'del', key: 'k3' }] }]);
+    // Commit 2 shares channel x with commit 0: it waits; the others go at once.
+    expect(issued).toEqual([0, 1, 3]);
+    settle.get(0)!({ applied: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    // A refused commit releases the next one all the same.
+    expect(issued).toEqual([0, 1, 3, 2]);
+    for (const n of [1, 2, 3]) settle.get(n)!({ applied: true });
+    expect((await outcomes).map((o) => o.ok)).toEqual([false, true, true, true]);
   });
 });

@@ -5,7 +5,8 @@ import type { ChannelHandler, ChannelMessage, ChannelPosition, Channels, History
 import type { Client } from './connections.js';
 import type { Mode } from './mode.js';
 import type { PubSub } from './pubsub.js';
-import { runHistory, runPosition } from './scripts/position.js';
+import { runHistory } from './scripts/history.js';
+import { runPosition } from './scripts/position.js';
 import type { RawEntry } from './stream-entries.js';
 import type { Topology } from './topology.js';
 

@@ -5,7 +5,7 @@ import type { Client, ConnectionFactory } from './connections.js';
 import type { ConsumerGroups } from './groups.js';
 import { PartitionedReads } from './partitioned-reads.js';
 import type { PubSub } from './pubsub.js';
-import { runPartitionRead } from './scripts/append.js';
+import { runPartitionRead } from './scripts/partition-read.js';
 import { toFields, type RawEntry } from './stream-entries.js';
 import { entryId, type Topology } from './topology.js';
 

@@ -1,7 +1,9 @@
 import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, ingestRoute, parseJson } from '@switchboard/protocol';
+import { commitChained, commitEach } from '../commit-rules.js';
 import type { Client, ConnectionFactory } from './connections.js';
 import { blockingReader, wokenReader, type IngestReader, type ReaderDeps } from './ingest-readers.js';
-import { runAppendOnce, runClusterAppend, type AppendMarker, type AppendReply } from './scripts/append.js';
+import { runAppendOnce, type AppendMarker, type AppendReply } from './scripts/append-once.js';
+import { runClusterAppend } from './scripts/cluster-append.js';
 import { flatFields } from './stream-entries.js';
 import { clusterTopology, singleTopology, type Topology } from './topology.js';
 
@@ -31,6 +33,8 @@ export interface Mode {
 
   /** The ingest partition an entry goes to: that of the channel it publishes on (cluster only). */
   ingestPartition(fields: Record<string, string>, route: string | undefined): number;
+  /** How `commitBatch` issues commits so that those of one channel apply in the given order. */
+  readonly commitBatch: typeof commitEach;
   /** How workers read new entries. */
   createReader(deps: ReaderDeps): IngestReader;
   /** Appends an entry to a partition, once per marker when there is one. */
@@ -80,6 +84,8 @@ export const singleMode: Mode = {
   },
   publish: (main, name, payload) => main.publish(name, payload),
   ingestPartition: () => 0,
+  // One connection, commands applied in the order sent, every commit one script.
+  commitBatch: commitEach,
   createReader: blockingReader,
   async append(main, partition, fields, marker) {
     const stream = singleTopology.ingestStream(partition);
@@ -122,6 +128,8 @@ export function clusterMode(partitions: number): Mode {
     },
     publish: (main, name, payload) => main.spublish(name, payload),
     ingestPartition: (fields, route) => topology.partitionOf(route ?? ingestRoute(fields['kind'] ?? '', () => parsedBody(fields['body']))),
+    // A commit spanning slots runs its guarded step last: a later commit must wait for it.
+    commitBatch: commitChained,
     createReader: wokenReader,
     append: (main, partition, fields, marker) =>
       runClusterAppend(main, {

@@ -30,9 +30,12 @@ import type { IngestReader } from './ingest-readers.js';
 import { RedisLeases } from './leases.js';
 import { clusterMode, singleMode, type Mode, type SlotsWatch } from './mode.js';
 import { PubSub } from './pubsub.js';
-import { defineAppendScripts } from './scripts/append.js';
+import { defineAppendOnceScript } from './scripts/append-once.js';
+import { defineClusterAppendScript } from './scripts/cluster-append.js';
+import { defineHistoryScript } from './scripts/history.js';
 import { defineLeaseScripts } from './scripts/lease.js';
-import { definePositionScripts } from './scripts/position.js';
+import { definePartitionReadScript } from './scripts/partition-read.js';
+import { definePositionScript } from './scripts/position.js';
 import { defineTakeOverScript } from './scripts/take-over.js';
 import { RedisStore } from './store.js';
 import type { ChannelNames, Topology } from './topology.js';
@@ -97,7 +100,11 @@ export class RedisEngine implements Engine {
       maxRetriesPerRequest: 1,
       commandTimeout: 5_000,
     });
-    for (const define of [defineCommitScript, defineBatchCommitScript, definePositionScripts, defineTakeOverScript, defineAppendScripts, defineLeaseScripts]) define(this.main);
+    const scripts = [
+      defineCommitScript, defineBatchCommitScript, definePositionScript, defineHistoryScript, defineTakeOverScript,
+      defineAppendOnceScript, defineClusterAppendScript, definePartitionReadScript, defineLeaseScripts,
+    ];
+    for (const define of scripts) define(this.main);
 
     const epoch = createEpochSource();
     const { main, mode } = this;
@@ -105,7 +112,7 @@ export class RedisEngine implements Engine {
     this.pubsub = new PubSub(mode, connect, logger);
     this.reader = mode.createReader({ main, connect, topology: this.topology, groups: this.groups, pubsub: this.pubsub, logger });
     this.ingest = new RedisIngest({ main, mode, groups: this.groups, reader: this.reader, deadLetterMaxLen: options.deadLetterMaxLen ?? 10_000 });
-    this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, epoch });
+    this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, batch: mode.commitBatch, epoch });
     this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, logger });
     this.leases = new RedisLeases(main);
   }

@@ -2,12 +2,15 @@ import type { Commit, CommitOutcome, CommitResult, HistoryLimits, Store, StoreRe
 import { commitBatchWith } from './commit/batch.js';
 import { commitWith } from './commit/run.js';
 import type { Client } from './connections.js';
+import type { Mode } from './mode.js';
 import type { Topology } from './topology.js';
 
 export interface StoreDeps {
   main: Client;
   topology: Topology;
   history: HistoryLimits;
+  /** How a batch is issued (see Mode.commitBatch). */
+  batch: Mode['commitBatch'];
   /** A new epoch candidate (for a channel that has none). */
   epoch: () => string;
 }
@@ -26,7 +29,8 @@ export class RedisStore implements Store {
   }
 
   commitBatch(commits: Commit[]): Promise<CommitOutcome[]> {
-    return commitBatchWith(this.main, commits, this.deps, (commit) => this.commit(commit));
+    // Entry commits in one script call per partition; the others as the mode batches them.
+    return commitBatchWith(this.main, commits, this.deps, (alone) => this.deps.batch((commit) => this.commit(commit), alone));
   }
 
   /**

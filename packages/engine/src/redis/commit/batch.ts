@@ -1,7 +1,7 @@
 import type { Cluster, Redis, Result } from 'ioredis';
 import { INGEST_GROUP } from '@switchboard/protocol';
-import { commitEach, validateCommit } from '../../commit-rules.js';
-import { publishesOf, type Commit, type CommitOutcome, type CommitResult } from '../../engine.js';
+import { validateCommit } from '../../commit-rules.js';
+import { publishesOf, type Commit, type CommitOutcome } from '../../engine.js';
 import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
 import type { ScriptCall } from '../scripts/commit.js';
 import { entryAddress } from '../topology.js';
@@ -152,7 +152,7 @@ export async function commitBatchWith(
   client: Redis | Cluster,
   commits: Commit[],
   context: PlanContext,
-  commitAlone: (commit: Commit) => Promise<CommitResult>,
+  commitAlone: (commits: Commit[]) => Promise<CommitOutcome[]>,
 ): Promise<CommitOutcome[]> {
   const plan = planBatch(commits, context);
   const outcomes = new Array<CommitOutcome>(commits.length);
@@ -169,10 +169,7 @@ export async function commitBatchWith(
       for (const index of indexes) outcomes[index] = { ok: false, error: asError(err) };
     }
   });
-  const lone = commitEach(
-    commitAlone,
-    plan.alone.map((index) => commits[index] as Commit),
-  ).then((results) => results.forEach((outcome, n) => (outcomes[plan.alone[n] as number] = outcome)));
+  const lone = commitAlone(plan.alone.map((index) => commits[index] as Commit)).then((results) => results.forEach((outcome, n) => (outcomes[plan.alone[n] as number] = outcome)));
   await Promise.all([...calls, lone]);
   return outcomes;
 }

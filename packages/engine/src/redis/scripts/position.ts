@@ -1,6 +1,5 @@
 import type { Result } from 'ioredis';
 import type { Client } from '../connections.js';
-import type { RawEntry } from '../stream-entries.js';
 import { CHANNEL_LUA } from './channel.js';
 
 /**
@@ -16,34 +15,14 @@ local epoch, offset = channel_position(position_key, history_key, epoch_candidat
 return {epoch, tostring(offset)}
 `;
 
-/**
- * history: the channel's position and, when the epoch matches and `since` is not past the
- * latest offset, the history entries after \`since\` (at most latest - since of them).
- * Returns {epoch, offset} or {epoch, offset, entries}.
- */
-export const HISTORY_SCRIPT = `${CHANNEL_LUA}
-local position_key, history_key = KEYS[1], KEYS[2]
--- The epoch a channel without one starts; the client's epoch; since (a whole number >= 0); since + 1.
-local epoch_candidate, client_epoch, since_arg, from = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-
-local epoch, offset = channel_position(position_key, history_key, epoch_candidate)
-local since = tonumber(since_arg)
-if epoch ~= client_epoch or since >= offset then return {epoch, tostring(offset)} end
-return {epoch, tostring(offset), redis.call('XRANGE', history_key, from, '+', 'COUNT', offset - since)}
-`;
-
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbPosition(position: string, history: string, epoch: string): Result<[string, string], Context>;
-    sbHistory(
-      position: string, history: string, epoch: string, clientEpoch: string, since: string, from: string,
-    ): Result<[string, string, RawEntry[]?], Context>;
   }
 }
 
-export function definePositionScripts(client: Client): void {
+export function definePositionScript(client: Client): void {
   client.defineCommand('sbPosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
-  client.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
 }
 
 /** A channel's keys as stored, and the epoch it starts when it has none. */
@@ -55,12 +34,3 @@ export interface PositionInput {
 
 export const runPosition = (client: Client, { position, history, epoch }: PositionInput): Promise<[string, string]> =>
   client.sbPosition(position, history, epoch);
-
-export interface HistoryInput extends PositionInput {
-  clientEpoch: string;
-  /** A whole number >= 0. */
-  since: number;
-}
-
-export const runHistory = (client: Client, { position, history, epoch, clientEpoch, since }: HistoryInput): Promise<[string, string, RawEntry[]?]> =>
-  client.sbHistory(position, history, epoch, clientEpoch, String(since), String(since + 1));
