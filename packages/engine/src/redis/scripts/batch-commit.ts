@@ -1,4 +1,5 @@
 import type { HistoryLimits, StoreOp } from '../../engine.js';
+import { CHANNEL_LUA } from './channel.js';
 import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -26,6 +27,49 @@ end
 `;
 
 /**
+ * Lua: the channel side of a batch, shared by both batch scripts. `channels` maps a position key
+ * to {name, history, frames}; `order` lists the position keys in first-use order.
+ */
+export const BATCH_CHANNELS_LUA = `${CHANNEL_LUA}
+-- Each channel's position read once and advanced by its frame count with one HINCRBY.
+local function advance_channels(channels, order, epoch_candidate)
+  for _, position_key in ipairs(order) do
+    local channel = channels[position_key]
+    channel.epoch = channel_position(position_key, channel.history, epoch_candidate)
+    channel.next = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
+  end
+end
+-- Publishes a frame with its channel's next offset, appended to the history first; returns the offset.
+local function publish_next(channel, frame, publish_command)
+  local offset = channel.next
+  channel.next = offset + 1
+  if string.len(frame) == 2 then
+    frame = '{"offset":' .. offset .. '}'
+  else
+    frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
+  end
+  -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
+  local id = offset .. '-0'
+  local added = redis.pcall('XADD', channel.history, id, 'f', frame)
+  if type(added) == 'table' and added.err then
+    -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
+    redis.call('DEL', channel.history)
+    redis.call('XADD', channel.history, id, 'f', frame)
+  end
+  redis.call(publish_command, channel.name, channel.epoch .. ' ' .. offset .. ' ' .. frame)
+  return offset
+end
+-- Once per channel and batch: the history keeps exactly its newest history_size frames.
+local function settle_channels(channels, order, history_size, history_ttl)
+  for _, position_key in ipairs(order) do
+    local channel = channels[position_key]
+    redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
+    redis.call('EXPIRE', channel.history, history_ttl)
+  end
+end
+`;
+
+/**
  * batch commit: the commits of a worker's read batch whose keys share the ingest stream's slot,
  * in one call. Each entry is still all or nothing, and nothing of an entry is written or
  * published unless every check of it passed:
@@ -46,7 +90,7 @@ end
  * at the top of the script. Returns {'wait'}, or one reply per entry, in order:
  * {1, offset of each frame...} | {0} | {-1, reason}.
  */
-export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}
+export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}
 -- The ingest stream (of one partition); KEYS[2..]: op keys, channels' position and history keys.
 local stream = KEYS[1]
 local group, consumer = ARGV[1], ARGV[2]
@@ -154,18 +198,7 @@ for _, e in ipairs(applying) do
     channel.frames = channel.frames + 1
   end
 end
-for _, position_key in ipairs(order) do
-  local channel = channels[position_key]
-  local position = redis.call('HMGET', position_key, 'epoch', 'offset')
-  if position[1] then
-    channel.epoch = position[1]
-  else
-    redis.call('DEL', channel.history)
-    redis.call('HSET', position_key, 'epoch', epoch_candidate, 'offset', '0')
-    channel.epoch = epoch_candidate
-  end
-  channel.next = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
-end
+advance_channels(channels, order, epoch_candidate)
 
 -- Writes: nothing below can fail on what was checked above.
 local merged, merged_keys = {}, {}
@@ -206,24 +239,7 @@ for _, e in ipairs(applying) do
   local reply = {1}
   for _, pub in ipairs(entry[3]) do
     local channel = channels[pub[2]]
-    local offset = channel.next
-    channel.next = offset + 1
-    local frame = pub[4]
-    if string.len(frame) == 2 then
-      frame = '{"offset":' .. offset .. '}'
-    else
-      frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
-    end
-    -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
-    local id = offset .. '-0'
-    local added = redis.pcall('XADD', channel.history, id, 'f', frame)
-    if type(added) == 'table' and added.err then
-      -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
-      redis.call('DEL', channel.history)
-      redis.call('XADD', channel.history, id, 'f', frame)
-    end
-    redis.call(publish_command, channel.name, channel.epoch .. ' ' .. offset .. ' ' .. frame)
-    reply[#reply + 1] = offset
+    reply[#reply + 1] = publish_next(channel, pub[4], publish_command)
   end
   replies[e] = reply
   acked[#acked + 1] = entry[1]
@@ -235,12 +251,7 @@ for _, key in ipairs(merged_keys) do
   for j = 1, #m.scored, 1000 do redis.call('ZADD', key, unpack(m.scored, j, math.min(j + 999, #m.scored))) end
   if m.expire then redis.call('EXPIRE', key, m.expire) end
 end
-for _, position_key in ipairs(order) do
-  local channel = channels[position_key]
-  -- Once per channel and batch: the history keeps exactly the newest history_size frames.
-  redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
-  redis.call('EXPIRE', channel.history, history_ttl)
-end
+settle_channels(channels, order, history_size, history_ttl)
 
 -- 4. Acknowledged last, at once.
 for j = 1, #acked, 500 do redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked))) end

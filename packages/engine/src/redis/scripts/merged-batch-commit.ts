@@ -1,6 +1,6 @@
 import type { HistoryLimits } from '../../engine.js';
 import type { MergedWrites } from '../commit/merge.js';
-import { ORDER_LUA, keyTable } from './batch-commit.js';
+import { BATCH_CHANNELS_LUA, ORDER_LUA, keyTable } from './batch-commit.js';
 import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -17,7 +17,7 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
  * The order of KEYS and ARGV is written down once, in `mergedBatchScriptCall` below, and named
  * at the top of the script. Returns {'wait'} (see `ORDER_LUA`), {'split'}, or one reply per entry: {1, offset of each frame...}.
  */
-export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}
+export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}
 -- The ingest stream (of one partition); KEYS[2..]: written keys, channels' position and history keys.
 local stream = KEYS[1]
 local group, consumer = ARGV[1], ARGV[2]
@@ -85,18 +85,7 @@ for e = 1, count do
 end
 
 -- Writes: nothing below can fail on what was checked above.
-for _, position_key in ipairs(order) do
-  local channel = channels[position_key]
-  local position = redis.call('HMGET', position_key, 'epoch', 'offset')
-  if position[1] then
-    channel.epoch = position[1]
-  else
-    redis.call('DEL', channel.history)
-    redis.call('HSET', position_key, 'epoch', epoch_candidate, 'offset', '0')
-    channel.epoch = epoch_candidate
-  end
-  channel.next = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
-end
+advance_channels(channels, order, epoch_candidate)
 i = commands_at
 for c = 1, command_count do
   local argc = tonumber(ARGV[i + 2])
@@ -110,33 +99,11 @@ for e = 1, count do
   for p = 0, tonumber(ARGV[at]) - 1 do
     local base = at + 1 + 4 * p
     local channel = channels[KEYS[tonumber(ARGV[base + 1])]]
-    local offset = channel.next
-    channel.next = offset + 1
-    local frame = ARGV[base + 3]
-    if string.len(frame) == 2 then
-      frame = '{"offset":' .. offset .. '}'
-    else
-      frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
-    end
-    -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
-    local id = offset .. '-0'
-    local added = redis.pcall('XADD', channel.history, id, 'f', frame)
-    if type(added) == 'table' and added.err then
-      -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
-      redis.call('DEL', channel.history)
-      redis.call('XADD', channel.history, id, 'f', frame)
-    end
-    redis.call(publish_command, channel.name, channel.epoch .. ' ' .. offset .. ' ' .. frame)
-    reply[#reply + 1] = offset
+    reply[#reply + 1] = publish_next(channel, ARGV[base + 3], publish_command)
   end
   replies[e] = reply
 end
-for _, position_key in ipairs(order) do
-  local channel = channels[position_key]
-  -- Once per channel and batch: the history keeps exactly the newest history_size frames.
-  redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
-  redis.call('EXPIRE', channel.history, history_ttl)
-end
+settle_channels(channels, order, history_size, history_ttl)
 for j = 1, count, 500 do redis.call('XACK', stream, group, unpack(ids, j, math.min(j + 499, count))) end
 return replies
 `;
