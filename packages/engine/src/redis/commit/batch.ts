@@ -66,11 +66,22 @@ async function untilInTurn(send: () => Promise<unknown[]>): Promise<unknown[]> {
   }
 }
 
-/** Stream ids compared in stream order. */
-function compareIds(a: string, b: string): number {
-  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
-  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
-  return aMs - bMs || aSeq - bSeq;
+/** A stream id as its two numbers, for comparing in stream order. */
+const idParts = (id: string): [number, number] => {
+  const dash = id.indexOf('-');
+  return dash === -1 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+};
+
+/** The lowest and highest of stream ids, in one pass. */
+function idRange(ids: string[]): [string, string] {
+  let [low, high] = [ids[0] ?? '0-0', ids[0] ?? '0-0'];
+  let [lowParts, highParts] = [idParts(low), idParts(high)];
+  for (const id of ids) {
+    const parts = idParts(id);
+    if (parts[0] < lowParts[0] || (parts[0] === lowParts[0] && parts[1] < lowParts[1])) [low, lowParts] = [id, parts];
+    if (parts[0] > highParts[0] || (parts[0] === highParts[0] && parts[1] > highParts[1])) [high, highParts] = [id, parts];
+  }
+  return [low, high];
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
@@ -110,7 +121,7 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
     }
   });
   const calls = [...groups.values()].map(({ partition, stream, consumer, commits: indexes, entries }): BatchCall => {
-    const ids = entries.map((entry) => entry.id).sort(compareIds);
+    const [firstId, lastId] = idRange(entries.map((entry) => entry.id));
     const common = {
       stream,
       group: INGEST_GROUP,
@@ -118,8 +129,8 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
       history,
       epoch: epoch(),
       publishCommand: topology.cluster ? ('SPUBLISH' as const) : ('PUBLISH' as const),
-      firstId: ids[0] ?? '0-0',
-      lastId: ids.at(-1) ?? '0-0',
+      firstId,
+      lastId,
       orderWaitMs: ORDER_WAIT_MS,
       alivePrefix: topology.consumerAliveKey(partition, ''),
     };
