@@ -23,6 +23,7 @@ import {
   type TakeOver,
 } from '../engine.js';
 import { RedisChannels } from './channels.js';
+import { defineBatchCommitScript } from './commit/batch.js';
 import { defineCommitScript } from './commit/run.js';
 import { connectionFactory, quit, type Client, type ClusterNode } from './connections.js';
 import { ConsumerGroups } from './groups.js';
@@ -106,7 +107,7 @@ export class RedisEngine implements Engine {
       commandTimeout: 5_000,
     });
     const scripts = [
-      defineCommitScript, definePositionScript, defineHistoryScript, defineTakeOverScript,
+      defineCommitScript, defineBatchCommitScript, definePositionScript, defineHistoryScript, defineTakeOverScript,
       defineAppendOnceScript, defineClusterAppendScript, definePartitionReadScript, defineLeaseScripts,
     ];
     for (const define of scripts) define(this.main);

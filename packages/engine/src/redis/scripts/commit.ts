@@ -177,11 +177,14 @@ function keyIndex(keys: string[], key: string): number {
   return (index === -1 ? keys.push(key) - 1 : index) + 1;
 }
 
-/** Ops in the script's form: name, key index, argument count, arguments... (numbers already checked). */
-function encodeOps(ops: StoreOp[], keys: string[]): string[] {
+/**
+ * Ops in the scripts' form: name, key index (`indexOf` gives it, 1-based), argument count,
+ * arguments... (numbers already checked by `validateCommit`).
+ */
+export function encodeOps(ops: StoreOp[], indexOf: (key: string) => number): string[] {
   const kept = ops.filter((op) => op.op !== 'lpush' || op.values.length > 0); // LPUSH needs a value
   const out: string[] = [String(kept.length)];
-  const push = (name: string, key: string, args: string[]) => out.push(name, String(keyIndex(keys, key)), String(args.length), ...args);
+  const push = (name: string, key: string, args: string[]) => out.push(name, String(indexOf(key)), String(args.length), ...args);
   for (const op of kept) {
     switch (op.op) {
       case 'incr':
@@ -220,8 +223,8 @@ function encodeOps(ops: StoreOp[], keys: string[]): string[] {
   return out;
 }
 
-/** A frame as the script takes it: trailing whitespace dropped, `{}` when empty. */
-function scriptFrame(frame: string): string {
+/** A frame as the scripts take it: trailing whitespace dropped, `{}` when empty. */
+export function scriptFrame(frame: string): string {
   const trimmed = frame.trimEnd();
   return /^\{\s*\}$/.test(trimmed) ? '{}' : trimmed;
 }
@@ -231,7 +234,7 @@ export function commitScriptCall(input: CommitScriptInput): ScriptCall {
   const { guard } = input;
   // KEYS[1] is the guard's key; a run without a guard starts with its first op key instead.
   const keys = guard.kind === 'entry' ? [guard.stream] : guard.kind === 'once' ? [guard.marker] : [];
-  const ops = encodeOps(input.ops, keys);
+  const ops = encodeOps(input.ops, (key) => keyIndex(keys, key));
   const publishes = input.publishes.flatMap(({ pubsub, position, history, frame }) => [
     pubsub, String(keyIndex(keys, position)), String(keyIndex(keys, history)), scriptFrame(frame),
   ]);
