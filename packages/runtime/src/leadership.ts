@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Engine } from '@switchboard/engine';
+import type { Leases } from '@switchboard/engine';
 import { slotOf, SlotScheduler } from './slots.js';
 
 export interface LeadershipOptions {
@@ -49,7 +49,7 @@ export class Leadership {
   private readonly tasks: { task: LeaderTask; scheduler: SlotScheduler }[] = [];
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Leases,
     private readonly options: LeadershipOptions,
     private readonly logger: Logger,
   ) {}

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Engine } from '@switchboard/engine';
+import type { IngestQueue } from '@switchboard/engine';
 import { retry, type BackoffOptions } from '@switchboard/runtime';
 import type { WorkerMetrics } from './metrics.js';
 import type { EntryProcessor } from './processor.js';
@@ -49,7 +49,7 @@ export class IngestConsumer {
   private readonly aliveTtlMs: number;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: IngestQueue,
     private readonly processor: EntryProcessor,
     private readonly options: ConsumerOptions,
     private readonly metrics: WorkerMetrics,

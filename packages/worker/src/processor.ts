@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import type { Commit, CommitGuard, CommitOutcome, Engine, StreamEntry } from '@switchboard/engine';
+import type { Commit, CommitGuard, CommitOutcome, IngestQueue, Store, StreamEntry } from '@switchboard/engine';
 import { INGEST_KINDS, type IngestKind } from '@switchboard/protocol';
 import { StateReadError, decodeEntry, stateReader, type DecodedEntry, type ProductResult, type ProductSettings, type StateReader } from './entry.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -47,7 +47,7 @@ export const MAX_DELIVERIES = 5;
 /** Validates, applies and publishes ingest entries; never throws. */
 export class EntryProcessor {
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Store & Pick<IngestQueue, 'deadLetter'>,
     private readonly consumer: string,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,

@@ -24,6 +24,7 @@ import {
   type RedisNodeRole,
 } from '../engine.js';
 import { commitEach, validateCommit } from '../commit-rules.js';
+import { delayOrWake } from '../wait.js';
 import { ExpiringMap } from './expiring-map.js';
 import { MemoryStore } from './memory-store.js';
 import { MemoryDeadLetters } from './dead-letters.js';
@@ -147,14 +148,9 @@ export class MemoryEngine implements Engine {
 
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     if (this.undelivered.length === 0 && blockMs > 0) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.waiters.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, blockMs);
+      await delayOrWake(blockMs, (wake) => {
         this.waiters.add(wake);
+        return () => this.waiters.delete(wake);
       });
     }
     const taken = this.undelivered.splice(0, count);
