@@ -1,5 +1,5 @@
 import type { HistoryLimits, StoreOp } from '../../engine.js';
-import { CHANNEL_LUA } from './channel.js';
+import { APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
 import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -90,7 +90,7 @@ end
  * at the top of the script. Returns {'wait'}, or one reply per entry, in order:
  * {1, offset of each frame...} | {0} | {-1, reason}.
  */
-export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}
+export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${APPLY_OP_LUA}
 -- The ingest stream (of one partition); KEYS[2..]: op keys, channels' position and history keys.
 local stream = KEYS[1]
 local group, consumer = ARGV[1], ARGV[2]
@@ -222,19 +222,7 @@ for _, e in ipairs(applying) do
       elseif name == 'pfadd' then m.members[#m.members + 1] = ARGV[a]
       elseif name == 'zadd' then m.scored[#m.scored + 1] = ARGV[a] m.scored[#m.scored + 1] = ARGV[a + 1]
       elseif name == 'expire' then m.expire = ARGV[a] end
-    elseif name == 'incr' then redis.call('INCRBY', key, ARGV[a])
-    elseif name == 'pfadd' then redis.call('PFADD', key, ARGV[a])
-    elseif name == 'zadd' then redis.call('ZADD', key, ARGV[a], ARGV[a + 1])
-    elseif name == 'zremrangebyscore' then redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a])
-    elseif name == 'expire' then redis.call('EXPIRE', key, ARGV[a])
-    elseif name == 'setnx' then redis.call('SET', key, ARGV[a], 'NX', 'EX', ARGV[a + 1])
-    elseif name == 'lpush' then
-      for j = a, a + argc - 1, 500 do redis.call('LPUSH', key, unpack(ARGV, j, math.min(j + 499, a + argc - 1))) end
-    elseif name == 'ltrim' then redis.call('LTRIM', key, ARGV[a], ARGV[a + 1])
-    elseif name == 'del' then redis.call('DEL', key)
-    elseif name == 'set' then redis.call('SET', key, ARGV[a])
-    elseif name == 'setex' then redis.call('SET', key, ARGV[a], 'EX', ARGV[a + 1])
-    end
+    else apply_op(name, key, a, argc) end
   end
   local reply = {1}
   for _, pub in ipairs(entry[3]) do
