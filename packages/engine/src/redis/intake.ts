@@ -93,15 +93,15 @@ export class RedisIntake {
   }
 
   /**
-   * Appends every entry to its partition (all at once), then acknowledges those appended, found
-   * appended already, or gone from the stream, in one XACK. A failed append stays pending (taken
+   * Appends every entry to its partition and dead-letters the broken ones (all at once), then
+   * acknowledges those appended, found appended already, or gone from the stream, in one XACK. A failed append stays pending (taken
    * again later) and its error is thrown once the others are acknowledged.
    */
   private async forwardEntries(entries: RawEntry[], consumers: string[]): Promise<IntakeForward> {
     const { main, mode, deadLetterMaxLen } = this.deps;
     const result: IntakeForward = { forwarded: 0, duplicates: 0, deadLettered: 0, consumers };
     const done: string[] = [];
-    const appends: Promise<void>[] = [];
+    const steps: Promise<void>[] = [];
     for (const [id, flat] of entries) {
       // Trimmed away while pending: nothing left to forward.
       if (flat === null) {
@@ -111,14 +111,15 @@ export class RedisIntake {
       const fields = toFields(flat);
       const envelope = validate(ingestEnvelopeSchema, fields);
       if (!envelope.ok) {
-        await mode.deadLetter(main, { stream: INGEST_STREAM, id, sourceId: id, fields, reason: envelope.error, maxLen: deadLetterMaxLen });
-        result.deadLettered += 1;
+        // Copied, then acknowledged by itself (mode.deadLetter).
+        const letter = { stream: INGEST_STREAM, id, sourceId: id, fields, reason: envelope.error, maxLen: deadLetterMaxLen };
+        steps.push(mode.deadLetter(main, letter).then(() => void (result.deadLettered += 1)));
         continue;
       }
       // The entry's time is that of its intake id, not of the partition entry appended later.
       const forwarded = fields['at'] === undefined ? { ...fields, at: streamIdTime(id) } : fields;
       const marker = { key: intakeMarkerKey(id), ttlS: INTAKE_MARKER_TTL_S, value: id };
-      appends.push(
+      steps.push(
         mode.append(main, mode.ingestPartition(fields, undefined), forwarded, marker).then(([appended]) => {
           if (appended === 1) result.forwarded += 1;
           else result.duplicates += 1;
@@ -126,7 +127,7 @@ export class RedisIntake {
         }),
       );
     }
-    const outcomes = await Promise.allSettled(appends);
+    const outcomes = await Promise.allSettled(steps);
     if (done.length > 0) await main.xack(INGEST_STREAM, INGEST_GROUP, ...done);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
