@@ -10,7 +10,7 @@ export default defineConfig({
           include: ['packages/*/test/**/*.test.ts', 'test/deploy/**/*.test.ts', 'bench/test/**/*.test.ts'],
           // Deploy checks that start real processes (redis-server, RabbitMQ) and the engine
           // contract suite (a real redis-server as well as memory) run with the cluster tests.
-          exclude: ['**/node_modules/**', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts'],
+          exclude: ['**/node_modules/**', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts', 'packages/engine/test/presence.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
@@ -18,7 +18,7 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          include: ['test/integration/**/*.test.ts', 'test/fuzz/**/*.test.ts', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/fuzz/**/*.test.ts', 'test/deploy/**/*.cluster.test.ts', 'packages/engine/test/contract.test.ts', 'packages/engine/test/presence.test.ts'],
           // Real processes on a 2-core machine: generous deadlines, one file at a time.
           testTimeout: 90_000,
           hookTimeout: 90_000,

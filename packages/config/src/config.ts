@@ -90,6 +90,27 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Time between readiness turning 503 and the listener closing (load balancers catch up). */
   drainDelayMs: number;
+  /** The server API under `/api/v1` (issue 15). */
+  serverApi: ServerApiConfig;
+  /** Presence: who is connected to each channel (issue 15). */
+  presence: PresenceConfig;
+  /** MAX_CONNECTIONS_PER_USER: connections one user may hold across the cluster; 0 = no limit. */
+  maxConnectionsPerUser: number;
+}
+
+export interface PresenceConfig {
+  /** PRESENCE_TTL_S: a member not refreshed this long (its gateway died) expires. */
+  ttlS: number;
+  /** PRESENCE_GRACE_S: a leave waits this long for the client to come back. */
+  graceS: number;
+}
+
+/** Who may call the server API: holders of the admin token, JWTs with the `admin` role, or (development only) anyone. */
+export interface ServerApiConfig {
+  /** ADMIN_TOKEN; unset → only JWTs whose `roles` include `admin`. */
+  adminToken: string | undefined;
+  /** ADMIN_API_ANONYMOUS: no credential needed (refused in production). */
+  anonymous: boolean;
 }
 
 /** One bad environment variable and what is wrong with it. */
@@ -177,6 +198,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
       refuse('INGEST_API_KEYS', 'refused in production: keys shorter than 16 characters');
     }
   }
+  // Server API (issue 15): never open by default, never open in production.
+  if (production && raw.ADMIN_API_ANONYMOUS) refuse('ADMIN_API_ANONYMOUS', 'refused in production: an anonymous server API');
+  if (production && raw.ADMIN_TOKEN !== undefined && raw.ADMIN_TOKEN.length < MIN_PRODUCTION_SECRET_LENGTH) {
+    refuse('ADMIN_TOKEN', `refused in production: a short admin token (use at least ${MIN_PRODUCTION_SECRET_LENGTH} random characters)`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -227,5 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     idempotencyTtlS: raw.IDEMPOTENCY_TTL_S,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: raw.DRAIN_DELAY_MS,
+    serverApi: { adminToken: raw.ADMIN_TOKEN, anonymous: raw.ADMIN_API_ANONYMOUS },
+    presence: { ttlS: raw.PRESENCE_TTL_S, graceS: raw.PRESENCE_GRACE_S },
+    maxConnectionsPerUser: raw.MAX_CONNECTIONS_PER_USER,
   };
 }

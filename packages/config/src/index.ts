@@ -1,2 +1,2 @@
-export { loadConfig, ConfigError, type Config, type ConfigProblem, type LoadOptions, type JwtConfig, type JwtAlgorithm, type RabbitMqConfig } from './config.js';
+export { loadConfig, ConfigError, type Config, type ConfigProblem, type LoadOptions, type JwtConfig, type JwtAlgorithm, type RabbitMqConfig, type ServerApiConfig, type PresenceConfig } from './config.js';
 export { envSchema } from './schema.js';

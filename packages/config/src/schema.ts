@@ -165,6 +165,17 @@ export const envSchema = z.object({
   RABBITMQ_QUEUE: amqpName('switchboard.availability'),
   RABBITMQ_DEAD_LETTER_EXCHANGE: amqpName(undefined),
   RABBITMQ_PREFETCH: int(32, 1, 10_000),
+  // Server API and presence (issue 15).
+  /** The admin credential of the server API (`Authorization: Bearer <ADMIN_TOKEN>`); unset = JWT admins only. */
+  ADMIN_TOKEN: optionalString,
+  /** Serves the server API to anyone, without a credential (development only; refused in production). */
+  ADMIN_API_ANONYMOUS: optionalBool.transform((v) => v ?? false),
+  /** A member its gateway stopped refreshing (the gateway died) is gone after this long. */
+  PRESENCE_TTL_S: int(30, 3, 3600),
+  /** A client that reconnects within this long produces no leave (and no join). */
+  PRESENCE_GRACE_S: int(15, 0, 3600),
+  /** Connections one user (a JWT's `sub`) may hold across the cluster, counted through presence; 0 = no limit. */
+  MAX_CONNECTIONS_PER_USER: int(0, 0, 1000),
 });
 export type RawEnv = z.output<typeof envSchema>;
 

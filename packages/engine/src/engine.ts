@@ -4,6 +4,9 @@
  * Product code only ever talks to this interface.
  */
 
+import type { DeadLetters } from './dead-letters.js';
+import type { Presence } from './presence.js';
+
 /** One entry read from the ingest stream. */
 export interface StreamEntry {
   /** Stream entry id (`<ms>-<seq>` on Redis). */
@@ -231,8 +234,6 @@ export interface IngestQueue {
   /** Acknowledges entries and copies them, with the reason, to the dead-letter stream. */
   deadLetter(entry: StreamEntry, reason: string): Promise<void>;
   ingestBacklog(): Promise<IngestBacklog>;
-  /** How many entries the dead-letter stream holds. */
-  deadLetterCount(): Promise<number>;
   /** Drops acknowledged entries from the stream (never pending ones). */
   trimIngest(): Promise<void>;
 }
@@ -315,4 +316,9 @@ export interface IntakeQueue {
  * Everything a gateway or worker shares with the cluster. A consumer that needs one part takes
  * that part's interface (a `Store`, `Channels`...), so what it relies on is plain.
  */
-export interface Engine extends Lifecycle, IngestQueue, IntakeQueue, Store, Channels, Leases {}
+export interface Engine extends Lifecycle, IngestQueue, IntakeQueue, Store, Channels, Leases {
+  /** The dead-letter stream, for operators (list, inspect, remove; see `requeueDeadLetter`). */
+  readonly deadLetters: DeadLetters;
+  /** Who is connected to each channel, across every gateway (see presence.ts). */
+  readonly presence: Presence;
+}

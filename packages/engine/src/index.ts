@@ -44,3 +44,20 @@ export { MemoryEngine, type MemoryEngineOptions } from './memory/memory-engine.j
 export { encodeChannelPayload, decodeChannelPayload, historyResult } from './channel.js';
 export { channelKeys, consumerAliveKey, type ChannelKeys } from './redis/keys.js';
 export { createEngine, type EngineTarget } from './create.js';
+export {
+  requeueDeadLetter,
+  isDeadLetterId,
+  type DeadLetter,
+  type DeadLetterPage,
+  type DeadLetters,
+  type RequeueResult,
+} from './dead-letters.js';
+export {
+  presenceUserKey,
+  type ChannelOccupancy,
+  type Occupancy,
+  type Presence,
+  type PresenceEntry,
+  type PresenceMember,
+  type PresencePage,
+} from './presence.js';

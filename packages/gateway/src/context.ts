@@ -11,6 +11,7 @@ import type { AddressLimits } from './ws/address-limits.js';
 import type { ClientAddresses } from './ws/client-address.js';
 import type { ConnectionRegistry } from './ws/connections.js';
 import type { SubscriptionMonitor } from './feed/subscription-monitor.js';
+import type { GatewayPresence } from './presence/gateway-presence.js';
 
 /** What every route and endpoint of a gateway shares. */
 export interface GatewayContext {
@@ -29,6 +30,8 @@ export interface GatewayContext {
   addressLimits: AddressLimits;
   /** The pub/sub subscription's health and the channel feeds that fill its holes. */
   subscription: SubscriptionMonitor;
+  /** Who is connected to each channel (registered, refreshed and left in batches). */
+  presence: GatewayPresence;
   /** In-flight HTTP requests that shutdown waits for. */
   inflight: InflightRequests;
   isDraining(): boolean;

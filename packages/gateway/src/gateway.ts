@@ -10,6 +10,10 @@ import { OriginPolicy } from './http/cors.js';
 import { registerIngestRoute } from './http/ingest.js';
 import { logIngestRoute } from './http/log-ingest.js';
 import { registerOpsRoutes } from './http/ops.js';
+import { registerServerApi } from './api/index.js';
+import { GatewayPresence } from './presence/gateway-presence.js';
+import { UserDisconnects } from './presence/disconnect.js';
+import { registerChannelGauges } from './presence/metrics.js';
 import { registerDashboard } from './http/static.js';
 import { registerStatusRoute } from './http/status.js';
 import { createGatewayMetrics } from './metrics.js';
@@ -74,6 +78,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     addressLimits,
     subscription: new SubscriptionMonitor(engine, metrics, log),
     inflight: new InflightRequests(),
+    presence: new GatewayPresence(engine, config, log),
     isDraining: () => draining,
   };
 
@@ -92,10 +97,15 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   registerIngestRoute(ctx, logIngestRoute);
   const availability = await registerAvailabilityEndpoint(ctx);
   registerIngestRoute(ctx, { path: '/availability', kind: 'availability', schema: availabilityIngestSchema });
+  const users = new UserDisconnects(ctx, socketIo.io);
+  await users.start();
+  registerServerApi(ctx, users);
   if (dashboardDir !== undefined) registerDashboard(ctx, dashboardDir);
   registerStatusRoute(ctx);
   registerOpsRoutes(ctx);
   ctx.subscription.start();
+  ctx.presence.start();
+  const stopChannelGauges = registerChannelGauges(registry, engine);
 
   return {
     listen: () =>
@@ -113,6 +123,8 @@ export async function createGateway({ config, engine, logger, registry, dashboar
       draining = true;
       availability.stop();
       ctx.subscription.stop();
+      ctx.presence.stop();
+      stopChannelGauges();
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = undefined;
       log.info({ clients: ctx.connections.total }, 'draining: closing clients with 1012');

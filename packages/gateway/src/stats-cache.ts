@@ -1,4 +1,4 @@
-import type { Engine } from '@switchboard/engine';
+import type { Store } from '@switchboard/engine';
 import { readAnalyticsStats } from '@switchboard/state';
 import type { Stats } from '@switchboard/protocol';
 
@@ -49,7 +49,7 @@ export class ReadCache<T> {
 
 /** Statistics for `initial_stats` and `refresh_stats`. */
 export class StatsCache extends ReadCache<Stats> {
-  constructor(engine: Engine, maxAgeMs = 100) {
+  constructor(engine: Store, maxAgeMs = 100) {
     super((now) => readAnalyticsStats(engine, now), maxAgeMs);
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Engine } from '@switchboard/engine';
+import type { Leases } from '@switchboard/engine';
 import { slotOf, SlotScheduler } from './slots.js';
 
 export interface LeadershipOptions {
@@ -7,16 +7,23 @@ export interface LeadershipOptions {
   lease: string;
   /** This process's name as a holder (unique per process). */
   holder: string;
-  /**
-   * The lease lives 3/4 of this and is renewed every 1/4, so when the holder dies another
-   * process holds it within one period; tasks catch up the current slot at once.
-   */
+  /** The shortest interval of the tasks: the lease never lives longer than 3/4 of it. */
   periodMs: number;
+  /**
+   * How long the lease lives unless renewed (default: 600 ms, or 3/4 of `periodMs` when that is
+   * shorter). Its holder renews it, and every other process tries to take it, every quarter of
+   * that: when the holder dies, another process leads within 1.25 times this (750 ms by
+   * default), and a task that catches up runs the current slot at once.
+   */
+  leaseTtlMs?: number;
   /** Told each time this process gains or loses the lease. */
   onChange?: (leader: boolean) => void;
 }
 
 /** Work only the lease holder does, once per wall-clock slot of `intervalMs`. */
+/** The default lease lifetime: short, so that a dead holder's tasks pause for under a second. */
+const LEASE_TTL_MS = 600;
+
 export interface LeaderTask {
   name: string;
   intervalMs: number;
@@ -42,7 +49,7 @@ export class Leadership {
   private readonly tasks: { task: LeaderTask; scheduler: SlotScheduler }[] = [];
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Leases,
     private readonly options: LeadershipOptions,
     private readonly logger: Logger,
   ) {}
@@ -60,9 +67,14 @@ export class Leadership {
     return this;
   }
 
+  /** The lease's lifetime: renewed (or contended for) every quarter of it. */
+  private get leaseTtlMs(): number {
+    const { periodMs, leaseTtlMs } = this.options;
+    return Math.max(100, leaseTtlMs ?? Math.min(LEASE_TTL_MS, Math.floor((periodMs * 3) / 4)));
+  }
+
   start(): void {
-    const { periodMs } = this.options;
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(25, Math.floor(periodMs / 4)));
+    this.renewTimer = setInterval(() => void this.renew(), Math.floor(this.leaseTtlMs / 4));
     void this.renew();
     for (const { scheduler } of this.tasks) scheduler.start();
   }
@@ -80,10 +92,10 @@ export class Leadership {
   }
 
   private async renew(): Promise<void> {
-    const { lease, holder, periodMs } = this.options;
+    const { lease, holder } = this.options;
     let held: boolean;
     try {
-      held = await this.engine.acquireLease(lease, holder, Math.max(75, Math.floor((periodMs * 3) / 4)));
+      held = await this.engine.acquireLease(lease, holder, this.leaseTtlMs);
     } catch {
       // Unreachable engine: assume another process may hold it by now.
       held = false;

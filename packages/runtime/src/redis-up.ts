@@ -1,11 +1,11 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { Engine } from '@switchboard/engine';
+import type { Lifecycle } from '@switchboard/engine';
 
 /**
  * `switchboard_redis_up`, read from the engine at each scrape: 1 while this process's Redis
  * connections are ready, 0 while not. Not registered on the in-memory engine (no Redis to lose).
  */
-export function registerRedisUp(registry: Registry, engine: Pick<Engine, 'kind' | 'health'>): void {
+export function registerRedisUp(registry: Registry, engine: Pick<Lifecycle, 'kind' | 'health'>): void {
   if (engine.kind !== 'redis') return;
   new Gauge({
     name: 'switchboard_redis_up',

@@ -5,7 +5,7 @@ import {
   utcDay,
   type Stats,
 } from '@switchboard/protocol';
-import type { Engine, StoreOp } from '@switchboard/engine';
+import type { Store, StoreOp } from '@switchboard/engine';
 
 /** "Today" keys outlive their day by a day, so late readers near midnight still see them. */
 const DAY_KEY_TTL_S = 2 * 24 * 60 * 60;
@@ -38,7 +38,7 @@ export function expireRecentVisitorsOp(now: number): StoreOp {
 }
 
 /** Reads the cluster-wide figures in one round trip. */
-export async function readAnalyticsStats(engine: Engine, now = Date.now()): Promise<Stats> {
+export async function readAnalyticsStats(engine: Store, now = Date.now()): Promise<Stats> {
   const day = utcDay(now);
   const [current, unique, total, letters] = await engine.read([
     { op: 'zcount', key: ANALYTICS_KEYS.recentVisitors, min: now - CURRENT_VISITOR_WINDOW_MS },

@@ -1,5 +1,5 @@
 import { NODE_METRICS_KEYS, nodeReportSchema, type NodeReport, type PerformanceMetrics } from '@switchboard/protocol';
-import type { Engine, StoreOp } from '@switchboard/engine';
+import type { Store, StoreOp } from '@switchboard/engine';
 import { readLogRates } from './log-history.js';
 
 /** A node's report counts while it is younger than this many report intervals. */
@@ -54,13 +54,13 @@ export function aggregateReports(reports: NodeReport[], rates: { messageRate: nu
 }
 
 /** Reads every live node's report and the log rates, and aggregates them. */
-export async function readClusterMetrics(engine: Engine, intervalMs: number, now = Date.now()): Promise<PerformanceMetrics> {
+export async function readClusterMetrics(engine: Store, intervalMs: number, now = Date.now()): Promise<PerformanceMetrics> {
   const [reports, rates] = await Promise.all([readNodeReports(engine, intervalMs, now), readLogRates(engine, now)]);
   return aggregateReports(reports, rates, now);
 }
 
 /** Every live node's latest report (a node that stopped reporting drops out after a few intervals). */
-export async function readNodeReports(engine: Engine, intervalMs: number, now = Date.now()): Promise<NodeReport[]> {
+export async function readNodeReports(engine: Store, intervalMs: number, now = Date.now()): Promise<NodeReport[]> {
   const [nodes = []] = await engine.readStrings([
     { op: 'zrangebyscore', key: NODE_METRICS_KEYS.nodes, min: now - reportLifetimeMs(intervalMs) },
   ]);

@@ -1,5 +1,5 @@
 import { ERROR_LEVELS, LOGS_KEYS } from '@switchboard/protocol';
-import type { Engine, StoreOp } from '@switchboard/engine';
+import type { Store, StoreOp } from '@switchboard/engine';
 
 /** Per-second rate counters outlive the rate window comfortably, then expire. */
 const RATE_KEY_TTL_S = 120;
@@ -35,13 +35,13 @@ export function logRateOps(levels: string[], at: number): StoreOp[] {
 }
 
 /** The newest `limit` entries of an app (JSON text), oldest first, as clients receive them. */
-export async function readLogHistory(engine: Engine, appId: string, limit: number): Promise<string[]> {
+export async function readLogHistory(engine: Store, appId: string, limit: number): Promise<string[]> {
   const [newestFirst = []] = await engine.readStrings([{ op: 'lrange', key: LOGS_KEYS.history(appId), start: 0, stop: limit - 1 }]);
   return newestFirst.reverse();
 }
 
 /** Entries and error entries per second over the last LOG_RATE_WINDOW_S whole seconds. */
-export async function readLogRates(engine: Engine, now: number): Promise<{ messageRate: number; errorRate: number }> {
+export async function readLogRates(engine: Store, now: number): Promise<{ messageRate: number; errorRate: number }> {
   const current = Math.floor(now / 1000);
   const seconds = Array.from({ length: LOG_RATE_WINDOW_S }, (_, i) => current - 1 - i);
   const counts = await engine.read([

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Engine } from '@switchboard/engine';
+import type { IngestQueue } from '@switchboard/engine';
 import { retry, type BackoffOptions } from '@switchboard/runtime';
 import type { WorkerMetrics } from './metrics.js';
 import type { EntryProcessor } from './processor.js';
@@ -12,15 +12,18 @@ export interface ConsumerOptions {
    */
   claimIdleMs: number;
   /**
-   * How long an announcement that this consumer is alive lasts. It is renewed every third of
-   * that; other workers take over a consumer's entries once its announcement ran out.
+   * How long an announcement that this consumer is alive lasts (default 1.2 s). It is renewed
+   * every third of that; the other workers look for consumers whose announcement ran out every
+   * third of it too, and take over their entries: a killed worker's entries are taken over
+   * within 1.2 + 0.4 s (a read blocks no longer than that third, so the look is never late).
    */
   aliveTtlMs?: number;
   batchSize?: number;
+  /** How long a read waits for new entries (at most the period of the look for dead consumers). */
   blockMs?: number;
 }
 
-const DEFAULT_ALIVE_TTL_MS = 3_000;
+const DEFAULT_ALIVE_TTL_MS = 1_200;
 
 /** When the loop next looks for dead consumers' entries and for stale ones. */
 interface ClaimSchedule {
@@ -46,7 +49,7 @@ export class IngestConsumer {
   private readonly aliveTtlMs: number;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: IngestQueue,
     private readonly processor: EntryProcessor,
     private readonly options: ConsumerOptions,
     private readonly metrics: WorkerMetrics,
@@ -111,8 +114,10 @@ export class IngestConsumer {
 
   /** One pass: take over dead consumers' entries and claim stale ones when due, then read. */
   private async cycle(schedule: ClaimSchedule): Promise<void> {
-    const { consumer, claimIdleMs, batchSize = 200, blockMs = 1_000 } = this.options;
+    const { consumer, claimIdleMs, batchSize = 200 } = this.options;
     const takeOverEveryMs = Math.max(50, Math.floor(this.aliveTtlMs / 3));
+    // A blocked read would hold the next look for dead consumers back.
+    const blockMs = Math.min(this.options.blockMs ?? 1_000, takeOverEveryMs);
     if (Date.now() >= schedule.nextTakeOverAt) {
       const taken = await this.takeOver(batchSize);
       // Keep going while a dead consumer left more than one batch.

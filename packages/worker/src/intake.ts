@@ -8,7 +8,7 @@ export interface IntakeOptions {
   consumer: string;
   /** Intake entries pending this long on any other consumer are taken (as for the ingest). */
   claimIdleMs: number;
-  /** How often dead consumers' intake entries are looked for. */
+  /** How often dead consumers' intake entries are looked for (the ingest consumer's pace). */
   takeOverEveryMs?: number;
   batchSize?: number;
   blockMs?: number;
@@ -88,7 +88,9 @@ export class IntakeForwarder {
 
   private async loop(): Promise<void> {
     let nextRecoverAt = 0;
-    const { consumer, claimIdleMs, takeOverEveryMs = 1_000, batchSize = 200, blockMs = 1_000 } = this.options;
+    const { consumer, claimIdleMs, takeOverEveryMs = 400, batchSize = 200 } = this.options;
+    // A blocked read must not hold the takeover of a dead worker's entries back.
+    const blockMs = Math.min(this.options.blockMs ?? 1_000, takeOverEveryMs);
     while (!this.stopping) {
       try {
         await retry(

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { CommitGuard, Engine, StreamEntry } from '@switchboard/engine';
+import type { Counter } from 'prom-client';
+import type { Commit, CommitGuard, CommitOutcome, IngestQueue, Store, StreamEntry } from '@switchboard/engine';
 import { INGEST_KINDS, type IngestKind } from '@switchboard/protocol';
 import { StateReadError, decodeEntry, stateReader, type DecodedEntry, type ProductResult, type ProductSettings, type StateReader } from './entry.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -22,13 +23,31 @@ const PRODUCTS: Record<IngestKind, (entry: DecodedEntry, guard: CommitGuard, set
 const KINDS: ReadonlySet<string> = new Set(INGEST_KINDS);
 const metricKind = (kind: string | undefined): string => (kind !== undefined && KINDS.has(kind) ? kind : 'unknown');
 
+/** An entry ready to commit, to set aside, or whose preparation failed (left pending). */
+interface Prepared {
+  entry: StreamEntry;
+  kind: string;
+  stopTimer: () => void;
+  commit?: Commit;
+  reject?: { reason: 'invalid' | 'poison'; detail: string };
+  error?: unknown;
+}
+
+/** One kind's counters. */
+interface KindCounters {
+  processed: Counter.Internal;
+  invalid: Counter.Internal;
+  poison: Counter.Internal;
+  commit_error: Counter.Internal;
+}
+
 /** An entry delivered this many times without success is set aside instead of retried forever. */
 export const MAX_DELIVERIES = 5;
 
 /** Validates, applies and publishes ingest entries; never throws. */
 export class EntryProcessor {
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Store & Pick<IngestQueue, 'deadLetter'>,
     private readonly consumer: string,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
@@ -38,42 +57,82 @@ export class EntryProcessor {
   }
 
   private readonly state: StateReader;
+  private readonly byKind = new Map<string, KindCounters>();
 
+  /**
+   * Prepares the entries concurrently (a product may read state first), then commits all of them
+   * at once with `commitBatch`, in stream order: each channel's frames follow the stream's order
+   * whichever product finished its reads first, and an entry refused stays pending alone.
+   */
   async processAll(entries: StreamEntry[]): Promise<void> {
-    // Commits go out pipelined on one connection, so Redis still applies them in stream order.
-    await Promise.all(entries.map((entry) => this.process(entry)));
+    if (entries.length === 0) return;
+    const prepared = await Promise.all(entries.map((entry) => this.prepareEntry(entry)));
+    const committing = prepared.filter((step) => step.commit !== undefined);
+    const settled: Promise<unknown>[] = [];
+    for (const step of prepared) {
+      if (step.error !== undefined) this.leftPending(step, step.error);
+      else if (step.reject !== undefined) settled.push(this.reject(step, step.reject.reason, step.reject.detail));
+    }
+    if (committing.length > 0) settled.push(this.commitAll(committing));
+    await Promise.all(settled);
+    for (const step of prepared) step.stopTimer();
   }
 
-  async process(entry: StreamEntry): Promise<void> {
+  private async commitAll(steps: Prepared[]): Promise<void> {
+    let outcomes: CommitOutcome[];
+    try {
+      outcomes = await this.engine.commitBatch(steps.map((step) => step.commit as Commit));
+    } catch (err) {
+      for (const step of steps) this.leftPending(step, err);
+      return;
+    }
+    steps.forEach((step, n) => {
+      const outcome = outcomes[n];
+      if (outcome === undefined || !outcome.ok) this.leftPending(step, outcome?.error);
+      else if (outcome.result.applied) this.counters(step.kind).processed.inc();
+      else this.metrics.duplicates.inc();
+    });
+  }
+
+  /** The kind's labelled counters, looked up once per kind. */
+  private counters(kind: string): KindCounters {
+    let counters = this.byKind.get(kind);
+    if (counters === undefined) {
+      const { processed, failed } = this.metrics;
+      counters = {
+        processed: processed.labels(kind),
+        invalid: failed.labels(kind, 'invalid'),
+        poison: failed.labels(kind, 'poison'),
+        commit_error: failed.labels(kind, 'commit_error'),
+      };
+      this.byKind.set(kind, counters);
+    }
+    return counters;
+  }
+
+  /** Everything before the commit: never rejects (a failure is carried in the result). */
+  private async prepareEntry(entry: StreamEntry): Promise<Prepared> {
     const stopTimer = this.metrics.processSeconds.startTimer();
     // A metric label: producer-chosen kinds would make one series each, without bound.
     const kind = metricKind(entry.fields['kind']);
+    const base = { entry, kind, stopTimer };
     try {
-      if (entry.deliveries > MAX_DELIVERIES) {
-        await this.reject(entry, kind, 'poison', `delivered ${entry.deliveries} times without success`);
-        return;
-      }
+      if (entry.deliveries > MAX_DELIVERIES) return { ...base, reject: { reason: 'poison', detail: `delivered ${entry.deliveries} times without success` } };
       const decoded = decodeEntry(entry);
-      if (!decoded.ok) {
-        await this.reject(entry, kind, 'invalid', decoded.error);
-        return;
-      }
+      if (!decoded.ok) return { ...base, reject: { reason: 'invalid', detail: decoded.error } };
       const guard: CommitGuard = { kind: 'entry', streamId: entry.streamId, consumer: this.consumer };
       const product = await this.prepare(decoded.value, guard);
-      if (!product.ok) {
-        await this.reject(entry, kind, 'invalid', product.error);
-        return;
-      }
-      const result = await this.engine.commit(product.commit);
-      if (result.applied) this.metrics.processed.inc({ kind });
-      else this.metrics.duplicates.inc();
+      if (!product.ok) return { ...base, reject: { reason: 'invalid', detail: product.error } };
+      return { ...base, commit: product.commit };
     } catch (err) {
-      // Left pending: this or another worker claims it again after the claim idle time.
-      this.metrics.failed.inc({ kind, reason: 'commit_error' });
-      this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
-    } finally {
-      stopTimer();
+      return { ...base, error: err };
     }
+  }
+
+  /** Left pending: this or another worker claims it again after the claim idle time. */
+  private leftPending({ entry, kind }: Prepared, err: unknown): void {
+    this.counters(kind).commit_error.inc();
+    this.logger.warn({ err, streamId: entry.streamId }, 'ingest entry not processed; it stays pending');
   }
 
   /**
@@ -91,9 +150,16 @@ export class EntryProcessor {
     }
   }
 
-  private async reject(entry: StreamEntry, kind: string, reason: 'invalid' | 'poison', detail: string): Promise<void> {
-    this.metrics.failed.inc({ kind, reason });
+  private async reject(step: Prepared, reason: 'invalid' | 'poison', detail: string): Promise<void> {
+    const { entry, kind } = step;
+    try {
+      await this.engine.deadLetter(entry, detail);
+    } catch (err) {
+      this.leftPending(step, err);
+      return;
+    }
+    this.counters(kind)[reason].inc();
     this.logger.warn({ streamId: entry.streamId, kind, reason: detail }, 'ingest entry dead-lettered');
-    await this.engine.deadLetter(entry, detail);
   }
+
 }

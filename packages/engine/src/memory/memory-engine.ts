@@ -25,8 +25,11 @@ import {
   type RedisNodeRole,
 } from '../engine.js';
 import { commitEach, validateCommit } from '../commit-rules.js';
+import { delayOrWake } from '../wait.js';
 import { ExpiringMap } from './expiring-map.js';
 import { MemoryStore } from './memory-store.js';
+import { MemoryDeadLetters } from './dead-letters.js';
+import { MemoryPresence } from './presence.js';
 import { RingBuffer } from './ring-buffer.js';
 
 interface PendingEntry {
@@ -69,7 +72,8 @@ export class MemoryEngine implements Engine {
   readonly kind = 'memory' as const;
   private readonly undelivered: StreamEntry[] = [];
   private readonly pending = new Map<string, PendingEntry>();
-  private readonly deadLetters: { entry: StreamEntry; reason: string }[] = [];
+  readonly deadLetters = new MemoryDeadLetters();
+  readonly presence = new MemoryPresence();
   private readonly store = new MemoryStore();
   private readonly markers = new ExpiringMap<true>();
   private readonly leases = new ExpiringMap<string>();
@@ -147,14 +151,9 @@ export class MemoryEngine implements Engine {
 
   async readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     if (this.undelivered.length === 0 && blockMs > 0) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.waiters.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, blockMs);
+      await delayOrWake(blockMs, (wake) => {
         this.waiters.add(wake);
+        return () => this.waiters.delete(wake);
       });
     }
     const taken = this.undelivered.splice(0, count);
@@ -215,8 +214,7 @@ export class MemoryEngine implements Engine {
   deadLetter(entry: StreamEntry, reason: string): Promise<void> {
     return settle(() => {
       this.pending.delete(entry.streamId);
-      this.deadLetters.push({ entry, reason });
-      if (this.deadLetters.length > 10_000) this.deadLetters.shift();
+      void this.deadLetters.add(entry, reason);
     });
   }
 
@@ -370,9 +368,6 @@ export class MemoryEngine implements Engine {
     return settle(() => this.leases.get(name));
   }
 
-  deadLetterCount(): Promise<number> {
-    return settle(() => this.deadLetters.length);
-  }
 
   redisNodes(): Promise<RedisNodeRole[]> {
     return Promise.resolve([]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { withTimeout } from '@switchboard/protocol';
 import { decodeChannelPayload, historyResult, isValidSince } from '../channel.js';
 import type { ChannelHandler, ChannelMessage, ChannelPosition, Channels, HistoryRequest, HistoryResult } from '../engine.js';
 import type { Client } from './connections.js';
@@ -102,15 +103,17 @@ export class RedisChannels implements Channels {
   async probeSubscription(timeoutMs: number): Promise<boolean> {
     const nonce = String((this.probeNonce += 1));
     const names = Array.from({ length: this.topology.partitions }, (_, partition) => this.topology.probeChannel(this.probeToken, partition));
-    let timer: NodeJS.Timeout | undefined;
-    const arrived = new Promise<boolean>((resolve) => {
-      const seen = new Set<number>();
-      this.probes.set(nonce, (partition) => {
-        seen.add(partition);
-        if (seen.size === this.topology.partitions) resolve(true);
-      });
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
+    const arrived = withTimeout(
+      new Promise<boolean>((resolve) => {
+        const seen = new Set<number>();
+        this.probes.set(nonce, (partition) => {
+          seen.add(partition);
+          if (seen.size === this.topology.partitions) resolve(true);
+        });
+      }),
+      timeoutMs,
+      false,
+    );
     const roundTrip = (async () => {
       await this.pubsub.listen(names.map((name, partition) => [name, (payload) => this.probes.get(payload)?.(partition)]));
       await Promise.all(names.map((name) => this.deps.mode.publish(this.main, name, nonce)));
@@ -120,7 +123,6 @@ export class RedisChannels implements Channels {
       // Failures (Redis away) count as a failed probe; the timeout bounds every step.
       return await Promise.race([roundTrip.catch(() => false), arrived]);
     } finally {
-      clearTimeout(timer);
       this.probes.delete(nonce);
     }
   }

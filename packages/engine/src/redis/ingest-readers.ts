@@ -1,4 +1,4 @@
-import { INGEST_GROUP } from '@switchboard/protocol';
+import { INGEST_GROUP, withTimeout } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { StreamEntry } from '../engine.js';
 import type { Client, ConnectionFactory } from './connections.js';
@@ -81,9 +81,7 @@ export function wokenReader({ main, topology, groups, pubsub, logger }: ReaderDe
       subscribed = undefined;
       logger.warn({ err }, 'ingest wake-up subscription failed; reading every partition meanwhile');
     });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([subscribed, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(waitMs, 1))))]);
-    clearTimeout(timer);
+    await withTimeout(subscribed, Math.max(waitMs, 1), undefined);
   };
 
   return {

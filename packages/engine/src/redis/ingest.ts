@@ -1,4 +1,4 @@
-import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP } from '@switchboard/protocol';
+import { INGEST_GROUP } from '@switchboard/protocol';
 import type { AppendOnceResult, IngestBacklog, IngestOnce, IngestQueue, StreamEntry, TakeOver } from '../engine.js';
 import type { Client } from './connections.js';
 import type { ConsumerGroups } from './groups.js';
@@ -140,10 +140,6 @@ export class RedisIngest implements IngestQueue {
       partitions.push({ pending: partitionPending, lag: typeof partitionLag === 'number' ? partitionLag : null });
     }
     return { pending, lag, partitions };
-  }
-
-  async deadLetterCount(): Promise<number> {
-    return this.main.xlen(INGEST_DEAD_LETTER_STREAM);
   }
 
   async trimIngest(): Promise<void> {

@@ -1,4 +1,5 @@
 import { INGEST_GROUP, INGEST_STREAM, KEY_PREFIX, ingestEnvelopeSchema, validate } from '@switchboard/protocol';
+import { streamIdTime } from '../dead-letters.js';
 import type { IntakeForward } from '../engine.js';
 import type { Client, ConnectionFactory } from './connections.js';
 import type { ConsumerGroups } from './groups.js';
@@ -18,9 +19,6 @@ export const intakeAliveKey = (consumer: string): string => `${KEY_PREFIX}{${ING
 
 /** The marker of a forwarded intake entry (stored with the partition it went to). */
 const intakeMarkerKey = (id: string): string => `${INGEST_STREAM}:intake:${id}`;
-
-/** When the stream id was assigned, for entries that carry no `at` of their own. */
-const streamIdTime = (id: string): string => id.split('-')[0] ?? '';
 
 export interface IntakeDeps {
   main: Client;
@@ -117,7 +115,7 @@ export class RedisIntake {
         continue;
       }
       // The entry's time is that of its intake id, not of the partition entry appended later.
-      const forwarded = fields['at'] === undefined ? { ...fields, at: streamIdTime(id) } : fields;
+      const forwarded = fields['at'] === undefined ? { ...fields, at: String(streamIdTime(id)) } : fields;
       const marker = { key: intakeMarkerKey(id), ttlS: INTAKE_MARKER_TTL_S, value: id };
       steps.push(
         mode.append(main, mode.ingestPartition(fields, undefined), forwarded, marker).then(([appended]) => {

@@ -1,9 +1,10 @@
-import { INGEST_DEAD_LETTER_STREAM, INGEST_GROUP, ingestRoute, parseJson } from '@switchboard/protocol';
+import { INGEST_GROUP, ingestRoute, parseJson } from '@switchboard/protocol';
 import { commitChained, commitEach } from '../commit-rules.js';
 import type { Client, ConnectionFactory } from './connections.js';
 import { blockingReader, wokenReader, type IngestReader, type ReaderDeps } from './ingest-readers.js';
 import { runAppendOnce, type AppendMarker, type AppendReply } from './scripts/append-once.js';
 import { runClusterAppend } from './scripts/cluster-append.js';
+import { deadLetterArgs, type DeadCopy } from './dead-letters.js';
 import { flatFields } from './stream-entries.js';
 import { clusterTopology, singleTopology, type Topology } from './topology.js';
 
@@ -53,20 +54,12 @@ export interface SlotsWatch {
   stop(): void;
 }
 
-/** An entry on its way to the dead-letter stream. */
-export interface DeadEntry {
+/** An entry on its way to the dead-letter stream: the copy, and where to acknowledge it. */
+export interface DeadEntry extends DeadCopy {
   stream: string;
   /** Its id in its partition's stream. */
   id: string;
-  /** The id the engine handed out (kept as `source_id`). */
-  sourceId: string;
-  fields: Record<string, string>;
-  reason: string;
-  maxLen: number;
 }
-
-const deadCopy = ({ sourceId, fields, reason, maxLen }: DeadEntry) =>
-  [INGEST_DEAD_LETTER_STREAM, 'MAXLEN', '~', maxLen, '*', 'reason', reason, 'source_id', sourceId, ...flatFields(fields)] as const;
 
 const alwaysServed: SlotsWatch = { served: () => true, stop: () => undefined };
 
@@ -95,7 +88,7 @@ export const singleMode: Mode = {
     return [1, id];
   },
   async deadLetter(main, entry) {
-    await main.multi().xadd(...deadCopy(entry)).xack(entry.stream, INGEST_GROUP, entry.id).exec();
+    await main.multi().xadd(...deadLetterArgs(entry)).xack(entry.stream, INGEST_GROUP, entry.id).exec();
   },
   watch: () => Promise.resolve(alwaysServed),
 };
@@ -141,7 +134,7 @@ export function clusterMode(partitions: number): Mode {
     async deadLetter(main, entry) {
       // One dead-letter stream for every partition, on its own slot: copy first, acknowledge
       // after, so a failure in between copies the entry twice rather than losing it.
-      await main.xadd(...deadCopy(entry));
+      await main.xadd(...deadLetterArgs(entry));
       await main.xack(entry.stream, INGEST_GROUP, entry.id);
     },
     async watch(main) {

@@ -1,3 +1,4 @@
+import { delayOrWake } from '../wait.js';
 import type { StreamEntry } from '../engine.js';
 
 /** Reads up to `count` new entries of one partition for `consumer`, without blocking. */
@@ -111,13 +112,8 @@ export class PartitionedReads {
 }
 
 function waitForWake(reads: ConsumerReads, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      reads.wake = undefined;
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    reads.wake = done;
+  return delayOrWake(ms, (wake) => {
+    reads.wake = wake;
+    return () => (reads.wake = undefined);
   });
 }

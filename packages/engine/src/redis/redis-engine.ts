@@ -24,14 +24,17 @@ import {
   type TakeOver,
 } from '../engine.js';
 import { RedisChannels } from './channels.js';
+import { defineBatchCommitScript } from './commit/batch.js';
 import { defineCommitScript } from './commit/run.js';
 import { connectionFactory, quit, type Client, type ClusterNode } from './connections.js';
 import { ConsumerGroups } from './groups.js';
 import { RedisIngest } from './ingest.js';
 import { RedisIntake } from './intake.js';
 import type { IngestReader } from './ingest-readers.js';
+import { RedisDeadLetters } from './dead-letters.js';
 import { RedisLeases } from './leases.js';
 import { clusterMode, singleMode, type Mode, type SlotsWatch } from './mode.js';
+import { RedisPresence } from './presence.js';
 import { PubSub } from './pubsub.js';
 import { defineAppendOnceScript } from './scripts/append-once.js';
 import { defineClusterAppendScript } from './scripts/cluster-append.js';
@@ -87,6 +90,8 @@ export class RedisEngine implements Engine {
   private readonly store: RedisStore;
   private readonly channels: RedisChannels;
   private readonly leases: RedisLeases;
+  readonly deadLetters: RedisDeadLetters;
+  readonly presence: RedisPresence;
   private slots: SlotsWatch | undefined;
   private closed = false;
 
@@ -105,7 +110,7 @@ export class RedisEngine implements Engine {
       commandTimeout: 5_000,
     });
     const scripts = [
-      defineCommitScript, definePositionScript, defineHistoryScript, defineTakeOverScript,
+      defineCommitScript, defineBatchCommitScript, definePositionScript, defineHistoryScript, defineTakeOverScript,
       defineAppendOnceScript, defineClusterAppendScript, definePartitionReadScript, defineLeaseScripts,
     ];
     for (const define of scripts) define(this.main);
@@ -121,6 +126,8 @@ export class RedisEngine implements Engine {
     this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, batch: mode.commitBatch, epoch });
     this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, logger });
     this.leases = new RedisLeases(main);
+    this.deadLetters = new RedisDeadLetters(main, options.deadLetterMaxLen);
+    this.presence = new RedisPresence(main, this.topology);
   }
 
   /** How many ingest partitions (streams) there are: 1 on one Redis. */
@@ -209,9 +216,7 @@ export class RedisEngine implements Engine {
   ingestBacklog(): Promise<IngestBacklog> {
     return this.ingest.ingestBacklog();
   }
-  deadLetterCount(): Promise<number> {
-    return this.ingest.deadLetterCount();
-  }
+
   async trimIngest(): Promise<void> {
     await Promise.all([this.ingest.trimIngest(), this.intake.trim()]);
   }

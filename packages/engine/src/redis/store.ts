@@ -1,4 +1,5 @@
 import type { Commit, CommitOutcome, CommitResult, HistoryLimits, Store, StoreRead, StringRead } from '../engine.js';
+import { commitBatchWith } from './commit/batch.js';
 import { commitWith } from './commit/run.js';
 import type { Client } from './connections.js';
 import type { Mode } from './mode.js';
@@ -28,7 +29,8 @@ export class RedisStore implements Store {
   }
 
   commitBatch(commits: Commit[]): Promise<CommitOutcome[]> {
-    return this.deps.batch((commit) => this.commit(commit), commits);
+    // Entry commits in one script call per partition; the others as the mode batches them.
+    return commitBatchWith(this.main, commits, this.deps, (alone) => this.deps.batch((commit) => this.commit(commit), alone));
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ChannelMessage, ChannelPosition, Engine, HistoryResult } from '@switchboard/engine';
+import type { ChannelMessage, ChannelPosition, Channels, HistoryResult } from '@switchboard/engine';
 import type { GatewayMetrics } from '../metrics.js';
 import type { SubscriptionMonitor } from './subscription-monitor.js';
 
@@ -13,7 +13,7 @@ export type { ChannelPosition } from '@switchboard/engine';
 
 /** What a feed needs from its node. */
 export interface FeedDeps {
-  engine: Engine;
+  engine: Channels;
   metrics: GatewayMetrics;
   logger: Logger;
   /** Tells every started feed to catch up after a restored subscription or a recovered probe. */

@@ -1,4 +1,4 @@
-import type { Engine } from '@switchboard/engine';
+import type { Channels } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ChannelFeed } from './channel-feed.js';
@@ -23,7 +23,7 @@ export class SubscriptionMonitor {
   private readonly stopRestored: () => void;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Channels,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
     private readonly intervalMs = PROBE_INTERVAL_MS,

@@ -41,7 +41,7 @@ export async function readOpsStatus(engine: Engine, gateway: string, reportInter
     readLogRates(engine, now),
     readNodeReports(engine, reportIntervalMs, now),
     engine.ingestBacklog(),
-    engine.deadLetterCount(),
+    engine.deadLetters.count(),
     engine.leaseHolder(LEADER_LEASE),
     engine.redisNodes(),
   ]);

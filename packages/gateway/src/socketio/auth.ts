@@ -10,7 +10,7 @@ export interface SocketIoData {
   roles: string[];
 }
 
-const rolesOf = (claims: Claims): string[] => {
+export const rolesOf = (claims: Claims): string[] => {
   const listed: unknown = claims['roles'];
   const roles: unknown[] = [claims['role'], ...(Array.isArray(listed) ? (listed as unknown[]) : [])];
   return roles.filter((r): r is string => typeof r === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(r));

@@ -11,6 +11,7 @@ import { jobMonitor } from './jobs.js';
 import { ackOf } from './acks.js';
 import { SessionStore } from './session-store.js';
 import { LongPollingCount, subscribeRecoveredTopics } from './uws-topics.js';
+import { trackSocketIoPresence, userLimitMiddleware } from '../presence/socketio.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
 /** How long a drain waits for the sessions to be stored before it closes the transports anyway. */
@@ -82,7 +83,9 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const registerErrorMonitor = errorMonitor(ctx);
   const registerJobMonitor = jobMonitor(ctx);
   const onDisconnect = (reason: string) => connections.removeExternal(ENDPOINT, reason);
+  trackSocketIoPresence(ctx.presence, io.of('/'));
   io.use(socketAuth(ctx));
+  io.use(userLimitMiddleware(ctx.presence));
   io.on('connection', (socket: Socket) => {
     if (socket.recovered) subscribeRecoveredTopics(socket);
     else {

@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets
 import { bearerToken } from '../auth/bearer.js';
 import { verifyToken } from '../auth/jwt.js';
 import type { GatewayContext } from '../context.js';
+import { connectionClientId } from '../presence/gateway-presence.js';
 import { Reply } from '../http/respond.js';
 import type { AddressRefusal } from './address-limits.js';
 import { limitKey } from './client-address.js';
@@ -70,18 +71,24 @@ export function admitUpgrade<T extends SocketData>(
   }
 
   const address = clientKey(ctx, Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
+  const presenceId = connectionClientId(req.getQuery('clientId') || '');
   const handshake = [req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions')] as const;
   const refuseForAddress = (refusal: AddressRefusal) => refuse(TOO_MANY_REQUESTS, refusal.reason, refusal.message, refusal.retryAfterS);
 
-  addressLimits.spendUpgrade(address).then(
-    (rateRefusal) => {
+  // MAX_CONNECTIONS_PER_USER, counted across the cluster through presence (see presence/).
+  const sub = claims?.['sub'];
+  const userLimit = config.maxConnectionsPerUser > 0 && typeof sub === 'string' ? ctx.presence.userLimitRefusal(sub, presenceId) : undefined;
+
+  Promise.all([addressLimits.spendUpgrade(address), userLimit]).then(
+    ([rateRefusal, userRefusal]) => {
       if (!reply.open) return; // the client went away while waiting
       if (rateRefusal) return refuseForAddress(rateRefusal);
+      if (userRefusal !== undefined) return refuse(TOO_MANY_REQUESTS, 'user_limit', userRefusal);
       const late = nodeRefusal();
       if (late) return refuse(...late);
       const capRefusal = addressLimits.capacityFor(address);
       if (capRefusal) return refuseForAddress(capRefusal);
-      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, ...extra } as T;
+      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, presenceId, ...extra } as T;
       res.cork(() => res.upgrade(data, ...handshake, context));
     },
     (err: unknown) => {

@@ -12,6 +12,8 @@ export interface SocketData {
   claims: Record<string, unknown> | undefined;
   /** Set in the close handler: a closed uWS socket must never be touched again. */
   closed: boolean;
+  /** Its presence clientId (`?clientId=` on the upgrade, or a fresh one; set by the admission): see presence/. */
+  presenceId?: string;
 }
 
 let nextId = 1;
@@ -77,6 +79,18 @@ export class ConnectionRegistry {
       this.counted(data.endpoint, -1);
       this.metrics.disconnects.inc({ endpoint: data.endpoint, code: String(code) });
     }
+  }
+
+  /** Closes the open sockets `matches` selects (an administrator's disconnect); how many. */
+  closeWhere(matches: (data: SocketData) => boolean, code: number, reason: string): number {
+    let closed = 0;
+    for (const ws of [...this.sockets]) {
+      const data = ws.getUserData();
+      if (data.closed || !matches(data)) continue;
+      ws.end(code, reason);
+      closed += 1;
+    }
+    return closed;
   }
 
   /** Closes every socket with `code` (1012 on shutdown: clients reconnect to another node). */

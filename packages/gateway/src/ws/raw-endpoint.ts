@@ -84,6 +84,7 @@ export function registerRawEndpoint<T extends RawSocket>(ctx: GatewayContext, sp
 
     open: (ws) => {
       connections.add(ws);
+      ctx.presence.opened(ws.getUserData());
       spec.opened?.(ws);
       const { start } = spec;
       if (start !== undefined) enqueue(ws, () => start(ws));
@@ -101,6 +102,7 @@ export function registerRawEndpoint<T extends RawSocket>(ctx: GatewayContext, sp
 
     close: (ws, code) => {
       connections.remove(ws, code);
+      ctx.presence.closed(ws.getUserData());
       spec.closed?.(ws, code);
     },
   });

@@ -26,7 +26,7 @@ export async function commitWith(client: Redis | Cluster, commit: Commit, contex
 /** Runs one step's script: resolves with its reply, {applied (0|1), offsets...}. */
 export type StepRunner = (step: CommitStep) => Promise<number[]>;
 
-const withOffsets = (offsets: number[]): CommitResult =>
+export const withOffsets = (offsets: number[]): CommitResult =>
   offsets.length === 0 ? { applied: true } : { applied: true, offset: offsets[0], offsets };
 
 /**

@@ -10,3 +10,25 @@ local function channel_position(position_key, history_key, epoch_candidate)
   return epoch_candidate, 0
 end
 `;
+
+/**
+ * Lua: applies one store op whose arguments were checked (see `encodeOps` for the ARGV layout:
+ * `a` is the index of its first argument, `argc` their count). Shared by the commit scripts.
+ */
+export const APPLY_OP_LUA = `
+local function apply_op(name, key, a, argc)
+  if name == 'incr' then redis.call('INCRBY', key, ARGV[a])
+  elseif name == 'pfadd' then redis.call('PFADD', key, ARGV[a])
+  elseif name == 'zadd' then redis.call('ZADD', key, ARGV[a], ARGV[a + 1])
+  elseif name == 'zremrangebyscore' then redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a])
+  elseif name == 'expire' then redis.call('EXPIRE', key, ARGV[a])
+  elseif name == 'setnx' then redis.call('SET', key, ARGV[a], 'NX', 'EX', ARGV[a + 1])
+  elseif name == 'lpush' then
+    for j = a, a + argc - 1, 500 do redis.call('LPUSH', key, unpack(ARGV, j, math.min(j + 499, a + argc - 1))) end
+  elseif name == 'ltrim' then redis.call('LTRIM', key, ARGV[a], ARGV[a + 1])
+  elseif name == 'del' then redis.call('DEL', key)
+  elseif name == 'set' then redis.call('SET', key, ARGV[a])
+  elseif name == 'setex' then redis.call('SET', key, ARGV[a], 'EX', ARGV[a + 1])
+  end
+end
+`;

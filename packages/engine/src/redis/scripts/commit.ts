@@ -1,5 +1,5 @@
 import type { HistoryLimits, StoreOp } from '../../engine.js';
-import { CHANNEL_LUA } from './channel.js';
+import { APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
 
 /**
  * commit: guard, validate, apply store ops, publish each frame with its channel's next offset
@@ -15,7 +15,7 @@ import { CHANNEL_LUA } from './channel.js';
  * the top of the script. Returns {applied (0|1), offset of each published frame...}; an error
  * reply when refused.
  */
-export const COMMIT_SCRIPT = `${CHANNEL_LUA}
+export const COMMIT_SCRIPT = `${CHANNEL_LUA}${APPLY_OP_LUA}
 -- The guard's key: the ingest stream (entry), the marker (once), or unused (none).
 local guard_key = KEYS[1]
 -- 'entry' | 'once' | 'none'; the entry's stream id, or the marker's TTL (s).
@@ -88,22 +88,7 @@ end
 if #ARGV ~= i + #publishes * 4 then return refuse('malformed publishes') end
 
 -- Writes: nothing below can fail on the arguments checked above.
-for _, op in ipairs(ops) do
-  local name, key, a, argc = op[1], op[2], op[3], op[4]
-  if name == 'incr' then redis.call('INCRBY', key, ARGV[a])
-  elseif name == 'pfadd' then redis.call('PFADD', key, ARGV[a])
-  elseif name == 'zadd' then redis.call('ZADD', key, ARGV[a], ARGV[a + 1])
-  elseif name == 'zremrangebyscore' then redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[a])
-  elseif name == 'expire' then redis.call('EXPIRE', key, ARGV[a])
-  elseif name == 'setnx' then redis.call('SET', key, ARGV[a], 'NX', 'EX', ARGV[a + 1])
-  elseif name == 'lpush' then
-    for j = a, a + argc - 1, 500 do redis.call('LPUSH', key, unpack(ARGV, j, math.min(j + 499, a + argc - 1))) end
-  elseif name == 'ltrim' then redis.call('LTRIM', key, ARGV[a], ARGV[a + 1])
-  elseif name == 'del' then redis.call('DEL', key)
-  elseif name == 'set' then redis.call('SET', key, ARGV[a])
-  elseif name == 'setex' then redis.call('SET', key, ARGV[a], 'EX', ARGV[a + 1])
-  end
-end
+for _, op in ipairs(ops) do apply_op(op[1], op[2], op[3], op[4]) end
 
 local result = {1}
 for _, publish in ipairs(publishes) do
@@ -177,11 +162,14 @@ function keyIndex(keys: string[], key: string): number {
   return (index === -1 ? keys.push(key) - 1 : index) + 1;
 }
 
-/** Ops in the script's form: name, key index, argument count, arguments... (numbers already checked). */
-function encodeOps(ops: StoreOp[], keys: string[]): string[] {
+/**
+ * Ops in the scripts' form: name, key index (`indexOf` gives it, 1-based), argument count,
+ * arguments... (numbers already checked by `validateCommit`).
+ */
+export function encodeOps(ops: StoreOp[], indexOf: (key: string) => number): string[] {
   const kept = ops.filter((op) => op.op !== 'lpush' || op.values.length > 0); // LPUSH needs a value
   const out: string[] = [String(kept.length)];
-  const push = (name: string, key: string, args: string[]) => out.push(name, String(keyIndex(keys, key)), String(args.length), ...args);
+  const push = (name: string, key: string, args: string[]) => out.push(name, String(indexOf(key)), String(args.length), ...args);
   for (const op of kept) {
     switch (op.op) {
       case 'incr':
@@ -220,8 +208,8 @@ function encodeOps(ops: StoreOp[], keys: string[]): string[] {
   return out;
 }
 
-/** A frame as the script takes it: trailing whitespace dropped, `{}` when empty. */
-function scriptFrame(frame: string): string {
+/** A frame as the scripts take it: trailing whitespace dropped, `{}` when empty. */
+export function scriptFrame(frame: string): string {
   const trimmed = frame.trimEnd();
   return /^\{\s*\}$/.test(trimmed) ? '{}' : trimmed;
 }
@@ -231,7 +219,7 @@ export function commitScriptCall(input: CommitScriptInput): ScriptCall {
   const { guard } = input;
   // KEYS[1] is the guard's key; a run without a guard starts with its first op key instead.
   const keys = guard.kind === 'entry' ? [guard.stream] : guard.kind === 'once' ? [guard.marker] : [];
-  const ops = encodeOps(input.ops, keys);
+  const ops = encodeOps(input.ops, (key) => keyIndex(keys, key));
   const publishes = input.publishes.flatMap(({ pubsub, position, history, frame }) => [
     pubsub, String(keyIndex(keys, position)), String(keyIndex(keys, history)), scriptFrame(frame),
   ]);

@@ -27,6 +27,7 @@ import { registerRawEndpoint } from '../raw-endpoint.js';
 import { parseResume } from '../resume.js';
 import { CLEAR_PERMISSION, authorizeLogs } from './auth.js';
 import { LOGS_ENDPOINT, LogsHub, type LogsSocket } from './hub.js';
+import { PRESENCE_CHANNELS } from '../../presence/channels.js';
 
 export const LOGS_PATH = '/ws/logs';
 /** Close code and reason for a connection that sent nothing for IDLE_TIMEOUT_S. */
@@ -68,6 +69,8 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
     clearTimeout(socket.authTimer);
     socket.auth = { appId: result.appId, userId: result.userId, canClear: result.canClear };
     socket.filter = normalizeFilter(data.filters);
+    // Presence: the user only when a token vouched for it.
+    ctx.presence.join(PRESENCE_CHANNELS.logs(result.appId), ctx.presence.member(socket, data.token === undefined ? null : result.userId));
     await feed.channel.attach(ws, {
       resume: resume.resume,
       first: () => authSuccessFrame(result.appId, result.userId),
@@ -168,6 +171,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       clearTimeout(data.idleTimer);
       clearTimeout(data.authTimer);
       if (data.auth !== undefined) hub.leave(ws, data.auth.appId);
+      if (data.auth !== undefined) ctx.presence.leave(PRESENCE_CHANNELS.logs(data.auth.appId), ctx.presence.clientIdOf(data));
     },
   });
 

@@ -1,0 +1,72 @@
+/**
+ * Presence: who is connected to each channel, across every gateway. Gateways register their
+ * connections' memberships and refresh them in batches; a member not refreshed within its TTL
+ * (its gateway died) expires by itself. Both engines keep this contract.
+ */
+
+/** One connection on a channel. */
+export interface PresenceMember {
+  /** The connection (unique across the cluster). */
+  clientId: string;
+  /** The user (a JWT's `sub`), or null when anonymous. */
+  userId: string | null;
+  /** A small JSON object the gateway attaches (a display name, the endpoint). */
+  info: Record<string, unknown>;
+}
+
+/**
+ * How many are on a channel: `connections`, and `users`: distinct user ids, one user with several
+ * connections counting once (an anonymous connection counts as a user of its own).
+ */
+export interface Occupancy {
+  connections: number;
+  users: number;
+}
+
+/** A membership to register or refresh. */
+export interface PresenceEntry {
+  channel: string;
+  member: PresenceMember;
+  /**
+   * Only extend it while the refreshing owner still holds it (never register or take it over):
+   * for a client that closed and may be back, here or on another gateway that took it over.
+   */
+  ifOwned?: boolean;
+  /** Kept out of `channels()` (an index of the gateways' own, such as one user's connections). */
+  unlisted?: boolean;
+}
+
+export interface PresencePage {
+  /** Ordered by clientId. */
+  members: PresenceMember[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next: string | null;
+}
+
+export interface ChannelOccupancy extends Occupancy {
+  channel: string;
+}
+
+export interface Presence {
+  /**
+   * Registers memberships, or refreshes them, for `owner` (the gateway holding the connections):
+   * each expires `ttlS` seconds from now unless refreshed again. One batched round trip (one per
+   * Redis Cluster slot), whatever the count.
+   */
+  refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void>;
+  /**
+   * Removes memberships (connections that left); unknown ones are ignored. With `owner`, only
+   * those `owner` refreshed last: a client that moved to another gateway stays.
+   */
+  leave(entries: { channel: string; clientId: string }[], owner?: string): Promise<void>;
+  /** Occupancy of each channel, in order: constant work per channel (besides dropping expired members). */
+  occupancy(channels: string[]): Promise<Occupancy[]>;
+  /** A page of a channel's members, ordered by clientId, after `cursor` when given. */
+  members(channel: string, limit: number, cursor?: string): Promise<PresencePage>;
+  /** Every channel with members (registered within their TTL, and not `unlisted`), with its occupancy. */
+  channels(): Promise<ChannelOccupancy[]>;
+}
+
+/** The key one member counts under in `users`: its user id, or the connection itself when anonymous. */
+export const presenceUserKey = (member: PresenceMember): string =>
+  member.userId === null ? `c:${member.clientId}` : `u:${member.userId}`;

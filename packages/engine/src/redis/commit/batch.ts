@@ -1,0 +1,186 @@
+import type { Cluster, Redis, Result } from 'ioredis';
+import { INGEST_GROUP } from '@switchboard/protocol';
+import { validateCommit } from '../../commit-rules.js';
+import { publishesOf, type Commit, type CommitOutcome } from '../../engine.js';
+import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
+import type { ScriptCall } from '../scripts/commit.js';
+import { entryAddress } from '../topology.js';
+import { MERGED_BATCH_COMMIT_SCRIPT, mergedBatchScriptCall } from '../scripts/merged-batch-commit.js';
+import { mergeWrites } from './merge.js';
+import type { PlanContext } from './plan.js';
+import { withOffsets } from './run.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sbCommitBatch(...args: (string | number | Buffer)[]): Result<unknown[], Context>;
+    sbCommitMerged(...args: (string | number | Buffer)[]): Result<unknown[], Context>;
+  }
+}
+
+/** Defines the batch commit scripts on a client, before `commitBatchWith` uses them. */
+export function defineBatchCommitScript(client: Redis | Cluster): void {
+  client.defineCommand('sbCommitBatch', { lua: BATCH_COMMIT_SCRIPT });
+  client.defineCommand('sbCommitMerged', { lua: MERGED_BATCH_COMMIT_SCRIPT });
+}
+
+/**
+ * The runs for one partition stream and consumer: the merged fast path when the entries'
+ * writes merge, and the entry-by-entry call (built when needed) for when it answers 'split'.
+ */
+export interface BatchCall {
+  /** The input indexes of the commits, in entry order. */
+  commits: number[];
+  merged: ScriptCall | undefined;
+  entryByEntry: () => ScriptCall;
+}
+
+/**
+ * How a batch of commits runs: one script call (two when the merged fast path answers 'split')
+ * per partition stream and consumer for the entry
+ * commits whose keys all share the stream's slot (every one on a single Redis); the others one
+ * by one through the single-commit path (`alone`); those `validateCommit` refused, not at all.
+ */
+export interface BatchPlan {
+  calls: BatchCall[];
+  alone: number[];
+  refused: Map<number, Error>;
+}
+
+/**
+ * How long an older entry in another live consumer's hands holds a batch back: a batch of a
+ * loaded worker takes far less; an entry held longer is failing and is retried later.
+ */
+export const ORDER_WAIT_MS = 3_000;
+/** Pauses between the sends of a batch told to wait: short, doubling up to 20 ms. */
+const WAIT_FIRST_MS = 1;
+const WAIT_MAX_MS = 20;
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Sends a batch call until it is no longer told to wait for an older entry. */
+async function untilInTurn(send: () => Promise<unknown[]>): Promise<unknown[]> {
+  for (let wait = WAIT_FIRST_MS; ; wait = Math.min(WAIT_MAX_MS, wait * 2)) {
+    const replies = await send();
+    if (replies[0] !== 'wait') return replies;
+    await pause(wait);
+  }
+}
+
+/** A stream id as its two numbers, for comparing in stream order. */
+const idParts = (id: string): [number, number] => {
+  const dash = id.indexOf('-');
+  return dash === -1 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+};
+
+/** The lowest and highest of stream ids, in one pass. */
+function idRange(ids: string[]): [string, string] {
+  let [low, high] = [ids[0] ?? '0-0', ids[0] ?? '0-0'];
+  let [lowParts, highParts] = [idParts(low), idParts(high)];
+  for (const id of ids) {
+    const parts = idParts(id);
+    if (parts[0] < lowParts[0] || (parts[0] === lowParts[0] && parts[1] < lowParts[1])) [low, lowParts] = [id, parts];
+    if (parts[0] > highParts[0] || (parts[0] === highParts[0] && parts[1] > highParts[1])) [high, highParts] = [id, parts];
+  }
+  return [low, high];
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+/** Plans a batch (pure): checks each commit, maps its keys, groups the entries per stream and consumer. */
+export function planBatch(commits: Commit[], { topology, history, epoch }: PlanContext): BatchPlan {
+  const groups = new Map<string, { partition: number; stream: string; consumer: string; commits: number[]; entries: BatchEntryInput[] }>();
+  const alone: number[] = [];
+  const refused = new Map<number, Error>();
+  commits.forEach((commit, index) => {
+    const { guard } = commit;
+    try {
+      validateCommit(commit);
+      if (guard.kind !== 'entry') {
+        alone.push(index);
+        return;
+      }
+      const { partition, id } = entryAddress(topology, guard.streamId);
+      const stream = topology.ingestStream(partition);
+      const ops = commit.ops.map((op) => ({ ...op, key: topology.stateKey(op.key) }));
+      const publishes = publishesOf(commit).map(({ channel, frame }) => ({ ...topology.channel(channel), frame }));
+      if (topology.cluster) {
+        const slot = topology.groupOf(stream);
+        const keys = [...ops.map((op) => op.key), ...publishes.flatMap((p) => [p.position, p.history])];
+        if (keys.some((key) => topology.groupOf(key) !== slot)) {
+          alone.push(index);
+          return;
+        }
+      }
+      const name = `${stream}\n${guard.consumer}`;
+      let group = groups.get(name);
+      if (group === undefined) groups.set(name, (group = { partition, stream, consumer: guard.consumer, commits: [], entries: [] }));
+      group.commits.push(index);
+      group.entries.push({ id, ops, publishes });
+    } catch (err) {
+      refused.set(index, asError(err));
+    }
+  });
+  const calls = [...groups.values()].map(({ partition, stream, consumer, commits: indexes, entries }): BatchCall => {
+    const [firstId, lastId] = idRange(entries.map((entry) => entry.id));
+    const common = {
+      stream,
+      group: INGEST_GROUP,
+      consumer,
+      history,
+      epoch: epoch(),
+      publishCommand: topology.cluster ? ('SPUBLISH' as const) : ('PUBLISH' as const),
+      firstId,
+      lastId,
+      orderWaitMs: ORDER_WAIT_MS,
+      alivePrefix: topology.consumerAliveKey(partition, ''),
+    };
+    const writes = mergeWrites(entries.map((entry) => entry.ops));
+    return {
+      commits: indexes,
+      merged: writes === undefined ? undefined : mergedBatchScriptCall({ ...common, writes, entries }),
+      entryByEntry: () => batchCommitScriptCall({ ...common, entries }),
+    };
+  });
+  return { calls, alone, refused };
+}
+
+/** One entry's reply: {1, offsets...} applied, {0} not pending for this consumer any more, {-1, reason} refused. */
+function outcomeOf(reply: unknown): CommitOutcome {
+  if (!Array.isArray(reply)) return { ok: false, error: new Error('batch commit: malformed reply') };
+  const [status, ...rest] = reply as unknown[];
+  if (status === 1) return { ok: true, result: withOffsets(rest.map(Number)) };
+  if (status === 0) return { ok: true, result: { applied: false } };
+  const reason = rest[0];
+  return { ok: false, error: new Error(typeof reason === 'string' ? reason : 'batch commit: refused') };
+}
+
+/**
+ * Runs a batch: every script call and every lone commit issued at once (pipelined), one outcome
+ * per commit in input order. A call that fails as a whole (Redis away) fails its entries only;
+ * they stay pending.
+ */
+export async function commitBatchWith(
+  client: Redis | Cluster,
+  commits: Commit[],
+  context: PlanContext,
+  commitAlone: (commits: Commit[]) => Promise<CommitOutcome[]>,
+): Promise<CommitOutcome[]> {
+  const plan = planBatch(commits, context);
+  const outcomes = new Array<CommitOutcome>(commits.length);
+  for (const [index, error] of plan.refused) outcomes[index] = { ok: false, error };
+  const calls = plan.calls.map(async ({ commits: indexes, merged, entryByEntry }) => {
+    try {
+      let replies = merged === undefined ? undefined : await untilInTurn(() => client.sbCommitMerged(merged.keys.length, ...merged.keys, ...merged.args));
+      if (replies === undefined || replies[0] === 'split') {
+        const { keys, args } = entryByEntry();
+        replies = await untilInTurn(() => client.sbCommitBatch(keys.length, ...keys, ...args));
+      }
+      indexes.forEach((index, n) => (outcomes[index] = outcomeOf(replies[n])));
+    } catch (err) {
+      for (const index of indexes) outcomes[index] = { ok: false, error: asError(err) };
+    }
+  });
+  const lone = commitAlone(plan.alone.map((index) => commits[index] as Commit)).then((results) => results.forEach((outcome, n) => (outcomes[plan.alone[n] as number] = outcome)));
+  await Promise.all([...calls, lone]);
+  return outcomes;
+}

@@ -1,0 +1,179 @@
+import type { Cluster, Redis, Result } from 'ioredis';
+import { KEY_PREFIX } from '@switchboard/protocol';
+import {
+  presenceUserKey,
+  type ChannelOccupancy,
+  type Occupancy,
+  type Presence,
+  type PresenceEntry,
+  type PresenceMember,
+  type PresencePage,
+} from '../presence.js';
+import {
+  PRESENCE_CHANNELS_SCRIPT,
+  PRESENCE_LEAVE_SCRIPT,
+  PRESENCE_MEMBERS_SCRIPT,
+  PRESENCE_OCCUPANCY_SCRIPT,
+  PRESENCE_REFRESH_SCRIPT,
+  PRESENCE_REGISTER_SCRIPT,
+} from './presence-scripts.js';
+import type { Topology } from './topology.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    sbPresenceRefresh(...args: (string | number)[]): Result<number, Context>;
+    sbPresenceLeave(...args: (string | number)[]): Result<number, Context>;
+    sbPresenceOccupancy(...args: (string | number)[]): Result<number[], Context>;
+    sbPresenceMembers(...args: (string | number)[]): Result<string[], Context>;
+    sbPresenceRegister(key: string, ...args: (string | number)[]): Result<number, Context>;
+    sbPresenceChannels(key: string): Result<string[], Context>;
+  }
+}
+
+/** Channels with presence, and when each was last refreshed (its own key: on a cluster, its own slot). */
+export const PRESENCE_CHANNELS_KEY = `${KEY_PREFIX}presence:channels`;
+
+/** The four keys of a channel's presence, under the channel's hash tag (beside its position). */
+export function presenceKeys(topology: Topology, channel: string): string[] {
+  const { position } = topology.channel(channel);
+  const base = position.slice(0, position.length - ':position'.length);
+  return ['expiry', 'index', 'info', 'users'].map((name) => `${base}:presence:${name}`);
+}
+
+/** Groups items by the Redis Cluster slot of their channel: one script per group (one group on one Redis). */
+function bySlot<T>(topology: Topology, items: T[], channelOf: (item: T) => string): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const slot = topology.groupOf(topology.channel(channelOf(item)).position);
+    const group = groups.get(slot);
+    if (group === undefined) groups.set(slot, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
+
+/**
+ * Most items one script call carries: a batch of any size goes out as several calls, all sent at
+ * once (one round trip), none holding Redis for long nor passing more arguments than a call takes.
+ */
+export const PRESENCE_SCRIPT_BATCH = 500;
+
+const chunks = <T>(items: T[]): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += PRESENCE_SCRIPT_BATCH) out.push(items.slice(i, i + PRESENCE_SCRIPT_BATCH));
+  return out;
+};
+
+/** Items of each channel, channels in first-seen order. */
+function byChannel<T>(items: T[], channelOf: (item: T) => string): Map<string, T[]> {
+  const channels = new Map<string, T[]>();
+  for (const item of items) {
+    const channel = channelOf(item);
+    const list = channels.get(channel);
+    if (list === undefined) channels.set(channel, [item]);
+    else list.push(item);
+  }
+  return channels;
+}
+
+/** A member as stored: `<userKey>\t<owner>\t<JSON>`. */
+function decodeMember(clientId: string, stored: string): PresenceMember | undefined {
+  const tab = stored.indexOf('\t', stored.indexOf('\t') + 1);
+  if (tab === -1) return undefined;
+  try {
+    const value = JSON.parse(stored.slice(tab + 1)) as { userId?: unknown; info?: unknown };
+    const info = typeof value.info === 'object' && value.info !== null && !Array.isArray(value.info) ? (value.info as Record<string, unknown>) : {};
+    return { clientId, userId: typeof value.userId === 'string' ? value.userId : null, info };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Presence on Redis: each channel's members in four keys under its hash tag (see
+ * presence-scripts.ts), kept by scripts, so every step is atomic on the channel's shard; a batch
+ * is one script per slot (one in all on one Redis), sent at once.
+ */
+export class RedisPresence implements Presence {
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly topology: Topology,
+  ) {
+    client.defineCommand('sbPresenceRefresh', { lua: PRESENCE_REFRESH_SCRIPT });
+    client.defineCommand('sbPresenceLeave', { lua: PRESENCE_LEAVE_SCRIPT });
+    client.defineCommand('sbPresenceOccupancy', { lua: PRESENCE_OCCUPANCY_SCRIPT });
+    client.defineCommand('sbPresenceMembers', { numberOfKeys: 4, lua: PRESENCE_MEMBERS_SCRIPT });
+    client.defineCommand('sbPresenceRegister', { numberOfKeys: 1, lua: PRESENCE_REGISTER_SCRIPT });
+    client.defineCommand('sbPresenceChannels', { numberOfKeys: 1, lua: PRESENCE_CHANNELS_SCRIPT });
+  }
+
+  async refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
+    if (entries.length === 0) return;
+    const ttlMs = Math.round(ttlS * 1000);
+    const groups = [...bySlot(this.topology, entries, (e) => e.channel).values()].flatMap(chunks);
+    await Promise.all([
+      ...groups.map((group) => {
+        const channels = byChannel(group, (e) => e.channel);
+        const keys: string[] = [];
+        const args: (string | number)[] = [ttlMs, owner, channels.size];
+        for (const [channel, members] of channels) {
+          keys.push(...presenceKeys(this.topology, channel));
+          args.push(members.length);
+          for (const { member, ifOwned } of members) {
+            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }), ifOwned === true ? '1' : '0');
+          }
+        }
+        return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);
+      }),
+      ...chunks([...new Set(entries.filter((e) => e.unlisted !== true).map((e) => e.channel))]).map((channels) =>
+        this.client.sbPresenceRegister(PRESENCE_CHANNELS_KEY, ttlMs, ...channels),
+      ),
+    ]);
+  }
+
+  async leave(entries: { channel: string; clientId: string }[], owner = ''): Promise<void> {
+    if (entries.length === 0) return;
+    await Promise.all(
+      [...bySlot(this.topology, entries, (e) => e.channel).values()].flatMap(chunks).map((group) => {
+        const channels = byChannel(group, (e) => e.channel);
+        const keys: string[] = [];
+        const args: (string | number)[] = [owner, channels.size];
+        for (const [channel, members] of channels) {
+          keys.push(...presenceKeys(this.topology, channel));
+          args.push(members.length, ...members.map((m) => m.clientId));
+        }
+        return this.client.sbPresenceLeave(keys.length, ...keys, ...args);
+      }),
+    );
+  }
+
+  async occupancy(channels: string[]): Promise<Occupancy[]> {
+    const result = new Map<string, Occupancy>();
+    await Promise.all(
+      [...bySlot(this.topology, [...new Set(channels)], (c) => c).values()].flatMap(chunks).map(async (group) => {
+        const keys = group.flatMap((channel) => presenceKeys(this.topology, channel));
+        const flat = await this.client.sbPresenceOccupancy(keys.length, ...keys, group.length);
+        group.forEach((channel, i) => result.set(channel, { connections: Number(flat[i * 2]), users: Number(flat[i * 2 + 1]) }));
+      }),
+    );
+    return channels.map((channel) => result.get(channel) ?? { connections: 0, users: 0 });
+  }
+
+  async members(channel: string, limit: number, cursor?: string): Promise<PresencePage> {
+    const flat = await this.client.sbPresenceMembers(...presenceKeys(this.topology, channel), cursor ?? '', limit + 1);
+    const members: PresenceMember[] = [];
+    for (let i = 0; i + 1 < flat.length && members.length < limit; i += 2) {
+      const member = decodeMember(flat[i] as string, flat[i + 1] as string);
+      if (member !== undefined) members.push(member);
+    }
+    return { members, next: flat.length > limit * 2 ? (members.at(-1)?.clientId ?? null) : null };
+  }
+
+  async channels(): Promise<ChannelOccupancy[]> {
+    const channels = await this.client.sbPresenceChannels(PRESENCE_CHANNELS_KEY);
+    const occupancy = await this.occupancy(channels);
+    return channels
+      .map((channel, i) => ({ channel, ...(occupancy[i] ?? { connections: 0, users: 0 }) }))
+      .filter((c) => c.connections > 0);
+  }
+}

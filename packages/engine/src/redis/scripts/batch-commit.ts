@@ -1,0 +1,311 @@
+import type { HistoryLimits, StoreOp } from '../../engine.js';
+import { APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
+import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
+
+/**
+ * Lua: the order rule of a batch. An entry of the stream older than the batch and still pending
+ * on another consumer announced alive, which received it less than `wait_ms` ago, is committed
+ * first: the script answers {'wait'} before writing anything, and the caller sends the batch
+ * again a moment later. An older entry held longer than that (a failing entry) or by a consumer
+ * no longer announced alive (a dead worker: its entries are being taken over) no longer holds
+ * the batch back; nor do the consumer's own older entries.
+ */
+export const ORDER_LUA = `
+-- The alive key of a consumer is alive_prefix .. its name, in the stream's slot (not in KEYS:
+-- its name is only known once XPENDING answered).
+local function must_wait(stream, group, consumer, first_id, wait_ms, alive_prefix)
+  local alive = {}
+  for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '(' .. first_id, 100)) do
+    local holder = p[2]
+    if holder ~= consumer and p[3] < wait_ms then
+      if alive[holder] == nil then alive[holder] = redis.call('EXISTS', alive_prefix .. holder) == 1 end
+      if alive[holder] then return true end
+    end
+  end
+  return false
+end
+`;
+
+/**
+ * Lua: the channel side of a batch, shared by both batch scripts. `channels` maps a position key
+ * to {name, history, frames}; `order` lists the position keys in first-use order.
+ */
+export const BATCH_CHANNELS_LUA = `${CHANNEL_LUA}
+-- Each channel's position read once and advanced by its frame count with one HINCRBY.
+local function advance_channels(channels, order, epoch_candidate)
+  for _, position_key in ipairs(order) do
+    local channel = channels[position_key]
+    channel.epoch = channel_position(position_key, channel.history, epoch_candidate)
+    channel.next = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
+  end
+end
+-- Publishes a frame with its channel's next offset, appended to the history first; returns the offset.
+local function publish_next(channel, frame, publish_command)
+  local offset = channel.next
+  channel.next = offset + 1
+  if string.len(frame) == 2 then
+    frame = '{"offset":' .. offset .. '}'
+  else
+    frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
+  end
+  -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
+  local id = offset .. '-0'
+  local added = redis.pcall('XADD', channel.history, id, 'f', frame)
+  if type(added) == 'table' and added.err then
+    -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
+    redis.call('DEL', channel.history)
+    redis.call('XADD', channel.history, id, 'f', frame)
+  end
+  redis.call(publish_command, channel.name, channel.epoch .. ' ' .. offset .. ' ' .. frame)
+  return offset
+end
+-- Once per channel and batch: the history keeps exactly its newest history_size frames.
+local function settle_channels(channels, order, history_size, history_ttl)
+  for _, position_key in ipairs(order) do
+    local channel = channels[position_key]
+    redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
+    redis.call('EXPIRE', channel.history, history_ttl)
+  end
+end
+`;
+
+/**
+ * batch commit: the commits of a worker's read batch whose keys share the ingest stream's slot,
+ * in one call. Each entry is still all or nothing, and nothing of an entry is written or
+ * published unless every check of it passed:
+ *
+ * 1. order (`ORDER_LUA`): {'wait'} while an older entry is in another consumer's hands;
+ *    ownership, once for the batch: one XPENDING over the batch's id range for this consumer;
+ *    an entry no longer pending for it (taken over meanwhile) is skipped, reported {0};
+ * 2. key types, once per distinct key (the cache follows what earlier entries of the batch
+ *    create): an entry whose key holds another type is refused alone, reported {-1, reason},
+ *    and stays pending; the arguments were validated by the caller (`validateCommit`);
+ * 3. each channel's position read once and advanced by k with one HINCRBY, the k frames
+ *    appended to its history (one trim, one EXPIRE per channel) and published in
+ *    the batch's order; commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
+ *    into one call per key;
+ * 4. one XACK for every entry applied, last.
+ *
+ * The order of KEYS and ARGV is written down once, in `batchCommitScriptCall` below, and named
+ * at the top of the script. Returns {'wait'}, or one reply per entry, in order:
+ * {1, offset of each frame...} | {0} | {-1, reason}.
+ */
+export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${APPLY_OP_LUA}
+-- The ingest stream (of one partition); KEYS[2..]: op keys, channels' position and history keys.
+local stream = KEYS[1]
+local group, consumer = ARGV[1], ARGV[2]
+local history_size, history_ttl = ARGV[3], ARGV[4]
+-- The epoch a channel without one starts; 'PUBLISH', or 'SPUBLISH' on a Redis Cluster.
+local epoch_candidate, publish_command = ARGV[5], ARGV[6]
+-- The lowest and highest stream id of the batch, and its entry count.
+local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
+-- How long an older entry in another consumer's hands holds the batch back (ms).
+local order_wait_ms = tonumber(ARGV[10])
+-- What a consumer's name is appended to for its alive key.
+local alive_prefix = ARGV[11]
+-- ARGV[12..]: per entry: stream id, op count, per op (name, key index, argument count,
+-- arguments...), publish count, per publish (channel, position key index, history key index, frame).
+
+-- The key type each op needs (false: any), and the type the key holds after it (nil: unchanged).
+local NEEDS = {incr = 'string', pfadd = 'string', zadd = 'zset', zremrangebyscore = 'zset', lpush = 'list', ltrim = 'list'}
+local MAKES = {incr = 'string', pfadd = 'string', zadd = 'zset', lpush = 'list', setnx = 'string', set = 'string', setex = 'string', del = 'none'}
+-- Ops whose repetitions on one key in one batch may be merged into one call.
+local FAMILY = {incr = 'incr', pfadd = 'pfadd', zadd = 'zadd', expire = 'expire'}
+
+if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
+
+local entries, i = {}, 12
+for e = 1, count do
+  local id, ops, pubs = ARGV[i], {}, {}
+  local opc = tonumber(ARGV[i + 1])
+  i = i + 2
+  for o = 1, opc do
+    local argc = tonumber(ARGV[i + 2])
+    ops[o] = {ARGV[i], KEYS[tonumber(ARGV[i + 1])], i + 3, argc}
+    i = i + 3 + argc
+  end
+  local pubc = tonumber(ARGV[i])
+  i = i + 1
+  for p = 1, pubc do
+    pubs[p] = {ARGV[i], KEYS[tonumber(ARGV[i + 1])], KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3]}
+    i = i + 4
+  end
+  entries[e] = {id, ops, pubs}
+end
+
+-- 1. Ownership, once.
+local owned = {}
+for _, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do owned[p[1]] = true end
+
+-- 2. Checks, in order, before any write.
+local types = {}
+local function type_of(key)
+  local t = types[key]
+  if t == nil then
+    t = redis.call('TYPE', key).ok
+    types[key] = t
+  end
+  return t
+end
+local function holds(key, wanted) local t = type_of(key) return t == 'none' or t == wanted end
+local replies, applying = {}, {}
+local families = {} -- key -> its single family, or false once it has several or an unmergeable op
+for e, entry in ipairs(entries) do
+  local why
+  if not owned[entry[1]] then
+    replies[e] = {0}
+  else
+    for n, op in ipairs(entry[2]) do
+      local wanted = NEEDS[op[1]]
+      if wanted and not holds(op[2], wanted) then why = 'op ' .. n .. ' (' .. op[1] .. '): key holds the wrong type' break end
+    end
+    if not why then
+      for n, pub in ipairs(entry[3]) do
+        if not holds(pub[2], 'hash') or not holds(pub[3], 'stream') then why = 'publish ' .. n .. ': channel keys hold the wrong type' break end
+      end
+    end
+    if why then
+      replies[e] = {-1, 'commit refused: ' .. why}
+    else
+      applying[#applying + 1] = e
+      for _, op in ipairs(entry[2]) do
+        local made = MAKES[op[1]]
+        if made then types[op[2]] = made end
+        local family, seen = FAMILY[op[1]], families[op[2]]
+        if seen ~= false then
+          if family == nil then families[op[2]] = false
+          elseif family == 'expire' then families[op[2]] = seen or 'expire'
+          elseif seen == nil or seen == 'expire' then families[op[2]] = family
+          elseif seen ~= family then families[op[2]] = false end
+        end
+      end
+    end
+  end
+end
+-- A key touched only by one mergeable family (and EXPIRE) is written once, after the entries.
+
+-- 3. Channels: position once, advanced by the number of frames.
+local channels, order = {}, {}
+for _, e in ipairs(applying) do
+  for _, pub in ipairs(entries[e][3]) do
+    local position_key = pub[2]
+    local channel = channels[position_key]
+    if channel == nil then
+      channel = {name = pub[1], history = pub[3], frames = 0}
+      channels[position_key] = channel
+      order[#order + 1] = position_key
+    end
+    channel.frames = channel.frames + 1
+  end
+end
+advance_channels(channels, order, epoch_candidate)
+
+-- Writes: nothing below can fail on what was checked above.
+local merged, merged_keys = {}, {}
+local function merge(key)
+  local m = merged[key]
+  if m == nil then
+    m = {by = 0, members = {}, scored = {}}
+    merged[key] = m
+    merged_keys[#merged_keys + 1] = key
+  end
+  return m
+end
+local acked = {}
+for _, e in ipairs(applying) do
+  local entry = entries[e]
+  for _, op in ipairs(entry[2]) do
+    local name, key, a, argc = op[1], op[2], op[3], op[4]
+    if families[key] then
+      local m = merge(key)
+      if name == 'incr' then m.by = m.by + tonumber(ARGV[a]) m.incr = true
+      elseif name == 'pfadd' then m.members[#m.members + 1] = ARGV[a]
+      elseif name == 'zadd' then m.scored[#m.scored + 1] = ARGV[a] m.scored[#m.scored + 1] = ARGV[a + 1]
+      elseif name == 'expire' then m.expire = ARGV[a] end
+    else apply_op(name, key, a, argc) end
+  end
+  local reply = {1}
+  for _, pub in ipairs(entry[3]) do
+    local channel = channels[pub[2]]
+    reply[#reply + 1] = publish_next(channel, pub[4], publish_command)
+  end
+  replies[e] = reply
+  acked[#acked + 1] = entry[1]
+end
+for _, key in ipairs(merged_keys) do
+  local m = merged[key]
+  if m.incr then redis.call('INCRBY', key, m.by) end
+  for j = 1, #m.members, 500 do redis.call('PFADD', key, unpack(m.members, j, math.min(j + 499, #m.members))) end
+  for j = 1, #m.scored, 1000 do redis.call('ZADD', key, unpack(m.scored, j, math.min(j + 999, #m.scored))) end
+  if m.expire then redis.call('EXPIRE', key, m.expire) end
+end
+settle_channels(channels, order, history_size, history_ttl)
+
+-- 4. Acknowledged last, at once.
+for j = 1, #acked, 500 do redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked))) end
+return replies
+`;
+
+/** One entry of a batch: its id in the partition's stream, its ops (keys as stored) and frames. */
+export interface BatchEntryInput {
+  id: string;
+  ops: StoreOp[];
+  publishes: ScriptPublish[];
+}
+
+/** Everything one run of the batch commit script needs. */
+export interface BatchCommitInput {
+  /** The partition's ingest stream. */
+  stream: string;
+  group: string;
+  consumer: string;
+  history: HistoryLimits;
+  epoch: string;
+  publishCommand: 'PUBLISH' | 'SPUBLISH';
+  /** The lowest and highest id of the entries. */
+  firstId: string;
+  lastId: string;
+  /** How long an older entry in another consumer's hands holds the batch back (ms). */
+  orderWaitMs: number;
+  /** A consumer's alive key is this followed by its name. */
+  alivePrefix: string;
+  /** In stream order. */
+  entries: BatchEntryInput[];
+}
+
+/** A script's KEYS, starting with `first`, and the 1-based index of each key (added when new). */
+export function keyTable(first: string): { keys: string[]; indexOf: (key: string) => number } {
+  const keys = [first];
+  const indexes = new Map<string, number>([[first, 1]]);
+  const indexOf = (key: string): number => {
+    let index = indexes.get(key);
+    if (index === undefined) indexes.set(key, (index = keys.push(key)));
+    return index;
+  };
+  return { keys, indexOf };
+}
+
+/** The batch commit script's KEYS and ARGV: the only place their order is written down. */
+export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
+  const { keys, indexOf } = keyTable(input.stream);
+  const args = [
+    input.group,
+    input.consumer,
+    String(input.history.size),
+    String(input.history.ttlS),
+    input.epoch,
+    input.publishCommand,
+    input.firstId,
+    input.lastId,
+    String(input.entries.length),
+    String(input.orderWaitMs),
+    input.alivePrefix,
+  ];
+  for (const entry of input.entries) {
+    args.push(entry.id, ...encodeOps(entry.ops, indexOf), String(entry.publishes.length));
+    for (const { pubsub, position, history, frame } of entry.publishes) {
+      args.push(pubsub, String(indexOf(position)), String(indexOf(history)), scriptFrame(frame));
+    }
+  }
+  return { keys, args };
+}

@@ -1,0 +1,156 @@
+import type { HistoryLimits } from '../../engine.js';
+import type { MergedWrites } from '../commit/merge.js';
+import { BATCH_CHANNELS_LUA, ORDER_LUA, keyTable } from './batch-commit.js';
+import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
+
+/**
+ * merged batch commit: the fast path of a batch, for when every entry applies. Its writes come
+ * merged (`mergeWrites`), so the script runs a few commands for the whole batch instead of each
+ * entry's ops. It checks first, and writes nothing when a check fails: every entry must still be
+ * pending for this consumer (one XPENDING) and every key must hold the type its writes need
+ * (one TYPE per key); otherwise it answers {'split'} and the caller runs the batch entry by
+ * entry (`BATCH_COMMIT_SCRIPT`), where a failing entry is refused alone.
+ * Then, as the per-entry script: each channel's position advanced by its frame count with one
+ * HINCRBY, the frames appended to the history (trimmed once per channel) and
+ * published in batch order, and one XACK for the batch, last.
+ *
+ * The order of KEYS and ARGV is written down once, in `mergedBatchScriptCall` below, and named
+ * at the top of the script. Returns {'wait'} (see `ORDER_LUA`), {'split'}, or one reply per entry: {1, offset of each frame...}.
+ */
+export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}
+-- The ingest stream (of one partition); KEYS[2..]: written keys, channels' position and history keys.
+local stream = KEYS[1]
+local group, consumer = ARGV[1], ARGV[2]
+local history_size, history_ttl = ARGV[3], ARGV[4]
+-- The epoch a channel without one starts; 'PUBLISH', or 'SPUBLISH' on a Redis Cluster.
+local epoch_candidate, publish_command = ARGV[5], ARGV[6]
+-- The lowest and highest stream id of the batch, and its entry count.
+local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
+-- How long an older entry in another consumer's hands holds the batch back (ms).
+local order_wait_ms = tonumber(ARGV[10])
+-- What a consumer's name is appended to for its alive key.
+local alive_prefix = ARGV[11]
+-- ARGV[12..]: the type check count, per check (key index, type); the command count, per
+-- command (name, key index, argument count, arguments...); then per entry: stream id, publish
+-- count, per publish (channel, position key index, history key index, frame).
+local COMMANDS = {INCRBY = true, PFADD = true, ZADD = true, ZREMRANGEBYSCORE = true, EXPIRE = true, SET = true, LPUSH = true, LTRIM = true, DEL = true}
+
+local i = 12
+local check_count = tonumber(ARGV[i])
+local checks_at = i + 1
+i = checks_at + 2 * check_count
+local command_count = tonumber(ARGV[i])
+local commands_at = i + 1
+i = commands_at
+for c = 1, command_count do
+  if not COMMANDS[ARGV[i]] then return redis.error_reply('ERR commit refused: unknown command ' .. tostring(ARGV[i])) end
+  i = i + 3 + tonumber(ARGV[i + 2])
+end
+local ids, publishes_at = {}, {}
+for e = 1, count do
+  ids[e] = ARGV[i]
+  publishes_at[e] = i + 1
+  i = i + 2 + 4 * tonumber(ARGV[i + 1])
+end
+
+-- Checks: nothing is written unless all pass.
+if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
+local owned = {}
+for _, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do owned[p[1]] = true end
+for e = 1, count do
+  if not owned[ids[e]] then return {'split'} end
+end
+local function holds(key, wanted)
+  local t = redis.call('TYPE', key).ok
+  return t == 'none' or t == wanted
+end
+for c = 0, check_count - 1 do
+  if not holds(KEYS[tonumber(ARGV[checks_at + 2 * c])], ARGV[checks_at + 2 * c + 1]) then return {'split'} end
+end
+local channels, order = {}, {}
+for e = 1, count do
+  local at = publishes_at[e]
+  for p = 0, tonumber(ARGV[at]) - 1 do
+    local base = at + 1 + 4 * p
+    local position_key = KEYS[tonumber(ARGV[base + 1])]
+    local channel = channels[position_key]
+    if channel == nil then
+      channel = {name = ARGV[base], history = KEYS[tonumber(ARGV[base + 2])], frames = 0}
+      if not holds(position_key, 'hash') or not holds(channel.history, 'stream') then return {'split'} end
+      channels[position_key] = channel
+      order[#order + 1] = position_key
+    end
+    channel.frames = channel.frames + 1
+  end
+end
+
+-- Writes: nothing below can fail on what was checked above.
+advance_channels(channels, order, epoch_candidate)
+i = commands_at
+for c = 1, command_count do
+  local argc = tonumber(ARGV[i + 2])
+  redis.call(ARGV[i], KEYS[tonumber(ARGV[i + 1])], unpack(ARGV, i + 3, i + 2 + argc))
+  i = i + 3 + argc
+end
+local replies = {}
+for e = 1, count do
+  local at = publishes_at[e]
+  local reply = {1}
+  for p = 0, tonumber(ARGV[at]) - 1 do
+    local base = at + 1 + 4 * p
+    local channel = channels[KEYS[tonumber(ARGV[base + 1])]]
+    reply[#reply + 1] = publish_next(channel, ARGV[base + 3], publish_command)
+  end
+  replies[e] = reply
+end
+settle_channels(channels, order, history_size, history_ttl)
+for j = 1, count, 500 do redis.call('XACK', stream, group, unpack(ids, j, math.min(j + 499, count))) end
+return replies
+`;
+
+/** Everything one run of the merged batch script needs. */
+export interface MergedBatchInput {
+  stream: string;
+  group: string;
+  consumer: string;
+  history: HistoryLimits;
+  epoch: string;
+  publishCommand: 'PUBLISH' | 'SPUBLISH';
+  firstId: string;
+  lastId: string;
+  orderWaitMs: number;
+  alivePrefix: string;
+  writes: MergedWrites;
+  /** In stream order. */
+  entries: { id: string; publishes: ScriptPublish[] }[];
+}
+
+/** The merged batch script's KEYS and ARGV: the only place their order is written down. */
+export function mergedBatchScriptCall(input: MergedBatchInput): ScriptCall {
+  const table = keyTable(input.stream);
+  const { keys } = table;
+  const indexOf = (key: string): string => String(table.indexOf(key));
+  const { checks, commands } = input.writes;
+  const args = [
+    input.group,
+    input.consumer,
+    String(input.history.size),
+    String(input.history.ttlS),
+    input.epoch,
+    input.publishCommand,
+    input.firstId,
+    input.lastId,
+    String(input.entries.length),
+    String(input.orderWaitMs),
+    input.alivePrefix,
+    String(checks.length),
+  ];
+  for (const { key, type } of checks) args.push(indexOf(key), type);
+  args.push(String(commands.length));
+  for (const { name, key, args: commandArgs } of commands) args.push(name, indexOf(key), String(commandArgs.length), ...commandArgs);
+  for (const entry of input.entries) {
+    args.push(entry.id, String(entry.publishes.length));
+    for (const { pubsub, position, history, frame } of entry.publishes) args.push(pubsub, indexOf(position), indexOf(history), scriptFrame(frame));
+  }
+  return { keys, args };
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
+import type { Commit } from '../src/engine.js';
+import { ORDER_WAIT_MS, planBatch } from '../src/redis/commit/batch.js';
+import { mergeWrites } from '../src/redis/commit/merge.js';
+import { channelKeys } from '../src/redis/keys.js';
+import { singleTopology } from '../src/redis/topology.js';
+
+/** The batch commit path as pure logic, without a Redis (the engine tests run it for real). */
+const context = { topology: singleTopology, history: { size: 10, ttlS: 60 }, epoch: () => 'e1' };
+const entry = (streamId: string, consumer = 'w1'): Commit['guard'] => ({ kind: 'entry', streamId, consumer });
+
+describe('mergeWrites', () => {
+  it('writes a key touched by one of INCR, PFADD or ZADD (and EXPIRE) once, as the ops one by one would leave it', () => {
+    const merged = mergeWrites([
+      [
+        { op: 'incr', key: 'n' },
+        { op: 'expire', key: 'n', seconds: 5 },
+        { op: 'pfadd', key: 'h', member: 'a' },
+        { op: 'zadd', key: 'z', score: 1, member: 'm' },
+      ],
+      [
+        { op: 'incr', key: 'n', by: 3 },
+        { op: 'expire', key: 'n', seconds: 9 },
+        { op: 'pfadd', key: 'h', member: 'b' },
+        { op: 'zadd', key: 'z', score: 2, member: 'm' },
+      ],
+    ]);
+    expect(merged).toEqual({
+      commands: [
+        { name: 'INCRBY', key: 'n', args: ['4'] },
+        { name: 'EXPIRE', key: 'n', args: ['9'] },
+        { name: 'PFADD', key: 'h', args: ['a', 'b'] },
+        { name: 'ZADD', key: 'z', args: ['1', 'm', '2', 'm'] },
+      ],
+      checks: [
+        { key: 'n', type: 'string' },
+        { key: 'h', type: 'string' },
+        { key: 'z', type: 'zset' },
+      ],
+    });
+  });
+
+  it('keeps the ops of any other key in entry order, and gives up when a key needs two types', () => {
+    const lists = mergeWrites([
+      [{ op: 'lpush', key: 'l', values: ['1'] }, { op: 'ltrim', key: 'l', start: 0, stop: 1 }],
+      [{ op: 'lpush', key: 'l', values: [] }, { op: 'lpush', key: 'l', values: ['2'] }, { op: 'setnx', key: 'o', value: 'x', seconds: 5 }],
+    ]);
+    expect(lists?.commands).toEqual([
+      { name: 'LPUSH', key: 'l', args: ['1'] },
+      { name: 'LTRIM', key: 'l', args: ['0', '1'] },
+      { name: 'LPUSH', key: 'l', args: ['2'] },
+      { name: 'SET', key: 'o', args: ['x', 'NX', 'EX', '5'] },
+    ]);
+    expect(lists?.checks).toEqual([{ key: 'l', type: 'list' }]);
+    expect(mergeWrites([[{ op: 'set', key: 'k', value: 'v' }], [{ op: 'lpush', key: 'k', values: ['x'] }]])).toBeUndefined();
+    expect(mergeWrites([[{ op: 'incr', key: 'k' }], [{ op: 'zadd', key: 'k', score: 1, member: 'm' }]])).toBeUndefined();
+  });
+});
+
+describe('planBatch, one Redis', () => {
+  it('puts the entry commits of one consumer in one call, the others alone, and refuses what validateCommit refuses', () => {
+    const commits: Commit[] = [
+      { guard: entry('5-1'), ops: [{ op: 'incr', key: 'n' }], publish: { channel: 'sb:ch:a', frame: '{"n":1}' } },
+      { guard: { kind: 'none' }, ops: [{ op: 'incr', key: 'n' }] },
+      { guard: entry('5-0'), ops: [{ op: 'incr', key: 'n', by: 0.5 }] },
+      { guard: entry('4-9'), ops: [{ op: 'incr', key: 'n' }], publish: { channel: 'sb:ch:a', frame: '{}' } },
+      { guard: entry('6-0', 'w2'), ops: [] },
+    ];
+    const plan = planBatch(commits, context);
+    expect(plan.alone).toEqual([1]);
+    expect([...plan.refused.keys()]).toEqual([2]);
+    expect(plan.calls.map((call) => call.commits)).toEqual([[0, 3], [4]]);
+    const { position, history } = channelKeys('sb:ch:a');
+    const merged = plan.calls[0]!.merged!;
+    expect(merged.keys).toEqual([INGEST_STREAM, 'n', position, history]);
+    // The id range is the lowest and the highest id, whatever the order of the entries.
+    expect(merged.args.slice(0, 12)).toEqual([INGEST_GROUP, 'w1', '10', '60', 'e1', 'PUBLISH', '4-9', '5-1', '2', String(ORDER_WAIT_MS), 'sb:worker:alive:', '1']);
+    const entryByEntry = plan.calls[0]!.entryByEntry();
+    expect(entryByEntry.keys).toEqual([INGEST_STREAM, 'n', position, history]);
+    expect(entryByEntry.args.slice(11)).toEqual(['5-1', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{"n":1}', '4-9', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{}']);
+  });
+});

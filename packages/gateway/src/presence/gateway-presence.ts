@@ -1,0 +1,116 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '@switchboard/config';
+import type { Engine, PresenceMember } from '@switchboard/engine';
+import type { SocketData } from '../ws/connections.js';
+import { PRESENCE_CHANNELS, isClientId } from './channels.js';
+import { PresenceTracker } from './tracker.js';
+
+/** Raw endpoints whose every connection is on one channel. */
+const ENDPOINT_CHANNELS: Readonly<Record<string, string>> = {
+  analytics: PRESENCE_CHANNELS.analytics,
+  availability: PRESENCE_CHANNELS.availability,
+};
+
+const subOf = (claims: Record<string, unknown> | undefined): string | null => {
+  const sub = claims?.['sub'];
+  return typeof sub === 'string' && sub !== '' ? sub : null;
+};
+
+/** The clientId of a new connection: the one it chose (`?clientId=`), or a fresh one. */
+export const connectionClientId = (chosen: string): string => (isClientId(chosen) ? chosen : randomUUID());
+
+/**
+ * The gateway's presence: what the endpoints call on open, close, join and leave. Every call is
+ * synchronous and cheap (the tracker batches the writes).
+ */
+export class GatewayPresence {
+  readonly tracker: PresenceTracker;
+
+  private readonly maxPerUser: number;
+  private readonly logger: Logger;
+  private readonly owner: string;
+
+  constructor(
+    private readonly engine: Engine,
+    config: Config,
+    logger: Logger,
+  ) {
+    // Unique per process: a restarted gateway never removes members its predecessor handed over.
+    this.owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
+    this.logger = logger.child({ component: 'presence' });
+    this.tracker = new PresenceTracker(engine, { ...config.presence, owner: this.owner, logger: this.logger });
+    this.maxPerUser = config.maxConnectionsPerUser;
+  }
+
+  start(): void {
+    this.tracker.start();
+  }
+
+  stop(): void {
+    this.tracker.stop();
+  }
+
+  /** A socket's clientId: the one its admission gave it (this gateway's own otherwise). */
+  clientIdOf(data: SocketData): string {
+    return data.presenceId ?? `${this.owner}.${data.id}`;
+  }
+
+  /** A socket's member: its clientId, its user (the JWT `sub`, or `userId`), its endpoint. */
+  member(data: SocketData, userId: string | null = subOf(data.claims)): PresenceMember {
+    return { clientId: this.clientIdOf(data), userId, info: { endpoint: data.endpoint } };
+  }
+
+  /**
+   * A raw socket opened: on the analytics and availability endpoints, it joins their channel; with
+   * a JWT, it counts among its user's connections.
+   */
+  opened(data: SocketData): void {
+    const channel = ENDPOINT_CHANNELS[data.endpoint];
+    const member = this.member(data);
+    if (channel !== undefined) this.tracker.join(channel, member);
+    if (member.userId !== null) this.userOpened({ ...member, userId: member.userId });
+  }
+
+  closed(data: SocketData): void {
+    const channel = ENDPOINT_CHANNELS[data.endpoint];
+    if (channel !== undefined) this.tracker.leave(channel, this.clientIdOf(data));
+    const userId = subOf(data.claims);
+    if (userId !== null) this.userClosed(userId, this.clientIdOf(data));
+  }
+
+  /** A connection of a user, counted for MAX_CONNECTIONS_PER_USER (an unlisted presence channel per user). */
+  userOpened(member: PresenceMember & { userId: string }): void {
+    this.tracker.join(PRESENCE_CHANNELS.user(member.userId), member, true);
+  }
+
+  userClosed(userId: string, clientId: string): void {
+    this.tracker.leave(PRESENCE_CHANNELS.user(userId), clientId);
+  }
+
+  /**
+   * Why a new connection of `userId` is refused (MAX_CONNECTIONS_PER_USER reached across the
+   * cluster), or undefined. A client coming back with its clientId is not counted twice. Fails
+   * open: presence unreachable refuses no one.
+   */
+  async userLimitRefusal(userId: string, clientId: string): Promise<string | undefined> {
+    const limit = this.maxPerUser;
+    if (limit === 0) return undefined;
+    try {
+      const { members } = await this.engine.presence.members(PRESENCE_CHANNELS.user(userId), Math.min(1000, limit * 2 + 10));
+      const others = members.filter((m) => m.clientId !== clientId).length;
+      return others >= limit ? `too many connections for this user (MAX_CONNECTIONS_PER_USER is ${limit})` : undefined;
+    } catch (err) {
+      this.logger.warn({ err }, 'per-user connection count unavailable; connection admitted');
+      return undefined;
+    }
+  }
+
+  join(channel: string, member: PresenceMember): void {
+    this.tracker.join(channel, member);
+  }
+
+  leave(channel: string, clientId: string): void {
+    this.tracker.leave(channel, clientId);
+  }
+}

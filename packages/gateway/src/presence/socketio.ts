@@ -1,0 +1,62 @@
+import type { Namespace, Socket } from 'socket.io';
+import type { PresenceMember } from '@switchboard/engine';
+import { jobRoom } from '@switchboard/protocol';
+import type { SocketIoData } from '../socketio/auth.js';
+import { PRESENCE_CHANNELS } from './channels.js';
+import type { GatewayPresence } from './gateway-presence.js';
+
+const JOB_ROOM_PREFIX = jobRoom('');
+
+/**
+ * Socket.IO presence from the namespace's own room events: every connected socket is on the
+ * error feed (its own room stands for its connection), and on each job whose room it is in. The
+ * clientId is the socket id, which a recovered session keeps: a client back within the grace
+ * period, on any gateway, never left.
+ */
+export function trackSocketIoPresence(presence: GatewayPresence, nsp: Namespace): void {
+  const channelOf = (room: string, id: string): string | undefined => {
+    if (room === id) return PRESENCE_CHANNELS.errors;
+    return room.startsWith(JOB_ROOM_PREFIX) ? PRESENCE_CHANNELS.jobs(room.slice(JOB_ROOM_PREFIX.length)) : undefined;
+  };
+  const memberOf = (id: string): PresenceMember => {
+    const data = nsp.sockets.get(id)?.data as SocketIoData | undefined;
+    return { clientId: id, userId: data?.user?.sub ?? null, info: { endpoint: 'socketio' } };
+  };
+  /** The users of this node's sockets, for their leave (the socket is gone by then). */
+  const users = new Map<string, string>();
+  nsp.adapter.on('join-room', (room: string, id: string) => {
+    const channel = channelOf(room, id);
+    if (channel === undefined) return;
+    const member = memberOf(id);
+    presence.join(channel, member);
+    if (room === id && member.userId !== null) {
+      users.set(id, member.userId);
+      presence.userOpened({ ...member, userId: member.userId });
+    }
+  });
+  nsp.adapter.on('leave-room', (room: string, id: string) => {
+    const channel = channelOf(room, id);
+    if (channel === undefined) return;
+    presence.leave(channel, id);
+    const userId = room === id ? users.get(id) : undefined;
+    if (userId === undefined) return;
+    users.delete(id);
+    presence.userClosed(userId, id);
+  });
+}
+
+/**
+ * Connection middleware, after authentication: refuses a user at MAX_CONNECTIONS_PER_USER
+ * (`connect_error` "Too many connections for this user"). Recovered sessions skip it: they are
+ * connections the user already had.
+ */
+export function userLimitMiddleware(presence: GatewayPresence) {
+  return (socket: Socket, next: (err?: Error) => void): void => {
+    const userId = (socket.data as SocketIoData).user?.sub;
+    if (userId === undefined) return next();
+    presence.userLimitRefusal(userId, socket.id).then(
+      (refusal) => next(refusal === undefined ? undefined : new Error('Too many connections for this user')),
+      () => next(),
+    );
+  };
+}

@@ -1,0 +1,141 @@
+import type { Logger } from 'pino';
+import type { Engine, PresenceEntry, PresenceMember } from '@switchboard/engine';
+
+export interface TrackerOptions {
+  /** PRESENCE_TTL_S: members are refreshed every third of it. */
+  ttlS: number;
+  /** PRESENCE_GRACE_S: a leave waits this long for the client to come back. */
+  graceS: number;
+  /** This gateway, as the owner of its members (unique per process). */
+  owner: string;
+  logger: Logger;
+  /** Joins and leaves are gathered this long and written in one batch. */
+  batchMs?: number;
+}
+
+/** One membership of this gateway: the connections holding it, and the pending leave. */
+interface Held {
+  entry: PresenceEntry;
+  /** Open connections of this client on the channel here (a reconnect may overlap its close). */
+  connections: number;
+  leaving: NodeJS.Timeout | undefined;
+}
+
+const keyOf = (channel: string, clientId: string): string => `${channel}\u0000${clientId}`;
+
+/**
+ * This gateway's side of presence: the memberships of its connections, registered on join,
+ * refreshed all together every TTL/3 in one batch, and removed on leave after the grace period
+ * (a client back within it, here or on another gateway with the same clientId, never left).
+ * Joins and leaves are gathered for `batchMs` and written in one batch each.
+ */
+export class PresenceTracker {
+  private readonly held = new Map<string, Held>();
+  private readonly joins = new Set<string>();
+  private readonly leaves: { channel: string; clientId: string }[] = [];
+  private batch: NodeJS.Timeout | undefined;
+  private refresher: NodeJS.Timeout | undefined;
+  private readonly batchMs: number;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly options: TrackerOptions,
+  ) {
+    this.batchMs = options.batchMs ?? 50;
+  }
+
+  /** Memberships held here (leaving ones included). */
+  get size(): number {
+    return this.held.size;
+  }
+
+  start(): void {
+    this.refresher = setInterval(() => void this.refreshAll(), (this.options.ttlS * 1000) / 3);
+    this.refresher.unref();
+  }
+
+  /**
+   * Stops refreshing, without leaving: on a drain the clients reconnect to other gateways,
+   * which take their memberships over; those that do not expire within the TTL.
+   */
+  stop(): void {
+    clearInterval(this.refresher);
+    clearTimeout(this.batch);
+    for (const held of this.held.values()) clearTimeout(held.leaving);
+    this.held.clear();
+  }
+
+  /** `unlisted`: an index of the gateways' own, kept out of the channel list (see Presence). */
+  join(channel: string, member: PresenceMember, unlisted = false): void {
+    const key = keyOf(channel, member.clientId);
+    const held = this.held.get(key);
+    if (held !== undefined) {
+      // Back within the grace period (or a second connection with the same id): no leave, no join.
+      clearTimeout(held.leaving);
+      held.leaving = undefined;
+      held.connections += 1;
+      held.entry = { channel, member, unlisted };
+      return;
+    }
+    this.held.set(key, { entry: { channel, member, unlisted }, connections: 1, leaving: undefined });
+    this.joins.add(key);
+    this.schedule();
+  }
+
+  leave(channel: string, clientId: string): void {
+    const key = keyOf(channel, clientId);
+    const held = this.held.get(key);
+    if (held === undefined) return;
+    held.connections -= 1;
+    if (held.connections > 0) return;
+    const gone = () => {
+      this.held.delete(key);
+      this.joins.delete(key);
+      this.leaves.push({ channel, clientId });
+      this.schedule();
+    };
+    if (this.options.graceS === 0) gone();
+    else held.leaving = setTimeout(gone, this.options.graceS * 1000);
+  }
+
+  /** Writes the gathered joins and leaves now (tests, shutdown). */
+  async flush(): Promise<void> {
+    clearTimeout(this.batch);
+    this.batch = undefined;
+    const joins = [...this.joins].flatMap((key) => {
+      const held = this.held.get(key);
+      return held === undefined ? [] : [held.entry];
+    });
+    this.joins.clear();
+    const leaves = this.leaves.splice(0);
+    const { ttlS, owner, logger } = this.options;
+    // Leaves go out first: a client that left and joined again within one batch ends up present
+    // (both are sent at once, in this order, to the shard of their channel).
+    await Promise.all([
+      leaves.length === 0
+        ? undefined
+        : this.engine.presence.leave(leaves, owner).catch((err: unknown) => logger.warn({ err, count: leaves.length }, 'presence leaves not written; they expire within the TTL')),
+      joins.length === 0
+        ? undefined
+        : this.engine.presence.refresh(joins, ttlS, owner).catch((err: unknown) => logger.warn({ err, count: joins.length }, 'presence joins not written; the next refresh retries')),
+    ]);
+  }
+
+  /**
+   * Refreshes every membership held here in one batch; leaving ones only while this gateway still
+   * holds them (a client that moved on belongs to the gateway it moved to).
+   */
+  async refreshAll(): Promise<void> {
+    const entries = [...this.held.values()].map((held) => (held.leaving === undefined ? held.entry : { ...held.entry, ifOwned: true }));
+    if (entries.length === 0) return;
+    try {
+      await this.engine.presence.refresh(entries, this.options.ttlS, this.options.owner);
+    } catch (err) {
+      this.options.logger.warn({ err, count: entries.length }, 'presence refresh failed; retrying at the next period');
+    }
+  }
+
+  private schedule(): void {
+    this.batch ??= setTimeout(() => void this.flush(), this.batchMs);
+  }
+}
