@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Engine, IntakeForward } from '@switchboard/engine';
+import type { IntakeForward, IntakeQueue } from '@switchboard/engine';
 import { retry, type BackoffOptions } from '@switchboard/runtime';
 
 export interface IntakeOptions {
@@ -20,7 +20,7 @@ const BACKOFF: BackoffOptions = { initialMs: 200, maxMs: 2_000 };
 export type IntakeMetrics = ReturnType<typeof createIntakeMetrics>;
 
 /** The intake's figures on the worker's /metrics (a Redis Cluster; zero elsewhere). */
-export function createIntakeMetrics(registry: Registry, engine: Engine) {
+export function createIntakeMetrics(registry: Registry, engine: IntakeQueue) {
   const backlogGauge = (name: string, help: string, pick: (b: { pending: number; lag: number | null }) => number | null) =>
     new Gauge({
       name,
@@ -68,7 +68,7 @@ export class IntakeForwarder {
   private readonly stopSignal = new AbortController();
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: IntakeQueue,
     private readonly options: IntakeOptions,
     private readonly metrics: IntakeMetrics,
     private readonly logger: Logger,
