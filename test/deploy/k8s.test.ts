@@ -18,6 +18,7 @@ import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
 import { envSchema, loadConfig } from '@switchboard/config';
+import { DEFAULT_INGEST_PARTITIONS, clusterTopology } from '@switchboard/engine';
 import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
 import { schemaErrors } from './schemas.js';
 import {
@@ -349,6 +350,30 @@ function productionOnRedisCluster(): { nodes: string[]; env: Record<string, stri
   return { nodes: (literals['REDIS_CLUSTER_NODES'] ?? '').split(','), env: { ...overlayConfig('k8s/overlays/production'), ...literals, ...secrets } };
 }
 
+/**
+ * The cluster's ScaledObject: the worker Deployment, two workers at least, and a
+ * redis-cluster-streams trigger on the group's lag for every stream the workers read (each
+ * partition of the default layout, and the intake), authenticated by its TriggerAuthentication.
+ */
+function checkClusterScaledObject(docs: Doc[]): void {
+  const scaled = ofKind(docs, 'ScaledObject');
+  expect(scaled).toHaveLength(1);
+  const { spec } = scaled[0]!;
+  expect(spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'switchboard-worker' });
+  expect(spec.minReplicaCount).toBeGreaterThanOrEqual(2);
+  const topology = clusterTopology(DEFAULT_INGEST_PARTITIONS);
+  const streams = [...Array.from({ length: DEFAULT_INGEST_PARTITIONS }, (_, p) => topology.ingestStream(p)), INGEST_STREAM];
+  expect(spec.triggers.map((t) => t.metadata['stream']).sort()).toEqual([...streams].sort());
+  for (const trigger of spec.triggers) {
+    expect(trigger.type).toBe('redis-cluster-streams');
+    expect(trigger.metadata['consumerGroup']).toBe(INGEST_GROUP);
+    expect(Number(trigger.metadata['lagCount'])).toBeGreaterThan(0);
+    const auth = ofKind(docs, 'TriggerAuthentication').find((d) => d.metadata?.name === trigger.authenticationRef?.name);
+    expect(auth, 'authenticationRef names the TriggerAuthentication').toBeDefined();
+    expect(auth!.spec.secretTargetRef!.map((r) => r.parameter).sort()).toEqual(['addresses', 'password']);
+  }
+}
+
 describe('k8s: Redis Cluster from configuration (files)', () => {
   it('the redis-cluster component sets REDIS_CLUSTER_NODES (host:port seeds) and deploys no Redis of its own', () => {
     const component = kustomizationOf('k8s/components/redis-cluster');
@@ -407,6 +432,10 @@ describe('k8s components for operations (files)', () => {
     const auth = ofKind(docs, 'TriggerAuthentication').find((d) => d.metadata?.name === trigger!.authenticationRef!.name);
     expect(auth, 'authenticationRef names the TriggerAuthentication').toBeDefined();
     expect(auth!.spec.secretTargetRef!.map((r) => r.parameter).sort()).toEqual(['address', 'password']);
+  });
+
+  it('KEDA on a Redis Cluster: one trigger per ingest partition and one for the intake stream, each on the group\'s lag', () => {
+    checkClusterScaledObject(loadYaml('k8s/components/keda-redis-cluster/scaledobject.yaml'));
   });
 
   it('prometheus-operator: the PrometheusRule carries exactly the rules of deploy/prometheus/alerts.yml', () => {
@@ -471,6 +500,19 @@ describe.skipIf(kubectlUnusable !== undefined)(`k8s overlays rendered with kubec
       expect(env['REDIS_CLUSTER_NODES'], w.metadata?.name).toBe(nodes.join(','));
       expect(loadConfig({ ...env, ...productionSecrets(true), REDIS_URL: '' }).redisUrl).toBeUndefined();
     }
+  });
+
+  it('production with redis-cluster and keda-redis-cluster renders: the workers scale on every partition\'s lag and the intake\'s', () => {
+    const extra = [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      'resources: [../overlays/production]',
+      'components: [../components/redis-cluster, ../components/keda-redis-cluster]',
+      '',
+    ].join('\n');
+    const docs = kustomize('k8s/production-keda-redis-cluster', extra);
+    checkManifests(docs);
+    checkClusterScaledObject(docs);
   });
 
   it('every component renders on top of the base', () => {

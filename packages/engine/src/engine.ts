@@ -169,6 +169,18 @@ export interface IngestBacklog {
   partitions?: { pending: number; lag: number | null }[];
 }
 
+/** What one pass over the intake stream did (see `IntakeQueue`). */
+export interface IntakeForward {
+  /** Entries appended to their partition by this pass. */
+  forwarded: number;
+  /** Entries a previous pass had already appended (it died before acknowledging): acknowledged only. */
+  duplicates: number;
+  /** Entries that cannot be routed, copied to the dead-letter stream with their reason. */
+  deadLettered: number;
+  /** Dead consumers whose intake entries this pass took over. */
+  consumers: string[];
+}
+
 /** A Redis server the engine talks to, and its replication role (`master`, `slave`). */
 export interface RedisNodeRole {
   address: string;
@@ -281,10 +293,30 @@ export interface Leases {
 }
 
 /**
+ * The intake of a Redis Cluster: producers that append to the documented stream (`sb:ingest`)
+ * directly, as on one Redis, append to a stream no partition reads. Workers drain it into the
+ * partitions, each entry once (a marker keyed by its intake id guards the append), then
+ * acknowledge it. On one Redis and in memory there is no intake: `sb:ingest` is the ingest.
+ */
+export interface IntakeQueue {
+  /** True when there is an intake stream to drain (a Redis Cluster). */
+  readonly hasIntake: boolean;
+  /** Reads up to `count` new intake entries (waiting up to `blockMs`) and forwards them. */
+  forwardIntake(consumer: string, count: number, blockMs: number): Promise<IntakeForward>;
+  /**
+   * Takes over the intake entries of consumers no longer announced alive, and those left
+   * unacknowledged for `minIdleMs` on any consumer, and forwards them (at most `count`).
+   */
+  recoverIntake(consumer: string, minIdleMs: number, count: number): Promise<IntakeForward>;
+  /** The intake's entries pending on a worker and not yet delivered; undefined without an intake. */
+  intakeBacklog(): Promise<{ pending: number; lag: number | null } | undefined>;
+}
+
+/**
  * Everything a gateway or worker shares with the cluster. A consumer that needs one part takes
  * that part's interface (a `Store`, `Channels`...), so what it relies on is plain.
  */
-export interface Engine extends Lifecycle, IngestQueue, Store, Channels, Leases {
+export interface Engine extends Lifecycle, IngestQueue, IntakeQueue, Store, Channels, Leases {
   /** The dead-letter stream, for operators (list, inspect, remove; see `requeueDeadLetter`). */
   readonly deadLetters: DeadLetters;
   /** Who is connected to each channel, across every gateway (see presence.ts). */

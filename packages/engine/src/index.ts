@@ -2,6 +2,8 @@ export type {
   Engine,
   Lifecycle,
   IngestQueue,
+  IntakeQueue,
+  IntakeForward,
   Store,
   Channels,
   Leases,

@@ -6,6 +6,7 @@ import type { Engine } from '@switchboard/engine';
 import { Leadership } from '@switchboard/runtime';
 import { IngestConsumer } from './consumer.js';
 import { heartbeatTask, trimTask } from './heartbeat.js';
+import { createIntakeMetrics, IntakeForwarder } from './intake.js';
 import { logMetricsTask } from './log-metrics.js';
 import { createWorkerMetrics } from './metrics.js';
 import { EntryProcessor } from './processor.js';
@@ -36,6 +37,7 @@ export function createWorker({ config, engine, logger, registry }: WorkerDeps): 
   const metrics = createWorkerMetrics(registry, engine);
   const processor = new EntryProcessor(engine, consumer, metrics, log, { logHistoryLimit: config.logHistoryLimit });
   const ingest = new IngestConsumer(engine, processor, { consumer, claimIdleMs: config.ingestClaimIdleMs }, metrics, log);
+  const intake = new IntakeForwarder(engine, { consumer, claimIdleMs: config.ingestClaimIdleMs }, createIntakeMetrics(registry, engine), log);
   // One lease gates everything only one worker may do. It keeps its old name, "heartbeat", so
   // that during a rolling upgrade old and new workers still compete for the same lease.
   const leadership = new Leadership(
@@ -53,11 +55,12 @@ export function createWorker({ config, engine, logger, registry }: WorkerDeps): 
     isConsuming: () => ingest.isConsuming,
     start() {
       ingest.start();
+      intake.start();
       leadership.start();
       log.info({ heartbeatIntervalMs: config.heartbeatIntervalMs }, 'worker started');
     },
     async stop() {
-      await Promise.all([leadership.stop(), ingest.stop()]);
+      await Promise.all([leadership.stop(), intake.stop(), ingest.stop()]);
       log.info('worker stopped');
     },
   };

@@ -17,6 +17,7 @@ import {
   type HistoryResult,
   type IngestBacklog,
   type IngestOnce,
+  type IntakeForward,
   type StoreRead,
   type StreamEntry,
   type StringRead,
@@ -60,6 +61,8 @@ interface ChannelState {
 export interface MemoryEngineOptions {
   history?: HistoryLimits;
 }
+
+const NOTHING_FORWARDED: IntakeForward = Object.freeze({ forwarded: 0, duplicates: 0, deadLettered: 0, consumers: [] });
 
 /**
  * The in-memory engine: the same contract as Redis for one process (`npm start` without
@@ -220,6 +223,19 @@ export class MemoryEngine implements Engine {
       const backlog = { pending: this.pending.size, lag: this.undelivered.length };
       return { ...backlog, partitions: [backlog] };
     });
+  }
+
+  // IntakeQueue: no cluster in memory, so no intake (appendIngest is the ingest).
+
+  readonly hasIntake = false;
+  forwardIntake(): Promise<IntakeForward> {
+    return Promise.resolve(NOTHING_FORWARDED);
+  }
+  recoverIntake(): Promise<IntakeForward> {
+    return Promise.resolve(NOTHING_FORWARDED);
+  }
+  intakeBacklog(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   async trimIngest(): Promise<void> {

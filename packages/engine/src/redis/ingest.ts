@@ -143,15 +143,6 @@ export class RedisIngest implements IngestQueue {
   }
 
   async trimIngest(): Promise<void> {
-    for (const partition of this.groups.partitions()) {
-      const stream = this.topology.ingestStream(partition);
-      const summary = (await this.main.xpending(stream, INGEST_GROUP)) as [number, string | null, string | null, unknown];
-      let keepFrom: string | undefined = summary[0] > 0 && summary[1] ? summary[1] : undefined;
-      if (keepFrom === undefined) {
-        const lastDelivered = (await this.groups.info(partition))?.get('last-delivered-id');
-        if (typeof lastDelivered === 'string') keepFrom = lastDelivered;
-      }
-      if (keepFrom !== undefined && keepFrom !== '0-0') await this.main.xtrim(stream, 'MINID', '~', keepFrom);
-    }
+    for (const partition of this.groups.partitions()) await this.groups.trim(this.topology.ingestStream(partition));
   }
 }

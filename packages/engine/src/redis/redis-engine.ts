@@ -16,6 +16,7 @@ import {
   type HistoryResult,
   type IngestBacklog,
   type IngestOnce,
+  type IntakeForward,
   type StoreRead,
   type StreamEntry,
   type StringRead,
@@ -28,6 +29,7 @@ import { defineCommitScript } from './commit/run.js';
 import { connectionFactory, quit, type Client, type ClusterNode } from './connections.js';
 import { ConsumerGroups } from './groups.js';
 import { RedisIngest } from './ingest.js';
+import { RedisIntake } from './intake.js';
 import type { IngestReader } from './ingest-readers.js';
 import { RedisDeadLetters } from './dead-letters.js';
 import { RedisLeases } from './leases.js';
@@ -84,6 +86,7 @@ export class RedisEngine implements Engine {
   private readonly pubsub: PubSub;
   private readonly reader: IngestReader;
   private readonly ingest: RedisIngest;
+  private readonly intake: RedisIntake;
   private readonly store: RedisStore;
   private readonly channels: RedisChannels;
   private readonly leases: RedisLeases;
@@ -117,7 +120,9 @@ export class RedisEngine implements Engine {
     this.groups = new ConsumerGroups(main, this.topology, logger);
     this.pubsub = new PubSub(mode, connect, logger);
     this.reader = mode.createReader({ main, connect, topology: this.topology, groups: this.groups, pubsub: this.pubsub, logger });
-    this.ingest = new RedisIngest({ main, mode, groups: this.groups, reader: this.reader, deadLetterMaxLen: options.deadLetterMaxLen ?? 10_000 });
+    const deadLetterMaxLen = options.deadLetterMaxLen ?? 10_000;
+    this.ingest = new RedisIngest({ main, mode, groups: this.groups, reader: this.reader, deadLetterMaxLen });
+    this.intake = new RedisIntake({ main, connect, mode, groups: this.groups, deadLetterMaxLen });
     this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, batch: mode.commitBatch, epoch });
     this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, logger });
     this.leases = new RedisLeases(main);
@@ -160,6 +165,7 @@ export class RedisEngine implements Engine {
   async connect(): Promise<void> {
     await this.main.connect();
     for (const partition of this.groups.partitions()) await this.groups.ensure(partition);
+    await this.intake.ensure();
     this.slots = await this.mode.watch(this.main);
   }
 
@@ -167,6 +173,7 @@ export class RedisEngine implements Engine {
     this.closed = true;
     this.slots?.stop();
     this.reader.close();
+    this.intake.close();
     await Promise.all([quit(this.main), this.pubsub.close()]);
   }
 
@@ -194,11 +201,11 @@ export class RedisEngine implements Engine {
   claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
     return this.ingest.claimStaleIngest(consumer, minIdleMs, count);
   }
-  announceConsumer(consumer: string, ttlMs: number): Promise<void> {
-    return this.ingest.announceConsumer(consumer, ttlMs);
+  async announceConsumer(consumer: string, ttlMs: number): Promise<void> {
+    await Promise.all([this.ingest.announceConsumer(consumer, ttlMs), this.intake.announce(consumer, ttlMs)]);
   }
-  withdrawConsumer(consumer: string): Promise<void> {
-    return this.ingest.withdrawConsumer(consumer);
+  async withdrawConsumer(consumer: string): Promise<void> {
+    await Promise.all([this.ingest.withdrawConsumer(consumer), this.intake.withdraw(consumer)]);
   }
   takeOverDeadConsumers(consumer: string, count: number): Promise<TakeOver> {
     return this.ingest.takeOverDeadConsumers(consumer, count);
@@ -210,8 +217,23 @@ export class RedisEngine implements Engine {
     return this.ingest.ingestBacklog();
   }
 
-  trimIngest(): Promise<void> {
-    return this.ingest.trimIngest();
+  async trimIngest(): Promise<void> {
+    await Promise.all([this.ingest.trimIngest(), this.intake.trim()]);
+  }
+
+  // IntakeQueue (a Redis Cluster: producers' direct appends to sb:ingest, drained into the partitions)
+
+  get hasIntake(): boolean {
+    return this.intake.enabled;
+  }
+  forwardIntake(consumer: string, count: number, blockMs: number): Promise<IntakeForward> {
+    return this.intake.forward(consumer, count, blockMs);
+  }
+  recoverIntake(consumer: string, minIdleMs: number, count: number): Promise<IntakeForward> {
+    return this.intake.recover(consumer, minIdleMs, count);
+  }
+  intakeBacklog(): Promise<{ pending: number; lag: number | null } | undefined> {
+    return this.intake.backlog();
   }
 
   // Store
