@@ -70,7 +70,9 @@ describe('presence for raw clients', () => {
     const seen = diffs(watcher).find((d) => d.frame === diff);
     expect(seen!.at - opening).toBeLessThan(1000);
     expect(diff['channel']).toBe('analytics');
-    expect(diff['occupancy']).toMatchObject({ connections: expect.any(Number), users: expect.any(Number) });
+    const occupancy = diff['occupancy'] as { connections: number; users: number };
+    expect(occupancy.connections).toBeGreaterThanOrEqual(1);
+    expect(occupancy.users).toBeGreaterThanOrEqual(1);
 
     const asker = await connect(gatewayB.wsUrl('/ws/analytics'));
     asker.send({ type: 'presence' });

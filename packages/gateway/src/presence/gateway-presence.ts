@@ -70,7 +70,7 @@ export class GatewayPresence {
    */
   async subscribeDiffs(connection: object, name: string, listener: (diff: PresenceDiff) => void): Promise<void> {
     let held = this.subscriptions.get(connection);
-    if (held === undefined) this.subscriptions.set(connection, (held = new Map()));
+    if (held === undefined) this.subscriptions.set(connection, (held = new Map<string, () => void>()));
     if (held.has(name)) return;
     const stop = await this.clients.subscribe(name, listener);
     // Closed meanwhile (its subscriptions were dropped), or subscribed twice at once.
