@@ -254,6 +254,17 @@ describe('dashboard on a gateway and a worker on Redis with AUTH_REQUIRED=true',
     await page.click('#logs-form button[type=submit]');
     await waitText(page, '#logs-state', (t) => t === 'live · checkout', 'logs live');
 
+    // Who is watching each panel, live (presence through the SDK).
+    for (const selector of ['#analytics-watching', '#errors-watching', '#logs-watching', '[data-job-id="job-42"] .watching']) {
+      await waitText(page, selector, (t) => t.startsWith('1 watching: ops'), `${selector} shows the page's own user`);
+    }
+    const viewer = new AnalyticsClient({ url: gateway.url, WebSocket, token: jwt.sign({ sub: 'viewer-2' }, SECRET, { algorithm: 'HS256', expiresIn: 600 }) });
+    try {
+      await waitText(page, '#analytics-watching', (t) => t.startsWith('2 watching:') && t.includes('viewer-2') && t.includes('ops'), 'a second watcher appears');
+    } finally {
+      viewer.close();
+    }
+
     const progress = (currentPage: number, itemsScraped: number) => ({
       type: 'job_progress',
       ownerId: 'ops',

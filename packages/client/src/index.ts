@@ -14,12 +14,15 @@ export { AuthError, ClientClosedError, FrameError, RequestRejectedError, Request
 export type { ConnectionState, TokenProvider } from './core/reconnecting-socket.js';
 export type { WebSocketConstructor, WebSocketLike } from './core/websocket.js';
 export { lazyStore, type ExternalStore } from './stores/store.js';
+export { applyPresenceDiff, type Occupancy, type PresenceDiff, type PresenceMember, type PresenceSnapshot, type PresenceSource } from './core/presence.js';
 export {
   analyticsStatsStore,
   connectionStateStore,
   errorFeedStore,
   jobProgressStore,
   logStreamStore,
+  presenceStore,
+  type PresenceStoreSnapshot,
   type ErrorFeedOptions,
   type ErrorFeedSnapshot,
   type JobProgressSnapshot,

@@ -2,6 +2,7 @@ import { AnalyticsClient, type Stats } from '@switchboard/client';
 import { $, LIMITS, compact, el, num, pushBounded, resumeNote, seconds, setStatus, time } from './dom.js';
 import { currentToken } from './session.js';
 import { RECONNECT, origin } from './settings.js';
+import { showWatching } from './watching.js';
 
 const STAT_FIELDS = ['current_visitors', 'unique_today', 'total_events', 'letters_today'] as const;
 /** A heartbeat is due every few seconds: a connection silent this long is a dead one. */
@@ -24,6 +25,7 @@ function showStats(stats: Stats): void {
 export class AnalyticsPanel {
   private client: AnalyticsClient | undefined;
   private lastBeat = 0;
+  private stopWatching: (() => void) | undefined;
 
   constructor() {
     setInterval(() => {
@@ -44,6 +46,8 @@ export class AnalyticsPanel {
       ...(previous?.position !== undefined ? { resumeFrom: previous.position } : {}),
     });
     this.client = client;
+    this.stopWatching?.();
+    this.stopWatching = showWatching($('analytics-watching'), client);
     this.lastBeat = Date.now();
     let opened = false;
     setStatus('analytics', 'connecting', 'connecting…');

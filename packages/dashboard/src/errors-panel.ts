@@ -2,6 +2,7 @@ import { AuthError, ErrorMonitorClient, type ErrorEventRecord } from '@switchboa
 import { $, LIMITS, compact, el, levelBadge, pushBounded, resumeNote, setStatus, time } from './dom.js';
 import { authProblem, currentToken } from './session.js';
 import { RECONNECT, origin } from './settings.js';
+import { showWatching } from './watching.js';
 
 function addError(record: ErrorEventRecord, count: number): void {
   $('error-count').textContent = String(count);
@@ -45,11 +46,14 @@ function showSocketIoStatus(client: ErrorMonitorClient): void {
 export class ErrorsPanel {
   private client: ErrorMonitorClient | undefined;
   private count = 0;
+  private stopWatching: (() => void) | undefined;
 
   restart(): void {
     this.client?.close();
     const client = new ErrorMonitorClient({ url: origin, token: currentToken(), reconnect: RECONNECT });
     this.client = client;
+    this.stopWatching?.();
+    this.stopWatching = showWatching($('errors-watching'), client);
     showSocketIoStatus(client);
     client.on('error:new', (record) => addError(record, ++this.count));
   }

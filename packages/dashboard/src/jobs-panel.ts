@@ -1,7 +1,8 @@
-import { AuthError, JobMonitorClient, RequestRejectedError, type ReceivedJobEvent } from '@switchboard/client';
+import { AuthError, JobMonitorClient, RequestRejectedError, type PresenceSource, type ReceivedJobEvent } from '@switchboard/client';
 import { $, LIMITS, compact, el, num, pushBounded, time } from './dom.js';
 import { authProblem, currentToken } from './session.js';
 import { RECONNECT, origin } from './settings.js';
+import { showWatching } from './watching.js';
 
 interface JobCard {
   jobId: string;
@@ -12,7 +13,19 @@ interface JobCard {
   figures: HTMLElement;
   note: HTMLElement;
   events: HTMLElement;
+  watching: HTMLElement;
+  stopWatching: (() => void) | undefined;
 }
+
+/** A job room's presence (`jobs:<jobId>`) as a presence source for the SDK's store. */
+const jobPresence = (client: JobMonitorClient, jobId: string): PresenceSource => ({
+  get state() {
+    return client.state;
+  },
+  presence: () => client.presence(`jobs:${jobId}`),
+  onPresence: (listener) => client.onPresence(listener, `jobs:${jobId}`),
+  on: (event, listener) => client.on(event, listener),
+});
 
 function note(job: JobCard, text = ''): void {
   job.note.textContent = text;
@@ -67,6 +80,10 @@ export class JobsPanel {
 
   restart(): void {
     this.client?.close();
+    for (const job of this.jobs.values()) {
+      job.stopWatching?.();
+      job.stopWatching = undefined;
+    }
     const client = new JobMonitorClient({ url: origin, token: currentToken(), reconnect: RECONNECT });
     this.client = client;
     client.on('event', (event) => {
@@ -98,11 +115,12 @@ export class JobsPanel {
     close.type = 'button';
     close.title = 'stop following';
     close.addEventListener('click', () => this.unfollow(jobId));
-    head.append(el('span', 'job-id', jobId), status, close);
+    const watching = el('span', 'watching');
+    head.append(el('span', 'job-id', jobId), status, watching, close);
     const bar = el('div', 'bar');
     const fill = el('div');
     bar.append(fill);
-    const job: JobCard = { jobId, card, status, bar, fill, figures: el('div', 'job-figures', 'no progress yet'), note: el('div', 'job-note'), events: el('ol', 'feed') };
+    const job: JobCard = { jobId, card, status, bar, fill, figures: el('div', 'job-figures', 'no progress yet'), note: el('div', 'job-note'), events: el('ol', 'feed'), watching, stopWatching: undefined };
     card.append(head, bar, job.figures, job.note, job.events);
     $('jobs').prepend(card);
     note(job);
@@ -115,6 +133,7 @@ export class JobsPanel {
     const job = this.jobs.get(jobId);
     if (job === undefined) return;
     this.jobs.delete(jobId);
+    job.stopWatching?.();
     job.card.remove();
     this.client?.unsubscribe(jobId).catch(() => undefined); // the room ends with the connection anyway
   }
@@ -124,6 +143,7 @@ export class JobsPanel {
       () => {
         if (this.jobs.get(job.jobId) !== job) return;
         note(job);
+        if (job.stopWatching === undefined && this.client !== undefined) job.stopWatching = showWatching(job.watching, jobPresence(this.client, job.jobId));
         if (job.status.textContent === 'waiting' || job.status.textContent === 'refused') setJobStatus(job, 'subscribed');
       },
       (err: unknown) => {

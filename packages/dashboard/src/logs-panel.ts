@@ -2,11 +2,13 @@ import { AuthError, LogsClient, type LogEntry } from '@switchboard/client';
 import { $, LIMITS, compact, el, levelBadge, num, pushBounded, resumeNote, seconds, setStatus, time } from './dom.js';
 import { authProblem, currentToken, tokenSubject } from './session.js';
 import { RECONNECT, origin } from './settings.js';
+import { showWatching } from './watching.js';
 
 /** One app's logs (`/ws/logs`): its history on connect, then live lines. */
 export class LogsPanel {
   private client: LogsClient | undefined;
   private appId = '';
+  private stopWatching: (() => void) | undefined;
   /** Entry ids on screen: a refetched history overlaps what is shown. */
   private readonly shown = new Set<string>();
 
@@ -21,6 +23,7 @@ export class LogsPanel {
     this.clearView();
     const client = new LogsClient({ url: origin, appId, userId: tokenSubject() ?? 'dashboard', token: currentToken(), reconnect: RECONNECT });
     this.client = client;
+    this.stopWatching = showWatching($('logs-watching'), client);
     setStatus('logs', 'connecting', 'connecting…');
     client.on('authenticated', () => {
       authProblem('logs');
@@ -53,6 +56,8 @@ export class LogsPanel {
   }
 
   stop(text = 'not connected'): void {
+    this.stopWatching?.();
+    this.stopWatching = undefined;
     this.client?.close();
     this.client = undefined;
     this.appId = '';

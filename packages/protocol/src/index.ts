@@ -13,3 +13,4 @@ export * from './socketio-adapter.js';
 export * from './logs.js';
 export * from './availability.js';
 export * from './performance.js';
+export * from './presence.js';

@@ -4,6 +4,7 @@ import { TypedEvents } from './typed-events.js';
 import { FrameError } from './errors.js';
 import { excerpt, parseTypedFrame, type JsonObject } from './guards.js';
 import { PendingReplies } from './pending.js';
+import { readPresenceDiff, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot } from './presence.js';
 import { ReconnectingSocket, type ConnectionState, type ReconnectingSocketOptions, type TokenProvider } from './reconnecting-socket.js';
 import { ChannelCursor, type ChannelPosition, type Gap, type ResumeOutcome } from './resume.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -63,6 +64,8 @@ export type BaseEvents = {
   server_error: { message: string };
   /** The answer to `ping()` (every raw endpoint answers one). */
   pong: { timestamp: string };
+  /** Who joined and left the endpoint's channel (only after `onPresence`): the net change, at most 4 per second. */
+  presence_diff: PresenceDiff;
 };
 
 /** How a raw client connects: its channel, and its URL given the token and the resume parameters. */
@@ -90,6 +93,8 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   protected replaying = false;
   /** Replayed frames still to come after a recovered resume. */
   private replayLeft = 0;
+  /** `onPresence` listeners: while there is one, the connection is subscribed to presence diffs (again after each reconnect). */
+  private presenceListeners = 0;
 
   protected constructor(options: RawClientOptions, { channel, url, ...socketOptions }: RawEndpointSettings) {
     super();
@@ -113,6 +118,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
       this.replayLeft = 0;
       this.replaying = false;
       this.onTransportOpen(token);
+      if (this.presenceListeners > 0) this.socket.send({ type: 'presence_subscribe' });
     });
     this.socket.on('disconnect', (info) => this.base.emit('disconnect', info));
     this.socket.on('message', (data) => this.receive(data));
@@ -224,6 +230,50 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     return { rttMs: Date.now() - started, serverTime: String(frame['timestamp']) };
   }
 
+  /**
+   * Who is connected to the endpoint's channel: the first 100 members (`truncated` when there
+   * are more) and the occupancy (connections, distinct users).
+   */
+  async presence(): Promise<PresenceSnapshot> {
+    const snapshot = readPresenceSnapshot(await this.request({ type: 'presence' }, 'presence'));
+    if (typeof snapshot === 'string') throw new FrameError(`bad "presence" frame: ${snapshot}`, '');
+    return snapshot;
+  }
+
+  /** How many are connected to the endpoint's channel. */
+  async occupancy(): Promise<Occupancy> {
+    return (await this.presence()).occupancy;
+  }
+
+  /**
+   * Calls `listener` with each presence diff of the endpoint's channel (subscribing the connection,
+   * now and after every reconnect); returns the function that stops it (the last one unsubscribes).
+   */
+  onPresence(listener: (diff: PresenceDiff) => void): () => void {
+    const off = this.base.on('presence_diff', listener);
+    this.presenceListeners += 1;
+    if (this.presenceListeners === 1 && this.socket.isOpen) this.socket.send({ type: 'presence_subscribe' });
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      off();
+      this.presenceListeners -= 1;
+      if (this.presenceListeners === 0 && this.socket.isOpen) this.socket.send({ type: 'presence_unsubscribe' });
+    };
+  }
+
+  private receivePresence(frame: JsonObject & { type: string }): string | undefined {
+    if (frame.type === 'presence') {
+      this.replies.settle('presence', frame);
+      return undefined;
+    }
+    const diff = readPresenceDiff(frame);
+    if (typeof diff === 'string') return diff;
+    this.base.emit('presence_diff', diff);
+    return undefined;
+  }
+
   /** A `pong` frame: answers the oldest pending `ping()` and is emitted. */
   protected receivePong(frame: JsonObject): string | undefined {
     const timestamp = frame['timestamp'];
@@ -247,7 +297,9 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     if (!parsed.ok) return this.base.emit('error', new FrameError(`bad frame from the server: ${parsed.error}`, excerpt(text)));
     let problem: string | undefined;
     try {
-      problem = parsed.value.type === 'resumed' ? this.receiveResumed(parsed.value) : this.handleFrame(parsed.value);
+      const { type } = parsed.value;
+      problem =
+        type === 'resumed' ? this.receiveResumed(parsed.value) : type === 'presence' || type === 'presence_diff' ? this.receivePresence(parsed.value) : this.handleFrame(parsed.value);
     } catch (err) {
       problem = err instanceof Error ? err.message : String(err);
     }

@@ -2,6 +2,7 @@
 import { createContext, createElement, useContext, useMemo, useSyncExternalStore, type ReactNode } from 'react';
 import type { Stats } from '@switchboard/protocol';
 import type { ConnectionState } from '../core/reconnecting-socket.js';
+import type { Occupancy, PresenceSource } from '../core/presence.js';
 import type { ExternalStore } from '../stores/store.js';
 import {
   analyticsStatsStore,
@@ -9,7 +10,9 @@ import {
   errorFeedStore,
   jobProgressStore,
   logStreamStore,
+  presenceStore,
   type ErrorFeedOptions,
+  type PresenceStoreSnapshot,
   type ErrorFeedSnapshot,
   type JobProgressSnapshot,
   type LogStreamOptions,
@@ -78,4 +81,17 @@ export function useErrorFeed(options: ErrorFeedOptions = {}): ErrorFeedSnapshot 
       [errors, limit, service, level],
     ),
   );
+}
+
+/**
+ * Who is connected to a client's channel, live (the analytics, availability or logs client's
+ * endpoint channel; the Socket.IO clients' error feed).
+ */
+export function usePresence(client: PresenceSource): PresenceStoreSnapshot {
+  return useStore(useMemo(() => presenceStore(client), [client]));
+}
+
+/** How many are connected to a client's channel (connections, distinct users), live. */
+export function useOccupancy(client: PresenceSource): Occupancy {
+  return usePresence(client).occupancy;
 }

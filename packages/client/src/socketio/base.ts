@@ -1,6 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { DEFAULT_BACKOFF, backoffDelay, parseRetryAfter, type BackoffOptions } from '../core/backoff.js';
-import type { Emitter } from '../core/emitter.js';
+import { Emitter } from '../core/emitter.js';
+import { readPresenceDiff, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot } from '../core/presence.js';
 import { TypedEvents } from '../core/typed-events.js';
 import { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from '../core/errors.js';
 import { excerpt, isObject, isString } from '../core/guards.js';
@@ -62,6 +63,8 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
   private authRetries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** Presence channels with `onPresence` listeners: subscribed again after every (re)connect. */
+  private readonly presenceChannels = new Map<string, number>();
 
   protected constructor(private readonly options: SocketIoClientOptions) {
     super();
@@ -87,6 +90,11 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
       },
     });
     this.socket.on('connect', () => this.onConnect());
+    this.socket.on('presence:diff', (payload: unknown) => {
+      const diff = readPresenceDiff(payload);
+      if (typeof diff === 'string') this.reportBadPayload('presence:diff', diff, payload);
+      else this.presenceEvents.emit(diff.channel, diff);
+    });
     this.socket.on('disconnect', (reason) => {
       this.setState(this.socket.active ? 'reconnecting' : 'closed');
       this.base.emit('disconnect', { reason });
@@ -95,6 +103,9 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     this.socket.io.on('reconnect_attempt', () => this.setState(this.everConnected ? 'reconnecting' : 'connecting'));
     if (options.autoConnect !== false) this.connect();
   }
+
+  /** Presence diffs by channel name. */
+  private readonly presenceEvents = new Emitter<Record<string, PresenceDiff>>();
 
   private get base(): Emitter<SocketIoBaseEvents> {
     return this.events<SocketIoBaseEvents>();
@@ -158,6 +169,54 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     throw new RequestRejectedError(event, isObject(answer) && isString(answer['error']) ? answer['error'] : 'malformed acknowledgement');
   }
 
+  /**
+   * Who is connected to `channel` (`errors`, every connection; or `jobs:<jobId>`): the first 100
+   * members (`truncated` when there are more) and the occupancy.
+   */
+  async presence(channel = 'errors'): Promise<PresenceSnapshot> {
+    if (this.closed) throw new ClientClosedError('presence:get: client closed');
+    let answer: unknown;
+    try {
+      answer = await this.socket.timeout(this.requestTimeoutMs).emitWithAck('presence:get', channel);
+    } catch {
+      throw new RequestTimeoutError(`presence:get ${JSON.stringify(channel)}`, this.requestTimeoutMs);
+    }
+    if (isObject(answer) && answer['ok'] === false) throw new RequestRejectedError('presence:get', isString(answer['error']) ? answer['error'] : 'refused');
+    const snapshot = readPresenceSnapshot(answer);
+    if (typeof snapshot === 'string') throw new FrameError(`bad "presence:get" answer: ${snapshot}`, '');
+    return snapshot;
+  }
+
+  /** How many are connected to `channel`. */
+  async occupancy(channel = 'errors'): Promise<Occupancy> {
+    return (await this.presence(channel)).occupancy;
+  }
+
+  /**
+   * Calls `listener` with each presence diff of `channel` (subscribing now and after every
+   * reconnect); returns the function that stops it (the channel's last one unsubscribes).
+   */
+  onPresence(listener: (diff: PresenceDiff) => void, channel = 'errors'): () => void {
+    const off = this.presenceEvents.on(channel, listener);
+    const count = (this.presenceChannels.get(channel) ?? 0) + 1;
+    this.presenceChannels.set(channel, count);
+    if (count === 1 && this.socket.connected) this.subscribePresence(channel);
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      off();
+      const left = (this.presenceChannels.get(channel) ?? 1) - 1;
+      if (left > 0) return void this.presenceChannels.set(channel, left);
+      this.presenceChannels.delete(channel);
+      if (this.socket.connected) this.request('presence:unsubscribe', channel).catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));
+    };
+  }
+
+  private subscribePresence(channel: string): void {
+    this.request('presence:subscribe', channel).catch((err: unknown) => this.report(new Error(`presence:subscribe: ${err instanceof Error ? err.message : String(err)}`)));
+  }
+
   /** Joins a room through `event` and remembers it for reconnects (forgotten if refused). */
   protected async subscribeTo(event: string, arg: string): Promise<void> {
     const set = this.subscriptions.get(event) ?? new Set<string>();
@@ -195,6 +254,8 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
         }
       }
     }
+    // Presence subscriptions belong to the connection on the server, recovered or not.
+    for (const channel of this.presenceChannels.keys()) this.subscribePresence(channel);
     this.base.emit('open', undefined);
     if (reconnected) this.base.emit('resumed', { recovered });
   }

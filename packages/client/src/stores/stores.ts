@@ -1,6 +1,7 @@
 import type { ErrorEventRecord, LogEntry, LogFilter, Stats } from '@switchboard/protocol';
 import type { AnalyticsClient } from '../analytics/client.js';
 import type { ConnectionState } from '../core/reconnecting-socket.js';
+import { applyPresenceDiff, type Occupancy, type PresenceMember, type PresenceSnapshot, type PresenceSource } from '../core/presence.js';
 import type { LogsClient } from '../logs/client.js';
 import type { ErrorMonitorClient } from '../socketio/error-monitor.js';
 import type { JobMonitorClient, JobProgress, ReceivedJobEvent } from '../socketio/job-monitor.js';
@@ -203,6 +204,44 @@ export function errorFeedStore(client: ErrorMonitorClient, { limit = 100, servic
       stopMarking();
       off();
       release();
+    };
+  });
+}
+
+export interface PresenceStoreSnapshot {
+  /** The channel's members (the first 100 the server lists, kept current by the diffs), by clientId. */
+  members: readonly PresenceMember[];
+  occupancy: Occupancy;
+  /** The server listed only the first members. */
+  truncated: boolean;
+  /** Whether a snapshot has arrived. */
+  loaded: boolean;
+  error: Error | undefined;
+}
+
+/**
+ * Who is connected to a client's channel, live: a `presence()` snapshot on every (re)connect,
+ * kept current by the presence diffs while the store has subscribers.
+ */
+export function presenceStore(client: PresenceSource): ExternalStore<PresenceStoreSnapshot> {
+  const initial: PresenceStoreSnapshot = { members: [], occupancy: { connections: 0, users: 0 }, truncated: false, loaded: false, error: undefined };
+  return lazyStore(initial, (set) => {
+    let current: PresenceSnapshot | undefined;
+    const publish = (snapshot: PresenceSnapshot) => {
+      current = snapshot;
+      set({ members: snapshot.members, occupancy: snapshot.occupancy, truncated: snapshot.truncated === true, loaded: true, error: undefined });
+    };
+    const load = () =>
+      void client.presence().then(publish, (error: unknown) => set((previous) => ({ ...previous, error: asError(error) })));
+    const offs = [
+      client.onPresence((diff) => {
+        if (current !== undefined) publish(applyPresenceDiff(current, diff));
+      }),
+      client.on('open', load),
+    ];
+    if (client.state === 'open') load();
+    return () => {
+      for (const off of offs) off();
     };
   });
 }

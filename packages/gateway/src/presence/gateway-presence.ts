@@ -2,8 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '@switchboard/config';
 import type { Engine, PresenceMember } from '@switchboard/engine';
+import type { PresenceDiff } from '@switchboard/protocol';
 import type { SocketData } from '../ws/connections.js';
 import { PRESENCE_CHANNELS, isClientId } from './channels.js';
+import { PresenceClientFeed } from './client-feed.js';
 import { PresenceTracker } from './tracker.js';
 
 /** Raw endpoints whose every connection is on one channel. */
@@ -26,6 +28,10 @@ export const connectionClientId = (chosen: string): string => (isClientId(chosen
  */
 export class GatewayPresence {
   readonly tracker: PresenceTracker;
+  /** Presence for clients that ask: snapshots and diffs (see client-feed.ts). */
+  readonly clients: PresenceClientFeed;
+  /** Each connection's diff subscriptions, by channel name: the functions that stop them. */
+  private readonly subscriptions = new WeakMap<object, Map<string, () => void>>();
 
   private readonly maxPerUser: number;
   private readonly logger: Logger;
@@ -39,7 +45,13 @@ export class GatewayPresence {
     // Unique per process: a restarted gateway never removes members its predecessor handed over.
     this.owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
     this.logger = logger.child({ component: 'presence' });
-    this.tracker = new PresenceTracker(engine, { ...config.presence, owner: this.owner, logger: this.logger });
+    this.clients = new PresenceClientFeed(engine, this.logger);
+    this.tracker = new PresenceTracker(engine, {
+      ...config.presence,
+      owner: this.owner,
+      logger: this.logger,
+      onWritten: (joins, leaves) => this.clients.written(joins, leaves),
+    });
     this.maxPerUser = config.maxConnectionsPerUser;
   }
 
@@ -49,6 +61,33 @@ export class GatewayPresence {
 
   stop(): void {
     this.tracker.stop();
+    this.clients.stop();
+  }
+
+  /**
+   * A connection (a raw socket's data, a Socket.IO socket) subscribes to a channel's diffs; a
+   * second subscription to the same channel is the first one.
+   */
+  async subscribeDiffs(connection: object, name: string, listener: (diff: PresenceDiff) => void): Promise<void> {
+    let held = this.subscriptions.get(connection);
+    if (held === undefined) this.subscriptions.set(connection, (held = new Map<string, () => void>()));
+    if (held.has(name)) return;
+    const stop = await this.clients.subscribe(name, listener);
+    // Closed meanwhile (its subscriptions were dropped), or subscribed twice at once.
+    if (this.subscriptions.get(connection) !== held || held.has(name)) return stop();
+    held.set(name, stop);
+  }
+
+  /** Stops a connection's diffs of one channel, or of every channel (it closed). */
+  unsubscribeDiffs(connection: object, name?: string): void {
+    const held = this.subscriptions.get(connection);
+    if (held === undefined) return;
+    if (name === undefined) this.subscriptions.delete(connection);
+    for (const [channel, stop] of held) {
+      if (name !== undefined && channel !== name) continue;
+      stop();
+      held.delete(channel);
+    }
   }
 
   /** A socket's clientId: the one its admission gave it (this gateway's own otherwise). */
@@ -73,6 +112,7 @@ export class GatewayPresence {
   }
 
   closed(data: SocketData): void {
+    this.unsubscribeDiffs(data);
     const channel = ENDPOINT_CHANNELS[data.endpoint];
     if (channel !== undefined) this.tracker.leave(channel, this.clientIdOf(data));
     const userId = subOf(data.claims);

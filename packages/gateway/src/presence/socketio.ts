@@ -1,6 +1,8 @@
 import type { Namespace, Socket } from 'socket.io';
 import type { PresenceMember } from '@switchboard/engine';
-import { jobRoom } from '@switchboard/protocol';
+import { PRESENCE_EVENTS, jobRoom } from '@switchboard/protocol';
+import { apiChannel } from '../api/channel-names.js';
+import { ackOf } from '../socketio/acks.js';
 import type { SocketIoData } from '../socketio/auth.js';
 import { PRESENCE_CHANNELS } from './channels.js';
 import type { GatewayPresence } from './gateway-presence.js';
@@ -59,4 +61,42 @@ export function userLimitMiddleware(presence: GatewayPresence) {
       () => next(),
     );
   };
+}
+
+/** Channels a Socket.IO client may ask the presence of: the error feed and job rooms. */
+const socketIoPresenceName = (value: unknown): string | undefined =>
+  typeof value === 'string' && (value === 'errors' || value.startsWith('jobs:')) && apiChannel(value) !== undefined ? value : undefined;
+
+const BAD_CHANNEL = { ok: false, error: 'channel: expected "errors" or "jobs:<jobId>"' } as const;
+
+/**
+ * Presence events of one socket (opt-in): `presence:get` answers the channel's snapshot in its ack,
+ * `presence:subscribe` / `presence:unsubscribe` start and stop `presence:diff` events.
+ */
+export function registerPresenceEvents(presence: GatewayPresence, socket: Socket): void {
+  socket.on(PRESENCE_EVENTS.get, (channel: unknown, ...rest: unknown[]) => {
+    const ack = ackOf(rest);
+    const name = socketIoPresenceName(channel);
+    if (ack === undefined) return;
+    if (name === undefined) return ack(BAD_CHANNEL);
+    presence.clients.snapshot(name).then(
+      (snapshot) => (ack as (value: unknown) => void)(snapshot ?? BAD_CHANNEL),
+      () => ack({ ok: false, error: 'presence is temporarily unavailable' }),
+    );
+  });
+  socket.on(PRESENCE_EVENTS.subscribe, (channel: unknown, ...rest: unknown[]) => {
+    const ack = ackOf(rest);
+    const name = socketIoPresenceName(channel);
+    if (name === undefined) return ack?.(BAD_CHANNEL);
+    presence.subscribeDiffs(socket, name, (diff) => socket.emit(PRESENCE_EVENTS.diff, diff)).then(
+      () => ack?.({ ok: true }),
+      () => ack?.({ ok: false, error: 'presence is temporarily unavailable' }),
+    );
+  });
+  socket.on(PRESENCE_EVENTS.unsubscribe, (channel: unknown, ...rest: unknown[]) => {
+    const name = socketIoPresenceName(channel);
+    if (name !== undefined) presence.unsubscribeDiffs(socket, name);
+    ackOf(rest)?.(name === undefined ? BAD_CHANNEL : { ok: true });
+  });
+  socket.on('disconnect', () => presence.unsubscribeDiffs(socket));
 }

@@ -11,6 +11,8 @@ export interface TrackerOptions {
   logger: Logger;
   /** Joins and leaves are gathered this long and written in one batch. */
   batchMs?: number;
+  /** Called with each batch once written: the joins and the leaves (with their members). */
+  onWritten?: (joins: PresenceEntry[], leaves: PresenceEntry[]) => void;
 }
 
 /** One membership of this gateway: the connections holding it, and the pending leave. */
@@ -32,7 +34,7 @@ const keyOf = (channel: string, clientId: string): string => `${channel}\u0000${
 export class PresenceTracker {
   private readonly held = new Map<string, Held>();
   private readonly joins = new Set<string>();
-  private readonly leaves: { channel: string; clientId: string }[] = [];
+  private readonly leaves: PresenceEntry[] = [];
   private batch: NodeJS.Timeout | undefined;
   private refresher: NodeJS.Timeout | undefined;
   private readonly batchMs: number;
@@ -91,7 +93,7 @@ export class PresenceTracker {
     const gone = () => {
       this.held.delete(key);
       this.joins.delete(key);
-      this.leaves.push({ channel, clientId });
+      this.leaves.push(held.entry);
       this.schedule();
     };
     if (this.options.graceS === 0) gone();
@@ -114,11 +116,16 @@ export class PresenceTracker {
     await Promise.all([
       leaves.length === 0
         ? undefined
-        : this.engine.presence.leave(leaves, owner).catch((err: unknown) => logger.warn({ err, count: leaves.length }, 'presence leaves not written; they expire within the TTL')),
+        : this.engine.presence
+            .leave(
+              leaves.map((entry) => ({ channel: entry.channel, clientId: entry.member.clientId })),
+              owner,
+            ).catch((err: unknown) => logger.warn({ err, count: leaves.length }, 'presence leaves not written; they expire within the TTL')),
       joins.length === 0
         ? undefined
         : this.engine.presence.refresh(joins, ttlS, owner).catch((err: unknown) => logger.warn({ err, count: joins.length }, 'presence joins not written; the next refresh retries')),
     ]);
+    if (joins.length > 0 || leaves.length > 0) this.options.onWritten?.(joins, leaves);
   }
 
   /**

@@ -11,7 +11,7 @@ import { jobMonitor } from './jobs.js';
 import { ackOf } from './acks.js';
 import { SessionStore } from './session-store.js';
 import { LongPollingCount, subscribeRecoveredTopics } from './uws-topics.js';
-import { trackSocketIoPresence, userLimitMiddleware } from '../presence/socketio.js';
+import { registerPresenceEvents, trackSocketIoPresence, userLimitMiddleware } from '../presence/socketio.js';
 
 const ENDPOINT = SOCKET_IO_ENDPOINT;
 /** How long a drain waits for the sessions to be stored before it closes the transports anyway. */
@@ -109,6 +109,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     });
     registerErrorMonitor(socket);
     registerJobMonitor(socket);
+    registerPresenceEvents(ctx.presence, socket);
     // The request that opened the connection is not needed once it is set up (its headers stay
     // in `socket.handshake`): Socket.IO's advice for memory per connection.
     (socket.conn as unknown as { request: unknown }).request = null;

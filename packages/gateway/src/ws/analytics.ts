@@ -15,6 +15,7 @@ import { StatsCache } from '../stats-cache.js';
 import { countChannelFrame, observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
+import { rawPresenceMessage } from '../presence/raw-clients.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
 
 const ENDPOINT = 'analytics';
@@ -100,6 +101,8 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
         },
       }),
     handle: async (ws, json) => {
+      const presence = rawPresenceMessage(ctx, ws, json, 'analytics');
+      if (presence !== undefined) return presence;
       const parsed = validate(analyticsClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
       switch (parsed.value.type) {

@@ -13,6 +13,7 @@ import {
 import type { GatewayContext } from '../context.js';
 import { countChannelFrame, observeDelivery, publishToTopic } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
+import { rawPresenceMessage } from '../presence/raw-clients.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { registerRawEndpoint, resumeFromUpgrade, type RawSocket } from './raw-endpoint.js';
 
@@ -57,6 +58,8 @@ export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise
         join: (socket) => socket.subscribe(AVAILABILITY_TOPIC),
       }),
     handle: (ws, json) => {
+      const presence = rawPresenceMessage(ctx, ws, json, 'availability');
+      if (presence !== undefined) return presence;
       const parsed = validate(availabilityClientMessageSchema, json);
       if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
       sendFrame(ws, pongFrame(), ctx);

@@ -28,6 +28,7 @@ import { parseResume } from '../resume.js';
 import { CLEAR_PERMISSION, authorizeLogs } from './auth.js';
 import { LOGS_ENDPOINT, LogsHub, type LogsSocket } from './hub.js';
 import { PRESENCE_CHANNELS } from '../../presence/channels.js';
+import { rawPresenceMessage } from '../../presence/raw-clients.js';
 
 export const LOGS_PATH = '/ws/logs';
 /** Close code and reason for a connection that sent nothing for IDLE_TIMEOUT_S. */
@@ -87,8 +88,10 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
       if (parsed.value.type !== 'auth') return rejectMessage(ws, ctx, 'not authenticated', authErrorFrame(NOT_AUTHENTICATED));
       return authenticate(ws, parsed.value.data);
     }
-    if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
     const { appId } = data.auth;
+    const presence = rawPresenceMessage(ctx, ws, json, `logs:${appId}`);
+    if (presence !== undefined) return presence;
+    if (!parsed.ok) return rejectMessage(ws, ctx, parsed.error);
     switch (parsed.value.type) {
       case 'auth':
         return sendFrame(ws, authErrorFrame(`already authenticated for appId "${appId}"; open another connection for another app`), ctx);

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/**
+ * Presence for clients, opt-in (docs/presence.md#for-clients): a client that never sends these
+ * messages receives no presence frame.
+ */
+
+/** One connection on a channel, as clients see it. */
+export interface PresenceMemberFrame {
+  clientId: string;
+  userId: string | null;
+  info: Record<string, unknown>;
+}
+
+/** How many are on a channel: connections, and distinct users. */
+export interface OccupancyFrame {
+  connections: number;
+  users: number;
+}
+
+/** The answer to `{"type":"presence"}` (Socket.IO: the `presence:get` ack). */
+export interface PresenceSnapshot {
+  type: 'presence';
+  channel: string;
+  members: PresenceMemberFrame[];
+  occupancy: OccupancyFrame;
+  /** Present (true) when the channel holds more members than the list. */
+  truncated?: true;
+}
+
+/** The net change of a channel's members over one window (Socket.IO: the `presence:diff` event). */
+export interface PresenceDiff {
+  type: 'presence_diff';
+  channel: string;
+  joined: PresenceMemberFrame[];
+  left: PresenceMemberFrame[];
+  occupancy: OccupancyFrame;
+}
+
+/** At most this many members in a presence answer (the server API pages the rest). */
+export const PRESENCE_LIST_MAX = 100;
+/** A subscriber gets at most one presence frame per channel per this many ms. */
+export const PRESENCE_DIFF_WINDOW_MS = 250;
+
+/** The presence messages a raw client may send, on any raw endpoint (on `/ws/logs` after `auth`). */
+export const presenceClientMessageSchema = z.discriminatedUnion(
+  'type',
+  [z.object({ type: z.literal('presence') }), z.object({ type: z.literal('presence_subscribe') }), z.object({ type: z.literal('presence_unsubscribe') })],
+  { error: 'unknown message type (expected presence, presence_subscribe or presence_unsubscribe)' },
+);
+export type PresenceClientMessage = z.output<typeof presenceClientMessageSchema>;
+
+const PRESENCE_TYPES: ReadonlySet<unknown> = new Set(['presence', 'presence_subscribe', 'presence_unsubscribe']);
+
+/** Whether a parsed client frame is a presence message (checked before the endpoint's own schema). */
+export const isPresenceMessage = (json: unknown): boolean =>
+  typeof json === 'object' && json !== null && PRESENCE_TYPES.has((json as Record<string, unknown>)['type']);
+
+/** Socket.IO events of presence: `presence:get` (ack), `presence:subscribe`, `presence:unsubscribe`, `presence:diff`. */
+export const PRESENCE_EVENTS = {
+  get: 'presence:get',
+  subscribe: 'presence:subscribe',
+  unsubscribe: 'presence:unsubscribe',
+  diff: 'presence:diff',
+} as const;
