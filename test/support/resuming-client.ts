@@ -19,6 +19,8 @@ export interface ResumeAnswer {
   offset?: number;
   /** Which connection (0 = the first) it answered. */
   connection: number;
+  /** A new epoch replayed from its offset 1 (asked with `acrossEpochs`). */
+  epochChanged?: true;
 }
 
 /**
@@ -46,6 +48,8 @@ export class ResumingClient {
   private stopped = false;
   private urlIndex = 0;
   private nextDelayMs: number | undefined;
+  /** Away (`away()`): no reconnect until `comeBack()`. */
+  private held = false;
 
   private constructor(
     readonly endpoint: RawEndpointName,
@@ -53,14 +57,16 @@ export class ResumingClient {
     private readonly bases: string[],
     private readonly logsAuth: LogsAuth | undefined,
     private readonly reconnectDelayMs: number,
+    /** Resume with `acrossEpochs`: a new epoch in full when its history is complete. */
+    private readonly acrossEpochs: boolean,
   ) {}
 
   static async connect(
     endpoint: RawEndpointName,
     bases: string[],
-    { logsAuth, reconnectDelayMs = 100 }: { logsAuth?: LogsAuth; reconnectDelayMs?: number } = {},
+    { logsAuth, reconnectDelayMs = 100, acrossEpochs = false }: { logsAuth?: LogsAuth; reconnectDelayMs?: number; acrossEpochs?: boolean } = {},
   ): Promise<ResumingClient> {
-    const client = new ResumingClient(endpoint, bases, logsAuth, reconnectDelayMs);
+    const client = new ResumingClient(endpoint, bases, logsAuth, reconnectDelayMs, acrossEpochs);
     client.open();
     await client.waitConnected(1);
     return client;
@@ -72,6 +78,7 @@ export class ResumingClient {
     if (this.position !== undefined && this.endpoint !== 'logs') {
       url.searchParams.set('epoch', this.position.epoch);
       url.searchParams.set('since', String(this.position.offset));
+      if (this.acrossEpochs) url.searchParams.set('acrossEpochs', '1');
     }
     return url.toString();
   }
@@ -87,7 +94,8 @@ export class ResumingClient {
     ws.on('open', () => {
       if (this.endpoint === 'logs' && this.logsAuth !== undefined) {
         resuming = this.position !== undefined;
-        const data = resuming ? { ...this.logsAuth, epoch: this.position!.epoch, since: this.position!.offset } : this.logsAuth;
+        const across = this.acrossEpochs ? { acrossEpochs: true } : {};
+        const data = resuming ? { ...this.logsAuth, epoch: this.position!.epoch, since: this.position!.offset, ...across } : this.logsAuth;
         ws.send(JSON.stringify({ type: 'auth', data }));
       } else {
         resuming = this.position !== undefined;
@@ -111,8 +119,11 @@ export class ResumingClient {
           ...(typeof frame['count'] === 'number' ? { count: frame['count'] } : {}),
           ...(typeof frame['offset'] === 'number' ? { offset: frame['offset'] } : {}),
         };
+        if (frame['epochChanged'] === true) answer.epochChanged = true;
         this.resumes.push(answer);
         if (!answer.recovered) this.position = { epoch: answer.epoch, offset: answer.offset as number };
+        // A new epoch replayed in full: its frames count from offset 1.
+        else if (answer.epochChanged === true) this.position = { epoch: answer.epoch, offset: 0 };
         return;
       }
       this.record(frame);
@@ -120,7 +131,7 @@ export class ResumingClient {
     ws.on('close', (code, reason) => {
       this.closes.push({ code, reason: reason.toString() });
       this.current = [];
-      if (this.stopped) return;
+      if (this.stopped || this.held) return;
       this.urlIndex += 1;
       const delay = this.nextDelayMs ?? this.reconnectDelayMs;
       this.nextDelayMs = undefined;
@@ -165,6 +176,19 @@ export class ResumingClient {
     return this.received.flatMap((frame) =>
       frame.type === 'logs' ? (frame['payload'] as { id: string }[]).map((entry) => entry.id) : typeof frame['id'] === 'string' ? [frame['id']] : [],
     );
+  }
+
+  /** Drops the connection and stays away until `comeBack()`. */
+  away(): void {
+    this.held = true;
+    this.ws?.terminate();
+  }
+
+  /** Reconnects after `away()`, resuming from the position it left with. */
+  comeBack(): void {
+    this.held = false;
+    this.urlIndex += 1;
+    this.open();
   }
 
   stop(): void {

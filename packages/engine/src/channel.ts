@@ -33,18 +33,28 @@ export function decodeChannelPayload(payload: string): ChannelMessage | undefine
 export const isValidSince = (since: number): boolean => Number.isSafeInteger(since) && since >= 0;
 
 /**
+ * Whether a history request reads the channel's epoch from its start: its epoch is another
+ * one, and it asked for the new epoch in full (`acrossEpochs`).
+ */
+export const readsFromEpochStart = (request: HistoryRequest, epoch: string): boolean =>
+  request.epoch !== epoch && request.acrossEpochs === true && isValidSince(request.since);
+
+/**
  * The answer to a history request, from the channel's position and the frames it holds after
- * `request.since` (oldest first, possibly cut short by the history bound). Recovered only when
- * the epoch matches and those frames are exactly `since + 1 ... position.offset`.
+ * `request.since` (after 0 when it reads the epoch from its start: `readsFromEpochStart`),
+ * oldest first, possibly cut short by the history bound. Recovered only when the epoch matches
+ * (or it reads from the start) and those frames are exactly `since + 1 ... position.offset`.
  */
 export function historyResult(position: ChannelPosition, request: HistoryRequest, after: ChannelMessage[]): HistoryResult {
   const { epoch, offset } = position;
-  const { since } = request;
+  const fromStart = readsFromEpochStart(request, epoch);
+  const since = fromStart ? 0 : request.since;
   const complete =
-    request.epoch === epoch &&
+    (fromStart || request.epoch === epoch) &&
     isValidSince(since) &&
     since <= offset &&
     after.length === offset - since &&
     (after.length === 0 || after[0]?.offset === since + 1);
-  return complete ? { recovered: true, epoch, offset, messages: after } : { recovered: false, epoch, offset };
+  if (!complete) return { recovered: false, epoch, offset };
+  return fromStart ? { recovered: true, epoch, offset, messages: after, epochChanged: true } : { recovered: true, epoch, offset, messages: after };
 }

@@ -129,6 +129,12 @@ export interface ChannelPosition {
 export interface HistoryRequest {
   epoch: string;
   since: number;
+  /**
+   * When `epoch` is not the channel's (Redis lost the channel and it started a new epoch): answer
+   * every frame of the new epoch, from its offset 1, when its history still holds them all
+   * (`recovered: true, epochChanged: true`); otherwise `recovered: false` as without it.
+   */
+  acrossEpochs?: boolean;
 }
 
 /**
@@ -136,11 +142,14 @@ export interface HistoryRequest {
  * - `recovered: true`: same epoch, and `messages` are every frame after `since`, in offset order
  *   (empty when `since` is the latest offset);
  * - `recovered: false`: another epoch, or `since` older than the history, or beyond the latest
- *   offset, or not a whole number: the client must rebuild its state.
+ *   offset, or not a whole number: the client must rebuild its state;
+ * - `recovered: true, epochChanged: true` (only for `acrossEpochs`): another epoch, and
+ *   `messages` are every frame of the channel's epoch, from offset 1; frames of the client's
+ *   epoch after `since` are gone with it.
  * `epoch` and `offset` are the channel's position at the time of the read.
  */
 export type HistoryResult =
-  | { recovered: true; epoch: string; offset: number; messages: ChannelMessage[] }
+  | { recovered: true; epoch: string; offset: number; messages: ChannelMessage[]; epochChanged?: true }
   | { recovered: false; epoch: string; offset: number };
 
 /** How much history each channel keeps. */

@@ -121,6 +121,8 @@ export const logsClientMessageSchema = z.discriminatedUnion(
           // Resume: the epoch and last offset of a previous connection (checked by the gateway).
           epoch: z.string({ error: 'expected a string' }).max(64, { error: 'expected at most 64 characters' }).optional(),
           since: z.number({ error: 'expected a non-negative integer' }).int({ error: 'expected a non-negative integer' }).min(0, { error: 'expected a non-negative integer' }).optional(),
+          // With an older epoch: replay the channel's new epoch in full when its history holds it all.
+          acrossEpochs: z.boolean({ error: 'expected a boolean' }).optional(),
           // The filter to apply from the start, to replayed entries too.
           filters: logFilterSchema.optional(),
         },

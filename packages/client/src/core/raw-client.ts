@@ -6,7 +6,7 @@ import { excerpt, parseTypedFrame, type JsonObject } from './guards.js';
 import { PendingReplies } from './pending.js';
 import { readPresenceDiff, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot } from './presence.js';
 import { ReconnectingSocket, type ConnectionState, type ReconnectingSocketOptions, type TokenProvider } from './reconnecting-socket.js';
-import { ChannelCursor, type ChannelPosition, type Gap, type ResumeOutcome } from './resume.js';
+import { ChannelCursor, type ChannelPosition, type Gap, type ResumeOutcome, type ResumeRequest } from './resume.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** Options every raw-WebSocket client takes. */
@@ -34,6 +34,11 @@ export interface RawClientOptions {
    * e.g. across a page reload); later reconnects always resume from where the client is.
    */
   resumeFrom?: ChannelPosition;
+  /**
+   * After Redis lost the channel (a new epoch), ask for the new epoch's frames in full: answered
+   * `recovered: true, epochChanged: true` when its history still holds them all (docs/raw-resume.md).
+   */
+  acrossEpochs?: boolean;
 }
 
 /** What `ping()` measured. */
@@ -72,12 +77,12 @@ export type BaseEvents = {
 export interface RawEndpointSettings extends Pick<ReconnectingSocketOptions, 'readyOnOpen' | 'keepAlive'> {
   /** The channel whose offsets this client follows (and resumes). */
   channel: string;
-  url: (token: string | undefined, resume: ChannelPosition | undefined) => string;
+  url: (token: string | undefined, resume: ResumeRequest | undefined) => string;
 }
 
-/** `?epoch=&since=` of a resuming upgrade URL. */
-export const resumeQuery = (resume: ChannelPosition | undefined): Record<string, string | undefined> =>
-  resume === undefined ? {} : { epoch: resume.epoch, since: String(resume.offset) };
+/** `?epoch=&since=` (and `acrossEpochs=1`) of a resuming upgrade URL. */
+export const resumeQuery = (resume: ResumeRequest | undefined): Record<string, string | undefined> =>
+  resume === undefined ? {} : { epoch: resume.epoch, since: String(resume.offset), ...(resume.acrossEpochs === true ? { acrossEpochs: '1' } : {}) };
 
 /**
  * What the raw-endpoint clients share: one reconnecting socket, typed events, parsing that
@@ -99,7 +104,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   protected constructor(options: RawClientOptions, { channel, url, ...socketOptions }: RawEndpointSettings) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    this.cursor = new ChannelCursor(channel, options.resumeFrom);
+    this.cursor = new ChannelCursor(channel, options.resumeFrom, options.acrossEpochs);
     this.socket = new ReconnectingSocket({
       ...socketOptions,
       // Called once per attempt: each one asks to resume from where the client is now.

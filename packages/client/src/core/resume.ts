@@ -6,10 +6,20 @@ export interface ChannelPosition {
   offset: number;
 }
 
+/** What a connection asks to resume from; `acrossEpochs`: a new epoch in full, when complete. */
+export interface ResumeRequest extends ChannelPosition {
+  acrossEpochs?: true;
+}
+
 /** What the server answered to a resume. */
 export type ResumeOutcome =
-  /** Every missed frame follows, `count` of them, in order, before live frames. */
-  | { recovered: true; epoch: string; count: number }
+  /**
+   * Every missed frame follows, `count` of them, in order, before live frames. `epochChanged`
+   * (asked with `acrossEpochs`): the channel started a new epoch (Redis lost its data), and the
+   * frames are every one of the new epoch, from its offset 1; frames of the old epoch the client
+   * had not processed are gone.
+   */
+  | { recovered: true; epoch: string; count: number; epochChanged?: true }
   /** The missed frames are gone (history too short, or a new epoch): state was refreshed. */
   | { recovered: false; epoch: string; offset: number };
 
@@ -63,6 +73,8 @@ export class ChannelCursor {
     readonly channel: string,
     /** Where to resume from on the first connection (a position saved earlier). */
     resumeFrom?: ChannelPosition,
+    /** Ask for a new epoch in full when the channel's epoch changed (`acrossEpochs`). */
+    private readonly acrossEpochs = false,
   ) {
     if (resumeFrom !== undefined && readPosition({ ...resumeFrom }) !== undefined) this.position = { epoch: resumeFrom.epoch, offset: resumeFrom.offset };
   }
@@ -74,8 +86,8 @@ export class ChannelCursor {
   }
 
   /** What the current connection asked to resume from (undefined on a first connection). */
-  get resuming(): ChannelPosition | undefined {
-    return this.asked;
+  get resuming(): ResumeRequest | undefined {
+    return this.asked !== undefined && this.acrossEpochs ? { ...this.asked, acrossEpochs: true } : this.asked;
   }
 
   /** Whether the current connection's first frame is still to come. */
@@ -84,13 +96,13 @@ export class ChannelCursor {
   }
 
   /** A connection attempt begins: returns the resume parameters to send with it, if any. */
-  beginConnection(): ChannelPosition | undefined {
+  beginConnection(): ResumeRequest | undefined {
     this.phase = 'connecting';
     this.hello = undefined;
     // Without an epoch, offsets of different connections cannot be compared.
     if (this.position.epoch === undefined) this.position.offset = undefined;
     this.asked = this.current;
-    return this.asked;
+    return this.resuming;
   }
 
   /** The transport opened: the next frame from the server is the hello. */
@@ -130,9 +142,10 @@ export class ChannelCursor {
     if (this.phase !== 'resumed' || asked === undefined || hello === undefined) return { unexpected: 'a "resumed" frame without a resume in progress' };
     this.phase = 'live';
     this.hello = undefined;
-    const parsed = readResumed(frame, asked);
+    const parsed = readResumed(frame, asked, this.acrossEpochs);
     if (parsed.ok && parsed.value.recovered) {
-      this.position = { ...asked };
+      // A new epoch replayed from its start: the replayed frames count from offset 1.
+      this.position = parsed.value.epochChanged === true ? { epoch: parsed.value.epoch, offset: 0 } : { ...asked };
       return { outcome: parsed.value, gap: undefined, problem: undefined };
     }
     // Not recovered: the fresh state the hello came with stands for everything up to its offset.
@@ -172,14 +185,16 @@ export class ChannelCursor {
 }
 
 /** Validates a `resumed` frame against what was asked. */
-export function readResumed(frame: JsonObject, asked: ChannelPosition): Parsed<ResumeOutcome> {
+export function readResumed(frame: JsonObject, asked: ChannelPosition, acrossEpochs = false): Parsed<ResumeOutcome> {
   const { recovered, epoch, count } = frame;
   if (typeof recovered !== 'boolean') return { ok: false, error: 'recovered must be a boolean' };
   if (!isString(epoch) || epoch === '') return { ok: false, error: 'epoch must be a non-empty string' };
   if (recovered) {
-    if (epoch !== asked.epoch) return { ok: false, error: `recovered in epoch "${epoch}", but the client asked to resume epoch "${asked.epoch}"` };
+    // Another epoch only as the answer to acrossEpochs, and saying so.
+    const epochChanged = acrossEpochs && frame['epochChanged'] === true && epoch !== asked.epoch;
+    if (epoch !== asked.epoch && !epochChanged) return { ok: false, error: `recovered in epoch "${epoch}", but the client asked to resume epoch "${asked.epoch}"` };
     if (!isNumber(count) || !Number.isSafeInteger(count) || count < 0) return { ok: false, error: 'count must be a non-negative integer' };
-    return { ok: true, value: { recovered, epoch, count } };
+    return { ok: true, value: epochChanged ? { recovered, epoch, count, epochChanged } : { recovered, epoch, count } };
   }
   const offset = offsetOf(frame);
   if (offset === undefined) return { ok: false, error: 'offset must be a non-negative integer' };

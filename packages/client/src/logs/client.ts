@@ -97,6 +97,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
         appId: this.appId,
         ...(token !== undefined ? { token } : {}),
         ...(resume !== undefined ? { epoch: resume.epoch, since: resume.offset } : {}),
+        ...(resume?.acrossEpochs === true ? { acrossEpochs: true } : {}),
       },
     });
   }

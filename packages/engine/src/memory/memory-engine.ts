@@ -1,5 +1,5 @@
 import { withOffset } from '@switchboard/protocol';
-import { createEpochSource, historyResult } from '../channel.js';
+import { createEpochSource, historyResult, readsFromEpochStart } from '../channel.js';
 import {
   DEFAULT_HISTORY_LIMITS,
   publishesOf,
@@ -305,8 +305,9 @@ export class MemoryEngine implements Engine {
     return settle(() => {
       const state = this.channelState(channel, Date.now());
       const oldest = state.history.at(0)?.offset ?? state.offset + 1;
+      const since = readsFromEpochStart(request, state.epoch) ? 0 : request.since;
       // Offsets in the history are consecutive: the frame after `since` sits at a known index.
-      const after = request.since >= state.offset ? [] : state.history.from(request.since + 1 - oldest);
+      const after = since >= state.offset ? [] : state.history.from(since + 1 - oldest);
       return historyResult(state, request, after);
     });
   }

@@ -52,7 +52,7 @@ export class RedisChannels implements Channels {
   async history(channel: string, request: HistoryRequest): Promise<HistoryResult> {
     if (!isValidSince(request.since)) return { recovered: false, ...(await this.position(channel)) };
     const [epoch, offset, entries] = await runHistory(this.main, {
-      ...this.topology.channel(channel), epoch: this.deps.epoch(), clientEpoch: request.epoch, since: request.since,
+      ...this.topology.channel(channel), epoch: this.deps.epoch(), clientEpoch: request.epoch, since: request.since, acrossEpochs: request.acrossEpochs === true,
     });
     return historyResult({ epoch, offset: Number(offset) }, request, toMessages(epoch, entries ?? []));
   }

@@ -166,9 +166,12 @@ export class EndpointFeed {
     if (data.closed) return;
     let missed: ChannelMessage[] | undefined;
     let reason = resume === undefined || history === undefined ? undefined : unrecoverable(resume, history, this.epoch);
+    // A client of an older epoch that asked acrossEpochs gets the new epoch from its start.
+    const epochChanged = history?.recovered === true && history.epochChanged === true;
+    const since = epochChanged ? 0 : (resume?.since ?? 0);
     if (resume !== undefined && history?.recovered === true && reason === undefined) {
       // The client saw frames (on another node) that this node has not forwarded yet.
-      const caughtUp = resume.since <= this.lastOffset || (await this.reached(resume.since, CATCH_UP_TIMEOUT_MS));
+      const caughtUp = since <= this.lastOffset || (await this.reached(since, CATCH_UP_TIMEOUT_MS));
       if (data.closed) return;
       if (!caughtUp) {
         ws.end(CLOSE_TRY_AGAIN, 'this node is behind the offset to resume from; retry');
@@ -176,14 +179,14 @@ export class EndpointFeed {
       }
       // An epoch change while waiting is a reset: its clients are closed with 1012.
       reason = history.epoch === this.epoch ? undefined : 'node_epoch';
-      if (reason === undefined) missed = mergeMissed(history.messages, buffer, resume.since, this.lastOffset);
+      if (reason === undefined) missed = mergeMissed(history.messages, buffer, since, this.lastOffset);
       if (reason === undefined && missed === undefined) reason = 'history_gap';
     }
     const frames = [withPosition(first, this.epoch, this.lastOffset)];
     if (resume !== undefined) {
       if (missed !== undefined) {
         const replayed = options.replay(ws, missed);
-        frames.push(recoveredFrame(this.epoch, replayed.length, this.lastOffset), ...replayed);
+        frames.push(recoveredFrame(this.epoch, replayed.length, this.lastOffset, epochChanged), ...replayed);
         metrics.resumes.inc({ endpoint: this.endpoint, outcome: 'recovered' });
         metrics.replayedFrames.inc({ endpoint: this.endpoint }, replayed.length);
       } else {
@@ -202,7 +205,7 @@ export class EndpointFeed {
    * gateway restart its clients reconnect together, mostly from the same position.
    */
   private sharedHistory(resume: HistoryRequest): Promise<HistoryResult> {
-    const key = `${resume.epoch} ${resume.since}`;
+    const key = `${resume.epoch} ${resume.since} ${resume.acrossEpochs === true}`;
     let read = this.historyReads.get(key);
     if (read === undefined) {
       read = this.ctx.engine.history(this.channel, resume).finally(() => this.historyReads.delete(key));

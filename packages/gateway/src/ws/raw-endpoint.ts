@@ -44,7 +44,7 @@ export interface RawEndpointSpec<T extends RawSocket> {
 
 /** The `?epoch=&since=` of an upgrade; bad values are refused with a 400 naming the field. */
 export function resumeFromUpgrade(req: HttpRequest): { request: HistoryRequest | undefined } | UpgradeRefusal {
-  const parsed = parseResume(req.getQuery('epoch'), req.getQuery('since'));
+  const parsed = parseResume(req.getQuery('epoch'), req.getQuery('since'), req.getQuery('acrossEpochs'));
   return parsed.ok ? { request: parsed.resume } : { status: 400, reason: 'bad_resume', message: parsed.error };
 }
 

@@ -16,9 +16,10 @@ const OFFSET = /^\d{1,15}$/;
 /**
  * Checks a resume request. Both fields or neither: an epoch names the numbering `since` counts
  * in, so one without the other is a client bug, answered as such rather than guessed at.
- * `since` arrives as text (query string) or a number (JSON).
+ * `since` arrives as text (query string) or a number (JSON). `acrossEpochs` (`1` in a query
+ * string, `true` in JSON) asks for a new epoch in full when the channel's epoch changed.
  */
-export function parseResume(epoch: string | undefined, since: string | number | undefined): ResumeParse {
+export function parseResume(epoch: string | undefined, since: string | number | undefined, acrossEpochs?: string | boolean): ResumeParse {
   const hasEpoch = epoch !== undefined && epoch !== '';
   const hasSince = since !== undefined && since !== '';
   if (!hasEpoch && !hasSince) return { ok: true, resume: undefined };
@@ -26,7 +27,8 @@ export function parseResume(epoch: string | undefined, since: string | number | 
   if (!EPOCH.test(epoch)) return { ok: false, error: "epoch: expected the epoch a first frame carried (1-64 letters, digits, '_', '.', ':' or '-')" };
   const offset = typeof since === 'number' ? since : OFFSET.test(since) ? Number(since) : NaN;
   if (!Number.isSafeInteger(offset) || offset < 0) return { ok: false, error: 'since: expected the last offset received, a non-negative integer' };
-  return { ok: true, resume: { epoch, since: offset } };
+  const across = acrossEpochs === true || acrossEpochs === '1' || acrossEpochs === 'true';
+  return { ok: true, resume: across ? { epoch, since: offset, acrossEpochs: true } : { epoch, since: offset } };
 }
 
 /**
@@ -38,10 +40,12 @@ export const withPosition = (frame: string, epoch: string, offset: number): stri
 /**
  * The resume answer when the history held every missed frame: `count` frames follow; `offset`
  * (an extra field) is the client's position once they have: the offset of the last frame of
- * the channel this connection covers, whether or not a filter kept it.
+ * the channel this connection covers, whether or not a filter kept it. `epochChanged`: the
+ * client asked `acrossEpochs` from an older epoch, and the frames are the new epoch's from its
+ * offset 1 (`epoch` is the new one).
  */
-export const recoveredFrame = (epoch: string, count: number, offset: number): string =>
-  `{"type":"resumed","recovered":true,"epoch":${JSON.stringify(epoch)},"count":${count},"offset":${offset}}`;
+export const recoveredFrame = (epoch: string, count: number, offset: number, epochChanged = false): string =>
+  `{"type":"resumed","recovered":true,"epoch":${JSON.stringify(epoch)},"count":${count},"offset":${offset}${epochChanged ? ',"epochChanged":true' : ''}}`;
 
 /** The resume answer when it could not: the client rebuilds its state from this position. */
 export const notRecoveredFrame = (epoch: string, offset: number): string =>
@@ -50,7 +54,8 @@ export const notRecoveredFrame = (epoch: string, offset: number): string =>
 /**
  * Why a raw resume is answered `recovered:false` (docs/delivery.md, the `reason` label of
  * `switchboard_resume_not_recovered_total`):
- * - `epoch_changed`: the client's epoch is not the channel's (Redis lost the channel's data);
+ * - `epoch_changed`: the client's epoch is not the channel's (Redis lost the channel's data), and
+ *   it did not ask `acrossEpochs`, or the new epoch's history no longer holds its offset 1;
  * - `ahead_of_channel`: its offset is beyond the channel's latest (a position from elsewhere);
  * - `history_too_short`: its offset is older than the history holds (HISTORY_SIZE, HISTORY_TTL_S);
  * - `node_epoch`: the history answered, but this node's feed is in another epoch (it has not

@@ -6,24 +6,31 @@ import type { PositionInput } from './position.js';
 
 /**
  * history: the channel's position and, when the epoch matches and `since` is not past the
- * latest offset, the history entries after `since` (at most latest - since of them).
+ * latest offset, the history entries after `since` (at most latest - since of them). With
+ * `across` = '1', a client's epoch that is not the channel's reads the channel's epoch from its
+ * start (as `since` 0).
  * Returns {epoch, offset} or {epoch, offset, entries}.
  */
 export const HISTORY_SCRIPT = `${CHANNEL_LUA}
 local position_key, history_key = KEYS[1], KEYS[2]
--- The epoch a channel without one starts; the client's epoch; since (a whole number >= 0); since + 1.
-local epoch_candidate, client_epoch, since_arg, from = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- The epoch a channel without one starts; the client's epoch; since (a whole number >= 0); since + 1;
+-- '1' to read another epoch's client from the channel's epoch start.
+local epoch_candidate, client_epoch, since_arg, from, across = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
 local epoch, offset = channel_position(position_key, history_key, epoch_candidate)
 local since = tonumber(since_arg)
-if epoch ~= client_epoch or since >= offset then return {epoch, tostring(offset)} end
+if epoch ~= client_epoch then
+  if across ~= '1' then return {epoch, tostring(offset)} end
+  since, from = 0, '1'
+end
+if since >= offset then return {epoch, tostring(offset)} end
 return {epoch, tostring(offset), redis.call('XRANGE', history_key, from, '+', 'COUNT', offset - since)}
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbHistory(
-      position: string, history: string, epoch: string, clientEpoch: string, since: string, from: string,
+      position: string, history: string, epoch: string, clientEpoch: string, since: string, from: string, across: string,
     ): Result<[string, string, RawEntry[]?], Context>;
   }
 }
@@ -36,7 +43,9 @@ export interface HistoryInput extends PositionInput {
   clientEpoch: string;
   /** A whole number >= 0. */
   since: number;
+  /** Another epoch's client reads the channel's epoch from its start. */
+  acrossEpochs: boolean;
 }
 
-export const runHistory = (client: Client, { position, history, epoch, clientEpoch, since }: HistoryInput): Promise<[string, string, RawEntry[]?]> =>
-  client.sbHistory(position, history, epoch, clientEpoch, String(since), String(since + 1));
+export const runHistory = (client: Client, { position, history, epoch, clientEpoch, since, acrossEpochs }: HistoryInput): Promise<[string, string, RawEntry[]?]> =>
+  client.sbHistory(position, history, epoch, clientEpoch, String(since), String(since + 1), acrossEpochs ? '1' : '0');

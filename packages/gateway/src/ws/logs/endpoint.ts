@@ -60,7 +60,7 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
   const idleMs = config.idleTimeoutS * 1000;
 
   const authenticate = async (ws: LogsWs, data: LogsAuthData) => {
-    const resume = parseResume(data.epoch, data.since);
+    const resume = parseResume(data.epoch, data.since, data.acrossEpochs);
     if (!resume.ok) return rejectMessage(ws, ctx, resume.error, authErrorFrame(resume.error));
     const result = authorizeLogs(config, data);
     if (!result.ok) return sendFrame(ws, authErrorFrame(result.message), ctx);
