@@ -27,6 +27,24 @@ end
 `;
 
 /**
+ * Lua: ARGV[1..11] of both batch scripts, named (built by \`batchHeadArgs\`). KEYS[1] is the
+ * partition's ingest stream; KEYS[2..] the keys written, and the channels' position and history keys.
+ */
+export const BATCH_HEAD_LUA = `
+local stream = KEYS[1]
+local group, consumer = ARGV[1], ARGV[2]
+local history_size, history_ttl = ARGV[3], ARGV[4]
+-- The epoch a channel without one starts; 'PUBLISH', or 'SPUBLISH' on a Redis Cluster.
+local epoch_candidate, publish_command = ARGV[5], ARGV[6]
+-- The lowest and highest stream id of the batch, and its entry count.
+local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
+-- How long an older entry in another consumer's hands holds the batch back (ms).
+local order_wait_ms = tonumber(ARGV[10])
+-- What a consumer's name is appended to for its alive key.
+local alive_prefix = ARGV[11]
+`;
+
+/**
  * Lua: the channel side of a batch, shared by both batch scripts. `channels` maps a position key
  * to {name, history, frames}; `order` lists the position keys in first-use order.
  */
@@ -90,20 +108,7 @@ end
  * at the top of the script. Returns {'wait'}, or one reply per entry, in order:
  * {1, offset of each frame...} | {0} | {-1, reason}.
  */
-export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${APPLY_OP_LUA}
--- The ingest stream (of one partition); KEYS[2..]: op keys, channels' position and history keys.
-local stream = KEYS[1]
-local group, consumer = ARGV[1], ARGV[2]
-local history_size, history_ttl = ARGV[3], ARGV[4]
--- The epoch a channel without one starts; 'PUBLISH', or 'SPUBLISH' on a Redis Cluster.
-local epoch_candidate, publish_command = ARGV[5], ARGV[6]
--- The lowest and highest stream id of the batch, and its entry count.
-local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
--- How long an older entry in another consumer's hands holds the batch back (ms).
-local order_wait_ms = tonumber(ARGV[10])
--- What a consumer's name is appended to for its alive key.
-local alive_prefix = ARGV[11]
--- ARGV[12..]: per entry: stream id, op count, per op (name, key index, argument count,
+export const BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${APPLY_OP_LUA}${BATCH_HEAD_LUA}-- ARGV[12..]: per entry: stream id, op count, per op (name, key index, argument count,
 -- arguments...), publish count, per publish (channel, position key index, history key index, frame).
 
 -- The key type each op needs (false: any), and the type the key holds after it (nil: unchanged).
@@ -253,8 +258,8 @@ export interface BatchEntryInput {
   publishes: ScriptPublish[];
 }
 
-/** Everything one run of the batch commit script needs. */
-export interface BatchCommitInput {
+/** What both batch scripts take first: the stream, the consumer, history limits and the order rule. */
+export interface BatchHead {
   /** The partition's ingest stream. */
   stream: string;
   group: string;
@@ -269,8 +274,29 @@ export interface BatchCommitInput {
   orderWaitMs: number;
   /** A consumer's alive key is this followed by its name. */
   alivePrefix: string;
+}
+
+/** Everything one run of the batch commit script needs. */
+export interface BatchCommitInput extends BatchHead {
   /** In stream order. */
   entries: BatchEntryInput[];
+}
+
+/** ARGV[1..11] of both batch scripts (named at the top of each by `BATCH_HEAD_LUA`). */
+export function batchHeadArgs(head: BatchHead, entryCount: number): string[] {
+  return [
+    head.group,
+    head.consumer,
+    String(head.history.size),
+    String(head.history.ttlS),
+    head.epoch,
+    head.publishCommand,
+    head.firstId,
+    head.lastId,
+    String(entryCount),
+    String(head.orderWaitMs),
+    head.alivePrefix,
+  ];
 }
 
 /** A script's KEYS, starting with `first`, and the 1-based index of each key (added when new). */
@@ -288,19 +314,7 @@ export function keyTable(first: string): { keys: string[]; indexOf: (key: string
 /** The batch commit script's KEYS and ARGV: the only place their order is written down. */
 export function batchCommitScriptCall(input: BatchCommitInput): ScriptCall {
   const { keys, indexOf } = keyTable(input.stream);
-  const args = [
-    input.group,
-    input.consumer,
-    String(input.history.size),
-    String(input.history.ttlS),
-    input.epoch,
-    input.publishCommand,
-    input.firstId,
-    input.lastId,
-    String(input.entries.length),
-    String(input.orderWaitMs),
-    input.alivePrefix,
-  ];
+  const args = batchHeadArgs(input, input.entries.length);
   for (const entry of input.entries) {
     args.push(entry.id, ...encodeOps(entry.ops, indexOf), String(entry.publishes.length));
     for (const { pubsub, position, history, frame } of entry.publishes) {

@@ -1,6 +1,5 @@
-import type { HistoryLimits } from '../../engine.js';
 import type { MergedWrites } from '../commit/merge.js';
-import { BATCH_CHANNELS_LUA, ORDER_LUA, keyTable } from './batch-commit.js';
+import { BATCH_CHANNELS_LUA, BATCH_HEAD_LUA, ORDER_LUA, batchHeadArgs, keyTable, type BatchHead } from './batch-commit.js';
 import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -17,20 +16,7 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
  * The order of KEYS and ARGV is written down once, in `mergedBatchScriptCall` below, and named
  * at the top of the script. Returns {'wait'} (see `ORDER_LUA`), {'split'}, or one reply per entry: {1, offset of each frame...}.
  */
-export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}
--- The ingest stream (of one partition); KEYS[2..]: written keys, channels' position and history keys.
-local stream = KEYS[1]
-local group, consumer = ARGV[1], ARGV[2]
-local history_size, history_ttl = ARGV[3], ARGV[4]
--- The epoch a channel without one starts; 'PUBLISH', or 'SPUBLISH' on a Redis Cluster.
-local epoch_candidate, publish_command = ARGV[5], ARGV[6]
--- The lowest and highest stream id of the batch, and its entry count.
-local first_id, last_id, count = ARGV[7], ARGV[8], tonumber(ARGV[9])
--- How long an older entry in another consumer's hands holds the batch back (ms).
-local order_wait_ms = tonumber(ARGV[10])
--- What a consumer's name is appended to for its alive key.
-local alive_prefix = ARGV[11]
--- ARGV[12..]: the type check count, per check (key index, type); the command count, per
+export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${BATCH_HEAD_LUA}-- ARGV[12..]: the type check count, per check (key index, type); the command count, per
 -- command (name, key index, argument count, arguments...); then per entry: stream id, publish
 -- count, per publish (channel, position key index, history key index, frame).
 local COMMANDS = {INCRBY = true, PFADD = true, ZADD = true, ZREMRANGEBYSCORE = true, EXPIRE = true, SET = true, LPUSH = true, LTRIM = true, DEL = true}
@@ -109,17 +95,7 @@ return replies
 `;
 
 /** Everything one run of the merged batch script needs. */
-export interface MergedBatchInput {
-  stream: string;
-  group: string;
-  consumer: string;
-  history: HistoryLimits;
-  epoch: string;
-  publishCommand: 'PUBLISH' | 'SPUBLISH';
-  firstId: string;
-  lastId: string;
-  orderWaitMs: number;
-  alivePrefix: string;
+export interface MergedBatchInput extends BatchHead {
   writes: MergedWrites;
   /** In stream order. */
   entries: { id: string; publishes: ScriptPublish[] }[];
@@ -131,20 +107,7 @@ export function mergedBatchScriptCall(input: MergedBatchInput): ScriptCall {
   const { keys } = table;
   const indexOf = (key: string): string => String(table.indexOf(key));
   const { checks, commands } = input.writes;
-  const args = [
-    input.group,
-    input.consumer,
-    String(input.history.size),
-    String(input.history.ttlS),
-    input.epoch,
-    input.publishCommand,
-    input.firstId,
-    input.lastId,
-    String(input.entries.length),
-    String(input.orderWaitMs),
-    input.alivePrefix,
-    String(checks.length),
-  ];
+  const args = [...batchHeadArgs(input, input.entries.length), String(checks.length)];
   for (const { key, type } of checks) args.push(indexOf(key), type);
   args.push(String(commands.length));
   for (const { name, key, args: commandArgs } of commands) args.push(name, indexOf(key), String(commandArgs.length), ...commandArgs);
