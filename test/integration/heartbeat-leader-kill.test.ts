@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../support/redis-server.js';
-import { NodeProcess } from '../support/node-process.js';
+import { startGatewayAndWorkers, type GatewayAndWorkers } from '../support/cluster.js';
+import type { NodeProcess } from '../support/node-process.js';
 import { TestClient } from '../support/ws-client.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { PRODUCER_KEY, post } from './helpers.js';
@@ -12,20 +12,17 @@ import { PRODUCER_KEY, post } from './helpers.js';
  * follows the last within the interval plus one second.
  */
 const INTERVAL_MS = 5_000;
-let redis: RedisServer;
+let cluster: GatewayAndWorkers | undefined;
 let gateway: NodeProcess;
-const workers: NodeProcess[] = [];
+let workers: NodeProcess[] = [];
 
 beforeAll(async () => {
-  redis = await RedisServer.start();
-  const env = { REDIS_URL: redis.url, INGEST_API_KEYS: PRODUCER_KEY, LOG_LEVEL: 'warn' };
-  gateway = await NodeProcess.start('gateway', env);
-  workers.push(...(await Promise.all([NodeProcess.start('worker', env), NodeProcess.start('worker', env)])));
+  cluster = await startGatewayAndWorkers({ INGEST_API_KEYS: PRODUCER_KEY, LOG_LEVEL: 'warn' });
+  ({ gateway, workers } = cluster);
 });
 
 afterAll(async () => {
-  await Promise.all([gateway, ...workers].filter(Boolean).map((n) => n.stop('SIGKILL')));
-  await redis?.stop();
+  await cluster?.stop();
 });
 
 describe('heartbeat leader killed', () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGEST_STREAM } from '@switchboard/protocol';
-import { RedisServer } from '../support/redis-server.js';
-import { NodeProcess } from '../support/node-process.js';
+import type { RedisServer } from '../support/redis-server.js';
+import { startGatewayAndWorkers, type GatewayAndWorkers } from '../support/cluster.js';
+import type { NodeProcess } from '../support/node-process.js';
 import { TestClient } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
 import { PRODUCER_KEY, post } from './helpers.js';
@@ -11,20 +12,18 @@ import { PRODUCER_KEY, post } from './helpers.js';
  * follow the stream's order (the order in which the events were accepted), whichever worker
  * commits which batch, and its offsets increase one by one.
  */
+let cluster: GatewayAndWorkers | undefined;
 let redis: RedisServer;
 let gateway: NodeProcess;
-const workers: NodeProcess[] = [];
+let workers: NodeProcess[] = [];
 
 beforeAll(async () => {
-  redis = await RedisServer.start();
-  const env = { REDIS_URL: redis.url, INGEST_API_KEYS: PRODUCER_KEY, LOG_LEVEL: 'warn' };
-  gateway = await NodeProcess.start('gateway', env);
-  workers.push(...(await Promise.all([NodeProcess.start('worker', env), NodeProcess.start('worker', env)])));
+  cluster = await startGatewayAndWorkers({ INGEST_API_KEYS: PRODUCER_KEY, LOG_LEVEL: 'warn' });
+  ({ redis, gateway, workers } = cluster);
 });
 
 afterAll(async () => {
-  await Promise.all([gateway, ...workers].filter(Boolean).map((n) => n.stop('SIGKILL')));
-  await redis?.stop();
+  await cluster?.stop();
 });
 
 describe('stream order with several workers', () => {

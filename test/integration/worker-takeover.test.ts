@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
-import { RedisServer } from '../support/redis-server.js';
-import { NodeProcess, metricValue } from '../support/node-process.js';
+import type { RedisServer } from '../support/redis-server.js';
+import { startGatewayAndWorkers, type GatewayAndWorkers } from '../support/cluster.js';
+import type { NodeProcess} from '../support/node-process.js';
+import { metricValue } from '../support/node-process.js';
 import { TestClient } from '../support/ws-client.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { PRODUCER_KEY, post } from './helpers.js';
@@ -11,21 +13,18 @@ import { PRODUCER_KEY, post } from './helpers.js';
  * live worker within seconds (not after INGEST_CLAIM_IDLE_MS, left at its 30 s default here),
  * and every accepted event reaches the client exactly once, offsets strictly increasing.
  */
+let cluster: GatewayAndWorkers | undefined;
 let redis: RedisServer;
 let gateway: NodeProcess;
-const workers: NodeProcess[] = [];
-let env: Record<string, string>;
+let workers: NodeProcess[] = [];
 
 beforeAll(async () => {
-  redis = await RedisServer.start();
-  env = { REDIS_URL: redis.url, INGEST_API_KEYS: PRODUCER_KEY, LOG_LEVEL: 'warn' };
-  gateway = await NodeProcess.start('gateway', env);
-  workers.push(...(await Promise.all([NodeProcess.start('worker', env), NodeProcess.start('worker', env)])));
+  cluster = await startGatewayAndWorkers({ INGEST_API_KEYS: PRODUCER_KEY, LOG_LEVEL: 'warn' });
+  ({ redis, gateway, workers } = cluster);
 });
 
 afterAll(async () => {
-  await Promise.all([gateway, ...workers].filter(Boolean).map((n) => n.stop('SIGKILL')));
-  await redis?.stop();
+  await cluster?.stop();
 });
 
 /** Entries pending for `consumer` in the ingest group. */

@@ -1,4 +1,5 @@
 import { NodeProcess } from './node-process.js';
+import { RedisServer } from './redis-server.js';
 import { startTestRedis, type TestRedis } from './test-redis.js';
 
 /**
@@ -30,6 +31,34 @@ export async function startTwoGatewayCluster(env: (redisEnv: Record<string, stri
     worker,
     async stop() {
       await Promise.all([gatewayA, gatewayB, worker].map((n) => n.stop('SIGKILL')));
+      await redis.stop();
+    },
+  };
+}
+
+/** The worker tests' cluster: a private redis-server, one gateway and two workers. */
+export interface GatewayAndWorkers {
+  redis: RedisServer;
+  gateway: NodeProcess;
+  workers: NodeProcess[];
+  /** Kills every process (SIGKILL) and Redis. */
+  stop(): Promise<void>;
+}
+
+export async function startGatewayAndWorkers(env: Record<string, string>): Promise<GatewayAndWorkers> {
+  const redis = await RedisServer.start();
+  const nodeEnv = { REDIS_URL: redis.url, ...env };
+  const [gateway, ...workers] = await Promise.all([
+    NodeProcess.start('gateway', nodeEnv),
+    NodeProcess.start('worker', nodeEnv),
+    NodeProcess.start('worker', nodeEnv),
+  ]);
+  return {
+    redis,
+    gateway,
+    workers,
+    async stop() {
+      await Promise.all([gateway, ...workers].map((n) => n?.stop('SIGKILL')));
       await redis.stop();
     },
   };
