@@ -1,5 +1,5 @@
 import type { HistoryLimits, StoreOp } from '../../engine.js';
-import { APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
+import { APPEND_FRAME_LUA, APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
 import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -48,7 +48,7 @@ local alive_prefix = ARGV[11]
  * Lua: the channel side of a batch, shared by both batch scripts. `channels` maps a position key
  * to {name, history, frames}; `order` lists the position keys in first-use order.
  */
-export const BATCH_CHANNELS_LUA = `${CHANNEL_LUA}
+export const BATCH_CHANNELS_LUA = `${CHANNEL_LUA}${APPEND_FRAME_LUA}
 -- Each channel's position read once and advanced by its frame count with one HINCRBY.
 local function advance_channels(channels, order, epoch_candidate)
   for _, position_key in ipairs(order) do
@@ -61,20 +61,8 @@ end
 local function publish_next(channel, frame, publish_command)
   local offset = channel.next
   channel.next = offset + 1
-  if string.len(frame) == 2 then
-    frame = '{"offset":' .. offset .. '}'
-  else
-    frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
-  end
-  -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
-  local id = offset .. '-0'
-  local added = redis.pcall('XADD', channel.history, id, 'f', frame)
-  if type(added) == 'table' and added.err then
-    -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
-    redis.call('DEL', channel.history)
-    redis.call('XADD', channel.history, id, 'f', frame)
-  end
-  redis.call(publish_command, channel.name, channel.epoch .. ' ' .. offset .. ' ' .. frame)
+  -- Trimmed once per channel and batch (settle_channels), not per frame.
+  append_frame(channel.history, channel.name, channel.epoch, offset, frame, publish_command, nil)
   return offset
 end
 -- Once per channel and batch: the history keeps exactly its newest history_size frames.

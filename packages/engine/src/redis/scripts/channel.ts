@@ -11,6 +11,32 @@ local function channel_position(position_key, history_key, epoch_candidate)
 end
 `;
 
+/** Lua: appending a frame to a channel's history and publishing it, for the commit scripts. */
+export const APPEND_FRAME_LUA = `
+-- XADD of a frame to a history under its offset's id, trimmed to maxlen when given.
+local function history_add(call, history_key, id, frame, maxlen)
+  if maxlen then return call('XADD', history_key, 'MAXLEN', maxlen, id, 'f', frame) end
+  return call('XADD', history_key, id, 'f', frame)
+end
+-- A frame (a JSON object) with its offset appended, added to the channel's history (history
+-- entry ids are the offsets, so XRANGE can start right after a client's offset) and published.
+local function append_frame(history_key, name, epoch, offset, frame, publish_command, maxlen)
+  if string.len(frame) == 2 then
+    frame = '{"offset":' .. offset .. '}'
+  else
+    frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
+  end
+  local id = offset .. '-0'
+  local added = history_add(redis.pcall, history_key, id, frame, maxlen)
+  if type(added) == 'table' and added.err then
+    -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
+    redis.call('DEL', history_key)
+    history_add(redis.call, history_key, id, frame, maxlen)
+  end
+  redis.call(publish_command, name, epoch .. ' ' .. offset .. ' ' .. frame)
+end
+`;
+
 /**
  * Lua: applies one store op whose arguments were checked (see `encodeOps` for the ARGV layout:
  * `a` is the index of its first argument, `argc` their count). Shared by the commit scripts.

@@ -1,5 +1,5 @@
 import type { HistoryLimits, StoreOp } from '../../engine.js';
-import { APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
+import { APPEND_FRAME_LUA, APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
 
 /**
  * commit: guard, validate, apply store ops, publish each frame with its channel's next offset
@@ -15,7 +15,7 @@ import { APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
  * the top of the script. Returns {applied (0|1), offset of each published frame...}; an error
  * reply when refused.
  */
-export const COMMIT_SCRIPT = `${CHANNEL_LUA}${APPLY_OP_LUA}
+export const COMMIT_SCRIPT = `${CHANNEL_LUA}${APPEND_FRAME_LUA}${APPLY_OP_LUA}
 -- The guard's key: the ingest stream (entry), the marker (once), or unused (none).
 local guard_key = KEYS[1]
 -- 'entry' | 'once' | 'none'; the entry's stream id, or the marker's TTL (s).
@@ -95,21 +95,8 @@ for _, publish in ipairs(publishes) do
   local channel, position_key, history_key, frame = publish[1], publish[2], publish[3], publish[4]
   local epoch = channel_position(position_key, history_key, epoch_candidate)
   local offset = redis.call('HINCRBY', position_key, 'offset', 1)
-  if string.len(frame) == 2 then
-    frame = '{"offset":' .. offset .. '}'
-  else
-    frame = string.sub(frame, 1, -2) .. ',"offset":' .. offset .. '}'
-  end
-  -- History entry ids are the offsets, so XRANGE can start right after a client's offset.
-  local id = offset .. '-0'
-  local added = redis.pcall('XADD', history_key, 'MAXLEN', history_size, id, 'f', frame)
-  if type(added) == 'table' and added.err then
-    -- A history ahead of the offset (its position key was lost alone): it cannot be continued.
-    redis.call('DEL', history_key)
-    redis.call('XADD', history_key, 'MAXLEN', history_size, id, 'f', frame)
-  end
+  append_frame(history_key, channel, epoch, offset, frame, publish_command, history_size)
   redis.call('EXPIRE', history_key, history_ttl)
-  redis.call(publish_command, channel, epoch .. ' ' .. offset .. ' ' .. frame)
   result[#result + 1] = offset
 end
 
