@@ -1,13 +1,13 @@
 /**
- * A load-generator child process: holds up to ~15k WebSocket (`ws`) or Socket.IO
- * (`socket.io-client`) clients, counts the benchmark messages each one receives, records
+ * A load-generator child process: holds up to ~15k WebSocket (`ws`) or Socket.IO (the wire-level
+ * client of sio-wire.ts) clients, counts the benchmark messages each one receives, records
  * publish → delivery latency from the `"t":` (high-resolution send time) every message carries,
  * and reports progress to the harness over IPC.
  */
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
-import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ChurnGroup } from './churn.js';
+import { connectSioWire } from './sio-wire.js';
 import { HISTOGRAM, preciseNow, type FromLoader, type MeasureMode, type ToLoader } from './protocol.js';
 
 interface Client {
@@ -48,21 +48,24 @@ const onFrame = (index: number, data: Buffer) => {
   if (mode === 'latency' || (n & SAMPLE_MASK) === 0) record(sentAt);
 };
 
-const sentAtOf = (payload: unknown): number | undefined => {
-  const t = (payload as { metadata?: { t?: unknown } } | undefined)?.metadata?.t;
-  return typeof t === 'number' ? t : undefined;
+/** The benchmark's send time in a Socket.IO event packet (`"metadata":{"t":…}`), if any. */
+const sentAtIn = (packet: string): number | undefined => {
+  const at = packet.indexOf('"t":');
+  if (at < 0) return undefined;
+  const sentAt = Number.parseFloat(packet.slice(at + 4, at + 24));
+  return Number.isFinite(sentAt) ? sentAt : undefined;
 };
 
-const onEvent = (index: number, payload: unknown) => {
-  const sentAt = sentAtOf(payload);
+const onEvent = (index: number, packet: string) => {
+  const sentAt = sentAtIn(packet);
   if (sentAt === undefined || sentAt < since) return;
   const n = ++counts[index]!;
   // In rooms runs only the room event's latency is recorded.
   if (roomEvent === undefined && (mode === 'latency' || (n & SAMPLE_MASK) === 0)) record(sentAt);
 };
 
-const onRoomEvent = (payload: unknown) => {
-  const sentAt = sentAtOf(payload);
+const onRoomEvent = (packet: string) => {
+  const sentAt = sentAtIn(packet);
   if (sentAt === undefined || sentAt < since) return;
   roomCounts += 1;
   if (mode === 'latency' || (roomCounts & SAMPLE_MASK) === 0) record(sentAt);
@@ -94,28 +97,26 @@ function connectWs(url: string, index: number, deflate: boolean): Promise<Client
   });
 }
 
-function connectSio(url: string, index: number): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30_000 });
-    const client: Client = {
-      open: false,
-      close: () => socket.disconnect(),
-      emitWithAck: (event, arg) => socket.timeout(30_000).emitWithAck(event, arg),
-    };
-    socket.onAny((event: string, payload: unknown) => {
-      if (event === countedEvent) onEvent(index, payload);
-      else if (event === roomEvent) onRoomEvent(payload);
-    });
-    socket.once('connect', () => {
-      client.open = true;
-      resolve(client);
-    });
-    socket.once('connect_error', (err) => reject(err));
-    socket.on('disconnect', () => {
-      if (client.open && tracking) closedDuringRun += 1;
-      client.open = false;
-    });
-  });
+async function connectSio(url: string, index: number): Promise<Client> {
+  const client: Client = { open: false, close: () => undefined };
+  const socket = await connectSioWire(
+    url,
+    {
+      onEvent: (event, packet) => {
+        if (event === countedEvent) onEvent(index, packet);
+        else if (event === roomEvent) onRoomEvent(packet);
+      },
+      onClose: () => {
+        if (client.open && tracking) closedDuringRun += 1;
+        client.open = false;
+      },
+    },
+    30_000,
+  );
+  client.open = true;
+  client.close = () => socket.disconnect();
+  client.emitWithAck = (event, arg) => socket.emitWithAck(event, arg, 30_000);
+  return client;
 }
 
 /** Runs `task(i)` for i in [0, total) with at most `concurrency` in flight. */

@@ -1,0 +1,81 @@
+/**
+ * The load generators' wire-level Socket.IO client against a real Socket.IO server in this
+ * process: it joins the main namespace, reads broadcast events' names and packets, gets acks,
+ * answers the server's pings (it stays connected well past several ping timeouts), and reports a
+ * refused connection with the server's reason.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Server } from 'socket.io';
+import { connectSioWire, eventName } from '../src/load/sio-wire.js';
+
+interface Started {
+  io: Server;
+  base: string;
+}
+
+async function start(configure: (io: Server) => void = () => undefined): Promise<Started & { http: HttpServer }> {
+  const http = createServer();
+  const io = new Server(http, { transports: ['websocket'], pingInterval: 50, pingTimeout: 100 });
+  configure(io);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return { io, http, base: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+const until = async (check: () => boolean, what: string) => {
+  const deadline = Date.now() + 15_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('the wire-level Socket.IO client of the load generators', () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  it('reads event names only from event packets', () => {
+    expect(eventName('42["error:new",{"metadata":{"t":1}}]')).toBe('error:new');
+    expect(eventName('43["x"]')).toBeUndefined();
+    expect(eventName('42[')).toBeUndefined();
+  });
+
+  it('joins, receives broadcasts, gets acks and answers pings', async () => {
+    const server = await start((io) =>
+      io.on('connection', (socket) => {
+        socket.on('subscribe', (room: string, ack: (answer: unknown) => void) => {
+          void socket.join(room);
+          ack({ ok: true, room });
+        });
+      }),
+    );
+    cleanup.push(() => new Promise<void>((r) => server.io.close(() => r())));
+    const events: { name: string; packet: string }[] = [];
+    let closed = false;
+    const socket = await connectSioWire(server.base, { onEvent: (name, packet) => events.push({ name, packet }), onClose: () => (closed = true) }, 10_000);
+    cleanup.push(() => socket.disconnect());
+
+    expect(await socket.emitWithAck('subscribe', 'svc-1', 10_000)).toEqual({ ok: true, room: 'svc-1' });
+    server.io.to('svc-1').emit('error:new', { metadata: { t: 123.5 } });
+    await until(() => events.length === 1, 'the room event');
+    expect(events[0]!.name).toBe('error:new');
+    expect(events[0]!.packet).toContain('"t":123.5');
+
+    // Ten ping intervals: without pongs the server would have closed it after 150 ms.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(closed).toBe(false);
+    expect(server.io.of('/').sockets.size).toBe(1);
+
+    socket.disconnect();
+    await until(() => closed && server.io.of('/').sockets.size === 0, 'the disconnect');
+  });
+
+  it('rejects a connection the server refuses, with its reason', async () => {
+    const server = await start((io) => io.use((_socket, next) => next(new Error('not allowed here'))));
+    cleanup.push(() => new Promise<void>((r) => server.io.close(() => r())));
+    await expect(connectSioWire(server.base, { onEvent: () => undefined, onClose: () => undefined }, 10_000)).rejects.toThrow(/not allowed here/);
+  });
+});
