@@ -52,7 +52,7 @@ describe('the wire-level Socket.IO client of the load generators', () => {
         });
       }),
     );
-    cleanup.push(() => new Promise<void>((r) => server.io.close(() => r())));
+    cleanup.push(() => new Promise<void>((r) => void server.io.close(() => r())));
     const events: { name: string; packet: string }[] = [];
     let closed = false;
     const socket = await connectSioWire(server.base, { onEvent: (name, packet) => events.push({ name, packet }), onClose: () => (closed = true) }, 10_000);
@@ -75,7 +75,7 @@ describe('the wire-level Socket.IO client of the load generators', () => {
 
   it('rejects a connection the server refuses, with its reason', async () => {
     const server = await start((io) => io.use((_socket, next) => next(new Error('not allowed here'))));
-    cleanup.push(() => new Promise<void>((r) => server.io.close(() => r())));
+    cleanup.push(() => new Promise<void>((r) => void server.io.close(() => r())));
     await expect(connectSioWire(server.base, { onEvent: () => undefined, onClose: () => undefined }, 10_000)).rejects.toThrow(/not allowed here/);
   });
 });
