@@ -40,15 +40,24 @@ let deadPort: number;
 const closers: (() => void)[] = [];
 
 const route = { to: 0 };
-/** `ws`, dialing the routed gateway whatever URL the SDK built (path and query kept). */
-class RoutedWebSocket extends WebSocket {
-  constructor(url: string) {
-    const target = new URL(url);
-    target.port = String(route.to);
-    super(target.toString());
+/**
+ * `ws`, dialing the routed gateway whatever URL the SDK built (path and query kept); `dialed.port`
+ * is the gateway the client's latest connection went to.
+ */
+function routed(dialed: { port: number }): WebSocketConstructor {
+  class RoutedWebSocket extends WebSocket {
+    constructor(url: string) {
+      const target = new URL(url);
+      target.port = String(route.to);
+      dialed.port = route.to;
+      super(target.toString());
+    }
   }
+  return RoutedWebSocket;
 }
-const Routed = RoutedWebSocket as unknown as WebSocketConstructor;
+
+/** A resume answer and the gateway (port) that gave it. */
+type Answer = ResumeOutcome & { gateway: number };
 
 beforeAll(async () => {
   redis = await RedisServer.start();
@@ -75,17 +84,18 @@ afterAll(async () => {
 
 /** One client of each raw endpoint, all dialing through the route, with what they saw. */
 function clients(appId: string) {
-  const options = { url: 'http://127.0.0.1:1', WebSocket: Routed, reconnect: TEST_BACKOFF };
-  const analytics = new AnalyticsClient(options);
-  const availability = new AvailabilityClient(options);
-  const logs = new LogsClient({ ...options, appId, userId: 'resume-test' });
+  const dialed = { analytics: { port: 0 }, availability: { port: 0 }, logs: { port: 0 } };
+  const options = (name: keyof typeof dialed) => ({ url: 'http://127.0.0.1:1', WebSocket: routed(dialed[name]), reconnect: TEST_BACKOFF });
+  const analytics = new AnalyticsClient(options('analytics'));
+  const availability = new AvailabilityClient(options('availability'));
+  const logs = new LogsClient({ ...options('logs'), appId, userId: 'resume-test' });
   closers.push(() => analytics.close(), () => availability.close(), () => logs.close());
   const seen = {
     events: [] as ReceivedAnalyticsEvent[],
     alerts: [] as AvailabilityAlert[],
     logs: [] as LogEntry[],
     history: 0,
-    resumed: { analytics: [] as ResumeOutcome[], availability: [] as ResumeOutcome[], logs: [] as ResumeOutcome[] },
+    resumed: { analytics: [] as Answer[], availability: [] as Answer[], logs: [] as Answer[] },
     gaps: [] as Gap[],
     errors: [] as Error[],
   };
@@ -99,7 +109,7 @@ function clients(appId: string) {
     ['logs', logs],
   ];
   for (const [name, client] of named) {
-    client.on('resumed', (r) => seen.resumed[name].push(r));
+    client.on('resumed', (r) => seen.resumed[name].push({ ...r, gateway: dialed[name].port }));
     client.on('gap', (g) => seen.gaps.push(g));
     client.on('error', (e) => seen.errors.push(e));
   }
@@ -191,13 +201,20 @@ describe('the SDK after Redis restarts empty', () => {
     await redis.restart();
     await Promise.all([gatewayA, gatewayB, worker].map((n) => n.waitReady(60_000)));
     // The gateway closes its clients (1012) when their channel's epoch changed; a client that
-    // was not closed is moved to gateway B, which has to answer its resume as well.
+    // was not closed is moved to gateway B, which has to answer its resume as well. So a client
+    // learns the loss on A (then resumes on B, recovered in the new epoch) or on B: wait until
+    // every client's latest resume was answered by B, not merely for its first answer.
     route.to = gatewayB.port;
     await gatewayA.stop('SIGTERM');
-    await waitFor(() => Object.values(seen.resumed).every((list) => list.length > 0), { ...WAIT, what: 'every client resumed' });
+    await waitFor(() => Object.values(seen.resumed).every((list) => list.at(-1)?.gateway === gatewayB.port), { ...WAIT, what: 'every client resumed on gateway B' });
 
+    // Each client is told of the loss exactly once, in a new epoch; a later resume (after A was
+    // drained) recovers in that new epoch.
     for (const [name, outcomes] of Object.entries(seen.resumed)) {
-      expect(outcomes.at(-1), name).toMatchObject({ recovered: false });
+      const told = outcomes.findIndex((o) => !o.recovered);
+      expect(outcomes.filter((o) => !o.recovered), `${name}: ${JSON.stringify(outcomes)}`).toHaveLength(1);
+      const newEpoch = outcomes[told]!.epoch;
+      expect(outcomes.slice(told + 1).every((o) => o.recovered && o.epoch === newEpoch), `${name}: ${JSON.stringify(outcomes)}`).toBe(true);
     }
     for (const [i, client] of all.entries()) expect(client.position?.epoch).not.toBe(before[i]?.epoch);
     expect(seen.gaps.map((g) => g.reason)).toEqual(['not_recovered', 'not_recovered', 'not_recovered']);

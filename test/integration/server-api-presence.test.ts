@@ -83,6 +83,17 @@ const upgradeRefusal = (url: string): Promise<{ status: number; body: string } |
     ws.once('error', reject);
   });
 
+/** Readings as runs of one value: `1 at -40..480 (31 readings), 0 at 2010..2900 (40 readings)`, times from `since`. */
+function runsOf(readings: { connections: number; at: number }[], since: number): string {
+  const runs: { connections: number; from: number; to: number; count: number }[] = [];
+  for (const { connections, at } of readings) {
+    const last = runs.at(-1);
+    if (last?.connections === connections) Object.assign(last, { to: at - since, count: last.count + 1 });
+    else runs.push({ connections, from: at - since, to: at - since, count: 1 });
+  }
+  return runs.map((r) => `${r.connections} at ${r.from}..${r.to} (${r.count} readings)`).join(', ');
+}
+
 const closed = (ws: WebSocket): Promise<void> =>
   new Promise((resolve) => {
     if (ws.readyState === WebSocket.CLOSED) return resolve();
@@ -196,21 +207,38 @@ describe('presence across gateways', () => {
     const first = await connect(gatewayA, '/ws/availability', { clientId: 'mover-0001', token: token('erin') });
     await waitFor(async () => (await occupancyOf(gatewayB, 'availability')).connections === 1, { what: 'the join' });
 
-    // Watch the occupancy through the move and well past the old gateway's grace period.
-    const seen: number[] = [];
+    // Watch the occupancy through the move and well past the old gateway's grace period. Each
+    // reading is kept with when it was asked for (ms after the close on A), and the move's
+    // duration, so a failure says what it saw and when.
+    const readings: { connections: number; at: number }[] = [];
+    // On a Redis Cluster, which masters serve the slots: a failover during the move (its writes
+    // are replicated asynchronously) would explain a reading of its own.
+    const masters = async () => (await cluster.redis.cluster?.masters())?.map((m) => m.port).join(',') ?? 'one redis-server';
+    const mastersBefore = await masters();
     let watching = true;
     const watcher = (async () => {
-      while (watching) seen.push((await occupancyOf(gatewayB, 'availability')).connections);
+      while (watching) {
+        const at = Date.now();
+        readings.push({ connections: (await occupancyOf(gatewayB, 'availability')).connections, at });
+      }
     })();
     await closed(first);
+    const closedAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 500));
     await connect(gatewayB, '/ws/availability', { clientId: 'mover-0001', token: token('erin') });
+    const movedAfter = Date.now() - closedAt;
     await new Promise((resolve) => setTimeout(resolve, (GRACE_S + TTL_S) * 1000 + 1000));
     watching = false;
     await watcher;
 
-    expect(seen.length).toBeGreaterThan(5);
-    expect(seen.every((connections) => connections === 1)).toBe(true);
+    const mastersAfter = await masters();
+    const story =
+      `masters ${mastersBefore === mastersAfter ? `unchanged (${mastersBefore})` : `changed: ${mastersBefore} -> ${mastersAfter}`}; ` +
+      `moved to B ${movedAfter} ms after the close on A; occupancy (connections, ms after the close): ${runsOf(readings, closedAt)}`;
+    expect(readings.length).toBeGreaterThan(5);
+    // The premise: the client was back (on B) within the grace period.
+    expect(movedAfter, story).toBeLessThan(GRACE_S * 1000);
+    expect(readings.filter((r) => r.connections !== 1), story).toEqual([]);
     expect(await allMembers(gatewayA, 'availability')).toEqual([{ clientId: 'mover-0001', userId: 'erin', info: { endpoint: 'availability' } }]);
   });
 

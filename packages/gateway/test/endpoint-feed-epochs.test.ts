@@ -5,7 +5,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import { MemoryEngine, type ChannelMessage } from '@switchboard/engine';
 import type { GatewayContext } from '../src/context.js';
 import { createGatewayMetrics } from '../src/metrics.js';
-import { EndpointFeed } from '../src/ws/endpoint-feed.js';
+import { CLOSE_CHANNEL_RESET, EndpointFeed } from '../src/ws/endpoint-feed.js';
 import type { RawSocket } from '../src/ws/raw-endpoint.js';
 import { parseResume } from '../src/ws/resume.js';
 import { SubscriptionMonitor } from '../src/feed/subscription-monitor.js';
@@ -26,7 +26,9 @@ class FakeSocket {
     this.sent.push(frame);
     return 1;
   };
-  end = (): void => {
+  closedWith: number | undefined;
+  end = (code?: number): void => {
+    this.closedWith = code;
     this.data.closed = true;
   };
   get ws(): WebSocket<RawSocket> {
@@ -73,8 +75,9 @@ async function afterEpochChange(historySize: number) {
   await publish(3);
   const old = feed.epoch;
   // Redis lost its data: the channel starts over under a new epoch.
-  (engine as unknown as { channels: Map<string, unknown> }).channels.delete(CHANNEL);
-  return { feed, old, publish, registry };
+  const lose = () => (engine as unknown as { channels: Map<string, unknown> }).channels.delete(CHANNEL);
+  lose();
+  return { feed, old, publish, registry, lose };
 }
 
 const resumeOf = (epoch: string, acrossEpochs: boolean) => {
@@ -83,10 +86,14 @@ const resumeOf = (epoch: string, acrossEpochs: boolean) => {
   return parsed.resume;
 };
 
-async function resume(feed: EndpointFeed, request: ReturnType<typeof resumeOf>): Promise<Record<string, unknown>[]> {
+async function connect(feed: EndpointFeed, request: ReturnType<typeof resumeOf>): Promise<FakeSocket> {
   const ws = new FakeSocket();
   await feed.attach(ws.ws, { resume: request, first: () => '{"type":"hello"}', replay: (_ws, messages) => messages.map((m) => m.frame), join: () => undefined });
-  return ws.parsed();
+  return ws;
+}
+
+async function resume(feed: EndpointFeed, request: ReturnType<typeof resumeOf>): Promise<Record<string, unknown>[]> {
+  return (await connect(feed, request)).parsed();
 }
 
 describe('EndpointFeed.attach across an epoch change (acrossEpochs)', () => {
@@ -110,6 +117,29 @@ describe('EndpointFeed.attach across an epoch change (acrossEpochs)', () => {
     expect((await resume(feed, resumeOf(old, true)))[1]).toEqual({ type: 'resumed', recovered: false, epoch: feed.epoch, offset: 5 });
     const found = (await registry.getMetricsAsJSON()).find((m) => m.name === 'switchboard_resume_not_recovered_total');
     expect(found?.values.find((v) => v.labels['reason'] === 'epoch_changed')?.value).toBe(1);
+  });
+
+  it('lets the feed follow a new epoch it has not noticed yet before answering: the client is told once, in the new epoch', async () => {
+    // Redis lost the channel and nothing was published since: only the resume's read sees it.
+    const { feed, old, lose } = await afterEpochChange(100);
+    for (const acrossEpochs of [false, true]) {
+      const before = feed.epoch;
+      const ws = await connect(feed, resumeOf(old, acrossEpochs));
+      // Not answered in the node's old epoch: closed by the epoch change (1012), to reconnect.
+      expect(ws.parsed()).toEqual([]);
+      expect(ws.closedWith).toBe(CLOSE_CHANNEL_RESET);
+      expect(feed.epoch).not.toBe(before);
+      // The reconnect is answered in the new epoch, without another close.
+      const again = await connect(feed, resumeOf(old, acrossEpochs));
+      expect(again.closedWith).toBeUndefined();
+      expect(again.parsed()).toEqual([
+        { type: 'hello', epoch: feed.epoch, offset: 0 },
+        acrossEpochs
+          ? { type: 'resumed', recovered: true, epoch: feed.epoch, count: 0, offset: 0, epochChanged: true }
+          : { type: 'resumed', recovered: false, epoch: feed.epoch, offset: 0 },
+      ]);
+      lose(); // and again, for the next round
+    }
   });
 
   it('parses acrossEpochs from a query string (1 or true) and from JSON (true)', () => {

@@ -131,6 +131,22 @@ export class EndpointFeed {
   }
 
   /**
+   * A resume's history read found the channel in an epoch this node's feed is not in: Redis lost
+   * the channel's data and the feed has not noticed yet (it does at the channel's next frame or
+   * once its subscription is restored), or, rarely, the read is older than the feed. The feed
+   * reads the channel's position now; resolves true once it moved to another epoch (its members,
+   * this connection among them, are closed with 1012 then), false if it did not within
+   * CATCH_UP_TIMEOUT_MS.
+   */
+  private async followEpoch(): Promise<boolean> {
+    const epoch = this.epoch;
+    this.feed.catchUp('epoch');
+    // No offset is ever reached: only an epoch change (or a stop) wakes this waiter.
+    await this.reached(Number.POSITIVE_INFINITY, CATCH_UP_TIMEOUT_MS);
+    return this.epoch !== epoch;
+  }
+
+  /**
    * A connection's start on this channel: its first frame with the position it resumes from
    * (`epoch`, `offset`), then, when it asked to resume, `resumed` and the frames it missed, then
    * live frames. The classic seam: frames forwarded while history is read are kept for the
@@ -164,6 +180,16 @@ export class EndpointFeed {
     const { resume } = options;
     const [first, history] = await Promise.all([options.first(), resume === undefined ? undefined : this.sharedHistory(resume)]);
     if (data.closed) return;
+    if (history !== undefined && history.epoch !== this.epoch) {
+      // Answered now, the client would be told recovered:false in this node's old epoch, then
+      // closed by the epoch change and told a second time: let the feed follow first.
+      const moved = await this.followEpoch();
+      if (data.closed) return; // closed by the epoch change (1012): its reconnect is answered once, in the new epoch
+      if (!moved) {
+        ws.end(CLOSE_TRY_AGAIN, 'this node has not followed the channel\'s epoch yet; retry');
+        return;
+      }
+    }
     let missed: ChannelMessage[] | undefined;
     let reason = resume === undefined || history === undefined ? undefined : unrecoverable(resume, history, this.epoch);
     // A client of an older epoch that asked acrossEpochs gets the new epoch from its start.
