@@ -18,13 +18,23 @@ function flushTallies(this: Counter<string>): void {
  * one increment of a plain number, added to the counter when the registry reads it (prom-client
  * validates and hashes the labels on every `inc`).
  */
-export function tally<L extends string>(counter: Counter<L>, labels: LabelValues<L>): () => void {
+export function tally<L extends string>(counter: Counter<L>, labels: LabelValues<L>): (by?: number) => void {
   const entry = { labels: labels as LabelValues<string>, count: 0 };
   const tallies = pendingTallies.get(counter) ?? [];
   pendingTallies.set(counter, tallies);
   tallies.push(entry);
-  return () => {
-    entry.count += 1;
+  return (by = 1) => {
+    entry.count += by;
+  };
+}
+
+/** Tallies of a one-label counter (created with `collect: flushTallies`), by label value, each made on first use. */
+export function talliesBy<L extends string>(counter: Counter<L>, label: L): (value: string, by?: number) => void {
+  const byValue = new Map<string, (by?: number) => void>();
+  return (value, by = 1) => {
+    let count = byValue.get(value);
+    if (count === undefined) byValue.set(value, (count = tally(counter, { [label]: value } as LabelValues<L>)));
+    count(by);
   };
 }
 
@@ -95,6 +105,7 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'WebSocket messages sent to clients (a broadcast counts once per recipient), by endpoint.',
       labelNames: ['endpoint'] as const,
       registers: [registry],
+      collect: flushTallies,
     }),
     clientErrors: new Counter({
       name: 'switchboard_ws_client_errors_total',
@@ -164,6 +175,7 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'Messages received from the engine for fan-out, by channel.',
       labelNames: ['channel'] as const,
       registers: [registry],
+      collect: flushTallies,
     }),
   };
 }
