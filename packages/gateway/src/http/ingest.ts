@@ -71,12 +71,13 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
     const json = parseJson(text);
     if (!json.ok) return { ok: false, error: `body: ${json.error}` };
     const input = pathFields !== undefined && isPlainObject(json.value) ? { ...json.value, ...pathFields } : json.value;
-    const fast = route.accept !== undefined && plainDocumentText(text) ? route.accept(input) : undefined;
+    // The fast path vouches for the body's text, so not for fields merged from the path.
+    const fast = route.accept !== undefined && pathFields === undefined && plainDocumentText(text) ? route.accept(input) : undefined;
     const body = fast !== undefined ? { ok: true as const, value: fast } : validate(route.schema, input);
     if (!body.ok) return body;
     const id = newEventId();
     const prepared = route.prepare?.(body.value, id);
-    const stored = prepared?.body ?? body.value;
+    const stored = prepared === undefined ? body.value : prepared.body;
     return {
       ok: true,
       value: {
@@ -90,7 +91,7 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
 
   app.post(route.path, (res, req) => {
     const reply = new Reply(res, false, req);
-    // Everything needed from `req` is read now: it is gone after the first await.
+    // Everything needed from `req` is read now: it is gone once this handler returns.
     const origin = req.getHeader('origin');
     const contentType = req.getHeader('content-type');
     const lengthHeader = req.getHeader('content-length');
@@ -148,6 +149,24 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
       ctx.inflight.end();
     };
 
+    /** Validates the body and appends the event (answering 202 once it is stored), or answers 400. */
+    const store = (text: string): void => {
+      const event = prepareEvent(text, pathFields);
+      if (!event.ok) {
+        counts.invalid();
+        reply.json(400, { error: event.error });
+        ctx.inflight.end();
+        return;
+      }
+      const { fields, channel, answer } = event.value;
+      if (idempotency.key === undefined) {
+        engine.appendIngest(fields, channel).then(() => accepted(answer), unavailable);
+        return;
+      }
+      const once = { key: httpDedupeKey(route.kind, producerId(authorization, apiKey), idempotency.key), ttlS: config.idempotencyTtlS, value: answer };
+      engine.appendIngestOnce(fields, once, channel).then((result) => (result.duplicate ? replayed(result.value) : accepted(answer)), unavailable);
+    };
+
     readBody(reply, Number.isFinite(declared) ? declared : undefined, config.maxBodyBytes, {
       failed: (err) => {
         if (err instanceof BodyTooLargeError) {
@@ -157,25 +176,11 @@ export function registerIngestRoute<T>(ctx: GatewayContext, route: IngestRoute<T
         ctx.inflight.end();
       },
       text: (text) => {
-        let event: Validated<PreparedEvent>;
         try {
-          event = prepareEvent(text, pathFields);
+          store(text);
         } catch (err) {
-          return unavailable(err);
+          unavailable(err);
         }
-        if (!event.ok) {
-          counts.invalid();
-          reply.json(400, { error: event.error });
-          ctx.inflight.end();
-          return;
-        }
-        const { fields, channel, answer } = event.value;
-        if (idempotency.key === undefined) {
-          engine.appendIngest(fields, channel).then(() => accepted(answer), unavailable);
-          return;
-        }
-        const once = { key: httpDedupeKey(route.kind, producerId(authorization, apiKey), idempotency.key), ttlS: config.idempotencyTtlS, value: answer };
-        engine.appendIngestOnce(fields, once, channel).then((result) => (result.duplicate ? replayed(result.value) : accepted(answer)), unavailable);
       },
     });
   });
