@@ -41,6 +41,15 @@ export function talliesBy<L extends string>(counter: Counter<L>, label: L): (val
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry) {
+  const metrics = createMetrics(registry);
+  return {
+    ...metrics,
+    /** Per-frame fan-out counts (frames from the engine by channel, recipients by endpoint), as tallies. */
+    fanoutTallies: { frames: talliesBy(metrics.channelMessages, 'channel'), sent: talliesBy(metrics.sent, 'endpoint') },
+  };
+}
+
+function createMetrics(registry: Registry) {
   return {
     maxConnections: new Gauge({
       name: 'switchboard_max_connections',

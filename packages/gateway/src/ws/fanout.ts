@@ -2,7 +2,6 @@ import uWS, { type WebSocketBehavior } from 'uWebSockets.js';
 import type { Config } from '@switchboard/config';
 import { eventIdTime } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { talliesBy, type GatewayMetrics } from '../metrics.js';
 import { uwsMaxPayload } from './inbound.js';
 import type { SocketData } from './connections.js';
 
@@ -29,37 +28,16 @@ export const rawEndpointSettings = (config: Config): Pick<WebSocketBehavior<Sock
  */
 const FANOUT_COMPRESS_MIN_BYTES = 4096;
 
-/**
- * The per-frame counters of a gateway's fan-out, as tallies: a frame counts with one increment
- * of a plain number, added to prom-client when the registry is read (prom-client validates and
- * hashes the labels of every increment).
- */
-interface FanoutCounters {
-  frames: (channel: string, by?: number) => void;
-  sent: (endpoint: string, by?: number) => void;
-}
-
-const countersOf = new WeakMap<GatewayMetrics, FanoutCounters>();
-
-function fanoutCounters(metrics: GatewayMetrics): FanoutCounters {
-  let counters = countersOf.get(metrics);
-  if (counters === undefined) {
-    counters = { frames: talliesBy(metrics.channelMessages, 'channel'), sent: talliesBy(metrics.sent, 'endpoint') };
-    countersOf.set(metrics, counters);
-  }
-  return counters;
-}
-
 /** Counts a frame received from the engine for fan-out on `channel` (the metric's label). */
 export function countChannelFrame(ctx: GatewayContext, channel: string): void {
-  fanoutCounters(ctx.metrics).frames(channel);
+  ctx.metrics.fanoutTallies.frames(channel);
 }
 
 /** Publishes a frame to a topic (framed once for all its subscribers) and counts the recipients. */
 export function publishToTopic(ctx: GatewayContext, endpoint: string, topic: string, frame: string): void {
   const recipients = ctx.app.numSubscribers(topic);
   ctx.app.publish(topic, frame, false, frame.length >= FANOUT_COMPRESS_MIN_BYTES);
-  if (recipients > 0) fanoutCounters(ctx.metrics).sent(endpoint, recipients);
+  if (recipients > 0) ctx.metrics.fanoutTallies.sent(endpoint, recipients);
 }
 
 /** Ingest → hand-off latency, from the time in the event's UUIDv7 id. */
