@@ -7,6 +7,7 @@ import { analyticsIngestSchema, availabilityIngestSchema, jobIngestSchema, repor
 import { IngestKeys } from './auth/ingest-keys.js';
 import { InflightRequests, type GatewayContext } from './context.js';
 import { OriginPolicy } from './http/cors.js';
+import { acceptAnalytics } from './http/fast-accept.js';
 import { registerIngestRoute } from './http/ingest.js';
 import { logIngestRoute } from './http/log-ingest.js';
 import { registerOpsRoutes } from './http/ops.js';
@@ -85,7 +86,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   // Specific routes first; the ops module ends with the catch-all 404.
   await registerAnalyticsEndpoint(ctx);
   const socketIo = await attachSocketIo(ctx);
-  registerIngestRoute(ctx, { path: '/events', kind: 'analytics', schema: analyticsIngestSchema });
+  registerIngestRoute(ctx, { path: '/events', kind: 'analytics', schema: analyticsIngestSchema, accept: acceptAnalytics });
   registerIngestRoute(ctx, { path: '/report', kind: 'error', schema: reportIngestSchema });
   registerIngestRoute(ctx, {
     path: '/jobs/:jobId/events',

@@ -1,9 +1,55 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type LabelValues, type Registry } from 'prom-client';
 import { HotHistogram } from './hot-histogram.js';
+
+/** Counts not yet added to their prom-client counter, per counter: see `tally`. */
+const pendingTallies = new WeakMap<object, { labels: LabelValues<string>; count: number }[]>();
+
+/** A counter's `collect`: adds what its tallies counted since the last scrape. */
+function flushTallies(this: Counter<string>): void {
+  for (const tally of pendingTallies.get(this) ?? []) {
+    if (tally.count === 0) continue;
+    this.inc(tally.labels, tally.count);
+    tally.count = 0;
+  }
+}
+
+/**
+ * One label set of a counter created with `collect: flushTallies`, for hot paths: counting is
+ * one increment of a plain number, added to the counter when the registry reads it (prom-client
+ * validates and hashes the labels on every `inc`).
+ */
+export function tally<L extends string>(counter: Counter<L>, labels: LabelValues<L>): (by?: number) => void {
+  const entry = { labels: labels as LabelValues<string>, count: 0 };
+  const tallies = pendingTallies.get(counter) ?? [];
+  pendingTallies.set(counter, tallies);
+  tallies.push(entry);
+  return (by = 1) => {
+    entry.count += by;
+  };
+}
+
+/** Tallies of a one-label counter (created with `collect: flushTallies`), by label value, each made on first use. */
+export function talliesBy<L extends string>(counter: Counter<L>, label: L): (value: string, by?: number) => void {
+  const byValue = new Map<string, (by?: number) => void>();
+  return (value, by = 1) => {
+    let count = byValue.get(value);
+    if (count === undefined) byValue.set(value, (count = tally(counter, { [label]: value } as LabelValues<L>)));
+    count(by);
+  };
+}
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry) {
+  const metrics = createMetrics(registry);
+  return {
+    ...metrics,
+    /** Per-frame fan-out counts (frames from the engine by channel, recipients by endpoint), as tallies. */
+    fanoutTallies: { frames: talliesBy(metrics.channelMessages, 'channel'), sent: talliesBy(metrics.sent, 'endpoint') },
+  };
+}
+
+function createMetrics(registry: Registry) {
   return {
     maxConnections: new Gauge({
       name: 'switchboard_max_connections',
@@ -68,6 +114,7 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'WebSocket messages sent to clients (a broadcast counts once per recipient), by endpoint.',
       labelNames: ['endpoint'] as const,
       registers: [registry],
+      collect: flushTallies,
     }),
     clientErrors: new Counter({
       name: 'switchboard_ws_client_errors_total',
@@ -92,8 +139,9 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'HTTP ingest requests, by product kind and outcome (accepted, replayed (a repeated Idempotency-Key: nothing stored), invalid, unauthorized, too_large, unavailable).',
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
+      collect: flushTallies,
     }),
-    ingestSeconds: new Histogram({
+    ingestSeconds: new HotHistogram({
       name: 'switchboard_ingest_duration_seconds',
       help: 'Time from request to 202 (body read, validated, durably queued in the stream).',
       labelNames: ['kind'] as const,
@@ -136,6 +184,7 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'Messages received from the engine for fan-out, by channel.',
       labelNames: ['channel'] as const,
       registers: [registry],
+      collect: flushTallies,
     }),
   };
 }

@@ -12,40 +12,50 @@ export class BodyAbortedError extends Error {
   }
 }
 
+/** How a body read ends: the body as text, or why there is none. */
+export interface BodyReader {
+  text(text: string): void;
+  failed(err: BodyTooLargeError | BodyAbortedError): void;
+}
+
 /**
- * Collects a request body up to `limit` bytes. Rejects with BodyTooLargeError as soon as the
- * declared or received length passes the limit, without buffering the rest (the Reply reads and
- * discards what is still coming when the refusal is sent: see its lingering close). Call it
- * synchronously in the route handler. uWS neuters each chunk after the callback, so chunks are copied.
+ * Collects a request body up to `limit` bytes and hands it over as UTF-8 text. Fails with
+ * BodyTooLargeError as soon as the declared or received length passes the limit, without
+ * buffering the rest (the Reply reads and discards what is still coming when the refusal is
+ * sent: see its lingering close). Call it synchronously in the route handler. uWS neuters each
+ * chunk after the callback: a body in one chunk (the usual case) is decoded during it, larger
+ * ones are copied chunk by chunk. Callbacks, not a promise: this runs once per ingest request.
  */
-export function readBody(reply: Reply, declaredLength: number | undefined, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (declaredLength !== undefined && declaredLength > limit) {
-      reject(new BodyTooLargeError(limit));
+export function readBody(reply: Reply, declaredLength: number | undefined, limit: number, reader: BodyReader): void {
+  if (declaredLength !== undefined && declaredLength > limit) {
+    reader.failed(new BodyTooLargeError(limit));
+    return;
+  }
+  let chunks: Buffer[] | undefined;
+  let size = 0;
+  let settled = false;
+  reply.onAbort(() => {
+    if (settled) return;
+    settled = true;
+    reader.failed(new BodyAbortedError());
+  });
+  reply.onBody((chunk, isLast) => {
+    if (settled) return;
+    size += chunk.byteLength;
+    if (size > limit) {
+      settled = true;
+      reader.failed(new BodyTooLargeError(limit));
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    reply.onAbort(() => {
-      if (!settled) {
-        settled = true;
-        reject(new BodyAbortedError());
-      }
-    });
-    reply.onBody((chunk, isLast) => {
-      if (settled) return;
-      size += chunk.byteLength;
-      if (size > limit) {
-        settled = true;
-        reject(new BodyTooLargeError(limit));
-        return;
-      }
-      chunks.push(Buffer.from(new Uint8Array(chunk.slice(0))));
-      if (isLast) {
-        settled = true;
-        resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-      }
-    });
+    if (isLast && chunks === undefined) {
+      settled = true;
+      reader.text(Buffer.from(chunk).toString('utf8'));
+      return;
+    }
+    (chunks ??= []).push(Buffer.from(chunk.slice(0)));
+    if (isLast) {
+      settled = true;
+      reader.text(Buffer.concat(chunks, size).toString('utf8'));
+    }
   });
 }

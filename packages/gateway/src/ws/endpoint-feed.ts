@@ -55,9 +55,10 @@ export class EndpointFeed {
       {
         channel,
         deliver: (message) => {
-          for (const buffer of this.joiners) buffer.push(message);
+          // Per frame: the usual case (nobody resuming, nobody waiting) allocates nothing.
+          if (this.joiners.size > 0) for (const buffer of this.joiners) buffer.push(message);
           sink(message);
-          this.wakeReached();
+          if (this.waiters.length > 0) this.wakeReached();
         },
         afterEpochChange: 'latest',
         epochChanged: (_from, to) => this.closeMembers(to.epoch),

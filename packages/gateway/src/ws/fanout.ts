@@ -1,9 +1,7 @@
-import type { Counter } from 'prom-client';
 import uWS, { type WebSocketBehavior } from 'uWebSockets.js';
 import type { Config } from '@switchboard/config';
 import { eventIdTime } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import type { GatewayMetrics } from '../metrics.js';
 import { uwsMaxPayload } from './inbound.js';
 import type { SocketData } from './connections.js';
 
@@ -30,61 +28,16 @@ export const rawEndpointSettings = (config: Config): Pick<WebSocketBehavior<Sock
  */
 const FANOUT_COMPRESS_MIN_BYTES = 4096;
 
-/** A counter with one label whose increments are added up over the event-loop turn and handed to prom-client once. */
-class TurnCounter<L extends string> {
-  private readonly totals = new Map<string, number>();
-  private scheduled = false;
-
-  constructor(
-    private readonly counter: Counter<L>,
-    private readonly label: L,
-  ) {}
-
-  inc(value: string, by = 1): void {
-    this.totals.set(value, (this.totals.get(value) ?? 0) + by);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(this.flush);
-  }
-
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    for (const [value, total] of this.totals) this.counter.inc({ [this.label]: value } as Partial<Record<L, string>>, total);
-    this.totals.clear();
-  };
-}
-
-/**
- * The per-frame counters of a gateway's fan-out. Frames arrive from Redis in bursts (one read of
- * the subscription holds many), and prom-client validates and hashes the labels of every
- * increment: adding them up over the turn makes a burst one update per counter, not a few per frame.
- */
-interface FanoutCounters {
-  frames: TurnCounter<'channel'>;
-  sent: TurnCounter<'endpoint'>;
-}
-
-const countersOf = new WeakMap<GatewayMetrics, FanoutCounters>();
-
-function fanoutCounters(metrics: GatewayMetrics): FanoutCounters {
-  let counters = countersOf.get(metrics);
-  if (counters === undefined) {
-    counters = { frames: new TurnCounter(metrics.channelMessages, 'channel'), sent: new TurnCounter(metrics.sent, 'endpoint') };
-    countersOf.set(metrics, counters);
-  }
-  return counters;
-}
-
 /** Counts a frame received from the engine for fan-out on `channel` (the metric's label). */
 export function countChannelFrame(ctx: GatewayContext, channel: string): void {
-  fanoutCounters(ctx.metrics).frames.inc(channel);
+  ctx.metrics.fanoutTallies.frames(channel);
 }
 
 /** Publishes a frame to a topic (framed once for all its subscribers) and counts the recipients. */
 export function publishToTopic(ctx: GatewayContext, endpoint: string, topic: string, frame: string): void {
   const recipients = ctx.app.numSubscribers(topic);
   ctx.app.publish(topic, frame, false, frame.length >= FANOUT_COMPRESS_MIN_BYTES);
-  if (recipients > 0) fanoutCounters(ctx.metrics).sent.inc(endpoint, recipients);
+  if (recipients > 0) ctx.metrics.fanoutTallies.sent(endpoint, recipients);
 }
 
 /** Ingest → hand-off latency, from the time in the event's UUIDv7 id. */
