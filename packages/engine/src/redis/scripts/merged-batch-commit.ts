@@ -11,7 +11,7 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
  * entry (`BATCH_COMMIT_SCRIPT`), where a failing entry is refused alone.
  * Then, as the per-entry script: each channel's position advanced by its frame count with one
  * HINCRBY, the frames appended to the history (trimmed once per channel) and
- * published in batch order, and one XACK for the batch, last.
+ * published in batch order, in one message per channel, and one XACK for the batch, last.
  *
  * The order of KEYS and ARGV is written down once, in `mergedBatchScriptCall` below, and named
  * at the top of the script. Returns {'wait'} (see `ORDER_LUA`), {'split'}, or one reply per entry: {1, offset of each frame...}.
@@ -85,11 +85,11 @@ for e = 1, count do
   for p = 0, tonumber(ARGV[at]) - 1 do
     local base = at + 1 + 4 * p
     local channel = channels[KEYS[tonumber(ARGV[base + 1])]]
-    reply[#reply + 1] = publish_next(channel, ARGV[base + 3], publish_command)
+    reply[#reply + 1] = publish_next(channel, ARGV[base + 3])
   end
   replies[e] = reply
 end
-settle_channels(channels, order, history_size, history_ttl)
+settle_channels(channels, order, history_size, history_ttl, publish_command)
 for j = 1, count, 500 do redis.call('XACK', stream, group, unpack(ids, j, math.min(j + 499, count))) end
 return replies
 `;
