@@ -11,7 +11,7 @@ const context = { topology: singleTopology, history: { size: 10, ttlS: 60 }, epo
 const entry = (streamId: string, consumer = 'w1'): Commit['guard'] => ({ kind: 'entry', streamId, consumer });
 
 describe('mergeWrites', () => {
-  it('writes a key touched by one of INCR, PFADD or ZADD (and EXPIRE) once, as the ops one by one would leave it', () => {
+  it('writes a key touched by one of INCR, PFADD or ZADD (and EXPIRE) once, as the ops one by one would leave it (each member once, with its last score)', () => {
     const merged = mergeWrites([
       [
         { op: 'incr', key: 'n' },
@@ -25,13 +25,17 @@ describe('mergeWrites', () => {
         { op: 'pfadd', key: 'h', member: 'b' },
         { op: 'zadd', key: 'z', score: 2, member: 'm' },
       ],
+      [
+        { op: 'pfadd', key: 'h', member: 'a' },
+        { op: 'zadd', key: 'z', score: 3, member: 'o' },
+      ],
     ]);
     expect(merged).toEqual({
       commands: [
         { name: 'INCRBY', key: 'n', args: ['4'] },
         { name: 'EXPIRE', key: 'n', args: ['9'] },
         { name: 'PFADD', key: 'h', args: ['a', 'b'] },
-        { name: 'ZADD', key: 'z', args: ['1', 'm', '2', 'm'] },
+        { name: 'ZADD', key: 'z', args: ['2', 'm', '3', 'o'] },
       ],
       checks: [
         { key: 'n', type: 'string' },
