@@ -11,7 +11,7 @@ const context = { topology: singleTopology, history: { size: 10, ttlS: 60 }, epo
 const entry = (streamId: string, consumer = 'w1'): Commit['guard'] => ({ kind: 'entry', streamId, consumer });
 
 describe('mergeWrites', () => {
-  it('writes a key touched by one of INCR, PFADD or ZADD (and EXPIRE) once, as the ops one by one would leave it', () => {
+  it('writes a key touched by one of INCR, PFADD or ZADD (and EXPIRE) once, as the ops one by one would leave it (each member once, with its last score)', () => {
     const merged = mergeWrites([
       [
         { op: 'incr', key: 'n' },
@@ -25,13 +25,17 @@ describe('mergeWrites', () => {
         { op: 'pfadd', key: 'h', member: 'b' },
         { op: 'zadd', key: 'z', score: 2, member: 'm' },
       ],
+      [
+        { op: 'pfadd', key: 'h', member: 'a' },
+        { op: 'zadd', key: 'z', score: 3, member: 'o' },
+      ],
     ]);
     expect(merged).toEqual({
       commands: [
         { name: 'INCRBY', key: 'n', args: ['4'] },
         { name: 'EXPIRE', key: 'n', args: ['9'] },
         { name: 'PFADD', key: 'h', args: ['a', 'b'] },
-        { name: 'ZADD', key: 'z', args: ['1', 'm', '2', 'm'] },
+        { name: 'ZADD', key: 'z', args: ['2', 'm', '3', 'o'] },
       ],
       checks: [
         { key: 'n', type: 'string' },
@@ -66,16 +70,22 @@ describe('planBatch, one Redis', () => {
       { guard: entry('5-0'), ops: [{ op: 'incr', key: 'n', by: 0.5 }] },
       { guard: entry('4-9'), ops: [{ op: 'incr', key: 'n' }], publish: { channel: 'sb:ch:a', frame: '{}' } },
       { guard: entry('6-0', 'w2'), ops: [] },
+      // Not a stream id: the scripts' id lists are comma-separated.
+      { guard: entry('7-0,8-0'), ops: [] },
     ];
     const plan = planBatch(commits, context);
     expect(plan.alone).toEqual([1]);
-    expect([...plan.refused.keys()]).toEqual([2]);
+    expect([...plan.refused.keys()]).toEqual([2, 5]);
+    expect(plan.refused.get(5)?.message).toMatch(/not a stream id/);
     expect(plan.calls.map((call) => call.commits)).toEqual([[0, 3], [4]]);
     const { position, history } = channelKeys('sb:ch:a');
     const merged = plan.calls[0]!.merged!;
     expect(merged.keys).toEqual([INGEST_STREAM, 'n', position, history]);
     // The id range is the lowest and the highest id, whatever the order of the entries.
     expect(merged.args.slice(0, 12)).toEqual([INGEST_GROUP, 'w1', '10', '60', 'e1', 'PUBLISH', '4-9', '5-1', '2', String(ORDER_WAIT_MS), 'sb:worker:alive:', '1']);
+    // Checks, merged commands, the channel list, then ids, frame counts and frame channels as one
+    // argument each, and the frames.
+    expect(merged.args.slice(12)).toEqual(['2', 'string', '1', 'INCRBY', '2', '1', '2', '1', 'sb:ch:a', '3', '4', '5-1,4-9', '1,1', '1,1', '{"n":1}', '{}']);
     const entryByEntry = plan.calls[0]!.entryByEntry();
     expect(entryByEntry.keys).toEqual([INGEST_STREAM, 'n', position, history]);
     expect(entryByEntry.args.slice(11)).toEqual(['5-1', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{"n":1}', '4-9', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{}']);

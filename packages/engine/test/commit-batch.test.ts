@@ -126,6 +126,40 @@ describe.each(engines)('%s engine: commitBatch', (_name, make) => {
   });
 });
 
+describe('redis engine: commitBatch publishes once per channel and batch', () => {
+  it("sends a channel's frames of a batch in one message, which subscribers receive as its frames in offset order", async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    const raw = redis.client();
+    const messages: [string, string][] = [];
+    raw.on('message', (name: string, payload: string) => messages.push([name, payload]));
+    await raw.subscribe(A, B);
+    const engine = new RedisEngine({ url: redis.url, logger });
+    await engine.connect();
+    const seen: string[] = [];
+    for (const channel of [A, B]) await engine.subscribe(channel, (m) => seen.push(`${channel} ${m.offset} ${m.frame}`));
+    for (let i = 0; i < 4; i++) await engine.appendIngest({ body: String(i) });
+    const entries = await engine.readIngest('c1', 4, 1_000);
+    const frames = ['{"n":"é"}', '{"n":1}', '{}'];
+    const outcomes = await engine.commitBatch([
+      ...frames.map((frame, n): Commit => ({ guard: guard(entries[n]!), ops: [], publish: { channel: A, frame } })),
+      { guard: guard(entries[3]!), ops: [], publish: { channel: B, frame: '{"b":1}' } },
+    ]);
+    expect(outcomes.every((o) => o.ok && o.result.applied)).toBe(true);
+    await waitFor(() => seen.length === 4 && messages.length === 2, { what: 'four frames in two messages' });
+    const { epoch } = await engine.position(A);
+    const stamped = ['{"n":"é","offset":1}', '{"n":1,"offset":2}', '{"offset":3}'];
+    expect(messages).toEqual([
+      [A, `${epoch} 1,${stamped.map((f) => Buffer.byteLength(f)).join(',')} ${stamped.join('')}`],
+      [B, `${(await engine.position(B)).epoch} 1 {"b":1,"offset":1}`],
+    ]);
+    expect(seen).toEqual([...stamped.map((f, n) => `${A} ${n + 1} ${f}`), `${B} 1 {"b":1,"offset":1}`]);
+    await engine.close();
+    raw.disconnect();
+    admin.disconnect();
+  });
+});
+
 describe('redis engine: commitBatch refuses a failing entry alone', () => {
   it('leaves the entry whose key holds the wrong type pending, applies and acknowledges the others, and skips no offset', async () => {
     const admin = redis.client();

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withTimeout } from '@switchboard/protocol';
-import { decodeChannelPayload, historyResult, isValidSince } from '../channel.js';
+import { historyResult, isValidSince } from '../channel.js';
 import type { ChannelHandler, ChannelMessage, ChannelPosition, Channels, HistoryRequest, HistoryResult } from '../engine.js';
+import { decodeChannelMessages } from './channel-messages.js';
 import type { Client } from './connections.js';
 import type { Mode } from './mode.js';
 import type { PubSub } from './pubsub.js';
@@ -83,8 +84,8 @@ export class RedisChannels implements Channels {
   private deliver(channel: string, payload: string): void {
     const set = this.handlers.get(channel);
     if (set === undefined) return;
-    const message = decodeChannelPayload(payload);
-    if (message === undefined) {
+    const messages = decodeChannelMessages(payload);
+    if (messages === undefined) {
       // Not published by an engine (someone ran PUBLISH by hand): never forward it to clients.
       this.malformedMessages += 1;
       if (this.malformedMessages === 1 || this.malformedMessages % 1000 === 0) {
@@ -92,7 +93,8 @@ export class RedisChannels implements Channels {
       }
       return;
     }
-    for (const h of set) h(message);
+    // A batch's frames of this channel come in one message: handed on one by one, in order.
+    for (const message of messages) for (const h of set) h(message);
   }
 
   onSubscriptionsRestored(listener: () => void): () => void {

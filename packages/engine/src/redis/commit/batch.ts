@@ -4,7 +4,7 @@ import { validateCommit } from '../../commit-rules.js';
 import { publishesOf, type Commit, type CommitOutcome } from '../../engine.js';
 import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
 import type { ScriptCall } from '../scripts/commit.js';
-import { entryAddress } from '../topology.js';
+import { entryAddress, type ChannelNames } from '../topology.js';
 import { MERGED_BATCH_COMMIT_SCRIPT, mergedBatchScriptCall } from '../scripts/merged-batch-commit.js';
 import { mergeWrites } from './merge.js';
 import type { PlanContext } from './plan.js';
@@ -84,6 +84,9 @@ function idRange(ids: string[]): [string, string] {
   return [low, high];
 }
 
+/** What the batch scripts take as an entry id (their lists of ids are comma-separated). */
+const STREAM_ID = /^\d+-\d+$/;
+
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /** Plans a batch (pure): checks each commit, maps its keys, groups the entries per stream and consumer. */
@@ -91,6 +94,13 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
   const groups = new Map<string, { partition: number; stream: string; consumer: string; commits: number[]; entries: BatchEntryInput[] }>();
   const alone: number[] = [];
   const refused = new Map<number, Error>();
+  // A batch's entries mostly publish on a few channels: their names worked out once each.
+  const channelNames = new Map<string, ChannelNames>();
+  const namesOf = (channel: string): ChannelNames => {
+    let names = channelNames.get(channel);
+    if (names === undefined) channelNames.set(channel, (names = topology.channel(channel)));
+    return names;
+  };
   commits.forEach((commit, index) => {
     const { guard } = commit;
     try {
@@ -100,9 +110,13 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
         return;
       }
       const { partition, id } = entryAddress(topology, guard.streamId);
+      if (!STREAM_ID.test(id)) throw new TypeError(`not a stream id: ${guard.streamId}`);
       const stream = topology.ingestStream(partition);
-      const ops = commit.ops.map((op) => ({ ...op, key: topology.stateKey(op.key) }));
-      const publishes = publishesOf(commit).map(({ channel, frame }) => ({ ...topology.channel(channel), frame }));
+      const ops = commit.ops.map((op) => {
+        const key = topology.stateKey(op.key);
+        return key === op.key ? op : { ...op, key };
+      });
+      const publishes = publishesOf(commit).map(({ channel, frame }) => ({ ...namesOf(channel), frame }));
       if (topology.cluster) {
         const slot = topology.groupOf(stream);
         const keys = [...ops.map((op) => op.key), ...publishes.flatMap((p) => [p.position, p.history])];

@@ -61,8 +61,8 @@ function chunks<T>(values: T[], size: number): T[][] {
 
 /**
  * Merges the writes of a batch whose entries all apply (pure): a key written only by one of
- * INCR, PFADD or ZADD (and EXPIRE) gets one command of each (the sum, every member, every pair
- * in order, the last expiry), which leaves the same state as the ops one by one; any other key
+ * INCR, PFADD or ZADD (and EXPIRE) gets one command of each (the sum, every member once, each
+ * member with its last score, the last expiry), which leaves the same state as the ops one by one; any other key
  * keeps its ops, in entry order. Undefined when a key's ops need (or make) different types: the
  * batch then runs entry by entry, where each entry is checked against what the one before made.
  */
@@ -96,18 +96,21 @@ export function mergeWrites(opsPerEntry: StoreOp[][]): MergedWrites | undefined 
     let expire: string | undefined;
     let by = 0;
     let incr = false;
-    const members: string[] = [];
+    // Each member once: adding it again changes nothing (PFADD) or only its score, where the
+    // last one wins (ZADD) — the same state for fewer arguments to send and for Redis to apply.
+    const scores = new Map<string, number | undefined>();
     for (const op of ops) {
       if (op.op === 'expire') expire = String(op.seconds);
       else if (op.op === 'incr') {
         by += op.by ?? 1;
         incr = true;
-      } else if (op.op === 'pfadd') members.push(op.member);
-      else if (op.op === 'zadd') members.push(String(op.score), op.member);
+      } else if (op.op === 'pfadd') scores.set(op.member, undefined);
+      else if (op.op === 'zadd') scores.set(op.member, op.score);
     }
     if (incr) commands.push({ name: 'INCRBY', key, args: [String(by)] });
-    const name = family === 'pfadd' ? 'PFADD' : 'ZADD';
-    for (const args of chunks(members, family === 'pfadd' ? CHUNK : 2 * CHUNK)) commands.push({ name, key, args });
+    const pfadd = family === 'pfadd';
+    const members = pfadd ? [...scores.keys()] : [...scores].flatMap(([member, score]) => [String(score), member]);
+    for (const args of chunks(members, pfadd ? CHUNK : 2 * CHUNK)) commands.push({ name: pfadd ? 'PFADD' : 'ZADD', key, args });
     if (expire !== undefined) commands.push({ name: 'EXPIRE', key, args: [expire] });
   }
   return { commands, checks };

@@ -54,23 +54,36 @@ local function advance_channels(channels, order, epoch_candidate)
   for _, position_key in ipairs(order) do
     local channel = channels[position_key]
     channel.epoch = channel_position(position_key, channel.history, epoch_candidate)
-    channel.next = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
+    channel.first = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
+    channel.next, channel.out, channel.lengths = channel.first, {}, {}
   end
 end
--- Publishes a frame with its channel's next offset, appended to the history first; returns the offset.
-local function publish_next(channel, frame, publish_command)
+-- Appends a frame to its channel's history with the channel's next offset, and keeps it for
+-- the channel's one message (settle_channels); returns the offset.
+local function publish_next(channel, frame)
   local offset = channel.next
   channel.next = offset + 1
   -- Trimmed once per channel and batch (settle_channels), not per frame.
-  append_frame(channel.history, channel.name, channel.epoch, offset, frame, publish_command, nil)
+  local added = append_frame(channel.history, offset, frame, nil)
+  channel.out[#channel.out + 1] = added
+  channel.lengths[#channel.lengths + 1] = string.len(added)
   return offset
 end
--- Once per channel and batch: the history keeps exactly its newest history_size frames.
-local function settle_channels(channels, order, history_size, history_ttl)
+-- Once per channel and batch: the history keeps exactly its newest history_size frames, and the
+-- batch's frames are published in one message: one frame as '<epoch> <offset> <frame>', several
+-- as '<epoch> <first offset>,<byte length of each frame...> <the frames, back to back>'
+-- (decodeChannelMessages), which gateways split back into frames in offset order.
+local function settle_channels(channels, order, history_size, history_ttl, publish_command)
   for _, position_key in ipairs(order) do
     local channel = channels[position_key]
     redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
     redis.call('EXPIRE', channel.history, history_ttl)
+    local out = channel.out
+    if #out == 1 then
+      publish_frame(publish_command, channel.name, channel.epoch, channel.first, out[1])
+    elseif #out > 1 then
+      redis.call(publish_command, channel.name, channel.epoch .. ' ' .. channel.first .. ',' .. table.concat(channel.lengths, ',') .. ' ' .. table.concat(out))
+    end
   end
 end
 `;
@@ -87,8 +100,8 @@ end
  *    create): an entry whose key holds another type is refused alone, reported {-1, reason},
  *    and stays pending; the arguments were validated by the caller (`validateCommit`);
  * 3. each channel's position read once and advanced by k with one HINCRBY, the k frames
- *    appended to its history (one trim, one EXPIRE per channel) and published in
- *    the batch's order; commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
+ *    appended to its history (one trim, one EXPIRE per channel) and published in the batch's
+ *    order, in one message per channel (see `BATCH_CHANNELS_LUA`); commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
  *    into one call per key;
  * 4. one XACK for every entry applied, last.
  *
@@ -220,7 +233,7 @@ for _, e in ipairs(applying) do
   local reply = {1}
   for _, pub in ipairs(entry[3]) do
     local channel = channels[pub[2]]
-    reply[#reply + 1] = publish_next(channel, pub[4], publish_command)
+    reply[#reply + 1] = publish_next(channel, pub[4])
   end
   replies[e] = reply
   acked[#acked + 1] = entry[1]
@@ -232,7 +245,7 @@ for _, key in ipairs(merged_keys) do
   for j = 1, #m.scored, 1000 do redis.call('ZADD', key, unpack(m.scored, j, math.min(j + 999, #m.scored))) end
   if m.expire then redis.call('EXPIRE', key, m.expire) end
 end
-settle_channels(channels, order, history_size, history_ttl)
+settle_channels(channels, order, history_size, history_ttl, publish_command)
 
 -- 4. Acknowledged last, at once.
 for j = 1, #acked, 500 do redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked))) end

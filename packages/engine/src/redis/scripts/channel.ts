@@ -19,8 +19,9 @@ local function history_add(call, history_key, id, frame, maxlen)
   return call('XADD', history_key, id, 'f', frame)
 end
 -- A frame (a JSON object) with its offset appended, added to the channel's history (history
--- entry ids are the offsets, so XRANGE can start right after a client's offset) and published.
-local function append_frame(history_key, name, epoch, offset, frame, publish_command, maxlen)
+-- entry ids are the offsets, so XRANGE can start right after a client's offset); returns the
+-- frame as added, for publishing.
+local function append_frame(history_key, offset, frame, maxlen)
   if string.len(frame) == 2 then
     frame = '{"offset":' .. offset .. '}'
   else
@@ -33,6 +34,10 @@ local function append_frame(history_key, name, epoch, offset, frame, publish_com
     redis.call('DEL', history_key)
     history_add(redis.call, history_key, id, frame, maxlen)
   end
+  return frame
+end
+-- One frame as a channel message: '<epoch> <offset> <frame>' (decodeChannelPayload).
+local function publish_frame(publish_command, name, epoch, offset, frame)
   redis.call(publish_command, name, epoch .. ' ' .. offset .. ' ' .. frame)
 end
 `;

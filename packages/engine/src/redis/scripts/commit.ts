@@ -95,7 +95,7 @@ for _, publish in ipairs(publishes) do
   local channel, position_key, history_key, frame = publish[1], publish[2], publish[3], publish[4]
   local epoch = channel_position(position_key, history_key, epoch_candidate)
   local offset = redis.call('HINCRBY', position_key, 'offset', 1)
-  append_frame(history_key, channel, epoch, offset, frame, publish_command, history_size)
+  publish_frame(publish_command, channel, epoch, offset, append_frame(history_key, offset, frame, history_size))
   redis.call('EXPIRE', history_key, history_ttl)
   result[#result + 1] = offset
 end
