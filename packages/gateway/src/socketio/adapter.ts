@@ -296,7 +296,10 @@ export class EngineAdapter extends ClusterAdapter {
       const missed = await this.missedSince(from, this.reads.session(pid));
       if (typeof missed === 'string') return missed;
       const restored = replaySession(missed.session, from, missed.frames, this.namespace.name, (frame) => this.replayCache.get(frame));
-      if (restored !== 'disconnected') this.deps.logger.debug({ sid: restored.sid, from, missed: restored.missedPackets.length }, 'Socket.IO session restored');
+      if (restored === 'disconnected') return restored;
+      this.deps.logger.debug({ sid: restored.sid, from, missed: restored.missedPackets.length }, 'Socket.IO session restored');
+      // Socket.IO creates the socket as soon as this returns: its session need not be stored again.
+      this.sessions.restored(missed.session);
       return restored;
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored
