@@ -8,13 +8,15 @@
  * it to another gateway.
  *
  * Raw clients of a Switchboard endpoint resume: they keep the channel's `epoch` and the last
- * `offset` they processed and reconnect with `?epoch=E&since=N`. Socket.IO clients are the
- * stock `socket.io-client`: its connection state recovery sends the session id and last packet
- * offset on reconnect by itself.
+ * `offset` they processed and reconnect with `?epoch=E&since=N`. Socket.IO clients speak the
+ * wire protocol (sio-wire.ts) and recover as the stock `socket.io-client` does: they keep the
+ * session's private id and the offset of the last event, and reconnect with both; the stock
+ * client's parsing and dispatch of every packet would make the loaders, not the servers, set
+ * the replay figure.
  */
 import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
-import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { SioSession, connectSioWire, type SioWireSocket } from './sio-wire.js';
 import { HISTOGRAM, preciseNow, type ChurnReport, type ChurnStart } from './protocol.js';
 
 const SEQ_KEY = '"seq":';
@@ -59,7 +61,9 @@ const readNumber = (text: string, key: string, from: number): number | undefined
 
 class ChurnClient {
   private ws: WebSocket | undefined;
-  private socket: Socket | undefined;
+  private socket: SioWireSocket | undefined;
+  /** The Socket.IO session to recover, kept across this client's connections. */
+  private readonly session = new SioSession();
   private target = 0;
   readonly received = new SeqSet();
   receipts = 0;
@@ -120,44 +124,39 @@ class ChurnClient {
   }
 
   private connectSio(url: string, resolve: () => void, reject: (err: Error) => void): void {
-    if (this.socket === undefined) {
-      const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30_000 });
-      this.socket = socket;
-      socket.on('error:new', (payload: { metadata?: { seq?: unknown; t?: unknown } }) => {
-        const seq = payload.metadata?.seq;
-        const t = payload.metadata?.t;
-        if (typeof seq === 'number' && typeof t === 'number') this.onMessage(seq, t);
-      });
-      socket.on('disconnect', () => {
-        this.open = false;
-        if (this.dropping) this.dropping = false;
-        else if (!this.stopped) this.onServerClose();
-      });
-    } else {
-      // The same stock client reconnects (its recovery state intact) to the next target: what a
-      // load balancer does when the client comes back.
-      (this.socket.io as unknown as { uri: string }).uri = url;
-    }
-    const socket = this.socket;
-    const cleanup = () => {
-      socket.off('connect', onConnect);
-      socket.off('connect_error', onError);
-    };
-    const onConnect = () => {
-      cleanup();
-      this.open = true;
-      this.connected = true;
-      if (this.reconnecting) this.owner.countResume(socket.recovered);
-      this.firstFrame();
-      resolve();
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    socket.on('connect', onConnect);
-    socket.on('connect_error', onError);
-    socket.connect();
+    let socket: SioWireSocket | undefined;
+    connectSioWire(
+      url,
+      {
+        onEvent: (name, packet) => {
+          if (name !== 'error:new') return;
+          const seq = readNumber(packet, SEQ_KEY, 0);
+          const t = readNumber(packet, T_KEY, 0);
+          if (seq !== undefined && t !== undefined) this.onMessage(seq, t);
+        },
+        onClose: () => {
+          // A connect that failed is the redial's to handle; only an open connection's close counts.
+          if (socket === undefined || this.socket !== socket) return;
+          this.socket = undefined;
+          this.open = false;
+          if (this.dropping) this.dropping = false;
+          else if (!this.stopped) this.onServerClose();
+        },
+      },
+      30_000,
+      this.session,
+    ).then(
+      (connected) => {
+        socket = connected;
+        this.socket = connected;
+        this.open = true;
+        this.connected = true;
+        if (this.reconnecting) this.owner.countResume(connected.recovered);
+        this.firstFrame();
+        resolve();
+      },
+      (err: Error) => reject(err),
+    );
   }
 
   private onFrame(text: string): void {
@@ -238,7 +237,7 @@ class ChurnClient {
       ws.terminate();
     } else if (this.socket !== undefined) {
       this.dropping = true;
-      this.socket.io.engine.close();
+      this.socket.terminate();
     }
     setTimeout(() => void this.redial(), this.owner.options.downMs);
   }

@@ -6,7 +6,9 @@
  * so on a 2-core machine the loaders, not the servers, set the figure. This client reads an
  * event's name and the benchmark's `"t":` field from the text, as the raw WebSocket loader does,
  * and leaves the server's side of the protocol untouched (every Socket.IO system in the harness
- * gets the same client). Churn keeps the stock client: it exercises connection state recovery.
+ * gets the same client). Connection state recovery works as in the stock client: the session's
+ * private id comes with the connect, each event's last string argument is the offset to recover
+ * from, and a reconnect sends both (`SioSession`).
  */
 import WebSocket from 'ws';
 
@@ -19,6 +21,57 @@ export interface SioWireHandlers {
 export interface SioWireSocket {
   emitWithAck(event: string, arg: string, timeoutMs: number): Promise<unknown>;
   disconnect(): void;
+  /** Cuts the connection as a network would (no goodbye): the server keeps the session. */
+  terminate(): void;
+  /** Whether the server restored the session this connect asked for. */
+  readonly recovered: boolean;
+}
+
+/**
+ * What a client needs to recover its Socket.IO session, kept across connections as
+ * socket.io-client keeps it: the private session id from the connect, and the offset of the
+ * last event processed (its last argument when a string).
+ */
+export class SioSession {
+  pid: string | undefined;
+  offset: string | undefined;
+
+  /** The connect packet: with the session to recover when there is one. */
+  connectPacket(): string {
+    return this.pid === undefined || this.offset === undefined ? CONNECT : `${CONNECT}${JSON.stringify({ pid: this.pid, offset: this.offset })}`;
+  }
+
+  /** Reads the server's connect answer (`40{"sid":…,"pid":…}`): whether it restored this session. */
+  connected(packet: string): boolean {
+    let pid: unknown;
+    try {
+      pid = (JSON.parse(packet.slice(2)) as { pid?: unknown }).pid;
+    } catch {
+      pid = undefined;
+    }
+    const recovered = typeof pid === 'string' && pid === this.pid;
+    this.pid = typeof pid === 'string' ? pid : undefined;
+    if (!recovered) this.offset = undefined;
+    return recovered;
+  }
+
+  /** An event packet processed: its last argument, when a string, is the offset to recover from. */
+  processed(packet: string): void {
+    if (this.pid === undefined) return;
+    const offset = lastStringArgument(packet);
+    if (offset !== undefined) this.offset = offset;
+  }
+}
+
+/** The last argument of an event packet (`42[…,"x"]`) when it is a string without escapes. */
+export function lastStringArgument(packet: string): string | undefined {
+  if (!packet.endsWith('"]')) return undefined;
+  const start = packet.lastIndexOf('"', packet.length - 3);
+  if (start < 0) return undefined;
+  const before = packet[start - 1];
+  if (before !== ',' && before !== '[') return undefined;
+  const value = packet.slice(start + 1, packet.length - 2);
+  return value.includes('\\') ? undefined : value;
 }
 
 const EVENT = '42';
@@ -38,13 +91,17 @@ export function eventName(packet: string): string | undefined {
   return end < 0 ? undefined : packet.slice(4, end);
 }
 
-/** Opens a Socket.IO connection; resolves once the server accepted it on the main namespace. */
-export function connectSioWire(base: string, handlers: SioWireHandlers, timeoutMs: number): Promise<SioWireSocket> {
+/**
+ * Opens a Socket.IO connection; resolves once the server accepted it on the main namespace.
+ * With `session`, asks to recover it and keeps it up to date.
+ */
+export function connectSioWire(base: string, handlers: SioWireHandlers, timeoutMs: number, session?: SioSession): Promise<SioWireSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(engineUrl(base), { perMessageDeflate: false, handshakeTimeout: timeoutMs });
     const acks = new Map<number, (answer: unknown) => void>();
     let nextAck = 0;
     let connected = false;
+    let recovered = false;
     const fail = (err: Error) => {
       if (connected) return;
       clearTimeout(timer);
@@ -70,11 +127,18 @@ export function connectSioWire(base: string, handlers: SioWireHandlers, timeoutM
         if (ws.readyState === WebSocket.OPEN) ws.send('41');
         ws.close();
       },
+      terminate: () => ws.terminate(),
+      get recovered() {
+        return recovered;
+      },
     };
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return;
       const packet = data.toString('utf8');
-      if (packet.startsWith(EVENT)) handlers.onEvent(eventName(packet) ?? '', packet);
+      if (packet.startsWith(EVENT)) {
+        handlers.onEvent(eventName(packet) ?? '', packet);
+        session?.processed(packet);
+      }
       else if (packet === PING) ws.send(PONG);
       else if (packet.startsWith(ACK)) {
         const open = packet.indexOf('[');
@@ -83,11 +147,12 @@ export function connectSioWire(base: string, handlers: SioWireHandlers, timeoutM
         acks.get(id)?.(answer);
         acks.delete(id);
       } else if (packet.startsWith(CONNECT)) {
+        recovered = session?.connected(packet) ?? false;
         connected = true;
         clearTimeout(timer);
         resolve(socket);
       } else if (packet.startsWith(CONNECT_ERROR)) fail(new Error(`Socket.IO connect refused: ${packet.slice(2)}`));
-      else if (packet.startsWith('0')) ws.send(CONNECT); // Engine.IO open: join the main namespace
+      else if (packet.startsWith('0')) ws.send(session?.connectPacket() ?? CONNECT); // Engine.IO open: join the main namespace
     });
     ws.once('error', (err) => fail(err));
     ws.once('close', () => {

@@ -73,9 +73,9 @@ describe('Socket.IO restore reads, shared by the restores in progress', () => {
     const readStrings = vi.spyOn(engine, 'readStrings');
     const answers = await Promise.all(['pid-1', 'pid-2', 'pid-3', 'not a pid!', 'pid-4'].map((pid) => reads.session(pid)));
     expect(answers).toEqual([
-      { sid: 's1', pid: 'pid-1', rooms: ['s1', 'service:a'], data: { user: 'u' } },
+      { sid: 's1', pid: 'pid-1', rooms: ['s1', 'service:a'], data: { user: 'u' }, savedAt: expect.any(Number) as number },
       undefined,
-      { sid: 's3', pid: 'pid-3', rooms: ['s3'], data: {} },
+      { sid: 's3', pid: 'pid-3', rooms: ['s3'], data: {}, savedAt: expect.any(Number) as number },
       undefined,
       undefined,
     ]);

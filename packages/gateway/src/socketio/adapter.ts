@@ -15,6 +15,7 @@ import { SOCKET_IO_EVENT_PACKET, SOCKET_IO_MESSAGE, parseSocketIoMessage, socket
 import { ChannelFeed } from '../feed/channel-feed.js';
 import type { SubscriptionMonitor } from '../feed/subscription-monitor.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { MissedPacketEncoder, writeEncodedPackets } from './missed-packets.js';
 import { RECOVERY_OFFSET_EVENT, formatRecoveryOffset, parseRecoveryOffset, partOffset, type RecoveryPoint } from './recovery-offset.js';
 import { ReplayCache, replaySession } from './replay.js';
 import { RestoreReads } from './restore-reads.js';
@@ -97,6 +98,9 @@ export class EngineAdapter extends ClusterAdapter {
   private readonly feed: ChannelFeed;
   private readonly reads: RestoreReads;
   private readonly replayCache = new ReplayCache();
+  private readonly missedEncoder: MissedPacketEncoder;
+  /** The missed packets of restored sockets, by id, until they are written (see `replayMissed`). */
+  private readonly missedBySocket = new Map<string, unknown[][]>();
   private readonly sessions: SessionKeeper;
   private started: Promise<void> | undefined;
   /** Set while a broadcast is delivered that needs no walk over its audience (see `apply`). */
@@ -123,6 +127,7 @@ export class EngineAdapter extends ClusterAdapter {
       },
     );
     this.reads = new RestoreReads(engine, this.feed.channel, deps.sessions);
+    this.missedEncoder = new MissedPacketEncoder(nsp.name);
     this.sessions = new SessionKeeper(nsp, deps.sessions);
     // Socket.IO's uWS broadcast publishes to the topic, then walks the audience (`apply`, private
     // in socket.io-adapter's typings) for long-polling sockets: skipped while a broadcast that
@@ -247,6 +252,7 @@ export class EngineAdapter extends ClusterAdapter {
   }
 
   override delAll(id: string): void {
+    this.missedBySocket.delete(id);
     const socket = this.namespace.sockets.get(id);
     super.delAll(id);
     this.sessions.left(id, socket);
@@ -280,7 +286,23 @@ export class EngineAdapter extends ClusterAdapter {
     }
     metrics.resumes.inc({ endpoint: SOCKET_IO_ENDPOINT, outcome: 'recovered' });
     metrics.replayedFrames.inc({ endpoint: SOCKET_IO_ENDPOINT }, outcome.missedPackets.length);
-    return outcome;
+    // Written by `replayMissed`, encoded once for every socket that missed them, instead of by
+    // Socket.IO, which encodes and writes them one by one for each socket.
+    this.missedBySocket.set(outcome.sid, outcome.missedPackets);
+    return { ...outcome, missedPackets: [] };
+  }
+
+  /**
+   * Writes a restored socket's missed packets, in order. Called as Socket.IO emits the socket's
+   * `connection`, in the same turn as the restore: delivery to the namespace is held until that
+   * turn ends (see `restore`), so they come before anything live, and after the connect packet,
+   * where socket.io-client would have put them anyway (it holds events until it is connected).
+   */
+  replayMissed(socket: Socket): void {
+    const missed = this.missedBySocket.get(socket.id);
+    if (missed === undefined) return;
+    this.missedBySocket.delete(socket.id);
+    writeEncodedPackets(socket, missed.map((packet) => this.missedEncoder.encode(packet)));
   }
 
   private async restore(pid: string, offset: string): Promise<Session | RecoveryFailure> {
@@ -296,7 +318,10 @@ export class EngineAdapter extends ClusterAdapter {
       const missed = await this.missedSince(from, this.reads.session(pid));
       if (typeof missed === 'string') return missed;
       const restored = replaySession(missed.session, from, missed.frames, this.namespace.name, (frame) => this.replayCache.get(frame));
-      if (restored !== 'disconnected') this.deps.logger.debug({ sid: restored.sid, from, missed: restored.missedPackets.length }, 'Socket.IO session restored');
+      if (restored === 'disconnected') return restored;
+      this.deps.logger.debug({ sid: restored.sid, from, missed: restored.missedPackets.length }, 'Socket.IO session restored');
+      // Socket.IO creates the socket as soon as this returns: its session need not be stored again.
+      this.sessions.restored(missed.session);
       return restored;
     } finally {
       // Delivery resumes once every callback queued by now has run: Socket.IO puts the restored

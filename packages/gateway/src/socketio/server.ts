@@ -87,8 +87,10 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   io.use(socketAuth(ctx));
   io.use(userLimitMiddleware(ctx.presence));
   io.on('connection', (socket: Socket) => {
-    if (socket.recovered) subscribeRecoveredTopics(socket);
-    else {
+    if (socket.recovered) {
+      subscribeRecoveredTopics(socket);
+      adapter.replayMissed(socket);
+    } else {
       adapter.sendRecoveryOffset(socket);
       // A client that had a session but no offset: Socket.IO did not even try to restore it.
       if (typeof socket.handshake.auth['pid'] === 'string' && typeof socket.handshake.auth['offset'] !== 'string') {

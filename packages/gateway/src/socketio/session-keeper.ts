@@ -2,13 +2,26 @@ import type { Namespace, Socket } from 'socket.io';
 import { withTimeout } from '@switchboard/protocol';
 import type { SessionStore, StoredSession } from './session-store.js';
 
+/**
+ * How old a stored session may be and still count as stored now: a restored socket whose session
+ * is that fresh and whose rooms are the stored ones does not store it again (a drained gateway's
+ * clients arrive together, each session stored by the drain a moment before). Well below the
+ * refresh period (a third of the TTL), so the session outlives the socket's next refresh.
+ */
+export const FRESH_SESSION_MS = 5_000;
+
 /** A socket's private session id (set by Socket.IO when connection state recovery is on). */
 const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
+
+const sameRooms = (rooms: ReadonlySet<string>, stored: readonly string[]): boolean =>
+  rooms.size === stored.length && stored.every((room) => rooms.has(room));
 
 /**
  * The session bookkeeping of one namespace's sockets. Sessions are stored while sockets are
  * connected, not only when they drop: a gateway killed outright stores nothing, and a client may
- * reconnect elsewhere before a drop is noticed here. Room changes are stored once per turn;
+ * reconnect elsewhere before a drop is noticed here. A socket's data is set once, when it
+ * connects: only its rooms change. Room changes are stored once per turn (a restored socket's
+ * first store skipped while its stored session is fresh and its rooms are the stored ones);
  * every session is refreshed before it expires with the history; a socket that left for good
  * (it or the server said so) is forgotten, one that dropped keeps the session Socket.IO handed over.
  */
@@ -17,6 +30,10 @@ export class SessionKeeper {
   private readonly unsaved = new Set<string>();
   /** Sockets whose final session Socket.IO just handed over (their connection dropped). */
   private readonly dropped = new Set<string>();
+  /** Sockets just restored from a fresh stored session: the rooms stored (see `restored`). */
+  private readonly stored = new Map<string, readonly string[]>();
+  /** When `storeAll` last stored every session, all writes succeeding (a drain, just before it closes the transports). */
+  private storedAllAt: number | undefined;
   private refresher: NodeJS.Timeout | undefined;
 
   constructor(
@@ -41,18 +58,36 @@ export class SessionKeeper {
     this.unsaved.add(id);
   }
 
+  /**
+   * Socket.IO is about to restore `session` (read from the store): while its socket's rooms are
+   * the stored ones, its first store is skipped when the stored session is fresh enough.
+   */
+  restored(session: StoredSession, now = Date.now()): void {
+    if (session.savedAt !== undefined && now - session.savedAt <= this.freshForMs()) this.stored.set(session.sid, session.rooms);
+  }
+
+  private freshForMs(): number {
+    return Math.min(FRESH_SESSION_MS, (this.store.ttlS * 1000) / 3);
+  }
+
   /** Socket `id` (`socket`, looked up before it was removed) left every room: it is gone. */
   left(id: string, socket: Socket | undefined): void {
     this.unsaved.delete(id);
+    this.stored.delete(id);
     // A socket that left for good (it or the server said so) is not to be recovered.
     const pid = pidOf(socket);
     if (!this.dropped.delete(id) && socket?.connected === true && pid !== undefined) this.store.forget(pid);
   }
 
-  /** The session Socket.IO hands over when a socket's connection dropped. */
-  persist(session: StoredSession): void {
+  /**
+   * The session Socket.IO hands over when a socket's connection dropped. Not stored again when
+   * `storeAll` stored it a moment ago and its rooms did not change since (a drain closing every
+   * transport right after storing every session).
+   */
+  persist(session: StoredSession, now = Date.now()): void {
     this.dropped.add(session.sid);
-    this.store.save(session);
+    const justStored = this.storedAllAt !== undefined && now - this.storedAllAt <= this.freshForMs() && !this.unsaved.has(session.sid);
+    if (!justStored) this.store.save(session);
   }
 
   /**
@@ -61,8 +96,9 @@ export class SessionKeeper {
    */
   async storeAll(timeoutMs: number): Promise<void> {
     this.refreshAll();
+    const startedAt = Date.now();
     this.saveChanged();
-    await withTimeout(this.store.flush(), timeoutMs, undefined);
+    if (await withTimeout(this.store.flush(), timeoutMs, false)) this.storedAllAt = startedAt;
   }
 
   private refreshAll(): void {
@@ -73,7 +109,10 @@ export class SessionKeeper {
     for (const id of this.unsaved) {
       const socket = this.namespace.sockets.get(id);
       const pid = pidOf(socket);
-      if (socket?.connected === true && pid !== undefined) this.store.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
+      const stored = this.stored.get(id);
+      this.stored.delete(id);
+      if (socket?.connected !== true || pid === undefined || (stored !== undefined && sameRooms(socket.rooms, stored))) continue;
+      this.store.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
     }
     this.unsaved.clear();
   }

@@ -8,6 +8,8 @@ export interface StoredSession {
   pid: string;
   rooms: string[];
   data: unknown;
+  /** When it was stored (ms since the epoch); absent on what Socket.IO hands over. */
+  savedAt?: number;
 }
 
 /** Socket.IO private session ids are 20 base64url characters; anything else is not ours. */
@@ -26,7 +28,9 @@ function parseSession(stored: string | undefined, pid: string): StoredSession | 
   if (stored === undefined) return undefined;
   try {
     const session: unknown = JSON.parse(stored);
-    return isSession(session) && session.pid === pid ? session : undefined;
+    if (!isSession(session) || session.pid !== pid) return undefined;
+    if (typeof session.savedAt !== 'number') delete session.savedAt;
+    return session;
   } catch {
     return undefined;
   }
@@ -49,11 +53,12 @@ export class SessionStore {
     private readonly logger: Logger,
   ) {}
 
-  private readonly saving = new Set<Promise<void>>();
+  /** Writes in flight, each resolving to whether it succeeded. */
+  private readonly saving = new Set<Promise<boolean>>();
 
   save(session: StoredSession): void {
     if (!PID.test(session.pid)) return;
-    const value = JSON.stringify({ sid: session.sid, pid: session.pid, rooms: session.rooms, data: session.data ?? {} });
+    const value = JSON.stringify({ sid: session.sid, pid: session.pid, rooms: session.rooms, data: session.data ?? {}, savedAt: Date.now() });
     this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] }));
   }
 
@@ -64,18 +69,21 @@ export class SessionStore {
   }
 
   private track(write: Promise<unknown>): void {
-    const done: Promise<void> = write
+    const done: Promise<boolean> = write
       .then(
-        () => undefined,
-        (err: unknown) => this.logger.warn({ err }, 'Socket.IO session store write failed'),
+        () => true,
+        (err: unknown) => {
+          this.logger.warn({ err }, 'Socket.IO session store write failed');
+          return false;
+        },
       )
       .finally(() => this.saving.delete(done));
     this.saving.add(done);
   }
 
-  /** Resolves once every save started so far has finished (before the engine closes). */
-  async flush(): Promise<void> {
-    await Promise.all([...this.saving]);
+  /** Resolves once every write started so far has finished (before the engine closes): whether they all succeeded. */
+  async flush(): Promise<boolean> {
+    return (await Promise.all([...this.saving])).every(Boolean);
   }
 
   /** The session saved under `pid`; undefined when unknown, expired or not one of ours. */
