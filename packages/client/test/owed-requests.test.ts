@@ -116,13 +116,21 @@ describe('logs: a lost-frames history refetch cut by a reconnect', () => {
     expect(store.getSnapshot().error).toBeUndefined();
   });
 
-  it('still fails when the live connection does not answer in time, and when no reconnect follows', async () => {
+  it('still fails when the live connection does not answer in time (once for several gaps), and when no reconnect follows', async () => {
     const server = await logsServer(
-      (c) => send(c, authSuccess('e1', 0)),
+      (c, n) => {
+        send(c, authSuccess('e1', 0));
+        // Two live jumps: one refetch, which the server never answers.
+        if (n === 1) for (const offset of [2, 4]) send(c, batch(offset, [`l${offset}`]));
+      },
       () => undefined,
     );
-    const { client } = logsClient(server.url);
-    await until(() => client.state === 'open', 'authenticated');
+    const { client, seen } = logsClient(server.url);
+    await until(() => seen.errors.length > 0, 'the refetch timed out');
+    const timedOutAt = Date.now();
+    expect(count(server.connections[0], 'request_history')).toBe(1);
+    await pastDeadline(timedOutAt);
+    expect(seen.errors.map((e) => e.message)).toEqual([`request_history: no answer from the server within ${TIMEOUT_MS} ms`]);
     await expect(client.requestHistory()).rejects.toThrow(`request_history: no answer from the server within ${TIMEOUT_MS} ms`);
 
     const once = new LogsClient({ url: server.url, WebSocket, reconnect: false, requestTimeoutMs: 60_000, appId: 'shop', userId: 'u1' });

@@ -63,6 +63,7 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
   /** A live jump in offsets left the figures behind: ask for fresh ones (the `stats` event). */
   protected override onFramesLost(gap: Gap): void {
     if (gap.reason !== 'offset_jump') return; // after not_recovered, initial_stats was fresh
+    if (this.replies.owes('initial_stats')) return; // the refresh on its way answers this gap too
     this.refreshStats().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
   }
 

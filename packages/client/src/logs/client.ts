@@ -110,6 +110,7 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
    * event). Owed until answered: several gaps make one request, a reconnect sends it again.
    */
   protected override onFramesLost(): void {
+    if (this.replies.owes('history')) return; // the one on its way answers this gap too (and fails once)
     this.requestHistory().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
   }
 
