@@ -60,15 +60,19 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
     return confirmed.then((frame) => readStringList(frame['events']) ?? []);
   }
 
-  /** Fresh figures from the server. */
   /** A live jump in offsets left the figures behind: ask for fresh ones (the `stats` event). */
   protected override onFramesLost(gap: Gap): void {
     if (gap.reason !== 'offset_jump') return; // after not_recovered, initial_stats was fresh
+    if (this.replies.owes('initial_stats')) return; // the refresh on its way answers this gap too
     this.refreshStats().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
   }
 
+  /**
+   * Fresh figures from the server. A reconnect before the answer does not fail it: the new
+   * connection's first frame carries fresh figures and answers it.
+   */
   async refreshStats(): Promise<Stats> {
-    const frame = await this.request({ type: 'refresh_stats' }, 'initial_stats');
+    const frame = await this.requestOwed({ type: 'refresh_stats' }, 'initial_stats');
     const stats = readStats(frame);
     if (!stats.ok) throw new Error(`refresh_stats: ${stats.error}`);
     return stats.value;
@@ -91,8 +95,9 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
         if (!stats.ok) return stats.error;
         if (frame.type === 'heartbeat' && !this.acceptFrame(frame)) return undefined;
         if (frame.type === 'initial_stats') {
+          // A connection's first frame answers a refresh owed from an earlier one (before the hello would resend it).
+          this.replies.settle('initial_stats', frame);
           if (this.cursor.expectsHello) this.receiveHello(frame);
-          else this.replies.settle('initial_stats', frame);
         }
         this.emit(frame.type, stats.value);
         // Replayed heartbeats are older than the figures the reconnect's first frame brought.

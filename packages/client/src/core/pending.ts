@@ -3,31 +3,72 @@ import { ClientClosedError, RequestTimeoutError } from './errors.js';
 interface Waiter<T> {
   resolve: (value: T) => void;
   reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  /** The deadline of the answer; none while an owed request waits for a connection to carry it. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** An owed request (see `owe`): what to send again, and whether the current connection carried it. */
+  owed?: { message: unknown; label: string; sent: boolean; promise: Promise<T> };
 }
+
+/** Sends a message on the current connection; false when there is none. */
+export type Send = (message: unknown) => boolean;
 
 /**
  * Requests answered by a reply of a known type, in order (the server answers a connection's
  * messages in order): `wait('pong')` is settled by the next `settle('pong', frame)`, or by its
  * deadline.
+ *
+ * An owed request (`owe`) is a read-only one the client's state depends on (the logs history,
+ * fresh statistics): a connection that closes before its answer is not an error, it is sent again
+ * once the next connection is usable (`resendOwed`), and while one is owed another of its reply
+ * type shares it instead of sending a second.
  */
 export class PendingReplies<T> {
   private readonly queues = new Map<string, Waiter<T>[]>();
 
   wait(kind: string, timeoutMs: number, label = kind): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const queue = this.queues.get(kind) ?? [];
-      this.queues.set(kind, queue);
-      const waiter: Waiter<T> = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          queue.splice(queue.indexOf(waiter), 1);
-          reject(new RequestTimeoutError(label, timeoutMs));
-        }, timeoutMs),
-      };
-      queue.push(waiter);
+      const waiter: Waiter<T> = { resolve, reject, timer: undefined };
+      this.enqueue(kind, waiter);
+      this.startDeadline(kind, waiter, timeoutMs, label);
     });
+  }
+
+  /** Sends `message` (answered by `kind`) unless one is owed already, and keeps it owed until answered. */
+  owe(kind: string, message: unknown, send: Send, timeoutMs: number, label = kind): Promise<T> {
+    const pending = this.queues.get(kind)?.find((waiter) => waiter.owed !== undefined);
+    if (pending?.owed !== undefined) return pending.owed.promise;
+    let settlers!: Pick<Waiter<T>, 'resolve' | 'reject'>;
+    const promise = new Promise<T>((resolve, reject) => {
+      settlers = { resolve, reject };
+    });
+    const waiter: Waiter<T> = { ...settlers, timer: undefined, owed: { message, label, sent: false, promise } };
+    this.enqueue(kind, waiter);
+    this.sendOwed(kind, waiter, send, timeoutMs);
+    return promise;
+  }
+
+  /** Whether a request answered by `kind` is owed. */
+  owes(kind: string): boolean {
+    return this.queues.get(kind)?.some((waiter) => waiter.owed !== undefined) === true;
+  }
+
+  /** The connection closed: what it carried will not be answered; owed requests wait for the next one, without a deadline. */
+  connectionLost(): void {
+    for (const queue of this.queues.values()) {
+      for (const waiter of queue) {
+        if (waiter.owed === undefined) continue;
+        clearTimeout(waiter.timer);
+        waiter.timer = undefined;
+        waiter.owed.sent = false;
+      }
+    }
+  }
+
+  /** A connection became usable (authenticated, its resume answered): sends the owed requests it has not carried. */
+  resendOwed(send: Send, timeoutMs: number): void {
+    for (const [kind, queue] of this.queues) {
+      for (const waiter of queue) if (waiter.owed?.sent === false) this.sendOwed(kind, waiter, send, timeoutMs);
+    }
   }
 
   /** Settles the oldest waiter of `kind`; false when nobody waited. */
@@ -57,5 +98,27 @@ export class PendingReplies<T> {
         waiter.reject(err);
       }
     }
+  }
+
+  private enqueue(kind: string, waiter: Waiter<T>): void {
+    const queue = this.queues.get(kind) ?? [];
+    this.queues.set(kind, queue);
+    queue.push(waiter);
+  }
+
+  private sendOwed(kind: string, waiter: Waiter<T>, send: Send, timeoutMs: number): void {
+    if (waiter.owed === undefined || !send(waiter.owed.message)) return;
+    waiter.owed.sent = true;
+    this.startDeadline(kind, waiter, timeoutMs, waiter.owed.label);
+  }
+
+  /** A live connection that does not answer in time: the request fails (an owed one is no longer owed). */
+  private startDeadline(kind: string, waiter: Waiter<T>, timeoutMs: number, label: string): void {
+    waiter.timer = setTimeout(() => {
+      const queue = this.queues.get(kind);
+      const index = queue?.indexOf(waiter) ?? -1;
+      if (index >= 0) queue?.splice(index, 1);
+      waiter.reject(new RequestTimeoutError(label, timeoutMs));
+    }, timeoutMs);
   }
 }

@@ -1,7 +1,7 @@
 import type { BackoffOptions, Random } from './backoff.js';
 import type { Emitter } from './emitter.js';
 import { TypedEvents } from './typed-events.js';
-import { FrameError } from './errors.js';
+import { ClientClosedError, FrameError } from './errors.js';
 import { excerpt, parseTypedFrame, type JsonObject } from './guards.js';
 import { PendingReplies } from './pending.js';
 import { readPresenceDiff, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot } from './presence.js';
@@ -125,7 +125,12 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
       this.onTransportOpen(token);
       if (this.presenceListeners > 0) this.socket.send({ type: 'presence_subscribe' });
     });
-    this.socket.on('disconnect', (info) => this.base.emit('disconnect', info));
+    this.socket.on('disconnect', (info) => {
+      // What the connection carried will not be answered: owed requests wait for the next one.
+      if (info.reconnectInMs === undefined) this.replies.rejectAll(new ClientClosedError(`connection closed (${info.code}) and no reconnect follows`));
+      else this.replies.connectionLost();
+      this.base.emit('disconnect', info);
+    });
     this.socket.on('message', (data) => this.receive(data));
     // Synchronously, so `state` reads 'connecting' from the start (events fire later anyway).
     if (options.autoConnect !== false) this.socket.start();
@@ -177,7 +182,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
 
   /** The connection's first frame (it carries the channel's `epoch` and latest `offset`). */
   protected receiveHello(frame: JsonObject): void {
-    this.cursor.onHello(frame);
+    if (this.cursor.onHello(frame).kind === 'fresh') this.resendOwed();
   }
 
   /**
@@ -219,7 +224,13 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
       this.base.emit('gap', answer.gap);
       this.onFramesLost(answer.gap);
     }
+    this.resendOwed();
     return answer.problem;
+  }
+
+  /** The connection is usable (authenticated, its resume answered): send what an earlier one left unanswered. */
+  private resendOwed(): void {
+    this.replies.resendOwed((message) => this.socket.send(message), this.requestTimeoutMs);
   }
 
   protected reportServerError(frame: JsonObject): string | undefined {
@@ -294,6 +305,16 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     const reply = this.replies.wait(replyType, this.requestTimeoutMs, String(message['type']));
     this.socket.send(message);
     return reply;
+  }
+
+  /**
+   * Like `request`, for a read-only request the client's state depends on (`PendingReplies.owe`):
+   * one cut by a closing connection is sent again once the next connection is usable, and one
+   * already owed is shared instead of sent twice.
+   */
+  protected requestOwed(message: JsonObject, replyType: string): Promise<JsonObject> {
+    if (!this.socket.isOpen && !this.replies.owes(replyType)) return Promise.reject(new Error(`${String(message['type'])}: not connected (state: ${this.state})`));
+    return this.replies.owe(replyType, message, (frame) => this.socket.send(frame), this.requestTimeoutMs, String(message['type']));
   }
 
   private receive(data: unknown): void {

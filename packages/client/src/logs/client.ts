@@ -29,7 +29,7 @@ export type LogsEvents = BaseEvents & {
   authenticated: { appId: string; userId: string };
   /** A batch of live entries of this app (including the ones replayed by a resume). */
   logs: LogEntry[];
-  /** The answer to `requestHistory()`, also requested by the client itself after a reconnect that could not resume. */
+  /** The answer to `requestHistory()`, also requested by the client itself when frames were lost (a resume that could not recover, a live jump). */
   history: LogEntry[];
   /** Someone cleared this app's history. */
   cleared: { appId: string };
@@ -69,9 +69,12 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
     this.socket.send({ type: 'filter', filters: filter ?? {} });
   }
 
-  /** The app's newest entries (oldest first), filtered. */
+  /**
+   * The app's newest entries (oldest first), filtered. A reconnect before the answer does not fail
+   * it: the request is sent again on the next connection; a call while one is on its way shares it.
+   */
   async requestHistory(): Promise<LogEntry[]> {
-    const frame = await this.request({ type: 'request_history' }, 'history');
+    const frame = await this.requestOwed({ type: 'request_history' }, 'history');
     return frame['payload'] as LogEntry[]; // settled with validated entries only
   }
 
@@ -102,8 +105,12 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
     });
   }
 
-  /** The entries the server kept are the state a lost stretch leaves out: fetch them (the `history` event). */
+  /**
+   * The entries the server kept are the state a lost stretch leaves out: fetch them (the `history`
+   * event). Owed until answered: several gaps make one request, a reconnect sends it again.
+   */
   protected override onFramesLost(): void {
+    if (this.replies.owes('history')) return; // the one on its way answers this gap too (and fails once)
     this.requestHistory().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
   }
 
@@ -112,8 +119,9 @@ export class LogsClient extends RawEndpointClient<LogsEvents> {
     switch (frame.type) {
       case 'auth_success': {
         if (!isObject(payload) || !isString(payload['appId']) || !isString(payload['userId'])) return 'payload must have appId and userId';
-        if (this.cursor.expectsHello) this.receiveHello(frame);
+        // The filter first: a history request owed from an earlier connection may follow at the hello.
         if (this.filter !== undefined) this.socket.send({ type: 'filter', filters: this.filter });
+        if (this.cursor.expectsHello) this.receiveHello(frame);
         this.socket.ready();
         this.emit('authenticated', { appId: payload['appId'], userId: payload['userId'] });
         this.announceOpen();
