@@ -7,6 +7,7 @@ export * from './frames.js';
 export * from './async.js';
 export * from './ingest.js';
 export * from './analytics.js';
+export * from './analytics-fast-accept.js';
 export * from './error-monitor.js';
 export * from './jobs.js';
 export * from './socketio-adapter.js';

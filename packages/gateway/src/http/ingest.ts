@@ -5,6 +5,7 @@ import {
   ingestRoute,
   newEventId,
   parseJson,
+  plainDocumentText,
   validate,
   type IngestKind,
   type Validated,
@@ -13,7 +14,6 @@ import { producerId } from '../auth/ingest-keys.js';
 import type { GatewayContext } from '../context.js';
 import { tally } from '../metrics.js';
 import { BodyTooLargeError, readBody } from './body.js';
-import { plainDocumentText } from './fast-accept.js';
 import { httpDedupeKey, parseIdempotencyKey, replayedAnswer } from './idempotency.js';
 import { Reply } from './respond.js';
 

@@ -1,7 +1,11 @@
-import { isoTimestamp, JSON_MAX_DEPTH, RESERVED_EVENT_TYPES, type AnalyticsIngest } from '@switchboard/protocol';
+import { RESERVED_EVENT_TYPES, type AnalyticsIngest } from './analytics.js';
+import { isoTimestamp } from './common.js';
+import { JSON_MAX_DEPTH } from './json-document.js';
 
 /**
- * Hand-checked fast paths for the common, well-formed ingest body. They only ever accept:
+ * Hand-checked fast paths for the common, well-formed analytics body, used by the gateway (on
+ * `POST /events`) and the worker (on each stream entry, which a direct producer may have
+ * crafted). They only ever accept:
  * whatever they are unsure of goes to the schema (and `checkJsonDocument`), which decides and
  * words every error, so the rules and messages stay the schema's. What they accept, they return
  * exactly as the schema would (test/unit: compared on a corpus of bodies).

@@ -1,6 +1,8 @@
-import { analyticsIngestSchema, checkJsonDocument, JSON_MAX_DEPTH, validate } from '@switchboard/protocol';
 import { describe, expect, it } from 'vitest';
-import { acceptAnalytics, plainDocumentText } from '../src/http/fast-accept.js';
+import { analyticsIngestSchema } from '../src/analytics.js';
+import { validate } from '../src/errors.js';
+import { checkJsonDocument, JSON_MAX_DEPTH } from '../src/json-document.js';
+import { acceptAnalytics, plainDocumentText } from '../src/analytics-fast-accept.js';
 
 const now = Date.now();
 /** Accepted by the schema, deferred by the fast path: it counts openers inside strings too. */
