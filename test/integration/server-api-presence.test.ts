@@ -20,6 +20,9 @@ const SECRET = 'presence-test-secret-0123456789abcdef';
 const TTL_S = 3;
 const GRACE_S = 2;
 const MAX_PER_USER = 3;
+const REPORT_INTERVAL_MS = 1_000;
+/** DISCONNECT_CEILING_MS of the gateway. */
+const DISCONNECT_CEILING_MS = 5_000;
 let cluster: TwoGatewayCluster;
 /** A third gateway, killed with SIGKILL by one test. */
 let doomed: NodeProcess | undefined;
@@ -110,8 +113,27 @@ const nodeEnv = (redisEnv: Record<string, string>): Record<string, string> => ({
   PRESENCE_TTL_S: String(TTL_S),
   PRESENCE_GRACE_S: String(GRACE_S),
   MAX_CONNECTIONS_PER_USER: String(MAX_PER_USER),
+  // Gateways announce themselves (for disconnects) every interval and count as live for 3 of them.
+  LOG_METRICS_INTERVAL_MS: String(REPORT_INTERVAL_MS),
   LOG_LEVEL: 'warn',
 });
+
+interface DisconnectBody {
+  disconnected: number;
+  gateways: { expected: number; answered: number; missing: string[] };
+}
+
+/** POST /users/{userId}/disconnect: the answer, and how long it took. */
+async function disconnectUser(gateway: NodeProcess, userId: string): Promise<{ body: DisconnectBody; ms: number }> {
+  const started = Date.now();
+  const res = await fetch(`${gateway.url}/api/v1/users/${encodeURIComponent(userId)}/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect(res.status).toBe(200);
+  return { body: (await res.json()) as DisconnectBody, ms: Date.now() - started };
+}
+
+/** Until the live gateways are `count` (a gateway killed by an earlier test goes stale within 3 report intervals). */
+const liveGateways = (gateway: NodeProcess, count: number) =>
+  waitFor(async () => (await disconnectUser(gateway, 'nobody')).body.gateways.expected === count, { what: `${count} live gateways`, timeoutMs: 60_000 });
 
 beforeAll(async () => {
   cluster = await startTwoGatewayCluster(nodeEnv);
@@ -270,10 +292,10 @@ describe('presence across gateways', () => {
     ioClients.push(io);
     const ioDisconnected = new Promise<string>((resolve) => io.socket.once('disconnect', (reason) => resolve(reason)));
     const other = await connect(gatewayA, '/ws/analytics', { token: token('grace') });
+    await liveGateways(gatewayA, 2);
 
-    const res = await fetch(`${gatewayA.url}/api/v1/users/frank/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ disconnected: 3 });
+    // Every live gateway's answer counted, however long it takes under load (up to the ceiling).
+    expect((await disconnectUser(gatewayA, 'frank')).body).toEqual({ disconnected: 3, gateways: { expected: 2, answered: 2, missing: [] } });
     expect(await ioDisconnected).toBe('io server disconnect');
     await waitFor(() => closes.length === 2, { what: 'both raw connections closed' });
     expect(closes).toEqual([
@@ -282,8 +304,30 @@ describe('presence across gateways', () => {
     ]);
     expect(other.readyState).toBe(WebSocket.OPEN);
 
-    const again = await fetch(`${gatewayB.url}/api/v1/users/frank/disconnect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    expect(await again.json()).toEqual({ disconnected: 0 });
+    expect((await disconnectUser(gatewayB, 'frank')).body).toEqual({ disconnected: 0, gateways: { expected: 2, answered: 2, missing: [] } });
+  });
+
+  it('POST /users/{userId}/disconnect waits for a live gateway that does not answer only up to its ceiling, names it, and stops waiting for it once it is gone', async () => {
+    const { gatewayA } = cluster;
+    doomed = await NodeProcess.start('gateway', nodeEnv(cluster.redis.env));
+    await liveGateways(gatewayA, 3);
+    await connect(gatewayA, '/ws/analytics', { token: token('ivan') });
+    await connect(doomed, '/ws/analytics', { token: token('ivan') });
+
+    // Frozen: its announcement still fresh, it answers nothing.
+    doomed.child.kill('SIGSTOP');
+    const frozen = await disconnectUser(gatewayA, 'ivan');
+    expect(frozen.body, 'premise: the frozen gateway still counted as live').toMatchObject({ gateways: { expected: 3 } });
+    expect(frozen.body).toEqual({ disconnected: 1, gateways: { expected: 3, answered: 2, missing: [expect.stringMatching(new RegExp(`^${doomed.nodeId}:`))] } });
+    expect(frozen.ms).toBeGreaterThanOrEqual(DISCONNECT_CEILING_MS - 100);
+
+    // Once its announcement is stale it is not waited for: the answer comes as soon as the others answered.
+    await liveGateways(gatewayA, 2);
+    const gone = await disconnectUser(gatewayA, 'ivan');
+    expect(gone.body).toEqual({ disconnected: 0, gateways: { expected: 2, answered: 2, missing: [] } });
+    expect(gone.ms).toBeLessThan(DISCONNECT_CEILING_MS);
+    await doomed.stop('SIGKILL');
+    doomed = undefined;
   });
 
   it('MAX_CONNECTIONS_PER_USER holds across gateways and endpoints, with a clear refusal', async () => {

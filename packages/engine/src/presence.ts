@@ -23,15 +23,24 @@ export interface Occupancy {
   users: number;
 }
 
+/**
+ * How a refresh treats a membership that another owner may hold (a client that moved between
+ * gateways with the same clientId is held by the one that saw it last):
+ * - `join` (the default): registers it, or takes it over: the newest connection wins.
+ * - `keep`: extends it while the refreshing owner holds it, registers it when absent (or expired),
+ *   never takes it from another owner: a gateway's periodic refresh of its open connections, which
+ *   must not take back a client that already reconnected elsewhere before this gateway saw it close.
+ * - `ifOwned`: only extends it while the refreshing owner holds it (never registers it): a client
+ *   that closed and may be back, here or on another gateway.
+ */
+export type PresenceRefreshMode = 'join' | 'keep' | 'ifOwned';
+
 /** A membership to register or refresh. */
 export interface PresenceEntry {
   channel: string;
   member: PresenceMember;
-  /**
-   * Only extend it while the refreshing owner still holds it (never register or take it over):
-   * for a client that closed and may be back, here or on another gateway that took it over.
-   */
-  ifOwned?: boolean;
+  /** See PresenceRefreshMode; `join` when absent. */
+  mode?: PresenceRefreshMode;
   /** Kept out of `channels()` (an index of the gateways' own, such as one user's connections). */
   unlisted?: boolean;
 }
@@ -49,8 +58,8 @@ export interface ChannelOccupancy extends Occupancy {
 
 export interface Presence {
   /**
-   * Registers memberships, or refreshes them, for `owner` (the gateway holding the connections):
-   * each expires `ttlS` seconds from now unless refreshed again. One batched round trip (one per
+   * Registers memberships, or refreshes them, for `owner` (the gateway holding the connections),
+   * each as its `mode` says: each expires `ttlS` seconds from now unless refreshed again. One batched round trip (one per
    * Redis Cluster slot), whatever the count.
    */
   refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void>;

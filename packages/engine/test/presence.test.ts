@@ -153,12 +153,12 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
     await waitFor(async () => (await engine.presence.channels()).length === 0, { what: 'the channel vacated', timeoutMs: 10_000 });
   });
 
-  it('extends a member with ifOwned only while its owner holds it, and never registers one', async () => {
+  it('extends a member in ifOwned mode only while its owner holds it, and never registers one', async () => {
     const channel = logsChannel('owned');
-    await engine.presence.refresh([{ ...entry(channel, 'ghost', 'u'), ifOwned: true }], 30, 'gw-1');
+    await engine.presence.refresh([{ ...entry(channel, 'ghost', 'u'), mode: 'ifOwned' }], 30, 'gw-1');
     expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 0, users: 0 }]);
     await engine.presence.refresh([entry(channel, 'held', 'u')], 1, 'gw-1');
-    const keep = setInterval(() => void engine.presence.refresh([{ ...entry(channel, 'held', 'u'), ifOwned: true }], 1, 'gw-1'), 300);
+    const keep = setInterval(() => void engine.presence.refresh([{ ...entry(channel, 'held', 'u'), mode: 'ifOwned' }], 1, 'gw-1'), 300);
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 1, users: 1 }]);
@@ -183,12 +183,47 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
     await engine.presence.refresh([moving], 30, 'gw-1');
     await second.presence.refresh([{ ...moving, member: { ...moving.member, info: { at: 'gw-2' } } }], 30, 'gw-2');
     // The old gateway, in its grace period, extends it only while it holds it: it does not take it back.
-    await engine.presence.refresh([{ ...moving, ifOwned: true }], 30, 'gw-1');
+    await engine.presence.refresh([{ ...moving, mode: 'ifOwned' }], 30, 'gw-1');
     await engine.presence.leave([{ channel: CHANNELS.availability, clientId: 'moving' }], 'gw-1');
     expect(await engine.presence.occupancy([CHANNELS.availability])).toEqual([{ connections: 1, users: 1 }]);
     expect((await engine.presence.members(CHANNELS.availability, 10)).members).toEqual([{ clientId: 'moving', userId: 'carol', info: { at: 'gw-2' } }]);
     await second.presence.leave([{ channel: CHANNELS.availability, clientId: 'moving' }], 'gw-2');
     expect(await engine.presence.occupancy([CHANNELS.availability])).toEqual([{ connections: 0, users: 0 }]);
+  });
+
+  it("keep mode extends a member its owner holds and registers an absent one, but never takes one another gateway holds", async () => {
+    const second = await secondGateway();
+    const channel = CHANNELS.availability;
+    const moved = entry(channel, 'moved', 'carol', { at: 'gw-1' });
+    // gw-1 registers it; the client reconnects to gw-2 (a join: the newest connection takes it over)
+    // before gw-1 saw its connection close.
+    await engine.presence.refresh([moved], 30, 'gw-1');
+    await second.presence.refresh([{ ...moved, member: { ...moved.member, info: { at: 'gw-2' } } }], 30, 'gw-2');
+    // gw-1's periodic refresh of what it still takes for open does not take it back...
+    await engine.presence.refresh([{ ...moved, mode: 'keep' }], 30, 'gw-1');
+    expect((await engine.presence.members(channel, 10)).members).toEqual([{ clientId: 'moved', userId: 'carol', info: { at: 'gw-2' } }]);
+    // ...so gw-1's leave, once it saw the close, leaves the client where it is.
+    await engine.presence.leave([{ channel, clientId: 'moved' }], 'gw-1');
+    expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 1, users: 1 }]);
+    // gw-2's own refresh in keep mode extends (and updates) what it holds.
+    await second.presence.refresh([{ ...moved, member: { ...moved.member, userId: 'dave', info: { at: 'gw-2', n: 2 } }, mode: 'keep' }], 30, 'gw-2');
+    expect((await engine.presence.members(channel, 10)).members).toEqual([{ clientId: 'moved', userId: 'dave', info: { at: 'gw-2', n: 2 } }]);
+    expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 1, users: 1 }]);
+    // Absent (left, or expired): keep registers it.
+    await second.presence.leave([{ channel, clientId: 'moved' }], 'gw-2');
+    await engine.presence.refresh([{ ...moved, mode: 'keep' }], 30, 'gw-1');
+    expect((await second.presence.members(channel, 10)).members).toEqual([{ clientId: 'moved', userId: 'carol', info: { at: 'gw-1' } }]);
+    // (its own channel: a channel's keys live twice the TTL of its last refresh)
+    const expiring = entry(logsChannel('keep-expired'), 'expiring', 'erin', { at: 'gw-2' });
+    await second.presence.refresh([expiring, entry(expiring.channel, 'other', 'frank')], 1, 'gw-2');
+    const keepOther = setInterval(() => void second.presence.refresh([entry(expiring.channel, 'other', 'frank')], 1, 'gw-2'), 300);
+    try {
+      await waitFor(async () => (await engine.presence.occupancy([expiring.channel]))[0]?.connections === 1, { what: 'the member of gw-2 expired', timeoutMs: 10_000 });
+      await engine.presence.refresh([{ ...expiring, member: { ...expiring.member, info: { at: 'gw-1' } }, mode: 'keep' }], 30, 'gw-1');
+      expect((await engine.presence.members(expiring.channel, 10)).members.map((m) => [m.clientId, m.info['at']])).toEqual([['expiring', 'gw-1'], ['other', undefined]]);
+    } finally {
+      clearInterval(keepOther);
+    }
   });
 
   it('refreshes thousands of members in one call', async () => {

@@ -70,7 +70,7 @@ describe('PresenceTracker', () => {
     tracker.join('ch', member('c1', 'alice'));
     await vi.advanceTimersByTimeAsync(60_000);
     expect(leave).not.toHaveBeenCalled();
-    // Only the periodic refreshes: the rejoin wrote nothing of its own.
+    // The periodic refreshes, and the rejoin writing the membership again (taking it over): one entry each.
     expect(refresh.mock.calls.every(([entries]) => entries.length === 1)).toBe(true);
     expect(await occupancy()).toEqual({ connections: 1, users: 1 });
   });
@@ -123,6 +123,77 @@ describe('PresenceTracker', () => {
         expect(await occupancy()).toEqual({ connections: 1, users: 1 });
       }
       expect((await engine.presence.members('ch', 10)).members).toEqual([member('mover', 'erin')]);
+    } finally {
+      gatewayA.stop();
+      gatewayB.stop();
+    }
+  });
+
+  /** Two gateways on the one engine, A refreshing 500 ms after B, reporting what they write as joins. */
+  async function twoGateways() {
+    tracker.stop();
+    const logger = pino({ level: 'silent' });
+    const reported: string[] = [];
+    const make = (owner: string) =>
+      new PresenceTracker(engine, {
+        ttlS: 30,
+        graceS: 15,
+        owner,
+        logger,
+        batchMs: 50,
+        onWritten: (joins, leaves) => reported.push(...joins.map((e) => `${owner} join ${e.member.clientId}`), ...leaves.map((e) => `${owner} leave ${e.member.clientId}`)),
+      });
+    const gatewayB = make('gw-b');
+    gatewayB.start(); // refreshes at 10 s, 20 s, ...
+    await vi.advanceTimersByTimeAsync(500);
+    const gatewayA = make('gw-a');
+    gatewayA.start(); // refreshes at 10.5 s, 20.5 s, ...
+    return { gatewayA, gatewayB, reported };
+  }
+
+  const at = (where: string): PresenceMember => ({ clientId: 'mover', userId: 'erin', info: { at: where } });
+
+  /** Checks every 250 ms for `ms` that the mover is there once, held by `where`. */
+  async function alwaysThere(ms: number, where: string): Promise<void> {
+    for (let t = 0; t < ms; t += 250) {
+      await vi.advanceTimersByTimeAsync(250);
+      expect({ t, occupancy: await occupancy() }).toEqual({ t, occupancy: { connections: 1, users: 1 } });
+      expect({ t, members: (await engine.presence.members('ch', 10)).members }).toEqual({ t, members: [at(where)] });
+    }
+  }
+
+  it("a client that reconnected elsewhere before the old gateway saw its close stays: the old gateway's periodic refresh does not take it back", async () => {
+    const { gatewayA, gatewayB, reported } = await twoGateways();
+    try {
+      gatewayA.join('ch', at('a'));
+      await vi.advanceTimersByTimeAsync(500);
+      // Its connection on A died unnoticed; it reconnects to B (the newest connection: B holds it).
+      gatewayB.join('ch', at('b'));
+      // Through B's refresh (10 s) and A's (10.5 s), A still counting the connection open...
+      await alwaysThere(11_000, 'b');
+      // ...then A sees the close: its grace period ends at 27 s, its leave must not remove it.
+      gatewayA.leave('ch', 'mover');
+      await alwaysThere(30_000, 'b');
+      expect(reported).toEqual(['gw-a join mover', 'gw-b join mover', 'gw-a leave mover']);
+    } finally {
+      gatewayA.stop();
+      gatewayB.stop();
+    }
+  });
+
+  it('a client back on the first gateway within its grace period, after a stay on another, is held by the first again', async () => {
+    const { gatewayA, gatewayB, reported } = await twoGateways();
+    try {
+      gatewayA.join('ch', at('a'));
+      await vi.advanceTimersByTimeAsync(500);
+      gatewayA.leave('ch', 'mover');
+      gatewayB.join('ch', at('b'));
+      await vi.advanceTimersByTimeAsync(1_000);
+      // Back on A within A's grace period (no join reported), then B sees its close and leaves after its grace.
+      gatewayA.join('ch', at('a-again'));
+      gatewayB.leave('ch', 'mover');
+      await alwaysThere(40_000, 'a-again');
+      expect(reported).toEqual(['gw-a join mover', 'gw-b join mover', 'gw-b leave mover']);
     } finally {
       gatewayA.stop();
       gatewayB.stop();

@@ -31,12 +31,13 @@ export class MemoryPresence implements Presence {
 
   refresh(entries: PresenceEntry[], ttlS: number, owner: string): Promise<void> {
     const now = Date.now();
-    for (const { channel, member, ifOwned, unlisted } of entries) {
-      if (ifOwned === true) {
-        const held = this.sweep(channel, now)?.members.get(member.clientId);
+    for (const { channel, member, mode = 'join', unlisted } of entries) {
+      const held = this.sweep(channel, now)?.members.get(member.clientId);
+      if (mode === 'ifOwned') {
         if (held?.owner === owner) held.expiresAt = now + ttlS * 1000;
         continue;
       }
+      if (mode === 'keep' && held !== undefined && held.owner !== owner) continue;
       const state = this.sweep(channel, now) ?? { members: new Map<string, Stored>(), users: new Map<string, number>(), unlisted: unlisted === true };
       this.channelMap.set(channel, state);
       const userKey = presenceUserKey(member);

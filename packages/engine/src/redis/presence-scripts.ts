@@ -42,8 +42,9 @@ end
 
 /**
  * Registers or refreshes members of C channels for an owner. ARGV: ttlMs, owner, C, then per
- * channel: M, and M quadruples (clientId, userKey, member JSON, ifOwned '1' or '0'): with
- * ifOwned, a member is only extended while the owner still holds it. Returns the server time (ms).
+ * channel: M, and M quadruples (clientId, userKey, member JSON, mode): the mode is 'join'
+ * (register or take over), 'keep' (as join, but never from another owner) or 'ifOwned' (only
+ * extend while the owner holds it); see PresenceRefreshMode. Returns the server time (ms).
  */
 export const PRESENCE_REFRESH_SCRIPT = `${COMMON}
 local now = now_ms()
@@ -56,20 +57,21 @@ for c = 0, tonumber(ARGV[3]) - 1 do
   local m = tonumber(ARGV[a])
   a = a + 1
   for _ = 1, m do
-    local id, user, member, if_owned = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+    local id, user, member, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
     a = a + 4
     local value = user .. '\\t' .. owner .. '\\t' .. member
     local stored = redis.call('HGET', k[3], id)
-    if if_owned == '1' then
-      if stored and owner_of(stored) == owner then redis.call('ZADD', k[1], now + ttl, id) end
-    elseif not stored then
-      redis.call('HINCRBY', k[4], user, 1)
-      redis.call('ZADD', k[2], 0, id)
-    elseif user_of(stored) ~= user then
-      decrement(k[4], user_of(stored))
-      redis.call('HINCRBY', k[4], user, 1)
-    end
-    if if_owned ~= '1' then
+    local owned = stored and owner_of(stored) == owner
+    if mode == 'ifOwned' then
+      if owned then redis.call('ZADD', k[1], now + ttl, id) end
+    elseif mode == 'join' or not stored or owned then
+      if not stored then
+        redis.call('HINCRBY', k[4], user, 1)
+        redis.call('ZADD', k[2], 0, id)
+      elseif user_of(stored) ~= user then
+        decrement(k[4], user_of(stored))
+        redis.call('HINCRBY', k[4], user, 1)
+      end
       if stored ~= value then redis.call('HSET', k[3], id, value) end
       redis.call('ZADD', k[1], now + ttl, id)
     end

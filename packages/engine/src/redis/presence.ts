@@ -119,8 +119,8 @@ export class RedisPresence implements Presence {
         for (const [channel, members] of channels) {
           keys.push(...presenceKeys(this.topology, channel));
           args.push(members.length);
-          for (const { member, ifOwned } of members) {
-            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }), ifOwned === true ? '1' : '0');
+          for (const { member, mode = 'join' } of members) {
+            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }), mode);
           }
         }
         return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);

@@ -118,7 +118,19 @@ export const COMPONENTS: Schema = {
         occupancy: { $ref: '#/components/schemas/Occupancy' },
       },
     },
-    Disconnected: { type: 'object', required: ['disconnected'], properties: { disconnected: int } },
+    Disconnected: {
+      type: 'object',
+      required: ['disconnected', 'gateways'],
+      properties: {
+        disconnected: int,
+        gateways: {
+          type: 'object',
+          description: 'Which gateways answered: the live ones when the request went out (`expected`), those that answered, and the live ones that did not in time.',
+          required: ['expected', 'answered', 'missing'],
+          properties: { expected: int, answered: int, missing: { type: 'array', items: { type: 'string' } } },
+        },
+      },
+    },
     Deleted: { type: 'object', required: ['deleted', 'id'], properties: { deleted: { const: true }, id: str } },
   },
 };

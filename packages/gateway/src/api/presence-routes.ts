@@ -1,6 +1,6 @@
 import type { Engine } from '@switchboard/engine';
 import { apiNameOf } from '../presence/channels.js';
-import { CLOSE_DISCONNECTED, DISCONNECT_ANSWER_MS, DISCONNECTED_REASON, type UserDisconnects } from '../presence/disconnect.js';
+import { CLOSE_DISCONNECTED, DISCONNECT_CEILING_MS, DISCONNECTED_REASON, type UserDisconnects } from '../presence/disconnect.js';
 import { channelOf } from './history.js';
 import { channelParam, errors, json, limitParam } from './openapi-parts.js';
 import { ApiError, intParam, type ApiRoute } from './server-api.js';
@@ -15,14 +15,15 @@ export function presenceRoutes(engine: Engine, users: UserDisconnects): ApiRoute
         summary: "Close every connection of a user, on every gateway",
         description:
           `Raw WebSocket connections are closed with ${CLOSE_DISCONNECTED} "${DISCONNECTED_REASON}"; Socket.IO ones are disconnected by the server. ` +
-          `The count is what the gateways answered within ${DISCONNECT_ANSWER_MS} ms.`,
+          'Answers once every live gateway answered how many it closed, or after ' +
+          `${DISCONNECT_CEILING_MS} ms with the answers received and the live gateways that did not answer (\`gateways.missing\`).`,
         parameters: [{ name: 'userId', in: 'path', required: true, description: "The user (a JWT's sub).", schema: { type: 'string' } }],
         responses: { 200: json('How many connections were closed', { $ref: '#/components/schemas/Disconnected' }), ...errors(400) },
       },
       handle: async ({ params }) => {
         const userId = params['userId'] ?? '';
         if (userId === '' || userId.length > 256) throw new ApiError(400, 'userId: expected 1 to 256 characters');
-        return { status: 200, body: { disconnected: await users.disconnect(userId) } };
+        return { status: 200, body: await users.disconnect(userId) };
       },
     },
     {

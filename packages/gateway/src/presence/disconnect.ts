@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'socket.io';
 import type { ChannelMessage } from '@switchboard/engine';
 import { KEY_PREFIX, parseJson, userRoom } from '@switchboard/protocol';
+import { reportLifetimeMs } from '@switchboard/state';
 import type { GatewayContext } from '../context.js';
 
 /** The engine channel gateways ask each other to disconnect a user on. */
@@ -16,8 +17,31 @@ export const USER_CONTROL_CHANNEL = `${KEY_PREFIX}ch:control:users`;
 export const CLOSE_DISCONNECTED = 1008;
 export const DISCONNECTED_REASON = 'disconnected by an administrator';
 
-/** How long a disconnect waits for the gateways' answers. */
-export const DISCONNECT_ANSWER_MS = 1_000;
+/**
+ * The longest a disconnect waits for the gateways' answers: it returns as soon as every live
+ * gateway answered, or after this with those that did (naming the others).
+ */
+export const DISCONNECT_CEILING_MS = 5_000;
+
+/**
+ * The live gateways (zset gateway → last announced, ms): each announces itself every report
+ * interval (LOG_METRICS_INTERVAL_MS, as its node reports) and counts as live while its latest
+ * announcement is as fresh as a node report must be.
+ */
+export const CONTROL_GATEWAYS_KEY = `${KEY_PREFIX}control:gateways`;
+
+/** A disconnect's outcome: connections closed, and which live gateways answered in time. */
+export interface DisconnectResult {
+  disconnected: number;
+  gateways: {
+    /** Live gateways when the request went out (their announcement fresh). */
+    expected: number;
+    /** Gateways that answered (a gateway that started since is counted too). */
+    answered: number;
+    /** Live gateways that did not answer within DISCONNECT_CEILING_MS. */
+    missing: string[];
+  };
+}
 
 type ControlMessage =
   | { type: 'disconnect'; requestId: string; userId: string }
@@ -28,36 +52,82 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 /**
  * Disconnects a user's connections on every gateway: the gateway asked publishes the request on
  * the control channel, each gateway (itself included) closes the user's connections and answers
- * how many; the total of the answers received within DISCONNECT_ANSWER_MS is the result.
+ * how many. The result is the total once every live gateway answered (see CONTROL_GATEWAYS_KEY),
+ * or at DISCONNECT_CEILING_MS with the answers received and the gateways that did not answer.
  */
 export class UserDisconnects {
-  private readonly waiting = new Map<string, (count: number) => void>();
+  /** Answers awaited, by request: called with the answering gateway and its count. */
+  private readonly waiting = new Map<string, (node: string, count: number) => void>();
+  /** This gateway among the live ones (unique per process, whatever NODE_ID). */
+  readonly gatewayId: string;
+  private announcer: NodeJS.Timeout | undefined;
+  private readonly intervalMs: number;
 
   constructor(
     private readonly ctx: GatewayContext,
     private readonly io: Server,
-  ) {}
+  ) {
+    this.gatewayId = `${ctx.config.nodeId}:${randomBytes(4).toString('hex')}`;
+    this.intervalMs = ctx.config.logMetricsIntervalMs;
+  }
 
   async start(): Promise<void> {
     await this.ctx.engine.subscribe(USER_CONTROL_CHANNEL, this.onMessage);
+    await this.announce();
+    this.announcer = setInterval(() => {
+      this.announce().catch((err: unknown) => this.ctx.logger.warn({ err }, 'gateway not announced for disconnects; retrying at the next interval'));
+    }, this.intervalMs);
+    this.announcer.unref();
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.announcer);
     await this.ctx.engine.unsubscribe(USER_CONTROL_CHANNEL, this.onMessage);
   }
 
-  /** Closes every connection of `userId` on every gateway; how many were closed. */
-  async disconnect(userId: string): Promise<number> {
+  /** Closes every connection of `userId` on every gateway: how many, and which gateways answered. */
+  async disconnect(userId: string): Promise<DisconnectResult> {
     const requestId = randomUUID();
+    const expected = await this.liveGateways();
+    const answered = new Set<string>();
     let total = 0;
-    this.waiting.set(requestId, (count) => (total += count));
+    let allAnswered: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (allAnswered = resolve));
+    this.waiting.set(requestId, (node, count) => {
+      if (answered.has(node)) return;
+      answered.add(node);
+      total += count;
+      if (expected.every((gateway) => answered.has(gateway))) allAnswered();
+    });
+    let ceiling: NodeJS.Timeout | undefined;
     try {
       await this.publish({ type: 'disconnect', requestId, userId });
-      await new Promise((resolve) => setTimeout(resolve, DISCONNECT_ANSWER_MS));
-      return total;
+      await Promise.race([done, new Promise((resolve) => (ceiling = setTimeout(resolve, DISCONNECT_CEILING_MS)))]);
+      const missing = expected.filter((gateway) => !answered.has(gateway)).sort();
+      if (missing.length > 0) this.ctx.logger.warn({ userId, missing }, 'disconnect: gateways did not answer in time');
+      return { disconnected: total, gateways: { expected: expected.length, answered: answered.size, missing } };
     } finally {
+      clearTimeout(ceiling);
       this.waiting.delete(requestId);
     }
+  }
+
+  /** Gateways whose announcement is fresh (this one always: it answers its own requests). */
+  private async liveGateways(): Promise<string[]> {
+    const [live = []] = await this.ctx.engine.readStrings([{ op: 'zrangebyscore', key: CONTROL_GATEWAYS_KEY, min: Date.now() - reportLifetimeMs(this.intervalMs) }]);
+    return [...new Set([...live, this.gatewayId])];
+  }
+
+  private async announce(): Promise<void> {
+    const now = Date.now();
+    await this.ctx.engine.commit({
+      guard: { kind: 'none' },
+      ops: [
+        { op: 'zadd', key: CONTROL_GATEWAYS_KEY, score: now, member: this.gatewayId },
+        // Forgets gateways gone long ago.
+        { op: 'zremrangebyscore', key: CONTROL_GATEWAYS_KEY, max: now - 2 * reportLifetimeMs(this.intervalMs) },
+      ],
+    });
   }
 
   /** This gateway's connections of `userId` (its JWT `sub`), closed. */
@@ -81,11 +151,11 @@ export class UserDisconnects {
     if (value['type'] === 'disconnect' && typeof value['userId'] === 'string') {
       const count = this.closeLocal(value['userId']);
       if (count > 0) this.ctx.logger.info({ userId: value['userId'], count }, 'user disconnected by an administrator');
-      this.publish({ type: 'disconnected', requestId: value['requestId'], count, node: this.ctx.config.nodeId }).catch((err: unknown) => {
+      this.publish({ type: 'disconnected', requestId: value['requestId'], count, node: this.gatewayId }).catch((err: unknown) => {
         this.ctx.logger.warn({ err }, 'disconnect answer not published');
       });
-    } else if (value['type'] === 'disconnected' && typeof value['count'] === 'number') {
-      this.waiting.get(value['requestId'])?.(value['count']);
+    } else if (value['type'] === 'disconnected' && typeof value['count'] === 'number' && typeof value['node'] === 'string') {
+      this.waiting.get(value['requestId'])?.(value['node'], value['count']);
     }
   };
 

@@ -34,6 +34,8 @@ const keyOf = (channel: string, clientId: string): string => `${channel}\u0000${
 export class PresenceTracker {
   private readonly held = new Map<string, Held>();
   private readonly joins = new Set<string>();
+  /** Memberships held here again (a connection back, the newest): written as joins, reported as none. */
+  private readonly retakes = new Set<string>();
   private readonly leaves: PresenceEntry[] = [];
   private batch: NodeJS.Timeout | undefined;
   private refresher: NodeJS.Timeout | undefined;
@@ -73,10 +75,14 @@ export class PresenceTracker {
     const held = this.held.get(key);
     if (held !== undefined) {
       // Back within the grace period (or a second connection with the same id): no leave, no join.
+      // Written again all the same, taking it over: meanwhile it may have been on another gateway,
+      // which the periodic refresh (`keep`) never takes it from.
       clearTimeout(held.leaving);
       held.leaving = undefined;
       held.connections += 1;
       held.entry = { channel, member, unlisted };
+      if (!this.joins.has(key)) this.retakes.add(key);
+      this.schedule();
       return;
     }
     this.held.set(key, { entry: { channel, member, unlisted }, connections: 1, leaving: undefined });
@@ -93,6 +99,7 @@ export class PresenceTracker {
     const gone = () => {
       this.held.delete(key);
       this.joins.delete(key);
+      this.retakes.delete(key);
       this.leaves.push(held.entry);
       this.schedule();
     };
@@ -104,11 +111,16 @@ export class PresenceTracker {
   async flush(): Promise<void> {
     clearTimeout(this.batch);
     this.batch = undefined;
-    const joins = [...this.joins].flatMap((key) => {
-      const held = this.held.get(key);
-      return held === undefined ? [] : [held.entry];
-    });
-    this.joins.clear();
+    const entriesOf = (keys: Set<string>) => {
+      const entries = [...keys].flatMap((key) => {
+        const held = this.held.get(key);
+        return held === undefined ? [] : [held.entry];
+      });
+      keys.clear();
+      return entries;
+    };
+    const joins = entriesOf(this.joins);
+    const writes = [...joins, ...entriesOf(this.retakes)];
     const leaves = this.leaves.splice(0);
     const { ttlS, owner, logger } = this.options;
     // Leaves go out first: a client that left and joined again within one batch ends up present
@@ -121,19 +133,20 @@ export class PresenceTracker {
               leaves.map((entry) => ({ channel: entry.channel, clientId: entry.member.clientId })),
               owner,
             ).catch((err: unknown) => logger.warn({ err, count: leaves.length }, 'presence leaves not written; they expire within the TTL')),
-      joins.length === 0
+      writes.length === 0
         ? undefined
-        : this.engine.presence.refresh(joins, ttlS, owner).catch((err: unknown) => logger.warn({ err, count: joins.length }, 'presence joins not written; the next refresh retries')),
+        : this.engine.presence.refresh(writes, ttlS, owner).catch((err: unknown) => logger.warn({ err, count: writes.length }, 'presence joins not written; the next refresh retries')),
     ]);
     if (joins.length > 0 || leaves.length > 0) this.options.onWritten?.(joins, leaves);
   }
 
   /**
-   * Refreshes every membership held here in one batch; leaving ones only while this gateway still
-   * holds them (a client that moved on belongs to the gateway it moved to).
+   * Refreshes every membership held here in one batch, never taking one from another gateway: a
+   * client that moved on belongs to the gateway it moved to, even while this one has not yet seen
+   * its connection close (`keep`; leaving ones are only extended: `ifOwned`).
    */
   async refreshAll(): Promise<void> {
-    const entries = [...this.held.values()].map((held) => (held.leaving === undefined ? held.entry : { ...held.entry, ifOwned: true }));
+    const entries = [...this.held.values()].map((held): PresenceEntry => ({ ...held.entry, mode: held.leaving === undefined ? 'keep' : 'ifOwned' }));
     if (entries.length === 0) return;
     try {
       await this.engine.presence.refresh(entries, this.options.ttlS, this.options.owner);
