@@ -1,11 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '@switchboard/config';
-import type { Engine, PresenceMember } from '@switchboard/engine';
-import type { PresenceDiff } from '@switchboard/protocol';
+import type { Engine, HistoryRequest, PresenceMember } from '@switchboard/engine';
+import type { FeedDeps } from '../feed/channel-feed.js';
 import type { SocketData } from '../ws/connections.js';
 import { PRESENCE_CHANNELS, isClientId } from './channels.js';
 import { PresenceClientFeed } from './client-feed.js';
+import type { DiffSubscriber } from './diff-stream.js';
 import { PresenceTracker } from './tracker.js';
 
 /** Raw endpoints whose every connection is on one channel. */
@@ -37,15 +38,17 @@ export class GatewayPresence {
   private readonly logger: Logger;
   private readonly owner: string;
 
+  /** `feeds`: what the diff channels' feeds need (the node's metrics and subscription monitor). */
   constructor(
     private readonly engine: Engine,
     config: Config,
     logger: Logger,
+    feeds: Pick<FeedDeps, 'metrics' | 'subscription'>,
   ) {
     // Unique per process: a restarted gateway never removes members its predecessor handed over.
     this.owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
     this.logger = logger.child({ component: 'presence' });
-    this.clients = new PresenceClientFeed(engine, this.logger);
+    this.clients = new PresenceClientFeed(engine, { ...feeds, engine, logger: this.logger, historySize: config.historySize });
     this.tracker = new PresenceTracker(engine, {
       ...config.presence,
       owner: this.owner,
@@ -65,14 +68,18 @@ export class GatewayPresence {
   }
 
   /**
-   * A connection (a raw socket's data, a Socket.IO socket) subscribes to a channel's diffs; a
-   * second subscription to the same channel is the first one.
+   * A connection (a raw socket's data, a Socket.IO socket) subscribes to a channel's diffs,
+   * resuming from a position when it gives one; a second subscription to the same channel
+   * without one is the first one, with one it replaces it (the client resynchronises).
    */
-  async subscribeDiffs(connection: object, name: string, listener: (diff: PresenceDiff) => void): Promise<void> {
+  async subscribeDiffs(connection: object, name: string, subscriber: DiffSubscriber, resume?: HistoryRequest): Promise<void> {
     let held = this.subscriptions.get(connection);
     if (held === undefined) this.subscriptions.set(connection, (held = new Map<string, () => void>()));
-    if (held.has(name)) return;
-    const stop = await this.clients.subscribe(name, listener);
+    if (held.has(name)) {
+      if (resume === undefined) return;
+      this.unsubscribeDiffs(connection, name);
+    }
+    const stop = await this.clients.subscribe(name, subscriber, resume);
     // Closed meanwhile (its subscriptions were dropped), or subscribed twice at once.
     if (this.subscriptions.get(connection) !== held || held.has(name)) return stop();
     held.set(name, stop);

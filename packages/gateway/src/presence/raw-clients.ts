@@ -3,6 +3,7 @@ import { errorFrame, isPresenceMessage, presenceClientMessageSchema, validate } 
 import type { GatewayContext } from '../context.js';
 import type { SocketData } from '../ws/connections.js';
 import { rejectMessage, sendFrame } from '../ws/inbound.js';
+import { parseResume } from '../ws/resume.js';
 
 /**
  * A raw client's presence message (`presence`, `presence_subscribe`, `presence_unsubscribe`) on the
@@ -24,8 +25,12 @@ async function handle(ctx: GatewayContext, ws: WebSocket<SocketData>, json: unkn
         if (snapshot !== undefined) sendFrame(ws, JSON.stringify(snapshot), ctx);
         return;
       }
-      case 'presence_subscribe':
-        return await ctx.presence.subscribeDiffs(data, name, (diff) => sendFrame(ws, JSON.stringify(diff), ctx));
+      case 'presence_subscribe': {
+        const resume = parseResume(parsed.value.epoch, parsed.value.since);
+        if (!resume.ok) return rejectMessage(ws, ctx, resume.error);
+        const send = (frame: object) => sendFrame(ws, JSON.stringify(frame), ctx);
+        return await ctx.presence.subscribeDiffs(data, name, { resumed: send, diff: send }, resume.resume);
+      }
       case 'presence_unsubscribe':
         return ctx.presence.unsubscribeDiffs(data, name);
     }

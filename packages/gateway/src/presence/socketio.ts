@@ -5,6 +5,8 @@ import { apiChannel } from '../api/channel-names.js';
 import { ackOf } from '../socketio/acks.js';
 import type { SocketIoData } from '../socketio/auth.js';
 import { PRESENCE_CHANNELS } from './channels.js';
+import { parseResume } from '../ws/resume.js';
+import type { DiffSubscriber } from './diff-stream.js';
 import type { GatewayPresence } from './gateway-presence.js';
 
 const JOB_ROOM_PREFIX = jobRoom('');
@@ -69,6 +71,17 @@ const socketIoPresenceName = (value: unknown): string | undefined =>
 
 const BAD_CHANNEL = { ok: false, error: 'channel: expected "errors" or "jobs:<jobId>"' } as const;
 
+/** The optional position of `presence:subscribe` (`{epoch, since}`, before the ack): the resume request. */
+function resumeOf(value: unknown): ReturnType<typeof parseResume> {
+  if (typeof value === 'function' || value === undefined) return { ok: true, resume: undefined };
+  if (typeof value !== 'object' || value === null) return { ok: false, error: 'position: expected {"epoch","since"}' };
+  const { epoch, since } = value as Record<string, unknown>;
+  if ((epoch !== undefined && typeof epoch !== 'string') || (since !== undefined && typeof since !== 'number')) {
+    return { ok: false, error: 'position: expected {"epoch": string, "since": number}' };
+  }
+  return parseResume(epoch, since);
+}
+
 /**
  * Presence events of one socket (opt-in): `presence:get` answers the channel's snapshot in its ack,
  * `presence:subscribe` / `presence:unsubscribe` start and stop `presence:diff` events.
@@ -85,11 +98,22 @@ export function registerPresenceEvents(presence: GatewayPresence, socket: Socket
     );
   });
   socket.on(PRESENCE_EVENTS.subscribe, (channel: unknown, ...rest: unknown[]) => {
-    const ack = ackOf(rest);
+    const ack = ackOf(rest) as ((value: unknown) => void) | undefined;
     const name = socketIoPresenceName(channel);
     if (name === undefined) return ack?.(BAD_CHANNEL);
-    presence.subscribeDiffs(socket, name, (diff) => socket.emit(PRESENCE_EVENTS.diff, diff)).then(
-      () => ack?.({ ok: true }),
+    const resume = resumeOf(rest[0]);
+    if (!resume.ok) return ack?.({ ok: false, error: resume.error });
+    // A resuming subscription's answer is its ack, sent before the diffs that follow it.
+    let answered = false;
+    const subscriber: DiffSubscriber = {
+      resumed: (answer) => {
+        answered = true;
+        ack?.({ ok: true, ...answer });
+      },
+      diff: (diff) => socket.emit(PRESENCE_EVENTS.diff, diff),
+    };
+    presence.subscribeDiffs(socket, name, subscriber, resume.resume).then(
+      () => answered || ack?.({ ok: true }),
       () => ack?.({ ok: false, error: 'presence is temporarily unavailable' }),
     );
   });
