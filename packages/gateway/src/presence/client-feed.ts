@@ -77,9 +77,9 @@ export class PresenceClientFeed {
 
   /**
    * Starts handing `subscriber` the channel's diffs, after the missed ones when it resumes (see
-   * PresenceDiffStream.attach); returns the function that stops it.
+   * PresenceDiffStream.attach); returns the stream, for `unsubscribe`.
    */
-  async subscribe(name: string, subscriber: DiffSubscriber, resume?: HistoryRequest): Promise<() => void> {
+  async subscribe(name: string, subscriber: DiffSubscriber, resume?: HistoryRequest): Promise<PresenceDiffStream> {
     let stream = this.streams.get(name);
     if (stream === undefined) {
       const read = async (): Promise<PresenceSnapshot> => {
@@ -90,17 +90,18 @@ export class PresenceClientFeed {
       stream = new PresenceDiffStream(name, presenceDiffChannel(name), this.feedDeps, read, this.windowMs);
       this.streams.set(name, stream);
     }
-    const attached = stream;
     try {
-      await attached.attach(subscriber, resume);
+      await stream.attach(subscriber, resume);
     } catch (err) {
-      this.release(attached);
+      this.release(stream);
       throw err;
     }
-    return () => {
-      attached.detach(subscriber);
-      this.release(attached);
-    };
+    return stream;
+  }
+
+  unsubscribe(stream: PresenceDiffStream, subscriber: DiffSubscriber): void {
+    stream.detach(subscriber);
+    this.release(stream);
   }
 
   /** Stops a stream nothing holds any more. */

@@ -3,11 +3,19 @@ import { parseJson, withTimeout, type OccupancyFrame, type PresenceDiff, type Pr
 import { ChannelFeed, type FeedDeps } from '../feed/channel-feed.js';
 import { DiffThrottle, type NetChange } from './diff-window.js';
 
-/** One connection subscribed to a channel's diffs: where its frames go, in the order given. */
-export interface DiffSubscriber {
+/**
+ * One connection subscribed to one channel's diffs: where its frames go, in the order given.
+ * It also records its subscription (its channel, its stream once attached), so a connection
+ * holds nothing else per subscription.
+ */
+export abstract class DiffSubscriber {
+  stream: PresenceDiffStream | undefined;
+
+  constructor(readonly name: string) {}
+
   /** The answer to a resuming subscription, before any diff. */
-  resumed(answer: PresenceResumed): void;
-  diff(diff: PresenceDiff): void;
+  abstract resumed(answer: PresenceResumed): void;
+  abstract diff(diff: PresenceDiff): void;
 }
 
 /** How long a resume waits for this gateway to reach an offset the client saw on another one. */
