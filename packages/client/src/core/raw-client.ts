@@ -100,6 +100,8 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   private replayLeft = 0;
   /** The endpoint channel's presence, while someone follows it (subscribed again, resuming, after each reconnect). */
   private readonly presenceFollower: PresenceFollower;
+  /** Announced open (on `/ws/logs`, authenticated): presence messages may be sent. */
+  private usable = false;
 
   protected constructor(options: RawClientOptions, { channel, url, ...socketOptions }: RawEndpointSettings) {
     super();
@@ -111,7 +113,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
         subscribe: (position) => this.socket.send(position === undefined ? { type: 'presence_subscribe' } : { type: 'presence_subscribe', epoch: position.epoch, since: position.offset }),
         unsubscribe: () => this.socket.send({ type: 'presence_unsubscribe' }),
       },
-      () => this.socket.isOpen,
+      () => this.usable && this.socket.isOpen,
     );
     this.socket = new ReconnectingSocket({
       ...socketOptions,
@@ -130,10 +132,13 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
       this.cursor.opened();
       this.replayLeft = 0;
       this.replaying = false;
+      this.usable = false;
       this.onTransportOpen(token);
-      this.presenceFollower.opened();
     });
-    this.socket.on('disconnect', (info) => this.base.emit('disconnect', info));
+    this.socket.on('disconnect', (info) => {
+      this.usable = false;
+      this.base.emit('disconnect', info);
+    });
     this.socket.on('message', (data) => this.receive(data));
     // Synchronously, so `state` reads 'connecting' from the start (events fire later anyway).
     if (options.autoConnect !== false) this.socket.start();
@@ -173,8 +178,10 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   /** One parsed frame; returns an error message when the frame does not fit the protocol. */
   protected abstract handleFrame(frame: JsonObject & { type: string }): string | undefined;
 
-  /** The connection is usable: announce it. */
+  /** The connection is usable: presence follows again, and it is announced. */
   protected announceOpen(): void {
+    this.usable = true;
+    this.presenceFollower.opened();
     this.base.emit('open', undefined);
   }
 
