@@ -43,6 +43,8 @@ interface GatewayFigures {
   socketIoJsKb: number;
   /** Gateway CPU µs per delivered frame. */
   fanoutUsPerDelivery: number;
+  /** Gateway CPU (% of a core) over 5 s with every client connected and nothing published: the background (presence refreshes, probes). */
+  idleCpuPct: number;
   deliveries: number;
 }
 
@@ -140,7 +142,7 @@ async function measureGateway(options: OverheadOptions, presence: boolean): Prom
 }
 
 /** Frames committed on the analytics channel at a fixed rate: the gateway's CPU per delivery. */
-async function measureFanout(options: OverheadOptions, proc: Proc, clients: number, counter: { frames: number }): Promise<{ fanoutUsPerDelivery: number; deliveries: number }> {
+async function measureFanout(options: OverheadOptions, proc: Proc, clients: number, counter: { frames: number }): Promise<{ fanoutUsPerDelivery: number; deliveries: number; idleCpuPct: number }> {
   const engine = createEngine({ redisUrl: options.redisEnv['REDIS_URL'] }, pino({ level: 'warn' }));
   await engine.connect();
   try {
@@ -155,7 +157,10 @@ async function measureFanout(options: OverheadOptions, proc: Proc, clients: numb
       }
     };
     await publish(Math.min(50, options.fanoutRate)); // warm-up
-    await sleep(1000);
+    // The background with nothing published (and the presence diffs of the joins long sent).
+    const idleFrom = cpuSeconds(proc.child.pid);
+    await sleep(5000);
+    const idleCpuPct = Math.round((cpuSeconds(proc.child.pid) - idleFrom) * 20 * 10) / 10;
     const frames = options.fanoutRate * options.fanoutS;
     const received = counter.frames;
     const cpu = cpuSeconds(proc.child.pid);
@@ -165,7 +170,7 @@ async function measureFanout(options: OverheadOptions, proc: Proc, clients: numb
     for (let waited = 0; counter.frames < expected && waited < 10_000; waited += 100) await sleep(100);
     const used = cpuSeconds(proc.child.pid) - cpu;
     const deliveries = counter.frames - received;
-    return { fanoutUsPerDelivery: Math.round((used / Math.max(1, deliveries)) * 1e6 * 1000) / 1000, deliveries };
+    return { fanoutUsPerDelivery: Math.round((used / Math.max(1, deliveries)) * 1e6 * 1000) / 1000, deliveries, idleCpuPct };
   } finally {
     await engine.close();
   }
@@ -183,6 +188,7 @@ const medianFigures = (runs: GatewayFigures[]): GatewayFigures => ({
   rawAskingJsKb: median(runs.map((r) => r.rawAskingJsKb)),
   socketIoJsKb: median(runs.map((r) => r.socketIoJsKb)),
   fanoutUsPerDelivery: median(runs.map((r) => r.fanoutUsPerDelivery)),
+  idleCpuPct: median(runs.map((r) => r.idleCpuPct)),
   deliveries: median(runs.map((r) => r.deliveries)),
 });
 const ratio = (on: number, off: number): number => Math.round((on / off) * 1000) / 1000;

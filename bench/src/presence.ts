@@ -156,6 +156,7 @@ try {
     `| JS heap + external per idle raw connection (KB), not asking | ${off.rawJsKb} | ${on.rawJsKb} | ${pct(on.rawJsKb / off.rawJsKb)} | | |`,
     `| JS heap + external per idle raw connection (KB), asking | ${off.rawAskingJsKb} | ${on.rawAskingJsKb} | ${pct(on.rawAskingJsKb / off.rawAskingJsKb)} | | |`,
     `| JS heap + external per idle Socket.IO connection (KB) | ${off.socketIoJsKb} | ${on.socketIoJsKb} | ${pct(on.socketIoJsKb / off.socketIoJsKb)} | | |`,
+    `| gateway CPU at rest, every client connected (% of a core) | ${off.idleCpuPct} | ${on.idleCpuPct} | | | |`,
     `| fan-out, gateway CPU µs per delivery | ${off.fanoutUsPerDelivery} | ${on.fanoutUsPerDelivery} | ${pct(ratios.fanoutCpu)} | ≤ +5 % | ${within(ratios.fanoutCpu, 1.05)} |`,
     '',
   ].join('\n');
