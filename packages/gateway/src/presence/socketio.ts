@@ -165,5 +165,5 @@ function presenceHandlers(presence: GatewayPresence): Record<string, Listener> {
  * `presence:subscribe` / `presence:unsubscribe` start and stop `presence:diff` events.
  */
 export function registerPresenceEvents(presence: GatewayPresence, socket: Socket): void {
-  for (const [event, listener] of Object.entries(presenceHandlers(presence))) socket.on(event, listener as (...args: unknown[]) => void);
+  for (const [event, listener] of Object.entries(presenceHandlers(presence))) socket.on(event, listener);
 }
