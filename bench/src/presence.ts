@@ -6,7 +6,9 @@
  * `occupancy` of that channel (`--samples` calls, p50/p99), then registers `--list-members` on a
  * second channel and times paging through its whole member list `--page` at a time, repeated
  * until `--samples` pages were read (p50/p99 per page). Targets: occupancy p99 < 5 ms, a page of
- * 1,000 p99 < 50 ms. Results: bench/results/presence-latest.{json,md}.
+ * 1,000 p99 < 50 ms. Then presence's overhead on a gateway, off against on (presence-overhead.ts):
+ * RSS per idle connection (target +10 % at most) and fan-out CPU per delivery (+5 % at most).
+ * Results: bench/results/presence-latest.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createEngine, type Engine, type PresenceEntry } from '@switchboard/engine';
 import { startBenchRedis } from './cluster-shards.js';
+import { measurePresenceOverhead } from './presence-overhead.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -21,15 +24,22 @@ const { values: options } = parseArgs({
     'list-members': { type: 'string', default: '10000' },
     page: { type: 'string', default: '1000' },
     samples: { type: 'string', default: '1000' },
+    'overhead-clients': { type: 'string', default: '2000' },
+    'fanout-rate': { type: 'string', default: '100' },
+    'fanout-s': { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
+    profile: { type: 'string' },
     out: { type: 'string', default: fileURLToPath(new URL('../results', import.meta.url)) },
     help: { type: 'boolean', default: false },
   },
 });
 if (options.help) {
-  process.stdout.write('usage: npm run presence -w @switchboard/bench -- [--members 100000] [--list-members 10000] [--page 1000] [--samples 1000] [--out DIR]\n');
+  process.stdout.write(
+    'usage: npm run presence -w @switchboard/bench -- [--members 100000] [--list-members 10000] [--page 1000] [--samples 1000] [--overhead-clients 2000] [--fanout-rate 100] [--fanout-s 10] [--rounds 2] [--profile DIR] [--out DIR]\n',
+  );
   process.exit(0);
 }
-const positive = (name: 'members' | 'list-members' | 'page' | 'samples'): number => {
+const positive = (name: 'members' | 'list-members' | 'page' | 'samples' | 'overhead-clients' | 'fanout-rate' | 'fanout-s' | 'rounds'): number => {
   const value = Number(options[name]);
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a positive integer, got ${String(options[name])}`);
   return value;
@@ -38,6 +48,13 @@ const MEMBERS = positive('members');
 const LIST_MEMBERS = positive('list-members');
 const PAGE = positive('page');
 const SAMPLES = positive('samples');
+const OVERHEAD = {
+  clients: positive('overhead-clients'),
+  fanoutRate: positive('fanout-rate'),
+  fanoutS: positive('fanout-s'),
+  rounds: positive('rounds'),
+  ...(options.profile === undefined ? {} : { profileDir: options.profile }),
+};
 const TTL_S = 600;
 const REGISTER_BATCH = 5_000;
 
@@ -102,13 +119,20 @@ try {
   }
   if (listedTotal !== LIST_MEMBERS) throw new Error(`paging listed ${listedTotal} members, expected ${LIST_MEMBERS}`);
 
+  process.stdout.write(`presence overhead: ${OVERHEAD.rounds} rounds of a gateway with presence off, then on\n`);
+  const overhead = await measurePresenceOverhead({ redisEnv: redis.env, ...OVERHEAD }, (line) => process.stdout.write(line));
+
   const result = {
     at: new Date().toISOString(),
     redis: 'one redis-server (private, 127.0.0.1)',
     occupancy: { members: MEMBERS, users: occupancy.users, ...summary(occupancyMs), targetP99Ms: 5 },
     pages: { members: LIST_MEMBERS, pageSize: PAGE, ...summary(pageMs), targetP99Ms: 50 },
     registerSeconds,
+    overhead,
   };
+  const { off, on, ratios } = overhead;
+  const within = (value: number, max: number) => (value <= max ? 'met' : 'MISSED');
+  const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${Math.round((ratio - 1) * 1000) / 10} %`;
   const verdict = (p99: number, target: number) => (p99 < target ? 'met' : 'MISSED');
   const md = [
     '# Presence at scale',
@@ -119,6 +143,21 @@ try {
     '|---|---|---|---|---|---|---|',
     `| occupancy of a ${MEMBERS}-member channel | ${result.occupancy.samples} | ${result.occupancy.p50Ms} | ${result.occupancy.p99Ms} | ${result.occupancy.maxMs} | < 5 ms | ${verdict(result.occupancy.p99Ms, 5)} |`,
     `| one page of ${PAGE} of a ${LIST_MEMBERS}-member list | ${result.pages.samples} | ${result.pages.p50Ms} | ${result.pages.p99Ms} | ${result.pages.maxMs} | < 50 ms | ${verdict(result.pages.p99Ms, 50)} |`,
+    '',
+    '## What presence costs a gateway',
+    '',
+    `One gateway with \`PRESENCE_ENABLED=false\`, then one with presence on, ${overhead.rounds} rounds alternating (medians), ${overhead.clients} clients per measured step. RSS per idle connection is the growth of the gateway's RSS (after full collections) over one step; fan-out is the gateway's CPU time per frame delivered while frames are committed on \`sb:ch:analytics\` at ${OVERHEAD.fanoutRate}/s for ${OVERHEAD.fanoutS} s to every raw client (${off.deliveries} / ${on.deliveries} deliveries).`,
+    '',
+    '| measure | presence off | presence on | on / off | target | verdict |',
+    '|---|---|---|---|---|---|',
+    `| RSS per idle raw connection (KB), not asking | ${off.rawKb} | ${on.rawKb} | ${pct(ratios.rawRss)} | ≤ +10 % | ${within(ratios.rawRss, 1.1)} |`,
+    `| RSS per idle raw connection (KB), \`presence_subscribe\` sent | ${off.rawAskingKb} | ${on.rawAskingKb} | ${pct(ratios.rawAskingRss)} | ≤ +10 % | ${within(ratios.rawAskingRss, 1.1)} |`,
+    `| RSS per idle Socket.IO connection (KB) | ${off.socketIoKb} | ${on.socketIoKb} | ${pct(ratios.socketIoRss)} | ≤ +10 % | ${within(ratios.socketIoRss, 1.1)} |`,
+    `| JS heap + external per idle raw connection (KB), not asking | ${off.rawJsKb} | ${on.rawJsKb} | ${pct(on.rawJsKb / off.rawJsKb)} | | |`,
+    `| JS heap + external per idle raw connection (KB), asking | ${off.rawAskingJsKb} | ${on.rawAskingJsKb} | ${pct(on.rawAskingJsKb / off.rawAskingJsKb)} | | |`,
+    `| JS heap + external per idle Socket.IO connection (KB) | ${off.socketIoJsKb} | ${on.socketIoJsKb} | ${pct(on.socketIoJsKb / off.socketIoJsKb)} | | |`,
+    `| gateway CPU at rest, every client connected (% of a core) | ${off.idleCpuPct} | ${on.idleCpuPct} | | | |`,
+    `| fan-out, gateway CPU µs per delivery | ${off.fanoutUsPerDelivery} | ${on.fanoutUsPerDelivery} | ${pct(ratios.fanoutCpu)} | ≤ +5 % | ${within(ratios.fanoutCpu, 1.05)} |`,
     '',
   ].join('\n');
   mkdirSync(options.out, { recursive: true });

@@ -14,7 +14,7 @@ export { AuthError, ClientClosedError, FrameError, RequestRejectedError, Request
 export type { ConnectionState, TokenProvider } from './core/reconnecting-socket.js';
 export type { WebSocketConstructor, WebSocketLike } from './core/websocket.js';
 export { lazyStore, type ExternalStore } from './stores/store.js';
-export { applyPresenceDiff, type Occupancy, type PresenceDiff, type PresenceMember, type PresenceSnapshot, type PresenceSource } from './core/presence.js';
+export { applyPresenceDiff, type Occupancy, type PresenceDiff, type PresenceMember, type PresencePosition, type PresenceResumed, type PresenceSnapshot, type PresenceSource, type PresenceUpdate } from './core/presence.js';
 export {
   analyticsStatsStore,
   connectionStateStore,

@@ -99,6 +99,8 @@ export interface Config {
 }
 
 export interface PresenceConfig {
+  /** PRESENCE_ENABLED: false tracks no connection and answers clients' presence messages with an error. */
+  enabled: boolean;
   /** PRESENCE_TTL_S: a member not refreshed this long (its gateway died) expires. */
   ttlS: number;
   /** PRESENCE_GRACE_S: a leave waits this long for the client to come back. */
@@ -203,6 +205,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
   if (production && raw.ADMIN_TOKEN !== undefined && raw.ADMIN_TOKEN.length < MIN_PRODUCTION_SECRET_LENGTH) {
     refuse('ADMIN_TOKEN', `refused in production: a short admin token (use at least ${MIN_PRODUCTION_SECRET_LENGTH} random characters)`);
   }
+  if (!raw.PRESENCE_ENABLED && raw.MAX_CONNECTIONS_PER_USER > 0) {
+    refuse('MAX_CONNECTIONS_PER_USER', 'needs presence (PRESENCE_ENABLED=false counts no connection)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -254,7 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, { role }: LoadO
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: raw.DRAIN_DELAY_MS,
     serverApi: { adminToken: raw.ADMIN_TOKEN, anonymous: raw.ADMIN_API_ANONYMOUS },
-    presence: { ttlS: raw.PRESENCE_TTL_S, graceS: raw.PRESENCE_GRACE_S },
+    presence: { enabled: raw.PRESENCE_ENABLED, ttlS: raw.PRESENCE_TTL_S, graceS: raw.PRESENCE_GRACE_S },
     maxConnectionsPerUser: raw.MAX_CONNECTIONS_PER_USER,
   };
 }

@@ -170,6 +170,8 @@ export const envSchema = z.object({
   ADMIN_TOKEN: optionalString,
   /** Serves the server API to anyone, without a credential (development only; refused in production). */
   ADMIN_API_ANONYMOUS: optionalBool.transform((v) => v ?? false),
+  /** Presence on this gateway: its connections are tracked, and clients may ask for it (true by default). */
+  PRESENCE_ENABLED: optionalBool.transform((v) => v ?? true),
   /** A member its gateway stopped refreshing (the gateway died) is gone after this long. */
   PRESENCE_TTL_S: int(30, 3, 3600),
   /** A client that reconnects within this long produces no leave (and no join). */

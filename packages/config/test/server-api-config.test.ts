@@ -39,10 +39,16 @@ describe('server API configuration', () => {
 
 describe('presence configuration', () => {
   it('defaults to a 30 s TTL and a 15 s grace', () => {
-    expect(loadConfig({}).presence).toEqual({ ttlS: 30, graceS: 15 });
+    expect(loadConfig({}).presence).toEqual({ enabled: true, ttlS: 30, graceS: 15 });
     expect(loadConfig({}).maxConnectionsPerUser).toBe(0);
     expect(loadConfig({ MAX_CONNECTIONS_PER_USER: '5' }).maxConnectionsPerUser).toBe(5);
-    expect(loadConfig({ PRESENCE_TTL_S: '10', PRESENCE_GRACE_S: '0' }).presence).toEqual({ ttlS: 10, graceS: 0 });
+    expect(loadConfig({ PRESENCE_TTL_S: '10', PRESENCE_GRACE_S: '0' }).presence).toEqual({ enabled: true, ttlS: 10, graceS: 0 });
+  });
+
+  it('switches off with PRESENCE_ENABLED=false, which MAX_CONNECTIONS_PER_USER cannot go with', () => {
+    expect(loadConfig({ PRESENCE_ENABLED: 'false' }).presence.enabled).toBe(false);
+    expect(problems({ PRESENCE_ENABLED: 'false', MAX_CONNECTIONS_PER_USER: '3' })).toEqual(['MAX_CONNECTIONS_PER_USER: needs presence (PRESENCE_ENABLED=false counts no connection)']);
+    expect(problems({ PRESENCE_ENABLED: 'off' })).toEqual(['PRESENCE_ENABLED: expected true or false']);
   });
 
   it('refuses a TTL under 3 s', () => {

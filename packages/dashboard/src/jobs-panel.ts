@@ -19,12 +19,7 @@ interface JobCard {
 
 /** A job room's presence (`jobs:<jobId>`) as a presence source for the SDK's store. */
 const jobPresence = (client: JobMonitorClient, jobId: string): PresenceSource => ({
-  get state() {
-    return client.state;
-  },
-  presence: () => client.presence(`jobs:${jobId}`),
-  onPresence: (listener) => client.onPresence(listener, `jobs:${jobId}`),
-  on: (event, listener) => client.on(event, listener),
+  followPresence: (listener) => client.followPresence(listener, `jobs:${jobId}`),
 });
 
 function note(job: JobCard, text = ''): void {

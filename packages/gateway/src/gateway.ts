@@ -62,6 +62,7 @@ export async function createGateway({ config, engine, logger, registry, dashboar
   const metrics = createGatewayMetrics(registry);
   let draining = false;
   let listenSocket: us_listen_socket | undefined;
+  const subscription = new SubscriptionMonitor(engine, metrics, log);
   const addressLimits = new AddressLimits(config.maxConnectionsPerAddress, config.upgradeRatePerAddress, config.upgradeBurstPerAddress);
 
   const ctx: GatewayContext = {
@@ -76,9 +77,9 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     connections: new ConnectionRegistry(metrics, addressLimits),
     clientAddresses: new ClientAddresses(config.trustedProxies),
     addressLimits,
-    subscription: new SubscriptionMonitor(engine, metrics, log),
+    subscription,
     inflight: new InflightRequests(),
-    presence: new GatewayPresence(engine, config, log),
+    presence: new GatewayPresence(engine, config, log, { metrics, subscription }),
     isDraining: () => draining,
   };
 

@@ -43,3 +43,20 @@ describe('DiffThrottle', () => {
     throttle.stop();
   });
 });
+
+describe('DiffThrottle emitting netted windows', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('emits a window whose changes cancelled out (its frames were consumed), and frees the slot after a quiet one', () => {
+    const emitted: { empty: boolean }[] = [];
+    const throttle = new DiffThrottle(250, (_key, change) => emitted.push({ empty: change.empty }), true);
+    throttle.add('ch', [member('z')], []);
+    throttle.add('ch', [], [member('z')]);
+    vi.advanceTimersByTime(1);
+    expect(emitted).toEqual([{ empty: true }]);
+    vi.advanceTimersByTime(1000);
+    expect(emitted).toHaveLength(1); // an untouched window emits nothing
+    throttle.stop();
+  });
+});

@@ -4,7 +4,7 @@ import { TypedEvents } from './typed-events.js';
 import { ClientClosedError, FrameError } from './errors.js';
 import { excerpt, parseTypedFrame, type JsonObject } from './guards.js';
 import { PendingReplies } from './pending.js';
-import { readPresenceDiff, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot } from './presence.js';
+import { PresenceFollower, readPresenceDiff, readPresenceResumed, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot, type PresenceUpdate } from './presence.js';
 import { ReconnectingSocket, type ConnectionState, type ReconnectingSocketOptions, type TokenProvider } from './reconnecting-socket.js';
 import { ChannelCursor, type ChannelPosition, type Gap, type ResumeOutcome, type ResumeRequest } from './resume.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -69,7 +69,7 @@ export type BaseEvents = {
   server_error: { message: string };
   /** The answer to `ping()` (every raw endpoint answers one). */
   pong: { timestamp: string };
-  /** Who joined and left the endpoint's channel (only after `onPresence`): the net change, at most 4 per second. */
+  /** Who joined and left the endpoint's channel (only after `onPresence`): the net change, at most 4 live per second. */
   presence_diff: PresenceDiff;
 };
 
@@ -98,13 +98,23 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   protected replaying = false;
   /** Replayed frames still to come after a recovered resume. */
   private replayLeft = 0;
-  /** `onPresence` listeners: while there is one, the connection is subscribed to presence diffs (again after each reconnect). */
-  private presenceListeners = 0;
+  /** The endpoint channel's presence, while someone follows it (subscribed again, resuming, after each reconnect). */
+  private readonly presenceFollower: PresenceFollower;
+  /** Announced open (on `/ws/logs`, authenticated): presence messages may be sent. */
+  private usable = false;
 
   protected constructor(options: RawClientOptions, { channel, url, ...socketOptions }: RawEndpointSettings) {
     super();
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.cursor = new ChannelCursor(channel, options.resumeFrom, options.acrossEpochs);
+    this.presenceFollower = new PresenceFollower(
+      {
+        snapshot: () => this.presence(),
+        subscribe: (position) => this.socket.send(position === undefined ? { type: 'presence_subscribe' } : { type: 'presence_subscribe', epoch: position.epoch, since: position.offset }),
+        unsubscribe: () => this.socket.send({ type: 'presence_unsubscribe' }),
+      },
+      () => this.usable && this.socket.isOpen,
+    );
     this.socket = new ReconnectingSocket({
       ...socketOptions,
       // Called once per attempt: each one asks to resume from where the client is now.
@@ -122,10 +132,11 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
       this.cursor.opened();
       this.replayLeft = 0;
       this.replaying = false;
+      this.usable = false;
       this.onTransportOpen(token);
-      if (this.presenceListeners > 0) this.socket.send({ type: 'presence_subscribe' });
     });
     this.socket.on('disconnect', (info) => {
+      this.usable = false;
       // What the connection carried will not be answered: owed requests wait for the next one.
       if (info.reconnectInMs === undefined) this.replies.rejectAll(new ClientClosedError(`connection closed (${info.code}) and no reconnect follows`));
       else this.replies.connectionLost();
@@ -170,8 +181,10 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
   /** One parsed frame; returns an error message when the frame does not fit the protocol. */
   protected abstract handleFrame(frame: JsonObject & { type: string }): string | undefined;
 
-  /** The connection is usable: announce it. */
+  /** The connection is usable: presence follows again, and it is announced. */
   protected announceOpen(): void {
+    this.usable = true;
+    this.presenceFollower.opened();
     this.base.emit('open', undefined);
   }
 
@@ -263,20 +276,22 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
 
   /**
    * Calls `listener` with each presence diff of the endpoint's channel (subscribing the connection,
-   * now and after every reconnect); returns the function that stops it (the last one unsubscribes).
+   * now and after every reconnect, where the diffs missed meanwhile follow); returns the function
+   * that stops it (the last one unsubscribes).
    */
   onPresence(listener: (diff: PresenceDiff) => void): () => void {
-    const off = this.base.on('presence_diff', listener);
-    this.presenceListeners += 1;
-    if (this.presenceListeners === 1 && this.socket.isOpen) this.socket.send({ type: 'presence_subscribe' });
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
-      off();
-      this.presenceListeners -= 1;
-      if (this.presenceListeners === 0 && this.socket.isOpen) this.socket.send({ type: 'presence_unsubscribe' });
-    };
+    return this.followPresence((update) => {
+      if (update.kind === 'diff') listener(update.diff);
+    });
+  }
+
+  /**
+   * Follows the endpoint channel's presence: a snapshot, then each diff once and in order; after
+   * a reconnect the diffs missed meanwhile, or a fresh snapshot when the server could not recover
+   * them (docs/presence.md#for-clients). What `presenceStore` and `usePresence` are built on.
+   */
+  followPresence(listener: (update: PresenceUpdate) => void): () => void {
+    return this.presenceFollower.follow(listener);
   }
 
   private receivePresence(frame: JsonObject & { type: string }): string | undefined {
@@ -284,9 +299,15 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
       this.replies.settle('presence', frame);
       return undefined;
     }
+    if (frame.type === 'presence_resumed') {
+      const answer = readPresenceResumed(frame);
+      if (typeof answer === 'string') return answer;
+      this.presenceFollower.resumed(answer);
+      return undefined;
+    }
     const diff = readPresenceDiff(frame);
     if (typeof diff === 'string') return diff;
-    this.base.emit('presence_diff', diff);
+    if (this.presenceFollower.diff(diff)) this.base.emit('presence_diff', diff);
     return undefined;
   }
 
@@ -325,7 +346,7 @@ export abstract class RawEndpointClient<Events extends BaseEvents> extends Typed
     try {
       const { type } = parsed.value;
       problem =
-        type === 'resumed' ? this.receiveResumed(parsed.value) : type === 'presence' || type === 'presence_diff' ? this.receivePresence(parsed.value) : this.handleFrame(parsed.value);
+        type === 'resumed' ? this.receiveResumed(parsed.value) : type === 'presence' || type === 'presence_diff' || type === 'presence_resumed' ? this.receivePresence(parsed.value) : this.handleFrame(parsed.value);
     } catch (err) {
       problem = err instanceof Error ? err.message : String(err);
     }

@@ -1,7 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { DEFAULT_BACKOFF, backoffDelay, parseRetryAfter, type BackoffOptions } from '../core/backoff.js';
-import { Emitter } from '../core/emitter.js';
-import { readPresenceDiff, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresenceSnapshot } from '../core/presence.js';
+import type { Emitter } from '../core/emitter.js';
+import { PresenceFollower, readPresenceDiff, readPresenceResumed, readPresenceSnapshot, type Occupancy, type PresenceDiff, type PresencePosition, type PresenceSnapshot, type PresenceUpdate } from '../core/presence.js';
 import { TypedEvents } from '../core/typed-events.js';
 import { AuthError, ClientClosedError, FrameError, RequestRejectedError, RequestTimeoutError } from '../core/errors.js';
 import { excerpt, isObject, isString } from '../core/guards.js';
@@ -63,8 +63,8 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
   private authRetries = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
-  /** Presence channels with `onPresence` listeners: subscribed again after every (re)connect. */
-  private readonly presenceChannels = new Map<string, number>();
+  /** Presence of each channel followed: subscribed again, resuming, after every (re)connect. */
+  private readonly presenceFollowers = new Map<string, PresenceFollower>();
 
   protected constructor(private readonly options: SocketIoClientOptions) {
     super();
@@ -93,7 +93,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     this.socket.on('presence:diff', (payload: unknown) => {
       const diff = readPresenceDiff(payload);
       if (typeof diff === 'string') this.reportBadPayload('presence:diff', diff, payload);
-      else this.presenceEvents.emit(diff.channel, diff);
+      else this.presenceFollowers.get(diff.channel)?.diff(diff);
     });
     this.socket.on('disconnect', (reason) => {
       this.setState(this.socket.active ? 'reconnecting' : 'closed');
@@ -103,9 +103,6 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
     this.socket.io.on('reconnect_attempt', () => this.setState(this.everConnected ? 'reconnecting' : 'connecting'));
     if (options.autoConnect !== false) this.connect();
   }
-
-  /** Presence diffs by channel name. */
-  private readonly presenceEvents = new Emitter<Record<string, PresenceDiff>>();
 
   private get base(): Emitter<SocketIoBaseEvents> {
     return this.events<SocketIoBaseEvents>();
@@ -194,27 +191,55 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
 
   /**
    * Calls `listener` with each presence diff of `channel` (subscribing now and after every
-   * reconnect); returns the function that stops it (the channel's last one unsubscribes).
+   * reconnect, where the diffs missed meanwhile follow); returns the function that stops it (the
+   * channel's last one unsubscribes).
    */
   onPresence(listener: (diff: PresenceDiff) => void, channel = 'errors'): () => void {
-    const off = this.presenceEvents.on(channel, listener);
-    const count = (this.presenceChannels.get(channel) ?? 0) + 1;
-    this.presenceChannels.set(channel, count);
-    if (count === 1 && this.socket.connected) this.subscribePresence(channel);
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
-      off();
-      const left = (this.presenceChannels.get(channel) ?? 1) - 1;
-      if (left > 0) return void this.presenceChannels.set(channel, left);
-      this.presenceChannels.delete(channel);
-      if (this.socket.connected) this.request('presence:unsubscribe', channel).catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));
-    };
+    return this.followPresence((update) => {
+      if (update.kind === 'diff') listener(update.diff);
+    }, channel);
   }
 
-  private subscribePresence(channel: string): void {
-    this.request('presence:subscribe', channel).catch((err: unknown) => this.report(new Error(`presence:subscribe: ${err instanceof Error ? err.message : String(err)}`)));
+  /**
+   * Follows `channel`'s presence: a snapshot, then each diff once and in order; after a
+   * reconnect the diffs missed meanwhile, or a fresh snapshot when the server could not recover
+   * them (docs/presence.md#for-clients). What `presenceStore` is built on.
+   */
+  followPresence(listener: (update: PresenceUpdate) => void, channel = 'errors'): () => void {
+    let follower = this.presenceFollowers.get(channel);
+    if (follower === undefined) {
+      const created: PresenceFollower = new PresenceFollower(
+        {
+          snapshot: () => this.presence(channel),
+          subscribe: (position) => this.subscribePresence(channel, position, created),
+          unsubscribe: () => {
+            if (this.presenceFollowers.get(channel) === created) this.presenceFollowers.delete(channel);
+            this.request('presence:unsubscribe', channel).catch((err: unknown) => this.report(err instanceof Error ? err : new Error(String(err))));
+          },
+        },
+        () => this.socket.connected,
+      );
+      this.presenceFollowers.set(channel, (follower = created));
+    }
+    return follower.follow(listener);
+  }
+
+  /**
+   * `presence:subscribe`, with the position to resume from. The ack is handled as the packet
+   * arrives (not a promise): the diffs that follow it must find the follower already answered.
+   */
+  private subscribePresence(channel: string, position: PresencePosition | undefined, follower: PresenceFollower): void {
+    const args: unknown[] = position === undefined ? [channel] : [channel, { epoch: position.epoch, since: position.offset }];
+    this.socket.timeout(this.requestTimeoutMs).emit('presence:subscribe', ...args, (err: Error | null, answer: unknown) => {
+      if (err !== null) return this.report(new RequestTimeoutError(`presence:subscribe ${JSON.stringify(channel)}`, this.requestTimeoutMs));
+      if (!isObject(answer) || answer['ok'] !== true) {
+        return this.report(new RequestRejectedError('presence:subscribe', isObject(answer) && isString(answer['error']) ? answer['error'] : 'malformed acknowledgement'));
+      }
+      if (answer['type'] !== 'presence_resumed') return;
+      const resumed = readPresenceResumed(answer);
+      if (typeof resumed === 'string') return this.reportBadPayload('presence:subscribe', resumed, answer);
+      follower.resumed(resumed);
+    });
   }
 
   /** Joins a room through `event` and remembers it for reconnects (forgotten if refused). */
@@ -255,7 +280,7 @@ export abstract class SocketIoClient<Events extends SocketIoBaseEvents> extends 
       }
     }
     // Presence subscriptions belong to the connection on the server, recovered or not.
-    for (const channel of this.presenceChannels.keys()) this.subscribePresence(channel);
+    for (const follower of this.presenceFollowers.values()) follower.opened();
     this.base.emit('open', undefined);
     if (reconnected) this.base.emit('resumed', { recovered });
   }

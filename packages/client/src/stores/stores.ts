@@ -220,8 +220,9 @@ export interface PresenceStoreSnapshot {
 }
 
 /**
- * Who is connected to a client's channel, live: a `presence()` snapshot on every (re)connect,
- * kept current by the presence diffs while the store has subscribers.
+ * Who is connected to a client's channel, live: a snapshot, kept current by the presence diffs
+ * while the store has subscribers; across a reconnect, by the diffs missed meanwhile, or by a
+ * fresh snapshot when the server could not recover them.
  */
 export function presenceStore(client: PresenceSource): ExternalStore<PresenceStoreSnapshot> {
   const initial: PresenceStoreSnapshot = { members: [], occupancy: { connections: 0, users: 0 }, truncated: false, loaded: false, error: undefined };
@@ -231,17 +232,11 @@ export function presenceStore(client: PresenceSource): ExternalStore<PresenceSto
       current = snapshot;
       set({ members: snapshot.members, occupancy: snapshot.occupancy, truncated: snapshot.truncated === true, loaded: true, error: undefined });
     };
-    const load = () =>
-      void client.presence().then(publish, (error: unknown) => set((previous) => ({ ...previous, error: asError(error) })));
-    const offs = [
-      client.onPresence((diff) => {
-        if (current !== undefined) publish(applyPresenceDiff(current, diff));
-      }),
-      client.on('open', load),
-    ];
-    if (client.state === 'open') load();
-    return () => {
-      for (const off of offs) off();
-    };
+    return client.followPresence((update) => {
+      if (update.kind === 'snapshot') publish(update.snapshot);
+      else if (update.kind === 'diff') {
+        if (current !== undefined) publish(applyPresenceDiff(current, update.diff));
+      } else set((previous) => ({ ...previous, error: update.error }));
+    });
   });
 }

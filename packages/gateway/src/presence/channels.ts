@@ -31,3 +31,11 @@ export function apiNameOf(channel: string): string | undefined {
 
 /** A clientId a client chose (`?clientId=` on the upgrade, to keep its presence across reconnects): 8-64 of `A-Z a-z 0-9 _ - . :`. */
 export const isClientId = (value: string): boolean => /^[A-Za-z0-9_.:-]{8,64}$/.test(value);
+
+/** A member's `info` for each endpoint: one shared (frozen) object, not one per connection. */
+const ENDPOINT_INFO = new Map<string, Readonly<{ endpoint: string }>>();
+export function endpointInfo(endpoint: string): Readonly<{ endpoint: string }> {
+  let info = ENDPOINT_INFO.get(endpoint);
+  if (info === undefined) ENDPOINT_INFO.set(endpoint, (info = Object.freeze({ endpoint })));
+  return info;
+}

@@ -1,57 +1,48 @@
 import type { Logger } from 'pino';
-import type { ChannelMessage, Engine, PresenceEntry } from '@switchboard/engine';
-import {
-  KEY_PREFIX,
-  PRESENCE_DIFF_WINDOW_MS,
-  PRESENCE_LIST_MAX,
-  parseJson,
-  type OccupancyFrame,
-  type PresenceDiff,
-  type PresenceMemberFrame,
-  type PresenceSnapshot,
-} from '@switchboard/protocol';
+import type { Engine, HistoryRequest, PresenceEntry } from '@switchboard/engine';
+import { KEY_PREFIX, PRESENCE_DIFF_WINDOW_MS, PRESENCE_LIST_MAX, type PresenceMemberFrame, type PresenceSnapshot } from '@switchboard/protocol';
 import { apiChannel } from '../api/channel-names.js';
+import type { FeedDeps } from '../feed/channel-feed.js';
 import { apiNameOf } from './channels.js';
+import { PresenceDiffStream, type DiffSubscriber } from './diff-stream.js';
 import { DiffThrottle, type NetChange } from './diff-window.js';
 
 /** The engine channel a channel's presence diffs travel on between gateways (with offsets and history, like any channel). */
 export const presenceDiffChannel = (name: string): string => `${KEY_PREFIX}ch:presence:${name}`;
 
-/** A local subscriber: gets each diff as an object. */
-export type DiffListener = (diff: PresenceDiff) => void;
-
 /** The clientId just before `clientId` (exclusive paging cursor), for a membership check; ids are ASCII. */
 const cursorBefore = (clientId: string): string =>
   clientId.slice(0, -1) + String.fromCharCode(clientId.charCodeAt(clientId.length - 1) - 1) + '\u007f';
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-const memberList = (value: unknown): PresenceMemberFrame[] => (Array.isArray(value) ? value.filter(isRecord).map((m) => m as unknown as PresenceMemberFrame) : []);
-
 /**
  * Presence for clients that ask (docs/presence.md#for-clients). Outgoing: the joins and leaves this
  * gateway wrote, netted per channel over PRESENCE_DIFF_WINDOW_MS and published on the channel's
- * diff channel (one frame per window per gateway). Incoming: the diffs of every gateway, for the
- * channels local clients subscribed to, netted again per window and handed to the subscribers, so
- * a subscriber sees at most one presence frame per channel per window.
+ * diff channel (one frame per window per gateway, numbered and kept in history). Incoming: the
+ * diff channels of the channels local clients subscribed to, each a PresenceDiffStream (netted
+ * again per window, so a subscriber sees at most one live presence frame per channel per window,
+ * and resumable by offset).
  */
 export class PresenceClientFeed {
   private readonly outgoing: DiffThrottle;
-  private readonly incoming: DiffThrottle;
-  private readonly subscribers = new Map<string, Set<DiffListener>>();
-  private readonly handlers = new Map<string, (message: ChannelMessage) => void>();
+  /** The channels local clients subscribed to, each followed through its diff channel. */
+  private readonly streams = new Map<string, PresenceDiffStream>();
 
   constructor(
     private readonly engine: Engine,
-    private readonly logger: Logger,
-    windowMs = PRESENCE_DIFF_WINDOW_MS,
+    private readonly feedDeps: FeedDeps,
+    private readonly windowMs = PRESENCE_DIFF_WINDOW_MS,
   ) {
     this.outgoing = new DiffThrottle(windowMs, (name, change) => void this.publish(name, change));
-    this.incoming = new DiffThrottle(windowMs, (name, change) => this.deliver(name, change));
+  }
+
+  private get logger(): Logger {
+    return this.feedDeps.logger;
   }
 
   stop(): void {
     this.outgoing.stop();
-    this.incoming.stop();
+    for (const stream of this.streams.values()) void stream.stop().catch(() => undefined);
+    this.streams.clear();
   }
 
   /** The tracker wrote these joins and leaves (listed channels only reach clients). */
@@ -70,59 +61,54 @@ export class PresenceClientFeed {
     for (const [name, { joined, left }] of byName) this.outgoing.add(name, joined, left);
   }
 
-  /** A channel's members (the first PRESENCE_LIST_MAX) and occupancy; undefined for an unknown channel. */
+  /**
+   * A channel's members (the first PRESENCE_LIST_MAX) and occupancy, with the position of its
+   * diffs read first (every diff after it is news to the snapshot); undefined for an unknown channel.
+   */
   async snapshot(name: string): Promise<PresenceSnapshot | undefined> {
     const channel = apiChannel(name);
     if (channel === undefined) return undefined;
+    const position = await this.engine.position(presenceDiffChannel(name));
     const [page, [occupancy]] = await Promise.all([this.engine.presence.members(channel.presence, PRESENCE_LIST_MAX), this.engine.presence.occupancy([channel.presence])]);
     const snapshot: PresenceSnapshot = { type: 'presence', channel: name, members: page.members, occupancy: occupancy ?? { connections: 0, users: 0 } };
     if (page.next !== null) snapshot.truncated = true;
-    return snapshot;
+    return { ...snapshot, epoch: position.epoch, offset: position.offset };
   }
 
-  /** Starts handing `listener` the channel's diffs; returns the function that stops it. */
-  async subscribe(name: string, listener: DiffListener): Promise<() => void> {
-    let listeners = this.subscribers.get(name);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.subscribers.set(name, listeners);
-      const handler = (message: ChannelMessage) => this.received(name, message);
-      this.handlers.set(name, handler);
-      await this.engine.subscribe(presenceDiffChannel(name), handler);
+  /**
+   * Starts handing `subscriber` the channel's diffs, after the missed ones when it resumes (see
+   * PresenceDiffStream.attach); returns the stream, for `unsubscribe`.
+   */
+  async subscribe(name: string, subscriber: DiffSubscriber, resume?: HistoryRequest): Promise<PresenceDiffStream> {
+    let stream = this.streams.get(name);
+    if (stream === undefined) {
+      const read = async (): Promise<PresenceSnapshot> => {
+        const snapshot = await this.snapshot(name);
+        if (snapshot === undefined) throw new Error(`no presence channel ${name}`);
+        return snapshot;
+      };
+      stream = new PresenceDiffStream(name, presenceDiffChannel(name), this.feedDeps, read, this.windowMs);
+      this.streams.set(name, stream);
     }
-    listeners.add(listener);
-    return () => this.unsubscribe(name, listener);
-  }
-
-  private unsubscribe(name: string, listener: DiffListener): void {
-    const listeners = this.subscribers.get(name);
-    if (listeners === undefined || !listeners.delete(listener) || listeners.size > 0) return;
-    this.subscribers.delete(name);
-    const handler = this.handlers.get(name);
-    this.handlers.delete(name);
-    if (handler !== undefined) {
-      this.engine.unsubscribe(presenceDiffChannel(name), handler).catch((err: unknown) => this.logger.warn({ err, name }, 'presence diff channel not left'));
+    try {
+      await stream.attach(subscriber, resume);
+    } catch (err) {
+      this.release(stream);
+      throw err;
     }
+    return stream;
   }
 
-  private received(name: string, message: ChannelMessage): void {
-    const parsed = parseJson(message.frame);
-    if (!parsed.ok || !isRecord(parsed.value)) return;
-    const { joined, left, occupancy } = parsed.value;
-    this.incoming.add(name, memberList(joined), memberList(left), isRecord(occupancy) ? (occupancy as unknown as OccupancyFrame) : undefined);
+  unsubscribe(stream: PresenceDiffStream, subscriber: DiffSubscriber): void {
+    stream.detach(subscriber);
+    this.release(stream);
   }
 
-  private deliver(name: string, change: NetChange): void {
-    const listeners = this.subscribers.get(name);
-    if (listeners === undefined) return;
-    const diff: PresenceDiff = {
-      type: 'presence_diff',
-      channel: name,
-      joined: [...change.joined.values()],
-      left: [...change.left.values()],
-      occupancy: change.occupancy ?? { connections: 0, users: 0 },
-    };
-    for (const listener of listeners) listener(diff);
+  /** Stops a stream nothing holds any more. */
+  private release(stream: PresenceDiffStream): void {
+    if (!stream.unused || this.streams.get(stream.name) !== stream) return;
+    this.streams.delete(stream.name);
+    stream.stop().catch((err: unknown) => this.logger.warn({ err, name: stream.name }, 'presence diff channel not left'));
   }
 
   /** One window of this gateway's changes on a channel, to every gateway. */

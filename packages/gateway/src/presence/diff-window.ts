@@ -8,6 +8,8 @@ export class NetChange {
   readonly joined = new Map<string, PresenceMemberFrame>();
   readonly left = new Map<string, PresenceMemberFrame>();
   occupancy: OccupancyFrame | undefined;
+  /** Something was added, even if it netted to nothing. */
+  touched = false;
 
   add(joined: readonly PresenceMemberFrame[], left: readonly PresenceMemberFrame[], occupancy?: OccupancyFrame): void {
     for (const member of joined) {
@@ -17,6 +19,7 @@ export class NetChange {
       if (!this.joined.delete(member.clientId)) this.left.set(member.clientId, member);
     }
     if (occupancy !== undefined) this.occupancy = occupancy;
+    this.touched = true;
   }
 
   get empty(): boolean {
@@ -36,9 +39,14 @@ interface Slot {
 export class DiffThrottle {
   private readonly pending = new Map<string, Slot>();
 
+  /**
+   * `emitNetted`: also emit a window whose changes netted to nothing (a follower of offsets needs
+   * to know they were consumed); otherwise such a window emits nothing.
+   */
   constructor(
     private readonly windowMs: number,
     private readonly emit: (key: string, change: NetChange) => void,
+    private readonly emitNetted = false,
   ) {}
 
   add(key: string, joined: readonly PresenceMemberFrame[], left: readonly PresenceMemberFrame[], occupancy?: OccupancyFrame): void {
@@ -65,7 +73,7 @@ export class DiffThrottle {
     const { change } = slot;
     slot.change = new NetChange();
     slot.change.occupancy = change.occupancy;
-    if (change.empty) {
+    if (this.emitNetted ? !change.touched : change.empty) {
       this.pending.delete(key);
       return;
     }

@@ -1,12 +1,32 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '@switchboard/config';
-import type { Engine, PresenceMember } from '@switchboard/engine';
-import type { PresenceDiff } from '@switchboard/protocol';
+import type { Engine, HistoryRequest, PresenceMember } from '@switchboard/engine';
+import type { FeedDeps } from '../feed/channel-feed.js';
 import type { SocketData } from '../ws/connections.js';
-import { PRESENCE_CHANNELS, isClientId } from './channels.js';
+import { PRESENCE_CHANNELS, endpointInfo, isClientId } from './channels.js';
 import { PresenceClientFeed } from './client-feed.js';
+import type { DiffSubscriber } from './diff-stream.js';
 import { PresenceTracker } from './tracker.js';
+
+/**
+ * A connection's diff subscribers, kept on the connection object itself (a raw socket's data, a
+ * Socket.IO socket) under a symbol: one subscriber as itself, more as an array. A WeakMap entry
+ * and an array per connection cost more than the subscription (bench: presence overhead).
+ */
+const SUBSCRIBERS = Symbol('presence diff subscribers');
+type Holder = { [SUBSCRIBERS]?: DiffSubscriber | DiffSubscriber[] | undefined };
+
+function subscribersOf(connection: object): DiffSubscriber[] {
+  const held = (connection as Holder)[SUBSCRIBERS];
+  return held === undefined ? [] : Array.isArray(held) ? held : [held];
+}
+
+function setSubscribers(connection: object, subscribers: DiffSubscriber[]): void {
+  // Only ever set on a connection that subscribed: the others keep their shape.
+  if (subscribers.length === 0 && (connection as Holder)[SUBSCRIBERS] === undefined) return;
+  (connection as Holder)[SUBSCRIBERS] = subscribers.length === 0 ? undefined : subscribers.length === 1 ? subscribers[0] : subscribers;
+}
 
 /** Raw endpoints whose every connection is on one channel. */
 const ENDPOINT_CHANNELS: Readonly<Record<string, string>> = {
@@ -30,22 +50,24 @@ export class GatewayPresence {
   readonly tracker: PresenceTracker;
   /** Presence for clients that ask: snapshots and diffs (see client-feed.ts). */
   readonly clients: PresenceClientFeed;
-  /** Each connection's diff subscriptions, by channel name: the functions that stop them. */
-  private readonly subscriptions = new WeakMap<object, Map<string, () => void>>();
 
+  /** PRESENCE_ENABLED: when false, no connection is tracked and clients' presence messages are refused. */
+  readonly enabled: boolean;
   private readonly maxPerUser: number;
   private readonly logger: Logger;
   private readonly owner: string;
 
+  /** `feeds`: what the diff channels' feeds need (the node's metrics and subscription monitor). */
   constructor(
     private readonly engine: Engine,
     config: Config,
     logger: Logger,
+    feeds: Pick<FeedDeps, 'metrics' | 'subscription'>,
   ) {
     // Unique per process: a restarted gateway never removes members its predecessor handed over.
     this.owner = `${config.nodeId}:${randomBytes(4).toString('hex')}`;
     this.logger = logger.child({ component: 'presence' });
-    this.clients = new PresenceClientFeed(engine, this.logger);
+    this.clients = new PresenceClientFeed(engine, { ...feeds, engine, logger: this.logger, historySize: config.historySize });
     this.tracker = new PresenceTracker(engine, {
       ...config.presence,
       owner: this.owner,
@@ -53,10 +75,11 @@ export class GatewayPresence {
       onWritten: (joins, leaves) => this.clients.written(joins, leaves),
     });
     this.maxPerUser = config.maxConnectionsPerUser;
+    this.enabled = config.presence.enabled;
   }
 
   start(): void {
-    this.tracker.start();
+    if (this.enabled) this.tracker.start();
   }
 
   stop(): void {
@@ -65,28 +88,39 @@ export class GatewayPresence {
   }
 
   /**
-   * A connection (a raw socket's data, a Socket.IO socket) subscribes to a channel's diffs; a
-   * second subscription to the same channel is the first one.
+   * A connection (a raw socket's data, a Socket.IO socket) subscribes to a channel's diffs
+   * (`subscriber.name`), resuming from a position when it gives one; a second subscription to
+   * the same channel without one is the first one, with one it replaces it (the client
+   * resynchronises).
    */
-  async subscribeDiffs(connection: object, name: string, listener: (diff: PresenceDiff) => void): Promise<void> {
-    let held = this.subscriptions.get(connection);
-    if (held === undefined) this.subscriptions.set(connection, (held = new Map<string, () => void>()));
-    if (held.has(name)) return;
-    const stop = await this.clients.subscribe(name, listener);
-    // Closed meanwhile (its subscriptions were dropped), or subscribed twice at once.
-    if (this.subscriptions.get(connection) !== held || held.has(name)) return stop();
-    held.set(name, stop);
+  async subscribeDiffs(connection: object, subscriber: DiffSubscriber, resume?: HistoryRequest): Promise<void> {
+    const { name } = subscriber;
+    if (subscribersOf(connection).some((s) => s.name === name)) {
+      if (resume === undefined) return;
+      this.unsubscribeDiffs(connection, name);
+    }
+    // Held while attaching, so a second subscription at once is the first one.
+    setSubscribers(connection, [...subscribersOf(connection), subscriber]);
+    let stream;
+    try {
+      stream = await this.clients.subscribe(name, subscriber, resume);
+    } catch (err) {
+      setSubscribers(connection, subscribersOf(connection).filter((s) => s !== subscriber));
+      throw err;
+    }
+    // Closed or unsubscribed meanwhile.
+    if (!subscribersOf(connection).includes(subscriber)) return this.clients.unsubscribe(stream, subscriber);
+    subscriber.stream = stream;
   }
 
   /** Stops a connection's diffs of one channel, or of every channel (it closed). */
   unsubscribeDiffs(connection: object, name?: string): void {
-    const held = this.subscriptions.get(connection);
-    if (held === undefined) return;
-    if (name === undefined) this.subscriptions.delete(connection);
-    for (const [channel, stop] of held) {
-      if (name !== undefined && channel !== name) continue;
-      stop();
-      held.delete(channel);
+    const held = subscribersOf(connection);
+    if (held.length === 0) return;
+    setSubscribers(connection, name === undefined ? [] : held.filter((s) => s.name !== name));
+    for (const subscriber of held) {
+      if (name !== undefined && subscriber.name !== name) continue;
+      if (subscriber.stream !== undefined) this.clients.unsubscribe(subscriber.stream, subscriber);
     }
   }
 
@@ -97,7 +131,7 @@ export class GatewayPresence {
 
   /** A socket's member: its clientId, its user (the JWT `sub`, or `userId`), its endpoint. */
   member(data: SocketData, userId: string | null = subOf(data.claims)): PresenceMember {
-    return { clientId: this.clientIdOf(data), userId, info: { endpoint: data.endpoint } };
+    return { clientId: this.clientIdOf(data), userId, info: endpointInfo(data.endpoint) };
   }
 
   /**
@@ -105,6 +139,7 @@ export class GatewayPresence {
    * a JWT, it counts among its user's connections.
    */
   opened(data: SocketData): void {
+    if (!this.enabled) return;
     const channel = ENDPOINT_CHANNELS[data.endpoint];
     const member = this.member(data);
     if (channel !== undefined) this.tracker.join(channel, member);
@@ -113,6 +148,7 @@ export class GatewayPresence {
 
   closed(data: SocketData): void {
     this.unsubscribeDiffs(data);
+    if (!this.enabled) return;
     const channel = ENDPOINT_CHANNELS[data.endpoint];
     if (channel !== undefined) this.tracker.leave(channel, this.clientIdOf(data));
     const userId = subOf(data.claims);
@@ -121,11 +157,11 @@ export class GatewayPresence {
 
   /** A connection of a user, counted for MAX_CONNECTIONS_PER_USER (an unlisted presence channel per user). */
   userOpened(member: PresenceMember & { userId: string }): void {
-    this.tracker.join(PRESENCE_CHANNELS.user(member.userId), member, true);
+    if (this.enabled) this.tracker.join(PRESENCE_CHANNELS.user(member.userId), member, true);
   }
 
   userClosed(userId: string, clientId: string): void {
-    this.tracker.leave(PRESENCE_CHANNELS.user(userId), clientId);
+    if (this.enabled) this.tracker.leave(PRESENCE_CHANNELS.user(userId), clientId);
   }
 
   /**
@@ -147,10 +183,10 @@ export class GatewayPresence {
   }
 
   join(channel: string, member: PresenceMember): void {
-    this.tracker.join(channel, member);
+    if (this.enabled) this.tracker.join(channel, member);
   }
 
   leave(channel: string, clientId: string): void {
-    this.tracker.leave(channel, clientId);
+    if (this.enabled) this.tracker.leave(channel, clientId);
   }
 }
