@@ -4,6 +4,7 @@
  * Product code only ever talks to this interface.
  */
 
+import type { ChannelPosition } from '@switchboard/protocol';
 import type { DeadLetters } from './dead-letters.js';
 import type { Presence } from './presence.js';
 
@@ -116,14 +117,8 @@ export interface ChannelMessage {
   epoch: string;
 }
 
-/**
- * Where a channel stands: its epoch (a short string that changes whenever its offsets start
- * over) and its latest offset (0 when nothing was published in this epoch).
- */
-export interface ChannelPosition {
-  epoch: string;
-  offset: number;
-}
+/** Where a channel stands (its latest offset in its epoch): the protocol's one position shape. */
+export type { ChannelPosition } from '@switchboard/protocol';
 
 /** What a client last processed on a channel: `since` is the offset of its last frame. */
 export interface HistoryRequest {

@@ -1,3 +1,13 @@
+/**
+ * Where a channel stands, or where a client stopped reading it: its epoch (a short string that
+ * changes whenever the channel's offsets start over) and an offset in that epoch (0 when nothing
+ * was published in it). The one shape for a position, used by the engine, the gateways and the SDK.
+ */
+export interface ChannelPosition {
+  epoch: string;
+  offset: number;
+}
+
 /** A value `appendFields` can add to a frame: anything JSON writes as a scalar. */
 export type FrameField = string | number | boolean | null;
 

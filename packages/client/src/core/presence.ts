@@ -1,4 +1,4 @@
-import type { OccupancyFrame, PresenceDiff, PresenceMemberFrame, PresenceResumed, PresenceSnapshot } from '@switchboard/protocol';
+import type { ChannelPosition, OccupancyFrame, PresenceDiff, PresenceMemberFrame, PresenceResumed, PresenceSnapshot } from '@switchboard/protocol';
 import { isObject, isString, isStringOrNull } from './guards.js';
 
 export type { OccupancyFrame as Occupancy, PresenceDiff, PresenceMemberFrame as PresenceMember, PresenceResumed, PresenceSnapshot };
@@ -63,10 +63,7 @@ export interface PresenceSource {
 export type PresenceUpdate = { kind: 'snapshot'; snapshot: PresenceSnapshot } | { kind: 'diff'; diff: PresenceDiff } | { kind: 'error'; error: Error };
 
 /** The position in a channel's presence diffs a subscription resumes from. */
-export interface PresencePosition {
-  epoch: string;
-  offset: number;
-}
+export type PresencePosition = ChannelPosition;
 
 /** How a follower reaches the server for one channel (a raw endpoint, a Socket.IO channel). */
 export interface PresenceTransport {

@@ -1,10 +1,9 @@
 import { isNumber, isString, offsetOf, type JsonObject, type Parsed } from './guards.js';
 
+import type { ChannelPosition } from '@switchboard/protocol';
+
 /** A position in a channel: its epoch (offsets start over when it changes) and an offset in it. */
-export interface ChannelPosition {
-  epoch: string;
-  offset: number;
-}
+export type { ChannelPosition };
 
 /** What a connection asks to resume from; `acrossEpochs`: a new epoch in full, when complete. */
 export interface ResumeRequest extends ChannelPosition {
