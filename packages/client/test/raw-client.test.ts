@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AnalyticsClient } from '../src/analytics/client.js';
-import { AuthError, FrameError } from '../src/core/errors.js';
+import { AuthError, ClientClosedError, FrameError } from '../src/core/errors.js';
 import type { Gap } from '../src/core/resume.js';
 import type { ConnectionState } from '../src/core/reconnecting-socket.js';
-import { startLocalServer, stats, until } from './local-server.js';
+import { messageText, startLocalServer, stats, until } from './local-server.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -80,6 +80,34 @@ describe('reconnection', () => {
     expect(server.connections[1]?.received[0]).toEqual({ type: 'subscribe', events: ['letter_generated'] });
     await until(() => client.state === 'open', 'open again');
     expect(states).toEqual(['open', 'reconnecting', 'open']);
+  });
+
+  it('fails a ping cut by a closing connection at once, and confirms a cut subscribe on the next connection', async () => {
+    // The first connection drops whatever it is asked; the next one answers.
+    const server = await startLocalServer({
+      onConnection: ({ socket }) =>
+        socket.on('message', (data) => {
+          if (server.attempts() === 1) return void socket.terminate();
+          const type = (JSON.parse(messageText(data)) as { type: string }).type;
+          if (type === 'subscribe') socket.send(JSON.stringify({ type: 'subscribed', events: ['letter_generated'] }));
+        }),
+    });
+    cleanups.push(server.close);
+    // A deadline far beyond the test's: only the closing connection can settle the ping in time.
+    const { client } = analytics(server.url, { requestTimeoutMs: 120_000 });
+    await until(() => client.state === 'open', 'open');
+    const ping = client.ping();
+    await expect(ping).rejects.toBeInstanceOf(ClientClosedError);
+    await expect(ping).rejects.toThrow(/ping: the connection closed before the answer/);
+    await until(() => client.state === 'open' && server.attempts() === 2, 'the second connection');
+    server.connections[1]?.socket.terminate();
+    await until(() => server.attempts() === 3 && client.state === 'open', 'the third connection');
+    // Cut on the third connection (dropped), answered on the fourth, where the filter is re-sent.
+    const third = server.connections[2];
+    third?.socket.removeAllListeners('message');
+    third?.socket.on('message', () => third.socket.terminate());
+    await expect(client.subscribe(['letter_generated'])).resolves.toEqual(['letter_generated']);
+    expect(server.attempts()).toBe(4);
   });
 
   it('reconnects promptly after 1012 (service restart)', async () => {

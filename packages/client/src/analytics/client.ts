@@ -55,7 +55,7 @@ export class AnalyticsClient extends RawEndpointClient<AnalyticsEvents> {
     this.filter = types.length === 0 || types.includes('*') ? undefined : [...new Set(types)];
     // A filtered client misses other types' offsets by design: gaps are only meaningful unfiltered.
     this.cursor.rebase();
-    const confirmed = this.replies.wait('subscribed', this.requestTimeoutMs, 'subscribe');
+    const confirmed = this.replies.wait('subscribed', this.requestTimeoutMs, 'subscribe', true);
     this.sendFilter();
     return confirmed.then((frame) => readStringList(frame['events']) ?? []);
   }

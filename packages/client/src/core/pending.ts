@@ -7,6 +7,9 @@ interface Waiter<T> {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** An owed request (see `owe`): what to send again, and whether the current connection carried it. */
   owed?: { message: unknown; label: string; sent: boolean; promise: Promise<T> };
+  /** Answered on the next connection too (the request is sent again there), so a lost connection keeps it. */
+  carriedOver?: boolean;
+  label: string;
 }
 
 /** Sends a message on the current connection; false when there is none. */
@@ -25,9 +28,14 @@ export type Send = (message: unknown) => boolean;
 export class PendingReplies<T> {
   private readonly queues = new Map<string, Waiter<T>[]>();
 
-  wait(kind: string, timeoutMs: number, label = kind): Promise<T> {
+  /**
+   * Waits for the next reply of `kind`. A connection lost before it fails it at once
+   * (`ClientClosedError`), unless `carriedOver`: the client sends the request again on the next
+   * connection (a subscription filter), whose answer settles it.
+   */
+  wait(kind: string, timeoutMs: number, label = kind, carriedOver = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter<T> = { resolve, reject, timer: undefined };
+      const waiter: Waiter<T> = { resolve, reject, timer: undefined, label, carriedOver };
       this.enqueue(kind, waiter);
       this.startDeadline(kind, waiter, timeoutMs, label);
     });
@@ -41,7 +49,7 @@ export class PendingReplies<T> {
     const promise = new Promise<T>((resolve, reject) => {
       settlers = { resolve, reject };
     });
-    const waiter: Waiter<T> = { ...settlers, timer: undefined, owed: { message, label, sent: false, promise } };
+    const waiter: Waiter<T> = { ...settlers, timer: undefined, label, owed: { message, label, sent: false, promise } };
     this.enqueue(kind, waiter);
     this.sendOwed(kind, waiter, send, timeoutMs);
     return promise;
@@ -52,15 +60,25 @@ export class PendingReplies<T> {
     return this.queues.get(kind)?.some((waiter) => waiter.owed !== undefined) === true;
   }
 
-  /** The connection closed: what it carried will not be answered; owed requests wait for the next one, without a deadline. */
+  /**
+   * The connection closed: what it carried will not be answered. Owed requests wait for the next
+   * one, without a deadline; carried-over ones keep theirs; the others fail now rather than at
+   * their deadline (a `ping()` is not answered by another connection).
+   */
   connectionLost(): void {
-    for (const queue of this.queues.values()) {
-      for (const waiter of queue) {
-        if (waiter.owed === undefined) continue;
+    for (const [kind, queue] of this.queues) {
+      const kept = queue.filter((waiter) => {
+        if (waiter.carriedOver === true) return true;
         clearTimeout(waiter.timer);
         waiter.timer = undefined;
-        waiter.owed.sent = false;
-      }
+        if (waiter.owed !== undefined) {
+          waiter.owed.sent = false;
+          return true;
+        }
+        waiter.reject(new ClientClosedError(`${waiter.label}: the connection closed before the answer`));
+        return false;
+      });
+      this.queues.set(kind, kept);
     }
   }
 
