@@ -330,6 +330,20 @@ describe('presence across gateways', () => {
     doomed = undefined;
   });
 
+  it('POST /users/{userId}/disconnect stops waiting for a drained gateway at once, before its announcement would go stale', async () => {
+    const { gatewayA } = cluster;
+    doomed = await NodeProcess.start('gateway', nodeEnv(cluster.redis.env));
+    await liveGateways(gatewayA, 3);
+    // A graceful stop (SIGTERM drains): its last announcement is at most one report interval old
+    // here, still fresh for the three intervals a reader allows; only its withdrawal can drop it.
+    const signalledAt = Date.now();
+    await doomed.stop('SIGTERM');
+    doomed = undefined;
+    expect(Date.now() - signalledAt, 'premise: asked while a killed gateway would still count as live').toBeLessThan(2 * REPORT_INTERVAL_MS);
+    const after = await disconnectUser(gatewayA, 'nobody');
+    expect(after.body).toEqual({ disconnected: 0, gateways: { expected: 2, answered: 2, missing: [] } });
+  });
+
   it('MAX_CONNECTIONS_PER_USER holds across gateways and endpoints, with a clear refusal', async () => {
     const { gatewayA, gatewayB } = cluster;
     await connect(gatewayA, '/ws/analytics', { token: token('henry'), clientId: 'henry-tab-01' });

@@ -122,6 +122,8 @@ export async function createGateway({ config, engine, logger, registry, dashboar
     onConnectionsChanged: (listener) => ctx.connections.onChange(listener),
     async drain(timeoutMs) {
       draining = true;
+      // Not waited for by cluster-wide disconnects any more; a failure (Redis down) must not stop the drain.
+      await users.stop().catch((err: unknown) => log.warn({ err }, 'draining: gateway not withdrawn from disconnects; it goes stale on its own'));
       availability.stop();
       ctx.subscription.stop();
       ctx.presence.stop();

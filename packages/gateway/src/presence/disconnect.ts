@@ -80,9 +80,14 @@ export class UserDisconnects {
     this.announcer.unref();
   }
 
+  /**
+   * On drain: stops answering and marks this gateway gone at once (an announcement dated 0 is
+   * stale for every reader), so a disconnect asked meanwhile does not wait for it to the ceiling.
+   */
   async stop(): Promise<void> {
     clearInterval(this.announcer);
     await this.ctx.engine.unsubscribe(USER_CONTROL_CHANNEL, this.onMessage);
+    await this.ctx.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'zadd', key: CONTROL_GATEWAYS_KEY, score: 0, member: this.gatewayId }] });
   }
 
   /** Closes every connection of `userId` on every gateway: how many, and which gateways answered. */
