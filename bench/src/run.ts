@@ -111,7 +111,7 @@ if (args.help) {
   --ingest-rounds N    ingest scenario: rounds (alternating order; each system's best is kept)
   --loaders N          load-generator processes (default: 2, more when needed)
   --deflate            raw WebSocket clients offer permessage-deflate (as browsers do)
-  --profile            run gateways with --cpu-prof and print their hottest functions
+  --profile            run the gateways and the worker with --cpu-prof and print their hottest functions
   --out DIR            where latest.{json,md,svg} go (default bench/results)
 `);
   process.exit(0);
@@ -226,7 +226,13 @@ async function runSession(spec: SessionSpec): Promise<void> {
     await session.stop();
     active = undefined;
     if (profileDir !== undefined && existsSync(profileDir)) {
-      for (const file of profilesIn(profileDir)) profiles[`${spec.id}/${file.split('/').pop()}`] = summarizeProfile(file);
+      // Named by role: the file names only say the process id.
+      const roles = new Map(Object.entries(session.processes).flatMap(([role, procs]) => procs.map((p) => [p.pid, role] as const)));
+      for (const file of profilesIn(profileDir)) {
+        const name = file.split('/').pop()!;
+        const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(name)?.[1]);
+        profiles[`${spec.id}/${roles.get(pid) ?? 'gateways'}/${name}`] = summarizeProfile(file);
+      }
     }
   }
 }
@@ -499,7 +505,7 @@ const targetTable = markdownTargets(targets);
 const hot = Object.entries(profiles)
   .map(([name, fns]) => [`#### ${name}`, '', '| self % | function | where |', '|---:|---|---|', ...fns.map((f) => `| ${f.self_pct} | ${f.function} | ${f.where} |`), ''].join('\n'))
   .join('\n');
-const markdown = [`## Results`, '', `\`${command}\` — ${startedAt.toISOString()} — ${machine}`, '', tables, '### Targets', '', targetTable, hot ? `### Gateway CPU profiles\n\n${hot}` : ''].join('\n');
+const markdown = [`## Results`, '', `\`${command}\` — ${startedAt.toISOString()} — ${machine}`, '', tables, '### Targets', '', targetTable, hot ? `### CPU profiles (gateways, worker)\n\n${hot}` : ''].join('\n');
 
 mkdirSync(args.out, { recursive: true });
 writeFileSync(

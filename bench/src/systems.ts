@@ -60,7 +60,7 @@ export interface SessionSpec {
 }
 
 export interface StartOptions {
-  /** Directory for gateway CPU profiles (`--cpu-prof`), when profiling. */
+  /** Directory for the gateways' and the worker's CPU profiles (`--cpu-prof`), when profiling. */
   profileDir?: string;
 }
 
@@ -85,7 +85,7 @@ export async function startSwitchboard(
     mkdirSync(options.profileDir, { recursive: true });
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
   }
-  const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-wk' }, '/readyz');
+  const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-wk' }, '/readyz', { execArgv });
   const startGateway = (i: number, port?: number) =>
     startNode(`gateway-${i + 1}`, SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: `bench-gw-${i + 1}` }, '/readyz', { execArgv, ...(port === undefined ? {} : { port }) });
   const started = await Promise.all([0, 1].map((i) => startGateway(i)));

@@ -218,7 +218,10 @@ export interface IngestQueue {
    * nor an entry whose key a concurrent append could also claim.
    */
   appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult>;
-  /** New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait). */
+  /**
+   * New entries for this consumer, waiting up to `blockMs` when there are none (0: no wait, the
+   * entries known to be there; a worker reads its next batch so while the current one commits).
+   */
   readIngest(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Takes over entries another consumer left unacknowledged for at least `minIdleMs`. */
   claimStaleIngest(consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;

@@ -111,6 +111,37 @@ describe('partitioned reads', () => {
     expect(partitions.calls).toHaveLength(5 * 4);
   });
 
+  it('without waiting after a waiting read, reads the woken partitions only, and every partition once a sweep is due', async () => {
+    await reads.read('c', 10, 0);
+    const idle = reads.read('c', 10, 1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await idle;
+    partitions.calls.length = 0;
+    partitions.append(1, 'woken');
+    partitions.append(2, 'bare'); // no wake-up
+    reads.wake(1);
+    expect(bodies(await reads.read('c', 10, 0))).toEqual(['woken']);
+    expect(await reads.read('c', 10, 0)).toEqual([]);
+    expect(partitions.calls.map(([p]) => p)).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(bodies(await reads.read('c', 10, 0))).toEqual(['bare']);
+    expect(partitions.calls.map(([p]) => p).sort()).toEqual([0, 1, 1, 2, 3]);
+  });
+
+  it('reads first, without waiting, the partitions of a read that failed', async () => {
+    await reads.read('c', 10, 0);
+    partitions.failing.add(3);
+    const reading = reads.read('c', 10, 1_000);
+    reads.wake(3);
+    await expect(reading).rejects.toThrow(/failing over/);
+    partitions.calls.length = 0;
+    await expect(reads.read('c', 10, 0)).rejects.toThrow(/failing over/);
+    partitions.failing.clear();
+    partitions.append(3, 'back');
+    expect(bodies(await reads.read('c', 10, 0))).toEqual(['back']);
+    expect(partitions.calls.map(([p]) => p)).toEqual([3, 3]);
+  });
+
   it('reads every partition at once after wakeAll (subscriptions restored: wake-ups may be lost)', async () => {
     await reads.read('c', 10, 0);
     partitions.append(0, 'missed');

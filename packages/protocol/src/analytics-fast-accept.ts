@@ -1,11 +1,13 @@
+import type { z } from 'zod';
 import { RESERVED_EVENT_TYPES, type AnalyticsIngest } from './analytics.js';
-import { isoTimestamp } from './common.js';
-import { JSON_MAX_DEPTH } from './json-document.js';
+import { epochMsOf } from './common.js';
+import { parseJson, validate, type Validated } from './errors.js';
+import { isWellFormed, JSON_MAX_DEPTH } from './json-document.js';
 
 /**
  * Hand-checked fast paths for the common, well-formed analytics body, used by the gateway (on
  * `POST /events`) and the worker (on each stream entry, which a direct producer may have
- * crafted). They only ever accept:
+ * crafted; its envelope has a fast path of its own, `acceptEnvelope`). They only ever accept:
  * whatever they are unsure of goes to the schema (and `checkJsonDocument`), which decides and
  * words every error, so the rules and messages stay the schema's. What they accept, they return
  * exactly as the schema would (test/unit: compared on a corpus of bodies).
@@ -16,16 +18,29 @@ const OPENERS = /[[{]/g;
 
 /**
  * Whether raw JSON text cannot break a document rule (checkJsonDocument): a lone surrogate can
- * only come from a `\u` escape (the text was decoded from UTF-8, which replaces invalid bytes),
- * a `__proto__` key only from its spelling (there are no escapes), and nesting deeper than
- * JSON_MAX_DEPTH needs more `{`/`[` than that (counted anywhere, strings included).
+ * only come from a `\u` escape or from the text itself (text decoded from UTF-8 has none: invalid
+ * bytes are replaced; a stream entry of the in-process engine may), a `__proto__` key only from
+ * its spelling (there are no escapes), and nesting deeper than JSON_MAX_DEPTH needs more
+ * `{`/`[` than that (counted anywhere, strings included).
  */
 export function plainDocumentText(text: string): boolean {
-  if (BACKSLASH_U.test(text) || text.includes('__proto__')) return false;
+  if (BACKSLASH_U.test(text) || text.includes('__proto__') || !isWellFormed(text)) return false;
   OPENERS.lastIndex = 0;
   let openers = 0;
   while (OPENERS.exec(text) !== null) if (++openers > JSON_MAX_DEPTH) return false;
   return true;
+}
+
+/**
+ * JSON text parsed once and checked: by `accept` (a fast path such as `acceptAnalytics`) when the
+ * text keeps the document rules by itself and `accept` vouches for the value, else by the schema
+ * (`validate`), which decides and words every error.
+ */
+export function parseAccepted<T>(text: string, schema: z.ZodType<T>, accept?: (input: unknown) => T | undefined): Validated<T> {
+  const json = parseJson(text);
+  if (!json.ok) return { ok: false, error: `body: ${json.error}` };
+  const fast = accept !== undefined && plainDocumentText(text) ? accept(json.value) : undefined;
+  return fast !== undefined ? { ok: true, value: fast } : validate(schema, json.value);
 }
 
 const TOKEN = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -45,9 +60,10 @@ export function acceptAnalytics(input: unknown): AnalyticsIngest | undefined {
   if (data !== undefined && !isPlainObject(data)) return undefined;
   let iso: string | undefined;
   if (timestamp !== undefined) {
-    const parsed = isoTimestamp.safeParse(timestamp);
-    if (!parsed.success) return undefined;
-    iso = parsed.data;
+    // `isoTimestamp`'s rule, without the schema's cost.
+    const ms = typeof timestamp === 'string' || typeof timestamp === 'number' ? epochMsOf(timestamp) : undefined;
+    if (ms === undefined) return undefined;
+    iso = new Date(ms).toISOString();
   }
   let extras: Record<string, unknown> | undefined;
   for (const key in input) {

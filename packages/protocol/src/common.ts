@@ -24,13 +24,19 @@ export const jsonObject = z.record(z.string(), z.unknown(), { error: 'expected a
 export const epochMs = z
   .union([z.string(), z.number()], { error: 'expected an ISO-8601 date or unix milliseconds' })
   .transform((value, ctx) => {
-    const ms = typeof value === 'number' ? value : Date.parse(value);
-    if (!Number.isFinite(ms) || ms < Date.UTC(2000, 0, 1) || ms > Date.now() + 86_400_000) {
+    const ms = epochMsOf(value);
+    if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: 'expected an ISO-8601 date or unix milliseconds' });
       return z.NEVER;
     }
-    return Math.round(ms);
+    return ms;
   });
+
+/** `epochMs`'s rule without the schema (for fast paths): the unix milliseconds, or undefined when refused. */
+export function epochMsOf(value: string | number): number | undefined {
+  const ms = typeof value === 'number' ? value : Date.parse(value);
+  return !Number.isFinite(ms) || ms < Date.UTC(2000, 0, 1) || ms > Date.now() + 86_400_000 ? undefined : Math.round(ms);
+}
 
 /** The same timestamps, normalized to an ISO string. */
 export const isoTimestamp = epochMs.transform((ms) => new Date(ms).toISOString());

@@ -93,6 +93,9 @@ describe('plainDocumentText', () => {
     expect(plainDocumentText('{"s":"\\ud800"}')).toBe(false);
     expect(plainDocumentText('{"\\u005f_proto__":1}')).toBe(false);
     expect(plainDocumentText('{"__proto__":1}')).toBe(false);
+    // A lone surrogate in the text itself (a stream entry of the in-process engine), not escaped.
+    expect(plainDocumentText('{"s":"\ud800"}'.replace('\\ud800', '\ud800'))).toBe(false);
+    expect(plainDocumentText('{"s":"😀"}')).toBe(true);
     expect(plainDocumentText(`${'['.repeat(JSON_MAX_DEPTH)}${']'.repeat(JSON_MAX_DEPTH)}`)).toBe(true);
     expect(plainDocumentText(`${'['.repeat(JSON_MAX_DEPTH + 1)}${']'.repeat(JSON_MAX_DEPTH + 1)}`)).toBe(false);
     // Openers inside strings count too: deferring is always safe.

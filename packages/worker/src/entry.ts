@@ -1,5 +1,14 @@
 import type { z } from 'zod';
-import { ingestAt, ingestEnvelopeSchema, newEventId, parseJson, validate, type IngestKind, type Validated } from '@switchboard/protocol';
+import {
+  acceptEnvelope,
+  ingestAtInRange,
+  ingestEnvelopeSchema,
+  newEventId,
+  parseAccepted,
+  validate,
+  type IngestKind,
+  type Validated,
+} from '@switchboard/protocol';
 import type { Commit, StreamEntry, StringRead } from '@switchboard/engine';
 
 /** A stream entry whose envelope checked out. */
@@ -39,31 +48,32 @@ export const stateReader = (engine: StateReader): StateReader => ({
     }),
 });
 
-const streamIdTime = (streamId: string): number => Number(streamId.split('-')[0]);
+const streamIdTime = (streamId: string): number => {
+  const dash = streamId.indexOf('-');
+  return Number(dash === -1 ? streamId : streamId.slice(0, dash));
+};
 
 /**
  * Validates the envelope of an entry; producers that XADD directly may omit `id` and `at` (the
  * stream id's time stands in, bounded like `at`). Whatever the products derive from a decoded
  * envelope cannot fail: what would fail later is refused here, and the entry dead-lettered.
+ * An entry as gateways write it takes the hand-checked path (`acceptEnvelope`); any other, the schema.
  */
 export function decodeEntry(entry: StreamEntry): Validated<DecodedEntry> {
-  const envelope = validate(ingestEnvelopeSchema, entry.fields);
-  if (!envelope.ok) return envelope;
-  const at = envelope.value.at ?? ingestAt.safeParse(streamIdTime(entry.streamId)).data;
-  if (at === undefined) return { ok: false, error: `at: the stream id ${entry.streamId} is not a usable time (give an \`at\` field)` };
-  return {
-    ok: true,
-    value: {
-      kind: envelope.value.kind,
-      id: envelope.value.id ?? newEventId(),
-      at,
-      body: envelope.value.body,
-    },
-  };
+  let envelope = acceptEnvelope(entry.fields);
+  if (envelope === undefined) {
+    const checked = validate(ingestEnvelopeSchema, entry.fields);
+    if (!checked.ok) return checked;
+    envelope = checked.value;
+  }
+  const at = envelope.at ?? streamIdTime(entry.streamId);
+  if (!ingestAtInRange(at)) return { ok: false, error: `at: the stream id ${entry.streamId} is not a usable time (give an \`at\` field)` };
+  return { ok: true, value: { kind: envelope.kind, id: envelope.id ?? newEventId(), at, body: envelope.body } };
 }
 
-/** Parses and validates an entry's body with its product's schema. */
-export function decodeBody<T>(entry: DecodedEntry, schema: z.ZodType<T>): Validated<T> {
-  const json = parseJson(entry.body);
-  return json.ok ? validate(schema, json.value) : { ok: false, error: `body: ${json.error}` };
-}
+/**
+ * Parses an entry's body once and validates it with its product's schema, or first with the
+ * product's fast path (`accept`, e.g. acceptAnalytics) when it has one.
+ */
+export const decodeBody = <T>(entry: DecodedEntry, schema: z.ZodType<T>, accept?: (input: unknown) => T | undefined): Validated<T> =>
+  parseAccepted(entry.body, schema, accept);

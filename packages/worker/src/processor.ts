@@ -93,12 +93,17 @@ export class EntryProcessor {
       for (const step of steps) this.leftPending(step, err);
       return;
     }
+    // Counted once per kind and batch, not per entry.
+    const applied = new Map<string, number>();
+    let duplicates = 0;
     steps.forEach((step, n) => {
       const outcome = outcomes[n];
       if (outcome === undefined || !outcome.ok) this.leftPending(step, outcome?.error);
-      else if (outcome.result.applied) this.counters(step.kind).processed.inc();
-      else this.metrics.duplicates.inc();
+      else if (outcome.result.applied) applied.set(step.kind, (applied.get(step.kind) ?? 0) + 1);
+      else duplicates += 1;
     });
+    for (const [kind, count] of applied) this.counters(kind).processed.inc(count);
+    if (duplicates > 0) this.metrics.duplicates.inc(duplicates);
   }
 
   /** The kind's labelled counters, looked up once per kind. */

@@ -81,6 +81,42 @@ describe('IngestConsumer on the memory engine', () => {
     expect(await counter('switchboard_worker_events_processed_total')).toBe(5);
   });
 
+  it('reads the next batch while one commits, commits the batches in stream order, and processes the batch read ahead before it stops', async () => {
+    const frames: string[] = [];
+    await engine.subscribe(CHANNELS.analytics, (m) => frames.push(m.frame));
+    const reads = vi.spyOn(engine, 'readIngest');
+    const commits = vi.spyOn(engine, 'commitBatch');
+    for (let i = 0; i < 450; i += 1) await engine.appendIngest(analytics(`v${i}`));
+    const c = consumer('w1');
+    c.start();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await totalEvents()).toBe(450);
+    // 200, 200, 50, then the read ahead of the last batch finds nothing: a waiting read follows.
+    expect(commits.mock.calls.map(([batch]) => batch.length)).toEqual([200, 200, 50]);
+    expect(reads.mock.calls.slice(0, 4).map(([, , blockMs]) => blockMs)).toEqual([0, 0, 0, 0]);
+    expect(reads.mock.calls[4]?.[2]).toBeGreaterThan(0);
+    const visitors = frames.map((f) => (JSON.parse(f) as { visitor_id: string }).visitor_id);
+    expect(visitors).toEqual(Array.from({ length: 450 }, (_, i) => `v${i}`));
+
+    // Stopped while a batch commits: the batch read ahead meanwhile is processed too, not left pending.
+    for (let i = 0; i < 300; i += 1) await engine.appendIngest(analytics(`w${i}`));
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const commitBatch = engine.commitBatch.bind(engine);
+    commits.mockImplementationOnce(async (batch) => {
+      await held;
+      return commitBatch(batch);
+    });
+    await vi.advanceTimersByTimeAsync(1_100); // the waiting read returns the first 200
+    const stopped = c.stop();
+    release();
+    await vi.advanceTimersByTimeAsync(2_000);
+    await stopped;
+    consumers.splice(consumers.indexOf(c), 1);
+    expect(await totalEvents()).toBe(750);
+    expect(await engine.ingestBacklog()).toMatchObject({ pending: 0 });
+  });
+
   it('dead-letters an invalid entry and carries on', async () => {
     const c = consumer('w1');
     c.start();

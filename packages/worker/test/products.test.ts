@@ -37,6 +37,13 @@ describe('decodeEntry', () => {
     expect(decoded.ok && decoded.value.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('decodes an entry as a gateway writes it, and refuses an `at` out of bounds', () => {
+    const fields = { kind: 'job', id: '01a200f1-62d5-72c1-a1a7-cc7260cb3229', at: '1795312149123', body: '{}' };
+    expect(decodeEntry(stream(fields))).toEqual({ ok: true, value: { kind: 'job', id: fields.id, at: 1795312149123, body: '{}' } });
+    expect(decodeEntry(stream({ ...fields, at: '949' }))).toEqual({ ok: false, error: expect.stringMatching(/^at: expected unix milliseconds/) as unknown });
+    expect(decodeEntry({ ...stream({ kind: 'job', body: '{}' }), streamId: '12-0' })).toEqual({ ok: false, error: expect.stringMatching(/^at: the stream id 12-0 is not a usable time/) as unknown });
+  });
+
   it('refuses unknown kinds and missing bodies, naming the field', () => {
     expect(decodeEntry(stream({ kind: 'sms', body: '{}' }))).toEqual({ ok: false, error: expect.stringMatching(/^kind: expected one of analytics, error, job\b/) as unknown });
     expect(decodeEntry(stream({ kind: 'analytics' }))).toEqual({ ok: false, error: 'body: expected a JSON string' });
@@ -51,6 +58,13 @@ describe('product commits', () => {
     expect(result.commit.ops.map((o) => o.op)).toEqual(['incr', 'pfadd', 'expire', 'zadd', 'incr', 'expire']);
     expect(JSON.parse(publishesOf(result.commit)[0]!.frame)).toMatchObject({ type: 'letter_generated', visitor_id: 'v1', timestamp: '2026-11-22T12:00:00.000Z' });
     expect(analyticsCommit({ ...entry('analytics', {}), body: '{oops' }, guard)).toEqual({ ok: false, error: 'body: invalid JSON' });
+  });
+
+  it('analytics: a body the fast path defers on is decided and worded by the schema', () => {
+    const loneSurrogate = { ...entry('analytics', {}), body: '{"type":"page_view","visitor_id":"v\ud800"}' };
+    expect(analyticsCommit(loneSurrogate, guard)).toEqual({ ok: false, error: 'visitor_id: expected well-formed Unicode (a lone surrogate)' });
+    expect(analyticsCommit(entry('analytics', { type: 'page_view', visitor_id: ' v ' }), guard)).toMatchObject({ ok: true });
+    expect(analyticsCommit(entry('analytics', { type: 'Heartbeat', visitor_id: 'v' }), guard)).toMatchObject({ ok: false, error: expect.stringMatching(/^type: reserved/) as unknown });
   });
 
   it('error monitor: three Socket.IO broadcasts, to all and to the service and level rooms, in one channel frame', () => {

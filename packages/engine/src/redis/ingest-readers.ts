@@ -27,20 +27,22 @@ export interface ReaderDeps {
 const toEntries = (topology: Topology, partition: number, reply: [string, RawEntry[]][] | null): StreamEntry[] =>
   (reply?.[0]?.[1] ?? []).map(([id, flat]) => ({ streamId: entryId(topology, partition, id), fields: toFields(flat ?? []), deliveries: 1 }));
 
-/** One Redis: one blocking read of the stream, on a connection of its own (a blocking read holds it). */
-export function blockingReader({ connect, topology, groups }: ReaderDeps): IngestReader {
+/**
+ * One Redis: a blocking read of the stream on a connection of its own (a blocking read holds it);
+ * a read that must not wait on the command connection, where it travels in one write with the
+ * commands issued at the same time (a worker reads its next batch while the current one commits).
+ */
+export function blockingReader({ main, connect, topology, groups }: ReaderDeps): IngestReader {
   let reader: Client | undefined;
   const stream = topology.ingestStream(0);
   return {
     async read(consumer, count, blockMs) {
       const reply = await groups.with(0, async () => {
+        // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
+        if (blockMs <= 0) return main.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>') as Promise<[string, RawEntry[]][] | null>;
         reader ??= connect('blocking', { maxRetriesPerRequest: 1 });
         if (reader.status === 'wait') await reader.connect();
-        // BLOCK 0 would wait forever: a read that must not wait leaves BLOCK out.
-        const read = blockMs > 0
-          ? reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')
-          : reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>');
-        return read as Promise<[string, RawEntry[]][] | null>;
+        return reader.xreadgroup('GROUP', INGEST_GROUP, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>') as Promise<[string, RawEntry[]][] | null>;
       });
       return toEntries(topology, 0, reply);
     },

@@ -10,6 +10,8 @@ interface ConsumerReads {
   dirty: Set<number>;
   /** When every partition was last read, wake-up or not. */
   sweptAt: number;
+  /** How often every partition is read: the block time of the consumer's last waiting read (0: at every read). */
+  sweepEveryMs: number;
   /** Ends the current wait, if any. */
   wake: (() => void) | undefined;
 }
@@ -21,8 +23,9 @@ interface ConsumerReads {
  * woken partitions with short non-blocking reads on the shared connection. Every partition is
  * also read once per `blockMs` whatever the wake-ups say ("sweep"): a wake-up lost in a
  * failover or never sent (a producer that appends with XADD alone) delays an entry by at most
- * that long, and an idle worker makes one read per partition per block time. One read at a time
- * per consumer.
+ * that long, and an idle worker makes one read per partition per block time. A read that must
+ * not wait (blockMs 0: a worker reading its next batch while the current one commits) reads the
+ * woken partitions, and every partition only when a sweep is due. One read at a time per consumer.
  */
 export class PartitionedReads {
   private readonly consumers = new Map<string, ConsumerReads>();
@@ -57,17 +60,18 @@ export class PartitionedReads {
 
   /**
    * Up to `count` entries, shared among the partitions that may have some; when there are none,
-   * waits for wake-ups and reads again until `blockMs` has passed (0: every partition read once,
-   * no wait).
+   * waits for wake-ups and reads again until `blockMs` has passed (0: no wait; every partition is
+   * read at the consumer's first read, and then once per the block time of its waiting reads).
    */
   async read(consumer: string, count: number, blockMs: number): Promise<StreamEntry[]> {
     const reads = this.consumerReads(consumer);
+    if (blockMs > 0) reads.sweepEveryMs = blockMs;
     const deadline = Date.now() + blockMs;
     for (;;) {
-      const sweepAt = reads.sweptAt + blockMs;
+      const sweepAt = reads.sweptAt + reads.sweepEveryMs;
       const until = Math.min(deadline, sweepAt);
       if (reads.dirty.size === 0 && Date.now() < until) await waitForWake(reads, until - Date.now());
-      if (blockMs <= 0 || Date.now() >= sweepAt) {
+      if (Date.now() >= sweepAt) {
         for (let partition = 0; partition < this.partitions; partition += 1) reads.dirty.add(partition);
         reads.sweptAt = Date.now();
       }
@@ -84,6 +88,7 @@ export class PartitionedReads {
   private async readDirty(reads: ConsumerReads, consumer: string, count: number): Promise<StreamEntry[]> {
     const entries: StreamEntry[] = [];
     let failure: PromiseRejectedResult | undefined;
+    const failed: number[] = [];
     while (entries.length < count && reads.dirty.size > 0) {
       const wanted = count - entries.length;
       const chosen = [...reads.dirty].slice(0, Math.min(wanted, reads.dirty.size));
@@ -94,19 +99,24 @@ export class PartitionedReads {
         if (result.status === 'rejected') {
           // Not retried at once (no busy loop on a shard failing over): the next sweep reads it.
           failure ??= result;
+          failed.push(chosen[i] as number);
           return;
         }
         entries.push(...result.value);
         if (result.value.length >= share(i)) reads.dirty.add(chosen[i] as number);
       });
     }
-    if (failure !== undefined && entries.length === 0) throw failure.reason;
+    if (failure !== undefined && entries.length === 0) {
+      // The caller backs off before its next read, which tries them first (readiness follows it).
+      for (const partition of failed) reads.dirty.add(partition);
+      throw failure.reason;
+    }
     return entries;
   }
 
   private consumerReads(consumer: string): ConsumerReads {
     let reads = this.consumers.get(consumer);
-    if (reads === undefined) this.consumers.set(consumer, (reads = { dirty: new Set(), sweptAt: 0, wake: undefined }));
+    if (reads === undefined) this.consumers.set(consumer, (reads = { dirty: new Set(), sweptAt: 0, sweepEveryMs: 0, wake: undefined }));
     return reads;
   }
 }

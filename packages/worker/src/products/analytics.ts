@@ -1,5 +1,6 @@
 import {
   CHANNELS,
+  acceptAnalytics,
   analyticsEventFrame,
   analyticsIngestSchema,
   type AnalyticsEvent,
@@ -10,7 +11,7 @@ import { decodeBody, type DecodedEntry, type ProductResult } from '../entry.js';
 
 /** An analytics event: statistics updated and the event frame published, in one commit. */
 export function analyticsCommit(entry: DecodedEntry, guard: CommitGuard): ProductResult {
-  const body = decodeBody(entry, analyticsIngestSchema);
+  const body = decodeBody(entry, analyticsIngestSchema, acceptAnalytics);
   if (!body.ok) return body;
   const event: AnalyticsEvent = {
     id: entry.id,
