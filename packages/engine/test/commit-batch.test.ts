@@ -148,10 +148,11 @@ describe('redis engine: commitBatch publishes once per channel and batch', () =>
     expect(outcomes.every((o) => o.ok && o.result.applied)).toBe(true);
     await waitFor(() => seen.length === 4 && messages.length === 2, { what: 'four frames in two messages' });
     const { epoch } = await engine.position(A);
+    // On the wire the frames go without their offset (the header has the first); subscribers get them with it.
     const stamped = ['{"n":"é","offset":1}', '{"n":1,"offset":2}', '{"offset":3}'];
     expect(messages).toEqual([
-      [A, `${epoch} 1,${stamped.map((f) => Buffer.byteLength(f)).join(',')} ${stamped.join('')}`],
-      [B, `${(await engine.position(B)).epoch} 1 {"b":1,"offset":1}`],
+      [A, `${epoch} 1;${frames.map((f) => Buffer.byteLength(f)).join(',')} ${frames.join('')}`],
+      [B, `${(await engine.position(B)).epoch} 1;7 {"b":1}`],
     ]);
     expect(seen).toEqual([...stamped.map((f, n) => `${A} ${n + 1} ${f}`), `${B} 1 {"b":1,"offset":1}`]);
     await engine.close();
