@@ -191,3 +191,29 @@ describe('redis engine: commitBatch refuses a failing entry alone', () => {
     admin.disconnect();
   });
 });
+
+describe('redis engine: a batch on a channel whose history is ahead of its position', () => {
+  it('drops that history (it cannot be continued) and starts it again with the batch, offsets in the frames read back', async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    const engine = new RedisEngine({ url: redis.url, logger, history: { size: 5, ttlS: 300 } });
+    await engine.connect();
+    const commitTwo = async (n: number) => {
+      for (let i = 0; i < 2; i++) await engine.appendIngest({ body: String(i) });
+      const entries = await engine.readIngest('c1', 2, 1_000);
+      const outcomes = await engine.commitBatch(entries.map((entry, k) => ({ guard: guard(entry), ops: [], publish: { channel: A, frame: `{"n":${n + k}}` } })));
+      expect(outcomes.map((o) => o.ok && o.result.applied && o.result.offset)).toEqual([1, 2]);
+    };
+    await commitTwo(1);
+    // The position lost its offset alone: the next batch takes offsets 1 and 2 again.
+    const { position, history } = engine.channelNames(A);
+    await admin.hset(position, 'offset', '0');
+    await commitTwo(3);
+    const { epoch } = await engine.position(A);
+    const read = await engine.history(A, { epoch, since: 0 });
+    expect(read.recovered && read.messages.map((m) => m.frame)).toEqual(['{"n":3,"offset":1}', '{"n":4,"offset":2}']);
+    expect(await admin.xlen(history)).toBe(2);
+    await engine.close();
+    admin.disconnect();
+  });
+});
