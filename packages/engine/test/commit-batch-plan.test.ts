@@ -3,6 +3,7 @@ import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
 import type { Commit } from '../src/engine.js';
 import { ORDER_WAIT_MS, planBatch } from '../src/redis/commit/batch.js';
 import { mergeWrites } from '../src/redis/commit/merge.js';
+import { mergedOffsets } from '../src/redis/scripts/merged-batch-commit.js';
 import { channelKeys } from '../src/redis/keys.js';
 import { singleTopology } from '../src/redis/topology.js';
 
@@ -83,9 +84,14 @@ describe('planBatch, one Redis', () => {
     expect(merged.keys).toEqual([INGEST_STREAM, 'n', position, history]);
     // The id range is the lowest and the highest id, whatever the order of the entries.
     expect(merged.args.slice(0, 12)).toEqual([INGEST_GROUP, 'w1', '10', '60', 'e1', 'PUBLISH', '4-9', '5-1', '2', String(ORDER_WAIT_MS), 'sb:worker:alive:', '1']);
-    // Checks, merged commands, the channel list, then ids, frame counts and frame channels as one
-    // argument each, and the frames.
-    expect(merged.args.slice(12)).toEqual(['2', 'string', '1', 'INCRBY', '2', '1', '2', '1', 'sb:ch:a', '3', '4', '5-1,4-9', '1,1', '1,1', '{"n":1}', '{}']);
+    // Checks, merged commands, the channel list (names, frame count, the message's lengths and
+    // body built once), the ids in stream order as one argument, and the frames by channel.
+    expect(merged.args.slice(12)).toEqual(['2', 'string', '1', 'INCRBY', '2', '1', '2', '1', 'sb:ch:a', '3', '4', '2', '7,2', '{"n":1}{}', '4-9,5-1', '{"n":1}', '{}']);
+    // Each entry's frames by channel number: the reply (each channel's first offset) gives their offsets.
+    expect(merged.frameChannels).toEqual([[0], [0]]);
+    expect(mergedOffsets(merged.frameChannels, [41])).toEqual([[41], [42]]);
+    // A channel's frames take consecutive offsets in entry order, whatever the other channels do.
+    expect(mergedOffsets([[0, 1], [1], [], [0]], [10, 20])).toEqual([[10, 20], [21], [], [11]]);
     const entryByEntry = plan.calls[0]!.entryByEntry();
     expect(entryByEntry.keys).toEqual([INGEST_STREAM, 'n', position, history]);
     expect(entryByEntry.args.slice(11)).toEqual(['5-1', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{"n":1}', '4-9', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{}']);

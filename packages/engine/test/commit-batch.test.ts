@@ -148,10 +148,11 @@ describe('redis engine: commitBatch publishes once per channel and batch', () =>
     expect(outcomes.every((o) => o.ok && o.result.applied)).toBe(true);
     await waitFor(() => seen.length === 4 && messages.length === 2, { what: 'four frames in two messages' });
     const { epoch } = await engine.position(A);
+    // On the wire the frames go without their offset (the header has the first); subscribers get them with it.
     const stamped = ['{"n":"é","offset":1}', '{"n":1,"offset":2}', '{"offset":3}'];
     expect(messages).toEqual([
-      [A, `${epoch} 1,${stamped.map((f) => Buffer.byteLength(f)).join(',')} ${stamped.join('')}`],
-      [B, `${(await engine.position(B)).epoch} 1 {"b":1,"offset":1}`],
+      [A, `${epoch} 1;${frames.map((f) => Buffer.byteLength(f)).join(',')} ${frames.join('')}`],
+      [B, `${(await engine.position(B)).epoch} 1;7 {"b":1}`],
     ]);
     expect(seen).toEqual([...stamped.map((f, n) => `${A} ${n + 1} ${f}`), `${B} 1 {"b":1,"offset":1}`]);
     await engine.close();
@@ -186,6 +187,32 @@ describe('redis engine: commitBatch refuses a failing entry alone', () => {
     expect(await admin.get('sb:test:count')).toBe('2');
     await waitFor(() => seen.length === 2, { what: 'two frames' });
     expect(seen).toEqual(['{"n":0,"offset":1}', '{"n":2,"offset":2}']);
+    await engine.close();
+    admin.disconnect();
+  });
+});
+
+describe('redis engine: a batch on a channel whose history is ahead of its position', () => {
+  it('drops that history (it cannot be continued) and starts it again with the batch, offsets in the frames read back', async () => {
+    const admin = redis.client();
+    await admin.flushall();
+    const engine = new RedisEngine({ url: redis.url, logger, history: { size: 5, ttlS: 300 } });
+    await engine.connect();
+    const commitTwo = async (n: number) => {
+      for (let i = 0; i < 2; i++) await engine.appendIngest({ body: String(i) });
+      const entries = await engine.readIngest('c1', 2, 1_000);
+      const outcomes = await engine.commitBatch(entries.map((entry, k) => ({ guard: guard(entry), ops: [], publish: { channel: A, frame: `{"n":${n + k}}` } })));
+      expect(outcomes.map((o) => o.ok && o.result.applied && o.result.offset)).toEqual([1, 2]);
+    };
+    await commitTwo(1);
+    // The position lost its offset alone: the next batch takes offsets 1 and 2 again.
+    const { position, history } = engine.channelNames(A);
+    await admin.hset(position, 'offset', '0');
+    await commitTwo(3);
+    const { epoch } = await engine.position(A);
+    const read = await engine.history(A, { epoch, since: 0 });
+    expect(read.recovered && read.messages.map((m) => m.frame)).toEqual(['{"n":3,"offset":1}', '{"n":4,"offset":2}']);
+    expect(await admin.xlen(history)).toBe(2);
     await engine.close();
     admin.disconnect();
   });

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { withTimeout } from '@switchboard/protocol';
 import { historyResult, isValidSince } from '../channel.js';
-import type { ChannelHandler, ChannelMessage, ChannelPosition, Channels, HistoryRequest, HistoryResult } from '../engine.js';
-import { decodeChannelMessages } from './channel-messages.js';
+import type { ChannelHandler, ChannelMessage, ChannelPosition, Channels, HistoryLimits, HistoryRequest, HistoryResult } from '../engine.js';
+import { decodeChannelMessages, frameWithOffset } from './channel-messages.js';
 import type { Client } from './connections.js';
 import type { Mode } from './mode.js';
 import type { PubSub } from './pubsub.js';
@@ -18,11 +18,27 @@ export interface ChannelDeps {
   pubsub: PubSub;
   /** A new epoch candidate (for a channel that has none). */
   epoch: () => string;
+  /** What the history keeps: a read returns no more than `size` frames. */
+  history: HistoryLimits;
   logger: Logger;
 }
 
-const toMessages = (epoch: string, entries: RawEntry[]): ChannelMessage[] =>
-  entries.map(([id, flat]) => ({ epoch, offset: Number.parseInt(id, 10), frame: flat?.[1] ?? '' }));
+/**
+ * History entries (newest first) as messages in offset order. An entry's offset is the sum of
+ * its id's two numbers (`<offset>-0`, or `<first offset of its batch>-<n>`); field 'f' holds a
+ * frame as clients get it, 'b' one without its offset.
+ */
+function toMessages(epoch: string, newestFirst: RawEntry[]): ChannelMessage[] {
+  const messages: ChannelMessage[] = [];
+  for (let n = newestFirst.length - 1; n >= 0; n--) {
+    const [id, flat] = newestFirst[n] as RawEntry;
+    const dash = id.indexOf('-');
+    const offset = Number(id.slice(0, dash)) + Number(id.slice(dash + 1));
+    const frame = flat?.[1] ?? '';
+    messages.push({ epoch, offset, frame: flat?.[0] === 'b' ? frameWithOffset(frame, offset) : frame });
+  }
+  return messages;
+}
 
 /**
  * Channels on Redis: positions and history in keys (written by the commit script), frames over
@@ -54,6 +70,7 @@ export class RedisChannels implements Channels {
     if (!isValidSince(request.since)) return { recovered: false, ...(await this.position(channel)) };
     const [epoch, offset, entries] = await runHistory(this.main, {
       ...this.topology.channel(channel), epoch: this.deps.epoch(), clientEpoch: request.epoch, since: request.since, acrossEpochs: request.acrossEpochs === true,
+      size: this.deps.history.size,
     });
     return historyResult({ epoch, offset: Number(offset) }, request, toMessages(epoch, entries ?? []));
   }

@@ -123,8 +123,9 @@ export class RedisEngine implements Engine {
     const deadLetterMaxLen = options.deadLetterMaxLen ?? 10_000;
     this.ingest = new RedisIngest({ main, mode, groups: this.groups, reader: this.reader, deadLetterMaxLen });
     this.intake = new RedisIntake({ main, connect, mode, groups: this.groups, deadLetterMaxLen });
-    this.store = new RedisStore({ main, topology: this.topology, history: options.history ?? DEFAULT_HISTORY_LIMITS, batch: mode.commitBatch, epoch });
-    this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, logger });
+    const history = options.history ?? DEFAULT_HISTORY_LIMITS;
+    this.store = new RedisStore({ main, topology: this.topology, history, batch: mode.commitBatch, epoch });
+    this.channels = new RedisChannels({ main, mode, pubsub: this.pubsub, epoch, history, logger });
     this.leases = new RedisLeases(main);
     this.deadLetters = new RedisDeadLetters(main, options.deadLetterMaxLen);
     this.presence = new RedisPresence(main, this.topology);

@@ -5,7 +5,7 @@ import { publishesOf, type Commit, type CommitOutcome } from '../../engine.js';
 import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
 import type { ScriptCall } from '../scripts/commit.js';
 import { entryAddress, type ChannelNames } from '../topology.js';
-import { MERGED_BATCH_COMMIT_SCRIPT, mergedBatchScriptCall } from '../scripts/merged-batch-commit.js';
+import { MERGED_BATCH_COMMIT_SCRIPT, mergedBatchScriptCall, mergedOffsets, type MergedBatchCall } from '../scripts/merged-batch-commit.js';
 import { mergeWrites } from './merge.js';
 import type { PlanContext } from './plan.js';
 import { withOffsets } from './run.js';
@@ -30,7 +30,7 @@ export function defineBatchCommitScript(client: Redis | Cluster): void {
 export interface BatchCall {
   /** The input indexes of the commits, in entry order. */
   commits: number[];
-  merged: ScriptCall | undefined;
+  merged: MergedBatchCall | undefined;
   entryByEntry: () => ScriptCall;
 }
 
@@ -184,11 +184,14 @@ export async function commitBatchWith(
   for (const [index, error] of plan.refused) outcomes[index] = { ok: false, error };
   const calls = plan.calls.map(async ({ commits: indexes, merged, entryByEntry }) => {
     try {
-      let replies = merged === undefined ? undefined : await untilInTurn(() => client.sbCommitMerged(merged.keys.length, ...merged.keys, ...merged.args));
-      if (replies === undefined || replies[0] === 'split') {
-        const { keys, args } = entryByEntry();
-        replies = await untilInTurn(() => client.sbCommitBatch(keys.length, ...keys, ...args));
+      const firsts = merged === undefined ? undefined : await untilInTurn(() => client.sbCommitMerged(merged.keys.length, ...merged.keys, ...merged.args));
+      if (merged !== undefined && firsts !== undefined && firsts[0] !== 'split') {
+        const offsets = mergedOffsets(merged.frameChannels, firsts.map(Number));
+        indexes.forEach((index, n) => (outcomes[index] = { ok: true, result: withOffsets(offsets[n] ?? []) }));
+        return;
       }
+      const { keys, args } = entryByEntry();
+      const replies = await untilInTurn(() => client.sbCommitBatch(keys.length, ...keys, ...args));
       indexes.forEach((index, n) => (outcomes[index] = outcomeOf(replies[n])));
     } catch (err) {
       for (const index of indexes) outcomes[index] = { ok: false, error: asError(err) };

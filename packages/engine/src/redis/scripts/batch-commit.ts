@@ -1,5 +1,6 @@
 import type { HistoryLimits, StoreOp } from '../../engine.js';
-import { APPEND_FRAME_LUA, APPLY_OP_LUA, CHANNEL_LUA } from './channel.js';
+import { BATCH_CHANNELS_LUA } from './batch-channels.js';
+import { APPLY_OP_LUA } from './channel.js';
 import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 
 /**
@@ -45,50 +46,6 @@ local alive_prefix = ARGV[11]
 `;
 
 /**
- * Lua: the channel side of a batch, shared by both batch scripts. `channels` maps a position key
- * to {name, history, frames}; `order` lists the position keys in first-use order.
- */
-export const BATCH_CHANNELS_LUA = `${CHANNEL_LUA}${APPEND_FRAME_LUA}
--- Each channel's position read once and advanced by its frame count with one HINCRBY.
-local function advance_channels(channels, order, epoch_candidate)
-  for _, position_key in ipairs(order) do
-    local channel = channels[position_key]
-    channel.epoch = channel_position(position_key, channel.history, epoch_candidate)
-    channel.first = redis.call('HINCRBY', position_key, 'offset', channel.frames) - channel.frames + 1
-    channel.next, channel.out, channel.lengths = channel.first, {}, {}
-  end
-end
--- Appends a frame to its channel's history with the channel's next offset, and keeps it for
--- the channel's one message (settle_channels); returns the offset.
-local function publish_next(channel, frame)
-  local offset = channel.next
-  channel.next = offset + 1
-  -- Trimmed once per channel and batch (settle_channels), not per frame.
-  local added = append_frame(channel.history, offset, frame, nil)
-  channel.out[#channel.out + 1] = added
-  channel.lengths[#channel.lengths + 1] = string.len(added)
-  return offset
-end
--- Once per channel and batch: the history keeps exactly its newest history_size frames, and the
--- batch's frames are published in one message: one frame as '<epoch> <offset> <frame>', several
--- as '<epoch> <first offset>,<byte length of each frame...> <the frames, back to back>'
--- (decodeChannelMessages), which gateways split back into frames in offset order.
-local function settle_channels(channels, order, history_size, history_ttl, publish_command)
-  for _, position_key in ipairs(order) do
-    local channel = channels[position_key]
-    redis.call('XTRIM', channel.history, 'MAXLEN', history_size)
-    redis.call('EXPIRE', channel.history, history_ttl)
-    local out = channel.out
-    if #out == 1 then
-      publish_frame(publish_command, channel.name, channel.epoch, channel.first, out[1])
-    elseif #out > 1 then
-      redis.call(publish_command, channel.name, channel.epoch .. ' ' .. channel.first .. ',' .. table.concat(channel.lengths, ',') .. ' ' .. table.concat(out))
-    end
-  end
-end
-`;
-
-/**
  * batch commit: the commits of a worker's read batch whose keys share the ingest stream's slot,
  * in one call. Each entry is still all or nothing, and nothing of an entry is written or
  * published unless every check of it passed:
@@ -97,11 +54,11 @@ end
  *    ownership, once for the batch: one XPENDING over the batch's id range for this consumer;
  *    an entry no longer pending for it (taken over meanwhile) is skipped, reported {0};
  * 2. key types, once per distinct key (the cache follows what earlier entries of the batch
- *    create): an entry whose key holds another type is refused alone, reported {-1, reason},
+ *    create), each channel's keys once: an entry whose key holds another type is refused alone, reported {-1, reason},
  *    and stays pending; the arguments were validated by the caller (`validateCommit`);
- * 3. each channel's position read once and advanced by k with one HINCRBY, the k frames
- *    appended to its history (one trim, one EXPIRE per channel) and published in the batch's
- *    order, in one message per channel (see `BATCH_CHANNELS_LUA`); commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
+ * 3. each channel's position advanced by k with one HINCRBY, the k frames appended to its
+ *    history and published in the batch's order, in one message per channel (see
+ *    `BATCH_CHANNELS_LUA`); commutative writes of one key (INCRBY, PFADD, ZADD, EXPIRE) merged
  *    into one call per key;
  * 4. one XACK for every entry applied, last.
  *
@@ -154,6 +111,17 @@ local function type_of(key)
   return t
 end
 local function holds(key, wanted) local t = type_of(key) return t == 'none' or t == wanted end
+-- Each channel checked once (\`check_channel\`): position key -> its channel, or false.
+local checked = {}
+local function channel_of(pub)
+  local channel = checked[pub[2]]
+  if channel == nil then
+    channel = {name = pub[1], position = pub[2], history = pub[3], frames = 0, out = {}, lengths = {}}
+    if not check_channel(channel) then channel = false end
+    checked[pub[2]] = channel
+  end
+  return channel
+end
 local replies, applying = {}, {}
 local families = {} -- key -> its single family, or false once it has several or an unmergeable op
 for e, entry in ipairs(entries) do
@@ -167,7 +135,7 @@ for e, entry in ipairs(entries) do
     end
     if not why then
       for n, pub in ipairs(entry[3]) do
-        if not holds(pub[2], 'hash') or not holds(pub[3], 'stream') then why = 'publish ' .. n .. ': channel keys hold the wrong type' break end
+        if not channel_of(pub) then why = 'publish ' .. n .. ': channel keys hold the wrong type' break end
       end
     end
     if why then
@@ -190,21 +158,19 @@ for e, entry in ipairs(entries) do
 end
 -- A key touched only by one mergeable family (and EXPIRE) is written once, after the entries.
 
--- 3. Channels: position once, advanced by the number of frames.
-local channels, order = {}, {}
+-- 3. Channels: advanced once each by the number of frames.
+local order = {}
 for _, e in ipairs(applying) do
   for _, pub in ipairs(entries[e][3]) do
-    local position_key = pub[2]
-    local channel = channels[position_key]
-    if channel == nil then
-      channel = {name = pub[1], history = pub[3], frames = 0}
-      channels[position_key] = channel
-      order[#order + 1] = position_key
-    end
+    local channel = checked[pub[2]]
+    if channel.frames == 0 then order[#order + 1] = channel end
     channel.frames = channel.frames + 1
   end
 end
-advance_channels(channels, order, epoch_candidate)
+for _, channel in ipairs(order) do
+  advance_channel(channel, epoch_candidate)
+  channel.next = channel.first
+end
 
 -- Writes: nothing below can fail on what was checked above.
 local merged, merged_keys = {}, {}
@@ -232,8 +198,11 @@ for _, e in ipairs(applying) do
   end
   local reply = {1}
   for _, pub in ipairs(entry[3]) do
-    local channel = channels[pub[2]]
-    reply[#reply + 1] = publish_next(channel, pub[4])
+    local channel, frame = checked[pub[2]], pub[4]
+    reply[#reply + 1] = channel.next
+    channel.next = channel.next + 1
+    channel.out[#channel.out + 1] = frame
+    channel.lengths[#channel.lengths + 1] = string.len(frame)
   end
   replies[e] = reply
   acked[#acked + 1] = entry[1]
@@ -245,7 +214,10 @@ for _, key in ipairs(merged_keys) do
   for j = 1, #m.scored, 1000 do redis.call('ZADD', key, unpack(m.scored, j, math.min(j + 999, #m.scored))) end
   if m.expire then redis.call('EXPIRE', key, m.expire) end
 end
-settle_channels(channels, order, history_size, history_ttl, publish_command)
+for _, channel in ipairs(order) do
+  append_frames(channel, channel.out, 1, history_size, history_ttl)
+  publish_channel(publish_command, channel, table.concat(channel.lengths, ','), table.concat(channel.out))
+end
 
 -- 4. Acknowledged last, at once.
 for j = 1, #acked, 500 do redis.call('XACK', stream, group, unpack(acked, j, math.min(j + 499, #acked))) end

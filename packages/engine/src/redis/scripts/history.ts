@@ -6,31 +6,35 @@ import type { PositionInput } from './position.js';
 
 /**
  * history: the channel's position and, when the epoch matches and `since` is not past the
- * latest offset, the history entries after `since` (at most latest - since of them). With
- * `across` = '1', a client's epoch that is not the channel's reads the channel's epoch from its
- * start (as `since` 0).
- * Returns {epoch, offset} or {epoch, offset, entries}.
+ * latest offset nor more than `size` (HISTORY_SIZE) frames behind it, the history entries after
+ * `since` (at most latest - since of them). The history may hold a few more than `size` frames
+ * (it is trimmed approximately): they are never read, so a client gets what the documented size
+ * promises, no more. With `across` = '1', a client's epoch that is not the channel's reads the
+ * channel's epoch from its start (as `since` 0).
+ * Returns {epoch, offset} or {epoch, offset, entries newest first}.
  */
 export const HISTORY_SCRIPT = `${CHANNEL_LUA}
 local position_key, history_key = KEYS[1], KEYS[2]
--- The epoch a channel without one starts; the client's epoch; since (a whole number >= 0); since + 1;
--- '1' to read another epoch's client from the channel's epoch start.
-local epoch_candidate, client_epoch, since_arg, from, across = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+-- The epoch a channel without one starts; the client's epoch; since (a whole number >= 0);
+-- '1' to read another epoch's client from the channel's epoch start; the history size.
+local epoch_candidate, client_epoch, since_arg, across, size = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local epoch, offset = channel_position(position_key, history_key, epoch_candidate)
 local since = tonumber(since_arg)
 if epoch ~= client_epoch then
   if across ~= '1' then return {epoch, tostring(offset)} end
-  since, from = 0, '1'
+  since = 0
 end
-if since >= offset then return {epoch, tostring(offset)} end
-return {epoch, tostring(offset), redis.call('XRANGE', history_key, from, '+', 'COUNT', offset - since)}
+if since >= offset or offset - since > size then return {epoch, tostring(offset)} end
+-- The newest entries, newest first: one per offset, the latest one last written (an entry's id
+-- does not say its offset alone: see BATCH_CHANNELS_LUA). The caller checks they follow since.
+return {epoch, tostring(offset), redis.call('XREVRANGE', history_key, '+', '-', 'COUNT', offset - since)}
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     sbHistory(
-      position: string, history: string, epoch: string, clientEpoch: string, since: string, from: string, across: string,
+      position: string, history: string, epoch: string, clientEpoch: string, since: string, across: string, size: string,
     ): Result<[string, string, RawEntry[]?], Context>;
   }
 }
@@ -45,7 +49,9 @@ export interface HistoryInput extends PositionInput {
   since: number;
   /** Another epoch's client reads the channel's epoch from its start. */
   acrossEpochs: boolean;
+  /** HISTORY_SIZE: a client further behind than this is not served from history. */
+  size: number;
 }
 
-export const runHistory = (client: Client, { position, history, epoch, clientEpoch, since, acrossEpochs }: HistoryInput): Promise<[string, string, RawEntry[]?]> =>
-  client.sbHistory(position, history, epoch, clientEpoch, String(since), String(since + 1), acrossEpochs ? '1' : '0');
+export const runHistory = (client: Client, { position, history, epoch, clientEpoch, since, acrossEpochs, size }: HistoryInput): Promise<[string, string, RawEntry[]?]> =>
+  client.sbHistory(position, history, epoch, clientEpoch, String(since), acrossEpochs ? '1' : '0', String(size));
