@@ -16,6 +16,20 @@ describe('newEventId', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
   });
+
+  it('stays distinct and ordered for many ids within one millisecond, with random tails', () => {
+    // 50,000 ids take several milliseconds at most: most share theirs with thousands of others.
+    const ids = Array.from({ length: 50_000 }, () => newEventId());
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids.every((id) => UUID_V7.test(id))).toBe(true);
+    const byMs = new Map<number, number>();
+    for (const id of ids) byMs.set(eventIdTime(id) as number, (byMs.get(eventIdTime(id) as number) ?? 0) + 1);
+    expect(Math.max(...byMs.values())).toBeGreaterThan(1);
+    // The last 48 bits are drawn per id, not counted: consecutive ids differ there.
+    const tails = new Set(ids.slice(0, 100).map((id) => id.slice(24)));
+    expect(tails.size).toBe(100);
+  });
 });
 
 describe('eventIdTime', () => {
