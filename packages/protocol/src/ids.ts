@@ -75,12 +75,20 @@ function randomBits(bytes: number): number {
   return value;
 }
 
-/** Milliseconds since the epoch encoded in a UUIDv7, or undefined for any other id. */
+/**
+ * Milliseconds since the epoch encoded in a UUIDv7, or undefined for any other id. Read digit
+ * by digit, without slicing: gateways read one per fanned-out frame.
+ */
 export function eventIdTime(id: string): number | undefined {
   if (!isUuidV7(id)) return undefined;
-  const hex = id.slice(0, 8) + id.slice(9, 13);
-  const ms = Number.parseInt(hex, 16);
-  return Number.isFinite(ms) ? ms : undefined;
+  let ms = 0;
+  for (let i = 0; i < 13; i++) {
+    if (i === 8) continue; // the dash
+    const code = id.charCodeAt(i);
+    // '0'-'9', 'a'-'f', 'A'-'F' (the test above let nothing else through)
+    ms = ms * 16 + (code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57);
+  }
+  return ms;
 }
 
 export const isUuid = (value: string): boolean => uuidValidate(value);

@@ -48,6 +48,8 @@ describe('eventIdTime', () => {
     // RFC 9562 appendix A.6 example: 017F22E2-79B0-7CC3-98C4-DC0C0C07398F, 2022-02-22T19:22:22Z.
     expect(eventIdTime('017f22e2-79b0-7cc3-98c4-dc0c0c07398f')).toBe(0x017f22e279b0);
     expect(new Date(0x017f22e279b0).toISOString()).toBe('2022-02-22T19:22:22.000Z');
+    expect(eventIdTime('017F22E2-79B0-7CC3-98C4-DC0C0C07398F')).toBe(0x017f22e279b0);
+    expect(eventIdTime('ffffffff-ffff-7fff-bfff-ffffffffffff')).toBe(2 ** 48 - 1);
   });
 
   it('returns undefined for UUIDv4 ids', () => {
