@@ -37,6 +37,8 @@ export class HotHistogram<L extends string> {
   private readonly labelNames: readonly L[];
   private readonly bounds: readonly number[];
   private readonly series = new Map<string, Series<L>>();
+  /** Counts resets, so bound observers notice theirs dropped their series. */
+  private generation = 0;
 
   constructor(options: HotHistogramOptions<L>) {
     this.name = options.name;
@@ -48,7 +50,27 @@ export class HotHistogram<L extends string> {
 
   /** Adds an observation of `value` to the series of `labels`. */
   observe(labels: Record<L, string>, value: number): void {
-    if (!Number.isFinite(value)) throw new TypeError(`value is not a finite number: ${value}`);
+    this.add(this.seriesOf(labels), value);
+  }
+
+  /**
+   * The observer of one series, its labels looked up once: for a per-frame path whose labels
+   * never change (an endpoint's), an observation is one bucket search and three increments.
+   */
+  bind(labels: Record<L, string>): (value: number) => void {
+    let series = this.seriesOf(labels);
+    let generation = this.generation;
+    return (value) => {
+      // A reset dropped the series: take the new one.
+      if (generation !== this.generation) {
+        series = this.seriesOf(labels);
+        generation = this.generation;
+      }
+      this.add(series, value);
+    };
+  }
+
+  private seriesOf(labels: Record<L, string>): Series<L> {
     let key = '';
     for (const name of this.labelNames) key += `${labels[name]}\u0000`;
     let series = this.series.get(key);
@@ -56,6 +78,11 @@ export class HotHistogram<L extends string> {
       series = { labels: { ...labels }, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 };
       this.series.set(key, series);
     }
+    return series;
+  }
+
+  private add(series: Series<L>, value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`value is not a finite number: ${value}`);
     let bucket = 0;
     while (bucket < this.bounds.length && value > (this.bounds[bucket] as number)) bucket++;
     series.counts[bucket] = (series.counts[bucket] as number) + 1;
@@ -65,6 +92,7 @@ export class HotHistogram<L extends string> {
 
   reset(): void {
     this.series.clear();
+    this.generation += 1;
   }
 
   /** What prom-client's registry formats: cumulative `_bucket`s (`le` first), `_sum`, `_count`. */

@@ -28,24 +28,37 @@ export function tally<L extends string>(counter: Counter<L>, labels: LabelValues
   };
 }
 
-/** Tallies of a one-label counter (created with `collect: flushTallies`), by label value, each made on first use. */
-export function talliesBy<L extends string>(counter: Counter<L>, label: L): (value: string, by?: number) => void {
-  const byValue = new Map<string, (by?: number) => void>();
-  return (value, by = 1) => {
-    let count = byValue.get(value);
-    if (count === undefined) byValue.set(value, (count = tally(counter, { [label]: value } as LabelValues<L>)));
-    count(by);
-  };
+/** One endpoint's per-frame fan-out counts, bound to their label sets once (see ws/fanout.ts). */
+export interface FanoutCounts {
+  /** A frame received from the engine for fan-out (by channel). */
+  frame: () => void;
+  /** Recipients of a published frame (by endpoint). */
+  sent: (recipients: number) => void;
+  /** Ingest → hand-off latency of a frame, in seconds (by channel). */
+  delivery: (seconds: number) => void;
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
 
 export function createGatewayMetrics(registry: Registry) {
   const metrics = createMetrics(registry);
+  const fanout = new Map<string, FanoutCounts>();
   return {
     ...metrics,
-    /** Per-frame fan-out counts (frames from the engine by channel, recipients by endpoint), as tallies. */
-    fanoutTallies: { frames: talliesBy(metrics.channelMessages, 'channel'), sent: talliesBy(metrics.sent, 'endpoint') },
+    /** The fan-out counts of `endpoint` labelled `channel`, made once per pair (a logs app's hub comes and goes). */
+    fanoutCounts(endpoint: string, channel: string): FanoutCounts {
+      const key = `${endpoint}\u0000${channel}`;
+      let counts = fanout.get(key);
+      if (counts === undefined) {
+        counts = {
+          frame: tally(metrics.channelMessages, { channel }),
+          sent: tally(metrics.sent, { endpoint }),
+          delivery: metrics.deliverySeconds.bind({ channel }),
+        };
+        fanout.set(key, counts);
+      }
+      return counts;
+    },
   };
 }
 

@@ -1,8 +1,10 @@
 import { Registry } from 'prom-client';
+import { randomUUID } from 'node:crypto';
+import { newEventId } from '@switchboard/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import type { GatewayContext } from '../src/context.js';
 import { createGatewayMetrics } from '../src/metrics.js';
-import { countChannelFrame, publishToTopic } from '../src/ws/fanout.js';
+import { fanoutMeter } from '../src/ws/fanout.js';
 
 function fakeContext(subscribers: Record<string, number>) {
   const registry = new Registry();
@@ -17,7 +19,7 @@ function fakeContext(subscribers: Record<string, number>) {
 describe('fan-out to uWS topics', () => {
   it('publishes a frame once per topic, uncompressed when small', () => {
     const { ctx, publish } = fakeContext({ all: 3 });
-    publishToTopic(ctx, 'analytics', 'all', '{"type":"x"}');
+    fanoutMeter(ctx, 'analytics').publish('all', '{"type":"x"}');
     expect(publish).toHaveBeenCalledTimes(1);
     expect(publish).toHaveBeenCalledWith('all', '{"type":"x"}', false, false);
   });
@@ -26,11 +28,12 @@ describe('fan-out to uWS topics', () => {
     const { ctx, registry } = fakeContext({ all: 3, logs: 2 });
     const sent = async () => (await registry.getSingleMetric('switchboard_ws_messages_sent_total')?.get())?.values;
     expect(await sent()).toEqual([]);
+    const analytics = fanoutMeter(ctx, 'analytics');
     for (let i = 0; i < 5; i++) {
-      countChannelFrame(ctx, 'analytics');
-      publishToTopic(ctx, 'analytics', 'all', '{}');
+      analytics.frame();
+      analytics.publish('all', '{}');
     }
-    publishToTopic(ctx, 'logs', 'logs', '{}');
+    fanoutMeter(ctx, 'logs').publish('logs', '{}');
     // Counted at once (no turn to wait for), however the counts are kept on the way.
     expect(await sent()).toEqual([
       { labels: { endpoint: 'analytics' }, value: 15 },
@@ -39,11 +42,26 @@ describe('fan-out to uWS topics', () => {
     const frames = (await registry.getSingleMetric('switchboard_channel_messages_total')?.get())?.values;
     expect(frames).toEqual([{ labels: { channel: 'analytics' }, value: 5 }]);
     // Later frames are counted on top, once each however often the registry is read.
-    publishToTopic(ctx, 'analytics', 'all', '{}');
+    // A second meter of the same endpoint (a logs app's hub) adds to the same series.
+    fanoutMeter(ctx, 'analytics').publish('all', '{}');
     expect((await sent())?.[0]).toEqual({ labels: { endpoint: 'analytics' }, value: 18 });
     expect((await sent())?.[0]).toEqual({ labels: { endpoint: 'analytics' }, value: 18 });
     // Direct increments elsewhere (a reply to one socket) add to the same series.
     ctx.metrics.sent.inc({ endpoint: 'analytics' });
     expect((await sent())?.[0]).toEqual({ labels: { endpoint: 'analytics' }, value: 19 });
+  });
+
+  it('observes the ingest → hand-off latency of UUIDv7 ids only, in the channel\'s series', async () => {
+    const { ctx, registry } = fakeContext({});
+    const meter = fanoutMeter(ctx, 'logs', 'logs-metrics');
+    meter.delivered(newEventId());
+    meter.delivered(undefined);
+    meter.delivered(randomUUID());
+    const text = await registry.metrics();
+    expect(text).toContain('switchboard_delivery_latency_seconds_count{channel="logs-metrics"} 1');
+    // A reset drops the series; the bound meter starts a new one.
+    registry.resetMetrics();
+    meter.delivered(newEventId());
+    expect(await registry.metrics()).toContain('switchboard_delivery_latency_seconds_count{channel="logs-metrics"} 1');
   });
 });

@@ -25,8 +25,11 @@ describe('HotHistogram', () => {
       ['analytics', 7],
       ['logs', 1],
     ];
+    // The logs series through a bound observer, the others by labels: one histogram either way.
+    let logs: ((value: number) => void) | undefined;
     for (const [channel, value] of observations) {
-      hot.observe({ channel }, value);
+      if (channel === 'logs') (logs ??= hot.bind({ channel: 'logs' }))(value);
+      else hot.observe({ channel }, value);
       prom.observe({ channel }, value);
     }
     expect(await hotRegistry.metrics()).toBe(await promRegistry.metrics());
@@ -40,5 +43,6 @@ describe('HotHistogram', () => {
     registry.resetMetrics();
     expect(await registry.metrics()).not.toContain('channel="a"');
     expect(() => hot.observe({ channel: 'a' }, Number.NaN)).toThrow(TypeError);
+    expect(() => hot.bind({ channel: 'a' })(Number.POSITIVE_INFINITY)).toThrow(TypeError);
   });
 });

@@ -16,6 +16,20 @@ describe('newEventId', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
   });
+
+  it('stays distinct and ordered for many ids within one millisecond, with random tails', () => {
+    // 50,000 ids take several milliseconds at most: most share theirs with thousands of others.
+    const ids = Array.from({ length: 50_000 }, () => newEventId());
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids.every((id) => UUID_V7.test(id))).toBe(true);
+    const byMs = new Map<number, number>();
+    for (const id of ids) byMs.set(eventIdTime(id) as number, (byMs.get(eventIdTime(id) as number) ?? 0) + 1);
+    expect(Math.max(...byMs.values())).toBeGreaterThan(1);
+    // The last 48 bits are drawn per id, not counted: consecutive ids differ there.
+    const tails = new Set(ids.slice(0, 100).map((id) => id.slice(24)));
+    expect(tails.size).toBe(100);
+  });
 });
 
 describe('eventIdTime', () => {
@@ -34,6 +48,8 @@ describe('eventIdTime', () => {
     // RFC 9562 appendix A.6 example: 017F22E2-79B0-7CC3-98C4-DC0C0C07398F, 2022-02-22T19:22:22Z.
     expect(eventIdTime('017f22e2-79b0-7cc3-98c4-dc0c0c07398f')).toBe(0x017f22e279b0);
     expect(new Date(0x017f22e279b0).toISOString()).toBe('2022-02-22T19:22:22.000Z');
+    expect(eventIdTime('017F22E2-79B0-7CC3-98C4-DC0C0C07398F')).toBe(0x017f22e279b0);
+    expect(eventIdTime('ffffffff-ffff-7fff-bfff-ffffffffffff')).toBe(2 ** 48 - 1);
   });
 
   it('returns undefined for UUIDv4 ids', () => {

@@ -1,4 +1,4 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** One Redis Cluster node to start from (the client discovers the others). */
@@ -92,6 +92,45 @@ export function connectionFactory(target: ConnectionTarget, logger: Logger, isCl
     // different nodes while the slot map changes (a failover), failing unrelated commands.
     return createClusterClient(target.cluster, logger, connection, { isClosed, shardedSubscribers: sharded, redisOptions: extra });
   };
+}
+
+/**
+ * A view of `client` whose commands are sent together, in one pipeline, once the current turn
+ * of the event loop ends (`setImmediate`), whatever earlier batches still wait for replies.
+ * ioredis's auto-pipelining keeps one batch in flight per connection: concurrent requests (a
+ * gateway's ingest appends) each wait out the round trip of the batch before theirs. Replies
+ * and errors are each command's own, as on the client; scripts defined on the client work
+ * (a pipeline loads a missing one first). One Redis only: a cluster's pipeline may not span
+ * nodes.
+ */
+export function turnPipelined(client: Redis): Client {
+  let pipeline: ChainableCommander | undefined;
+  const flush = (): void => {
+    const batch = pipeline;
+    pipeline = undefined;
+    // Each command's callback settles its own promise; exec's summary is not needed.
+    void batch?.exec().catch(() => undefined);
+  };
+  const commands = new Map<string | symbol, (...args: unknown[]) => Promise<unknown>>();
+  const command = (name: string | symbol) => (...args: unknown[]): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      if (pipeline === undefined) {
+        pipeline = client.pipeline();
+        setImmediate(flush);
+      }
+      const issue = (pipeline as unknown as Record<string | symbol, (...a: unknown[]) => unknown>)[name];
+      if (typeof issue !== 'function') throw new TypeError(`not a Redis command: ${String(name)}`);
+      issue.call(pipeline, ...args, (err: Error | null, value: unknown) => (err ? reject(err) : resolve(value)));
+    });
+  return new Proxy(client, {
+    get(target, name): unknown {
+      const value: unknown = Reflect.get(target, name);
+      if (typeof value !== 'function') return value;
+      let bound = commands.get(name);
+      if (bound === undefined) commands.set(name, (bound = command(name)));
+      return bound;
+    },
+  });
 }
 
 /** Closes a client politely (QUIT), or drops it when that fails. */

@@ -1,6 +1,7 @@
 import { INGEST_GROUP } from '@switchboard/protocol';
 import type { AppendOnceResult, IngestBacklog, IngestOnce, IngestQueue, StreamEntry, TakeOver } from '../engine.js';
-import type { Client } from './connections.js';
+import { Redis } from 'ioredis';
+import { turnPipelined, type Client } from './connections.js';
 import type { ConsumerGroups } from './groups.js';
 import type { IngestReader } from './ingest-readers.js';
 import type { Mode } from './mode.js';
@@ -26,21 +27,28 @@ export class RedisIngest implements IngestQueue {
   private readonly mode: Mode;
   private readonly topology: Topology;
   private readonly groups: ConsumerGroups;
+  /**
+   * Where appends go: on one Redis, the commands of one event-loop turn in one pipeline,
+   * several in flight at once (concurrent POSTs must not queue behind each other's round trips,
+   * as they do in ioredis's auto-pipelining); on a cluster, the client as it is.
+   */
+  private readonly appender: Client;
 
   constructor(private readonly deps: IngestDeps) {
     ({ main: this.main, mode: this.mode, groups: this.groups } = deps);
     this.topology = deps.mode.topology;
+    this.appender = this.main instanceof Redis ? turnPipelined(this.main) : this.main;
   }
 
   async appendIngest(fields: Record<string, string>, route?: string): Promise<string> {
     const partition = this.mode.ingestPartition(fields, route);
-    const [, id] = await this.mode.append(this.main, partition, fields);
+    const [, id] = await this.mode.append(this.appender, partition, fields);
     return entryId(this.topology, partition, id);
   }
 
   async appendIngestOnce(fields: Record<string, string>, once: IngestOnce, route?: string): Promise<AppendOnceResult> {
     const partition = this.mode.ingestPartition(fields, route);
-    const [appended, value] = await this.mode.append(this.main, partition, fields, once);
+    const [appended, value] = await this.mode.append(this.appender, partition, fields, once);
     return appended === 1 ? { duplicate: false, streamId: entryId(this.topology, partition, value) } : { duplicate: true, value };
   }
 

@@ -12,7 +12,7 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
-import { countChannelFrame, observeDelivery, publishToTopic } from './fanout.js';
+import { fanoutMeter } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { rawPresenceMessage } from '../presence/raw-clients.js';
@@ -52,10 +52,13 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     }
   };
 
+  /** Clients of this node with a type filter: while there are none, no frame needs its type's topic. */
+  let filtered = 0;
   const setFilter = (ws: WebSocket<AnalyticsSocket>, events: string[]) => {
     const data = ws.getUserData();
     const filter = events.length === 0 || events.includes('*') ? undefined : [...new Set(events)];
     for (const topic of topicsFor(data.filter)) ws.unsubscribe(topic);
+    filtered += (filter === undefined ? 0 : 1) - (data.filter === undefined ? 0 : 1);
     data.filter = filter;
     for (const topic of topicsFor(filter)) ws.subscribe(topic);
     sendFrame(ws, JSON.stringify({ type: 'subscribed', events: filter ?? ['*'] }), ctx);
@@ -63,8 +66,9 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
 
   // Fan-out: one frame from Redis → one publish per topic; uWS frames it once per topic, not
   // once per client (compression, though, would be per client: see FANOUT_COMPRESS_MIN_BYTES).
+  const fanout = fanoutMeter(ctx, ENDPOINT);
   const feed = new EndpointFeed(ctx, CHANNELS.analytics, ENDPOINT, ({ frame }) => {
-    countChannelFrame(ctx, ENDPOINT);
+    fanout.frame();
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.
     stats.invalidate();
@@ -73,11 +77,13 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
       logger.warn({ frame: frame.slice(0, 200) }, 'unroutable frame on the analytics channel');
       return;
     }
-    const specific = head.type === 'heartbeat' ? ANALYTICS_TOPICS.heartbeat : ANALYTICS_TOPICS.eventType(head.type);
-    publishToTopic(ctx, ENDPOINT, ANALYTICS_TOPICS.all, frame);
+    fanout.publish(ANALYTICS_TOPICS.all, frame);
     // The type's topic serves filtered clients only: usually none.
-    if (ctx.app.numSubscribers(specific) > 0) publishToTopic(ctx, ENDPOINT, specific, frame);
-    observeDelivery(ctx, ENDPOINT, head.id);
+    if (filtered > 0) {
+      const specific = head.type === 'heartbeat' ? ANALYTICS_TOPICS.heartbeat : ANALYTICS_TOPICS.eventType(head.type);
+      if (ctx.app.numSubscribers(specific) > 0) fanout.publish(specific, frame);
+    }
+    fanout.delivered(head.id);
   });
 
   registerRawEndpoint<AnalyticsSocket>(ctx, {
@@ -114,7 +120,10 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
           return setFilter(ws, parsed.value.events);
       }
     },
-    closed: (ws) => feed.detach(ws),
+    closed: (ws) => {
+      if (ws.getUserData().filter !== undefined) filtered -= 1;
+      feed.detach(ws);
+    },
   });
 
   await feed.start();

@@ -11,7 +11,7 @@ import {
   validate,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { countChannelFrame, observeDelivery, publishToTopic } from './fanout.js';
+import { fanoutMeter } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { rawPresenceMessage } from '../presence/raw-clients.js';
 import { EndpointFeed } from './endpoint-feed.js';
@@ -35,12 +35,13 @@ interface AvailabilitySocket extends RawSocket {
 export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise<{ stop(): void }> {
   const { config, logger } = ctx;
 
-  const publish = (frame: string) => publishToTopic(ctx, ENDPOINT, AVAILABILITY_TOPIC, frame);
+  const fanout = fanoutMeter(ctx, ENDPOINT);
+  const publish = (frame: string) => fanout.publish(AVAILABILITY_TOPIC, frame);
 
   const feed = new EndpointFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
-    countChannelFrame(ctx, ENDPOINT);
+    fanout.frame();
     publish(frame);
-    observeDelivery(ctx, ENDPOINT, readFrameHead(frame)?.id);
+    fanout.delivered(readFrameHead(frame)?.id);
   });
 
   registerRawEndpoint<AvailabilitySocket>(ctx, {

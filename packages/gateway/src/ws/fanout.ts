@@ -28,20 +28,33 @@ export const rawEndpointSettings = (config: Config): Pick<WebSocketBehavior<Sock
  */
 const FANOUT_COMPRESS_MIN_BYTES = 4096;
 
-/** Counts a frame received from the engine for fan-out on `channel` (the metric's label). */
-export function countChannelFrame(ctx: GatewayContext, channel: string): void {
-  ctx.metrics.fanoutTallies.frames(channel);
+/**
+ * How one endpoint fans a channel's frames out to uWS topics, with its counters and latency
+ * histogram bound once: the per-frame path does no label lookups and allocates nothing.
+ */
+export interface FanoutMeter {
+  /** Counts a frame received from the engine for fan-out (labelled with the meter's channel). */
+  frame(): void;
+  /** Publishes a frame to a topic (framed once for all its subscribers) and counts the recipients. */
+  publish(topic: string, frame: string): void;
+  /** Ingest → hand-off latency, from the time in the event's UUIDv7 id. */
+  delivered(id: string | undefined): void;
 }
 
-/** Publishes a frame to a topic (framed once for all its subscribers) and counts the recipients. */
-export function publishToTopic(ctx: GatewayContext, endpoint: string, topic: string, frame: string): void {
-  const recipients = ctx.app.numSubscribers(topic);
-  ctx.app.publish(topic, frame, false, frame.length >= FANOUT_COMPRESS_MIN_BYTES);
-  if (recipients > 0) ctx.metrics.fanoutTallies.sent(endpoint, recipients);
-}
-
-/** Ingest → hand-off latency, from the time in the event's UUIDv7 id. */
-export function observeDelivery(ctx: GatewayContext, channel: string, id: string | undefined): void {
-  const sentAt = id === undefined ? undefined : eventIdTime(id);
-  if (sentAt !== undefined) ctx.metrics.deliverySeconds.observe({ channel }, Math.max(0, Date.now() - sentAt) / 1000);
+/** The fan-out of `endpoint`; `channel` labels its frames and latency (default: the endpoint). */
+export function fanoutMeter(ctx: GatewayContext, endpoint: string, channel = endpoint): FanoutMeter {
+  const { app } = ctx;
+  const counts = ctx.metrics.fanoutCounts(endpoint, channel);
+  return {
+    frame: counts.frame,
+    publish(topic, frame) {
+      const recipients = app.numSubscribers(topic);
+      app.publish(topic, frame, false, frame.length >= FANOUT_COMPRESS_MIN_BYTES);
+      if (recipients > 0) counts.sent(recipients);
+    },
+    delivered(id) {
+      const sentAt = id === undefined ? undefined : eventIdTime(id);
+      if (sentAt !== undefined) counts.delivery(Math.max(0, Date.now() - sentAt) / 1000);
+    },
+  };
 }

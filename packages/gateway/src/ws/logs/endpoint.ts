@@ -21,7 +21,7 @@ import {
 import { readClusterMetrics, readLogHistory } from '@switchboard/state';
 import type { GatewayContext } from '../../context.js';
 import { ReadCache } from '../../stats-cache.js';
-import { countChannelFrame, publishToTopic } from '../fanout.js';
+import { fanoutMeter } from '../fanout.js';
 import { rejectMessage, sendFrame } from '../inbound.js';
 import { registerRawEndpoint } from '../raw-endpoint.js';
 import { parseResume } from '../resume.js';
@@ -179,8 +179,9 @@ export async function registerLogsEndpoint(ctx: GatewayContext): Promise<void> {
   });
 
   // Cluster metrics pushed by the heartbeat worker: one publish to every authenticated client.
+  const metricsFanout = fanoutMeter(ctx, LOGS_ENDPOINT, 'logs-metrics');
   await engine.subscribe(CHANNELS.logsMetrics, ({ frame }) => {
-    countChannelFrame(ctx, 'logs-metrics');
-    publishToTopic(ctx, LOGS_ENDPOINT, LOGS_TOPICS.metrics, frame);
+    metricsFanout.frame();
+    metricsFanout.publish(LOGS_TOPICS.metrics, frame);
   });
 }

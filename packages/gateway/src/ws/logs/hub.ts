@@ -12,7 +12,7 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../../context.js';
 import { EndpointFeed } from '../endpoint-feed.js';
-import { countChannelFrame, observeDelivery, publishToTopic } from '../fanout.js';
+import { fanoutMeter, type FanoutMeter } from '../fanout.js';
 import { sendFrame } from '../inbound.js';
 import { LOG_BATCH_DELAY_MS, LogBatch } from './batch.js';
 import type { RawSocket } from '../raw-endpoint.js';
@@ -59,17 +59,19 @@ export class AppFeed {
   readonly channel: EndpointFeed;
   private readonly pending = new LogBatch();
   private timer: NodeJS.Timeout | undefined;
+  private readonly fanout: FanoutMeter;
 
   constructor(
     readonly appId: string,
     private readonly ctx: GatewayContext,
   ) {
+    this.fanout = fanoutMeter(ctx, LOGS_ENDPOINT);
     this.channel = new EndpointFeed(ctx, logsChannel(appId), LOGS_ENDPOINT, this.onMessage);
   }
 
   readonly onMessage = ({ frame, offset }: ChannelMessage): void => {
     const { logger } = this.ctx;
-    countChannelFrame(this.ctx, LOGS_ENDPOINT);
+    this.fanout.frame();
     const payload = logsFramePayload(frame);
     if (payload !== undefined) return this.gather(payload, offset);
     if (readFrameHead(frame)?.type === 'cleared') {
@@ -94,7 +96,7 @@ export class AppFeed {
     const { payload, fromOffset, toOffset } = gathered;
     const batch = filteredBatch(payload, fromOffset, toOffset);
     this.broadcast(batch(undefined) as string, batch);
-    observeDelivery(this.ctx, LOGS_ENDPOINT, FIRST_ID.exec(payload)?.[1]);
+    this.fanout.delivered(FIRST_ID.exec(payload)?.[1]);
   }
 
   /**
@@ -125,7 +127,7 @@ export class AppFeed {
 
   /** To the app's topic as is; to each filtered client, the frame for its filter (if any). */
   private broadcast(frame: string, forFilter: (filter: LogFilter | undefined) => string | undefined): void {
-    publishToTopic(this.ctx, LOGS_ENDPOINT, LOGS_TOPICS.app(this.appId), frame);
+    this.fanout.publish(LOGS_TOPICS.app(this.appId), frame);
     const byFilter = new Map<string, string | undefined>();
     for (const ws of this.filtered) {
       const { filter } = ws.getUserData();
