@@ -38,9 +38,9 @@ describe('the wire-level Socket.IO client of the load generators', () => {
   });
 
   it('reads event names only from event packets', () => {
-    expect(eventName('42["error:new",{"metadata":{"t":1}}]')).toBe('error:new');
-    expect(eventName('43["x"]')).toBeUndefined();
-    expect(eventName('42[')).toBeUndefined();
+    expect(eventName(Buffer.from('42["error:new",{"metadata":{"t":1}}]'))).toBe('error:new');
+    expect(eventName(Buffer.from('43["x"]'))).toBeUndefined();
+    expect(eventName(Buffer.from('42['))).toBeUndefined();
   });
 
   it('joins, receives broadcasts, gets acks and answers pings', async () => {
@@ -55,7 +55,7 @@ describe('the wire-level Socket.IO client of the load generators', () => {
     cleanup.push(() => new Promise<void>((r) => void server.io.close(() => r())));
     const events: { name: string; packet: string }[] = [];
     let closed = false;
-    const socket = await connectSioWire(server.base, { onEvent: (name, packet) => events.push({ name, packet }), onClose: () => (closed = true) }, 10_000);
+    const socket = await connectSioWire(server.base, { onEvent: (name, packet) => events.push({ name, packet: packet.toString() }), onClose: () => (closed = true) }, 10_000);
     cleanup.push(() => socket.disconnect());
 
     expect(await socket.emitWithAck('subscribe', 'svc-1', 10_000)).toEqual({ ok: true, room: 'svc-1' });
@@ -93,7 +93,7 @@ describe('the wire-level Socket.IO client of the load generators', () => {
     const server = await start((io) => io.on('connection', (socket) => void socket.join('svc-1')), true);
     cleanup.push(() => new Promise<void>((r) => void server.io.close(() => r())));
     const seen: number[] = [];
-    const handlers = { onEvent: (_name: string, packet: string) => seen.push(Number(/"n":(\d+)/.exec(packet)?.[1])), onClose: () => undefined };
+    const handlers = { onEvent: (_name: string, packet: Buffer) => seen.push(Number(/"n":(\d+)/.exec(packet.toString())?.[1])), onClose: () => undefined };
     const session = new SioSession();
     const first = await connectSioWire(server.base, handlers, 10_000, session);
     expect(first.recovered).toBe(false);

@@ -130,8 +130,9 @@ class ChurnClient {
       {
         onEvent: (name, packet) => {
           if (name !== 'error:new') return;
-          const seq = readNumber(packet, SEQ_KEY, 0);
-          const t = readNumber(packet, T_KEY, 0);
+          const text = packet.toString('utf8');
+          const seq = readNumber(text, SEQ_KEY, 0);
+          const t = readNumber(text, T_KEY, 0);
           if (seq !== undefined && t !== undefined) this.onMessage(seq, t);
         },
         onClose: () => {

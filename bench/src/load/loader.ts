@@ -49,14 +49,14 @@ const onFrame = (index: number, data: Buffer) => {
 };
 
 /** The benchmark's send time in a Socket.IO event packet (`"metadata":{"t":…}`), if any. */
-const sentAtIn = (packet: string): number | undefined => {
-  const at = packet.indexOf('"t":');
+const sentAtIn = (packet: Buffer): number | undefined => {
+  const at = packet.indexOf(T_KEY);
   if (at < 0) return undefined;
-  const sentAt = Number.parseFloat(packet.slice(at + 4, at + 24));
+  const sentAt = Number.parseFloat(packet.toString('latin1', at + 4, at + 24));
   return Number.isFinite(sentAt) ? sentAt : undefined;
 };
 
-const onEvent = (index: number, packet: string) => {
+const onEvent = (index: number, packet: Buffer) => {
   const sentAt = sentAtIn(packet);
   if (sentAt === undefined || sentAt < since) return;
   const n = ++counts[index]!;
@@ -64,7 +64,7 @@ const onEvent = (index: number, packet: string) => {
   if (roomEvent === undefined && (mode === 'latency' || (n & SAMPLE_MASK) === 0)) record(sentAt);
 };
 
-const onRoomEvent = (packet: string) => {
+const onRoomEvent = (packet: Buffer) => {
   const sentAt = sentAtIn(packet);
   if (sentAt === undefined || sentAt < since) return;
   roomCounts += 1;

@@ -13,8 +13,11 @@
 import WebSocket from 'ws';
 
 export interface SioWireHandlers {
-  /** An event packet (`42[...]`): its name and the whole packet text. */
-  onEvent(name: string, packet: string): void;
+  /**
+   * An event packet (`42[...]`): its name and the packet's bytes (UTF-8), undecoded: what a
+   * loader reads of it (the send time) it reads from the bytes.
+   */
+  onEvent(name: string, packet: Buffer): void;
   onClose(): void;
 }
 
@@ -85,11 +88,16 @@ const PONG = '3';
 export const engineUrl = (base: string): string => `${base.replace(/^http/, 'ws').replace(/\/$/, '')}/socket.io/?EIO=4&transport=websocket`;
 
 /** The event name of a `42["name",…]` packet (no ack id: servers broadcast without one). */
-export function eventName(packet: string): string | undefined {
-  if (!packet.startsWith('42["')) return undefined;
-  const end = packet.indexOf('"', 4);
-  return end < 0 ? undefined : packet.slice(4, end);
+export function eventName(packet: Buffer): string | undefined {
+  if (packet[0] !== CHAR_4 || packet[1] !== CHAR_2 || packet[2] !== OPEN_BRACKET || packet[3] !== QUOTE) return undefined;
+  const end = packet.indexOf(QUOTE, 4);
+  return end < 0 ? undefined : packet.toString('utf8', 4, end);
 }
+
+const CHAR_4 = 0x34;
+const CHAR_2 = 0x32;
+const OPEN_BRACKET = 0x5b;
+const QUOTE = 0x22;
 
 /**
  * Opens a Socket.IO connection; resolves once the server accepted it on the main namespace.
@@ -97,7 +105,8 @@ export function eventName(packet: string): string | undefined {
  */
 export function connectSioWire(base: string, handlers: SioWireHandlers, timeoutMs: number, session?: SioSession): Promise<SioWireSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(engineUrl(base), { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    // The servers under test are trusted to send UTF-8 (as the raw loader trusts them).
+    const ws = new WebSocket(engineUrl(base), { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: timeoutMs });
     const acks = new Map<number, (answer: unknown) => void>();
     let nextAck = 0;
     let connected = false;
@@ -134,12 +143,14 @@ export function connectSioWire(base: string, handlers: SioWireHandlers, timeoutM
     };
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return;
-      const packet = data.toString('utf8');
-      if (packet.startsWith(EVENT)) {
-        handlers.onEvent(eventName(packet) ?? '', packet);
-        session?.processed(packet);
+      // Event packets, nearly all the traffic, are not decoded as a whole unless a session needs their offset.
+      if (data[0] === CHAR_4 && data[1] === CHAR_2) {
+        handlers.onEvent(eventName(data) ?? '', data);
+        session?.processed(data.toString('utf8'));
+        return;
       }
-      else if (packet === PING) ws.send(PONG);
+      const packet = data.toString('utf8');
+      if (packet === PING) ws.send(PONG);
       else if (packet.startsWith(ACK)) {
         const open = packet.indexOf('[');
         const id = Number(packet.slice(2, open));

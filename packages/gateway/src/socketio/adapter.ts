@@ -21,7 +21,8 @@ import { ReplayCache, replaySession } from './replay.js';
 import { RestoreReads } from './restore-reads.js';
 import { SessionKeeper } from './session-keeper.js';
 import type { SessionStore, StoredSession } from './session-store.js';
-import type { LongPollingCount } from './uws-topics.js';
+import { eventFrameText, readPlainBroadcasts } from './broadcast-text.js';
+import { roomTopic, type LongPollingCount, type TopicPublisher } from './uws-topics.js';
 
 export const SOCKET_IO_ENDPOINT = 'socket.io';
 
@@ -40,6 +41,11 @@ export interface EngineAdapterDeps {
    * over its audience that looks for them.
    */
   longPolling?: LongPollingCount;
+  /**
+   * The uWebSockets.js app Socket.IO is attached to: plain broadcasts are published to its
+   * topics as the text their frame carries (see `publishText`).
+   */
+  app?: TopicPublisher;
 }
 
 /**
@@ -186,6 +192,7 @@ export class EngineAdapter extends ClusterAdapter {
   }
 
   private receive(channelMessage: ChannelMessage): void {
+    if (this.publishText(channelMessage)) return;
     const parsed = parseSocketIoMessage(channelMessage.frame);
     if (!parsed.ok) {
       this.deps.metrics.socketioErrors.inc({ reason: 'invalid_adapter_message' });
@@ -198,6 +205,7 @@ export class EngineAdapter extends ClusterAdapter {
       const { parts } = message.data;
       this.deps.metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
       parts.forEach((data, i) => {
+        if (this.noAudienceHere(data.opts.rooms)) return;
         const part = { uid: message.uid === this.uid ? ECHO_UID : message.uid, nsp: message.nsp, type: MessageType.BROADCAST, data };
         this.deliver(part as ClusterMessage, partOffset(channelMessage, i, parts.length), this.needsNoWalk(data));
       });
@@ -205,8 +213,44 @@ export class EngineAdapter extends ClusterAdapter {
     }
     this.deps.metrics.socketioBroadcasts.inc({ kind: message.type === SOCKET_IO_MESSAGE.broadcast ? 'broadcast' : 'request' });
     const plain = message.type === SOCKET_IO_MESSAGE.broadcast && message.data.requestId === undefined;
+    if (plain && this.noAudienceHere(message.data.opts.rooms)) return;
     const own = message.uid === this.uid && plain;
     this.deliver((own ? { ...message, uid: ECHO_UID } : message) as ClusterMessage, formatRecoveryOffset(channelMessage), plain && this.needsNoWalk(message.data));
+  }
+
+  /**
+   * Socket.IO's uWS fast publish without its parse and encode, for a frame of plain broadcasts
+   * (each to everyone or one room, no exception, no flags, no ack) while no connection here is on
+   * long-polling: each is published to its topic as the text the frame carries, the recovery
+   * offset appended as socket.io-adapter appends it, once per gateway and written by uWS to every
+   * subscriber. Whether it was (else the frame takes the full parse).
+   */
+  private publishText(channelMessage: ChannelMessage): boolean {
+    const { app, longPolling, metrics } = this.deps;
+    if (app === undefined || longPolling === undefined || longPolling.count !== 0 || !this.recovery) return false;
+    const nsp = this.namespace.name;
+    const parts = readPlainBroadcasts(channelMessage.frame, nsp);
+    if (parts === undefined) return false;
+    metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
+    parts.forEach(({ rooms, dataText }, i) => {
+      if (this.noAudienceHere(rooms)) return;
+      const [room] = rooms;
+      app.publish(roomTopic(nsp, room), eventFrameText(nsp, dataText, partOffset(channelMessage, i, parts.length)), false);
+    });
+    return true;
+  }
+
+  /** Whether connection state recovery is on (it appends the offsets; always, on a gateway). */
+  private get recovery(): boolean {
+    return Boolean((this.namespace.server as unknown as { opts: { connectionStateRecovery?: unknown } }).opts.connectionStateRecovery);
+  }
+
+  /**
+   * Whether no socket here is in the audience of a plain broadcast to `rooms` (all when empty):
+   * it is skipped, not encoded for nobody. Its place in the history is the channel's either way.
+   */
+  private noAudienceHere(rooms: readonly string[]): boolean {
+    return rooms.length === 0 ? this.sids.size === 0 : rooms.every((room) => !this.rooms.has(room));
   }
 
   /**

@@ -40,7 +40,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
   const sessions = new SessionStore(engine, config.historyTtlS, logger);
   const longPolling = new LongPollingCount();
   const io = new Server({
-    adapter: engineAdapter({ engine, sessions, metrics, logger, subscription: ctx.subscription, historySize: config.historySize, longPolling }),
+    adapter: engineAdapter({ engine, sessions, metrics, logger, subscription: ctx.subscription, historySize: config.historySize, longPolling, app }),
     // Recovered sockets skip the connection middleware: their session carries the identity the
     // token proved when they first connected (Socket.IO's default).
     connectionStateRecovery: { maxDisconnectionDuration: config.historyTtlS * 1000, skipMiddlewares: true },

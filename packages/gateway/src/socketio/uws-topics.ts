@@ -3,6 +3,14 @@ import type { Socket } from 'socket.io';
 /** Socket.IO's uWS topic names: the namespace, and `<namespace>\x1f<room>` per room. */
 const SEPARATOR = '\x1f';
 
+/** The uWS topic of a broadcast to `room` of `nsp` (to the whole namespace when undefined). */
+export const roomTopic = (nsp: string, room: string | undefined): string => (room === undefined ? nsp : `${nsp}${SEPARATOR}${room}`);
+
+/** What publishes to uWS topics: the gateway's uWebSockets.js app. */
+export interface TopicPublisher {
+  publish(topic: string, message: string, isBinary?: boolean): boolean;
+}
+
 interface UwsWebSocket {
   subscribe(topic: string): boolean;
 }
@@ -23,7 +31,7 @@ export function subscribeRecoveredTopics(socket: Socket): void {
     const ws = conn.transport.socket;
     if (conn.transport.name !== 'websocket' || ws === undefined || !socket.connected) return;
     ws.subscribe(socket.nsp.name);
-    for (const room of socket.rooms) ws.subscribe(`${socket.nsp.name}${SEPARATOR}${room}`);
+    for (const room of socket.rooms) ws.subscribe(roomTopic(socket.nsp.name, room));
   };
   if (conn.transport.name === 'websocket') subscribe();
   else conn.once('upgrade', subscribe);
