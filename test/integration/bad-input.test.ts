@@ -249,7 +249,60 @@ describe('Socket.IO origins (ALLOWED_ORIGINS) for polling and websocket', () => 
     expect(handshake.headers.get('access-control-allow-credentials')).toBe('true');
     const foreign = await fetch(`${gateway.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://evil.example' } });
     expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
     const text = await gateway.metrics();
     expect(metricValue(text, 'switchboard_socketio_errors_total{reason="origin"}')).toBeGreaterThanOrEqual(3);
+  });
+
+  /** A Socket.IO WebSocket handshake (no polling first): its status and the answer's headers. */
+  const upgrade = (origin: string) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+      const ws = new WebSocket(`${gateway.wsUrl('/socket.io/')}?EIO=4&transport=websocket`, { origin });
+      ws.once('upgrade', (res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        ws.terminate();
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        res.resume();
+        ws.terminate();
+      });
+      ws.once('error', reject);
+    });
+
+  it('checks the Origin of WebSocket handshakes without running CORS on them, and answers polling with CORS headers', async () => {
+    const refusedBefore = metricValue(await gateway.metrics(), 'switchboard_socketio_errors_total{reason="origin"}') ?? 0;
+    const forbidden = await upgrade('https://evil.example');
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers['access-control-allow-origin']).toBeUndefined();
+    expect(metricValue(await gateway.metrics(), 'switchboard_socketio_errors_total{reason="origin"}')).toBe(refusedBefore + 1);
+    // An allowed WebSocket handshake: no CORS headers (browsers apply none to WebSockets).
+    const allowed = await upgrade('https://app.example.com');
+    expect(allowed.status).toBe(101);
+    expect(allowed.headers['access-control-allow-origin']).toBeUndefined();
+    expect(allowed.headers['vary']).toBeUndefined();
+
+    // Polling: the preflight, the handshake and a request of the session all carry them.
+    const origin = 'https://app.example.com';
+    const preflight = await fetch(`${gateway.url}/socket.io/?EIO=4&transport=polling`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(preflight.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization');
+    const handshake = await fetch(`${gateway.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
+    expect(handshake.status).toBe(200);
+    expect(handshake.headers.get('vary')).toContain('Origin');
+    const { sid } = JSON.parse((await handshake.text()).slice(1)) as { sid: string };
+    const connect = await fetch(`${gateway.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', headers: { origin, 'content-type': 'text/plain' }, body: '40' });
+    expect(connect.status).toBe(200);
+    expect(connect.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(connect.headers.get('access-control-allow-credentials')).toBe('true');
+    // A case variant of a listed origin is the same origin (as on the raw endpoints).
+    const upper = await fetch(`${gateway.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'HTTPS://APP.EXAMPLE.COM' } });
+    expect(upper.status).toBe(200);
+    expect(upper.headers.get('access-control-allow-origin')).toBe('HTTPS://APP.EXAMPLE.COM');
   });
 });

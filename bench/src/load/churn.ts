@@ -125,6 +125,10 @@ class ChurnClient {
 
   private connectSio(url: string, resolve: () => void, reject: (err: Error) => void): void {
     let socket: SioWireSocket | undefined;
+    // Only a connect that asks for a session (one processed event at least) can be refused one;
+    // a client that had nothing to recover is not a `recovered:false` (raw clients alike: they
+    // resume only with an epoch).
+    const asked = this.session.pid !== undefined && this.session.offset !== undefined;
     connectSioWire(
       url,
       {
@@ -152,7 +156,7 @@ class ChurnClient {
         this.socket = connected;
         this.open = true;
         this.connected = true;
-        if (this.reconnecting) this.owner.countResume(connected.recovered);
+        if (this.reconnecting && asked) this.owner.countResume(connected.recovered);
         this.firstFrame();
         resolve();
       },

@@ -1,3 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import cors from 'cors';
+
 /**
  * Origin policy shared by HTTP (CORS) and WebSocket upgrades. An empty allow-list means any
  * origin (development; refused in production by the config).
@@ -36,3 +39,23 @@ export const PREFLIGHT_HEADERS: [string, string][] = [
   ['access-control-allow-headers', 'content-type, authorization, x-api-key, idempotency-key'],
   ['access-control-max-age', '600'],
 ];
+
+type EngineMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: Error) => void) => void;
+
+/**
+ * CORS for Socket.IO's HTTP long-polling requests (with credentials, for sticky-session cookies),
+ * by the same origin policy. In place of engine.io's `cors` option, which runs the middleware on
+ * every request, WebSocket upgrades included, where browsers apply no CORS and the headers are
+ * wasted work on the hottest path of a reconnect storm. It only adds headers: a forbidden origin
+ * is refused by the server's `allowRequest`, on polling and WebSocket handshakes alike.
+ */
+export function pollingCors(policy: OriginPolicy): EngineMiddleware {
+  const middleware = cors({
+    origin: policy.open ? true : (origin, callback) => callback(null, policy.allows(origin ?? '')),
+    credentials: true,
+  });
+  return (req, res, next) => {
+    if (req.headers.upgrade !== undefined) return next();
+    middleware(req, res, next);
+  };
+}

@@ -2,6 +2,7 @@ import { Server, type Socket } from 'socket.io';
 import uWS from 'uWebSockets.js';
 import { ERROR_CLIENT_EVENTS, JOB_CLIENT_EVENTS } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
+import { pollingCors } from '../http/cors.js';
 import { SocketRateLimiter } from '../rate-limit.js';
 import { guardSocketIoAddresses } from '../ws/admission.js';
 import { SOCKET_IO_ENDPOINT, countRecoveryFailure, engineAdapter, type EngineAdapter } from './adapter.js';
@@ -44,8 +45,8 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     // Recovered sockets skip the connection middleware: their session carries the identity the
     // token proved when they first connected (Socket.IO's default).
     connectionStateRecovery: { maxDisconnectionDuration: config.historyTtlS * 1000, skipMiddlewares: true },
-    cors: { origin: origins.open ? true : config.allowedOrigins, credentials: true },
-    // CORS does not cover WebSocket upgrades: check the Origin of every engine.io request.
+    // No `cors` option: engine.io would run it on every request, upgrades included (see
+    // pollingCors). The Origin of every new engine.io session is checked here, on any transport.
     allowRequest: (req, callback) => {
       if (ctx.isDraining()) return callback('node is shutting down', false);
       if (connections.total >= config.maxConnections) return callback('node is at MAX_CONNECTIONS', false);
@@ -67,6 +68,7 @@ export async function attachSocketIo(ctx: GatewayContext): Promise<SocketIo> {
     maxBackpressure: config.wsMaxBackpressureBytes,
     maxPayloadLength: config.wsMaxPayloadBytes,
   } as never);
+  io.engine.use(pollingCors(origins));
   guardSocketIoAddresses(ctx, io.engine);
   longPolling.watch(io.engine);
 

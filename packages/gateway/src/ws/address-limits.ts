@@ -1,54 +1,92 @@
-import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-
 /** Why an address was turned away, as counted in `switchboard_ws_upgrades_refused_total{reason}`. */
 export interface AddressRefusal {
   reason: 'rate_limited' | 'per_address';
   message: string;
-  /** Seconds until the rate window frees up (the `Retry-After` header). */
+  /** Whole seconds until the address has an upgrade again (the `Retry-After` header). */
   retryAfterS: number | undefined;
 }
+
+/** An address's bucket: the tokens it held at `at` (ms on the limiter's clock). */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** A monotonic clock in milliseconds. Injected in tests. */
+export type Clock = () => number;
 
 /**
  * Per client address (see `limitKey`): at most `maxPerAddress` open connections on this node and
  * `ratePerS` new WebSocket upgrades or Socket.IO handshakes per second, so that one address
  * cannot take every MAX_CONNECTIONS slot. 0 turns either off.
  *
- * On top of the rate, `burst` more upgrades may come at once (rate-limiter-flexible's bursty
- * limiter: a second bucket of `burst` tokens that refills over burst ÷ rate seconds), so a
- * gateway's clients moving over together from behind one NAT are let in rather than refused.
+ * The rate is a token bucket per address holding `ratePerS + burst` tokens (at least 1), refilling at
+ * `ratePerS` per second: a gateway's clients moving over together from behind one NAT are let in
+ * at once, and an address hammering steadily gets the rate. Decided synchronously on the upgrade
+ * path (no promise, no timer per address); a refusal's `Retry-After` is the time until the
+ * bucket holds a token again, rounded up to whole seconds.
  */
 export class AddressLimits {
   private readonly open = new Map<string, number>();
-  private readonly limiter: RateLimiterMemory | BurstyRateLimiter | undefined;
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly capacity: number;
+  /** How long an emptied bucket takes to fill up (after which it need not be kept). */
+  private readonly refillMs: number;
+  private lastSweep: number;
 
   constructor(
     private readonly maxPerAddress: number,
     private readonly ratePerS: number,
     private readonly burst = 0,
+    private readonly now: Clock = () => performance.now(),
   ) {
-    if (ratePerS <= 0) return;
-    const rate = new RateLimiterMemory({ keyPrefix: 'upgrades', points: ratePerS, duration: 1 });
-    if (burst <= 0) this.limiter = rate;
-    else {
-      const refillS = Math.max(1, Math.ceil(burst / ratePerS));
-      this.limiter = new BurstyRateLimiter(rate, new RateLimiterMemory({ keyPrefix: 'upgrade-burst', points: burst, duration: refillS }));
-    }
+    if (!(ratePerS >= 0) || !(burst >= 0)) throw new RangeError(`upgrade rate and burst must be 0 or more, got ${ratePerS}/s and ${burst}`);
+    // At least one whole token, or a rate under 1/s would admit nothing.
+    this.capacity = Math.max(1, ratePerS + burst);
+    this.refillMs = ratePerS > 0 ? (this.capacity / ratePerS) * 1000 : 0;
+    this.lastSweep = now();
   }
 
-  /** Spends one of the address's upgrades for this second; a refusal once they are used up. */
-  async spendUpgrade(key: string): Promise<AddressRefusal | undefined> {
-    if (!this.limiter) return undefined;
-    try {
-      await this.limiter.consume(key);
+  /** Spends one of the address's upgrades; a refusal with `Retry-After` when its bucket is empty. */
+  spendUpgrade(key: string): AddressRefusal | undefined {
+    if (this.ratePerS <= 0) return undefined;
+    const now = this.now();
+    this.sweep(now);
+    const bucket = this.buckets.get(key);
+    // A clock that went back counts as no time passed.
+    const tokens = bucket === undefined ? this.capacity : Math.min(this.capacity, bucket.tokens + (Math.max(0, now - bucket.at) * this.ratePerS) / 1000);
+    if (tokens >= 1) {
+      if (bucket === undefined) this.buckets.set(key, { tokens: tokens - 1, at: now });
+      else {
+        bucket.tokens = tokens - 1;
+        bucket.at = now;
+      }
       return undefined;
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      return {
-        reason: 'rate_limited',
-        message: `too many connection attempts from your address: at most ${this.ratePerS} per second${this.burst > 0 ? ` after a burst of ${this.burst}` : ''}`,
-        retryAfterS: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
-      };
     }
+    if (bucket !== undefined) {
+      bucket.tokens = tokens;
+      bucket.at = now;
+    }
+    return {
+      reason: 'rate_limited',
+      message: `too many connection attempts from your address: at most ${this.ratePerS} per second${this.burst > 0 ? ` after a burst of ${this.burst}` : ''}`,
+      retryAfterS: Math.max(1, Math.ceil((1 - tokens) / this.ratePerS)),
+    };
+  }
+
+  /** Addresses tracked by the rate (those whose bucket is not full). */
+  get trackedAddresses(): number {
+    return this.buckets.size;
+  }
+
+  /**
+   * Forgets the buckets that have filled up since (a full bucket is the same as none), at most
+   * once per refill time: the map holds only addresses that connected lately, at O(1) amortized.
+   */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.refillMs) return;
+    this.lastSweep = now;
+    for (const [key, bucket] of this.buckets) if (now - bucket.at >= this.refillMs) this.buckets.delete(key);
   }
 
   /**

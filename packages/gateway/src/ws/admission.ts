@@ -29,9 +29,10 @@ export function clientKey(ctx: GatewayContext, peer: string, forwardedFor: strin
 /**
  * The gate every raw WebSocket upgrade passes: draining, connection cap, origin allow-list,
  * (optional or required) JWT, then the per-address upgrade rate and connection cap. Refusals are
- * plain HTTP answers with a JSON reason. Everything needed from `req` is read before the rate
- * limiter's await; the node-wide and per-address caps are checked again right before the upgrade
- * (which opens the socket synchronously), so concurrent upgrades cannot overshoot them.
+ * plain HTTP answers with a JSON reason. Everything needed from `req` is read first: the only
+ * await is the per-user count, and after it the node-wide and per-address caps are checked again
+ * right before the upgrade (which opens the socket synchronously), so concurrent upgrades cannot
+ * overshoot them.
  */
 export function admitUpgrade<T extends SocketData>(
   ctx: GatewayContext,
@@ -75,25 +76,32 @@ export function admitUpgrade<T extends SocketData>(
   const handshake = [req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions')] as const;
   const refuseForAddress = (refusal: AddressRefusal) => refuse(TOO_MANY_REQUESTS, refusal.reason, refusal.message, refusal.retryAfterS);
 
-  // MAX_CONNECTIONS_PER_USER, counted across the cluster through presence (see presence/).
-  const sub = claims?.['sub'];
-  const userLimit = config.maxConnectionsPerUser > 0 && typeof sub === 'string' ? ctx.presence.userLimitRefusal(sub, presenceId) : undefined;
+  // The address's upgrade rate is decided at once (a token bucket, no await).
+  const rateRefusal = addressLimits.spendUpgrade(address);
+  if (rateRefusal) return refuseForAddress(rateRefusal);
 
-  Promise.all([addressLimits.spendUpgrade(address), userLimit]).then(
-    ([rateRefusal, userRefusal]) => {
+  const admit = () => {
+    const late = nodeRefusal();
+    if (late) return refuse(...late);
+    const capRefusal = addressLimits.capacityFor(address);
+    if (capRefusal) return refuseForAddress(capRefusal);
+    const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, presenceId, ...extra } as T;
+    res.cork(() => res.upgrade(data, ...handshake, context));
+  };
+
+  // MAX_CONNECTIONS_PER_USER, counted across the cluster through presence (see presence/): the
+  // only wait on the way, taken only for authenticated users when that limit is set.
+  const sub = claims?.['sub'];
+  if (!(config.maxConnectionsPerUser > 0) || typeof sub !== 'string') return admit();
+  ctx.presence.userLimitRefusal(sub, presenceId).then(
+    (userRefusal) => {
       if (!reply.open) return; // the client went away while waiting
-      if (rateRefusal) return refuseForAddress(rateRefusal);
       if (userRefusal !== undefined) return refuse(TOO_MANY_REQUESTS, 'user_limit', userRefusal);
-      const late = nodeRefusal();
-      if (late) return refuse(...late);
-      const capRefusal = addressLimits.capacityFor(address);
-      if (capRefusal) return refuseForAddress(capRefusal);
-      const data = { id: nextConnectionId(), endpoint, address, claims, closed: false, presenceId, ...extra } as T;
-      res.cork(() => res.upgrade(data, ...handshake, context));
+      admit();
     },
     (err: unknown) => {
       ctx.logger.error({ err, endpoint }, 'upgrade admission failed');
-      refuse(503, 'error', 'upgrade failed; try again');
+      if (reply.open) refuse(503, 'error', 'upgrade failed; try again');
     },
   );
 }
@@ -137,11 +145,9 @@ export function guardSocketIoAddresses(
       res.writeHead(TOO_MANY_REQUESTS, headers);
       res.end(JSON.stringify({ error: refusal.message }));
     };
-    addressLimits.spendUpgrade(key).then((rateRefusal) => {
-      const refusal = rateRefusal ?? addressLimits.capacityFor(key);
-      if (refusal) refuse(refusal);
-      else next();
-    }, next);
+    const refusal = addressLimits.spendUpgrade(key) ?? addressLimits.capacityFor(key);
+    if (refusal) refuse(refusal);
+    else next();
   });
 
   engine.on('connection', (socket) => {
