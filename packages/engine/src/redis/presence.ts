@@ -1,13 +1,14 @@
 import type { Cluster, Redis, Result } from 'ioredis';
 import { KEY_PREFIX } from '@switchboard/protocol';
 import {
+  JsonText,
+  memberJson,
+  PresencePage,
   presenceUserKey,
   type ChannelOccupancy,
   type Occupancy,
   type Presence,
   type PresenceEntry,
-  type PresenceMember,
-  type PresencePage,
 } from '../presence.js';
 import {
   PRESENCE_CHANNELS_SCRIPT,
@@ -24,7 +25,7 @@ declare module 'ioredis' {
     sbPresenceRefresh(...args: (string | number)[]): Result<number, Context>;
     sbPresenceLeave(...args: (string | number)[]): Result<number, Context>;
     sbPresenceOccupancy(...args: (string | number)[]): Result<number[], Context>;
-    sbPresenceMembers(...args: (string | number)[]): Result<string[], Context>;
+    sbPresenceMembers(...args: (string | number)[]): Result<[string, number, string | null], Context>;
     sbPresenceRegister(key: string, ...args: (string | number)[]): Result<number, Context>;
     sbPresenceChannels(key: string): Result<string[], Context>;
   }
@@ -33,11 +34,15 @@ declare module 'ioredis' {
 /** Channels with presence, and when each was last refreshed (its own key: on a cluster, its own slot). */
 export const PRESENCE_CHANNELS_KEY = `${KEY_PREFIX}presence:channels`;
 
-/** The four keys of a channel's presence, under the channel's hash tag (beside its position). */
+/**
+ * The four keys of a channel's presence, under the channel's hash tag (beside its position).
+ * `presence2`: the layout of presence-scripts.ts, a key set of its own beside the former one
+ * (`presence:*`), which gateways from before it keep during a rolling upgrade.
+ */
 export function presenceKeys(topology: Topology, channel: string): string[] {
   const { position } = topology.channel(channel);
   const base = position.slice(0, position.length - ':position'.length);
-  return ['expiry', 'index', 'info', 'users'].map((name) => `${base}:presence:${name}`);
+  return ['expiry', 'list', 'owners', 'users'].map((name) => `${base}:presence2:${name}`);
 }
 
 /** Groups items by the Redis Cluster slot of their channel: one script per group (one group on one Redis). */
@@ -76,19 +81,6 @@ function byChannel<T>(items: T[], channelOf: (item: T) => string): Map<string, T
   return channels;
 }
 
-/** A member as stored: `<userKey>\t<owner>\t<JSON>`. */
-function decodeMember(clientId: string, stored: string): PresenceMember | undefined {
-  const tab = stored.indexOf('\t', stored.indexOf('\t') + 1);
-  if (tab === -1) return undefined;
-  try {
-    const value = JSON.parse(stored.slice(tab + 1)) as { userId?: unknown; info?: unknown };
-    const info = typeof value.info === 'object' && value.info !== null && !Array.isArray(value.info) ? (value.info as Record<string, unknown>) : {};
-    return { clientId, userId: typeof value.userId === 'string' ? value.userId : null, info };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Presence on Redis: each channel's members in four keys under its hash tag (see
  * presence-scripts.ts), kept by scripts, so every step is atomic on the channel's shard; a batch
@@ -120,7 +112,7 @@ export class RedisPresence implements Presence {
           keys.push(...presenceKeys(this.topology, channel));
           args.push(members.length);
           for (const { member, mode = 'join' } of members) {
-            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }), mode);
+            args.push(member.clientId, presenceUserKey(member), memberJson(member), mode);
           }
         }
         return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);
@@ -160,13 +152,8 @@ export class RedisPresence implements Presence {
   }
 
   async members(channel: string, limit: number, cursor?: string): Promise<PresencePage> {
-    const flat = await this.client.sbPresenceMembers(...presenceKeys(this.topology, channel), cursor ?? '', limit + 1);
-    const members: PresenceMember[] = [];
-    for (let i = 0; i + 1 < flat.length && members.length < limit; i += 2) {
-      const member = decodeMember(flat[i] as string, flat[i + 1] as string);
-      if (member !== undefined) members.push(member);
-    }
-    return { members, next: flat.length > limit * 2 ? (members.at(-1)?.clientId ?? null) : null };
+    const [list, count, next] = await this.client.sbPresenceMembers(...presenceKeys(this.topology, channel), cursor ?? '', limit);
+    return new PresencePage(new JsonText(`[${list}]`), Number(count), next ?? null);
   }
 
   async channels(): Promise<ChannelOccupancy[]> {
