@@ -3,7 +3,7 @@
  * (`presence2:*`; the layout before, `presence:*`, is another key set: docs/presence.md#rolling-upgrades):
  * - `expiry`: zset clientId → expiry ms;
  * - `list`: zset, every score 0, of `<clientId>\0<member JSON>`: a page is one ZRANGEBYLEX
- *   (clientId order: no clientId holds a NUL) answering the stored JSON as is;
+ *   (clientId order: no clientId holds a NUL, nor a byte below it) answering the stored JSON as is;
  * - `owners`: hash clientId → `<userKey>\t<owner>`, the owner being the gateway that last refreshed it;
  * - `users`: hash userKey → connections.
  * Times are the Redis server's (TIME), so gateways' clocks never disagree on an expiry.
@@ -133,26 +133,13 @@ return out
 `;
 
 /**
- * A page of one channel's members. ARGV: cursor ('' from the start), limit. Returns the page's
- * stored member JSONs joined by commas (a JSON array's inside), how many, and the next cursor
- * (false on the last page).
+ * Drops one channel's expired members (a page's first step: its members are then one
+ * ZRANGEBYLEX of `list` in the same round trip, the stored JSON coming as is: reading a page
+ * through a script would cost Redis ten times as much, each entry passing through Lua).
  */
-export const PRESENCE_MEMBERS_SCRIPT = `${COMMON}
-local k = keys_of(0)
-sweep(k, now_ms())
-local limit = tonumber(ARGV[2])
--- Past every entry of the cursor's clientId (\\0 after it) and before any longer clientId.
-local from = ARGV[1] == '' and '-' or ('[' .. ARGV[1] .. '\\1')
-local entries = redis.call('ZRANGEBYLEX', k[2], from, '+', 'LIMIT', 0, limit + 1)
-local out = {}
-local last = ''
-for i = 1, math.min(#entries, limit) do
-  local entry = entries[i]
-  local nul = string.find(entry, '\\0', 1, true)
-  out[i] = string.sub(entry, nul + 1)
-  last = string.sub(entry, 1, nul - 1)
-end
-return { table.concat(out, ','), #out, #entries > limit and last or false }
+export const PRESENCE_SWEEP_SCRIPT = `${COMMON}
+sweep(keys_of(0), now_ms())
+return 0
 `;
 
 /** The channel registry (KEYS[1], zset channel → expiry ms): ARGV ttlMs, channels... (re)registers them. */

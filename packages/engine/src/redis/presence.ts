@@ -13,10 +13,10 @@ import {
 import {
   PRESENCE_CHANNELS_SCRIPT,
   PRESENCE_LEAVE_SCRIPT,
-  PRESENCE_MEMBERS_SCRIPT,
   PRESENCE_OCCUPANCY_SCRIPT,
   PRESENCE_REFRESH_SCRIPT,
   PRESENCE_REGISTER_SCRIPT,
+  PRESENCE_SWEEP_SCRIPT,
 } from './presence-scripts.js';
 import type { Topology } from './topology.js';
 
@@ -25,7 +25,7 @@ declare module 'ioredis' {
     sbPresenceRefresh(...args: (string | number)[]): Result<number, Context>;
     sbPresenceLeave(...args: (string | number)[]): Result<number, Context>;
     sbPresenceOccupancy(...args: (string | number)[]): Result<number[], Context>;
-    sbPresenceMembers(...args: (string | number)[]): Result<[string, number, string | null], Context>;
+    sbPresenceSweep(...keys: string[]): Result<number, Context>;
     sbPresenceRegister(key: string, ...args: (string | number)[]): Result<number, Context>;
     sbPresenceChannels(key: string): Result<string[], Context>;
   }
@@ -94,7 +94,7 @@ export class RedisPresence implements Presence {
     client.defineCommand('sbPresenceRefresh', { lua: PRESENCE_REFRESH_SCRIPT });
     client.defineCommand('sbPresenceLeave', { lua: PRESENCE_LEAVE_SCRIPT });
     client.defineCommand('sbPresenceOccupancy', { lua: PRESENCE_OCCUPANCY_SCRIPT });
-    client.defineCommand('sbPresenceMembers', { numberOfKeys: 4, lua: PRESENCE_MEMBERS_SCRIPT });
+    client.defineCommand('sbPresenceSweep', { numberOfKeys: 4, lua: PRESENCE_SWEEP_SCRIPT });
     client.defineCommand('sbPresenceRegister', { numberOfKeys: 1, lua: PRESENCE_REGISTER_SCRIPT });
     client.defineCommand('sbPresenceChannels', { numberOfKeys: 1, lua: PRESENCE_CHANNELS_SCRIPT });
   }
@@ -152,8 +152,27 @@ export class RedisPresence implements Presence {
   }
 
   async members(channel: string, limit: number, cursor?: string): Promise<PresencePage> {
-    const [list, count, next] = await this.client.sbPresenceMembers(...presenceKeys(this.topology, channel), cursor ?? '', limit);
-    return new PresencePage(new JsonText(`[${list}]`), Number(count), next ?? null);
+    const keys = presenceKeys(this.topology, channel);
+    // Past every entry of the cursor's clientId (`<cursor>\0<JSON>`), before any longer clientId.
+    const from = cursor === undefined ? '-' : `[${cursor}\u0001`;
+    const replies = await this.client
+      .pipeline()
+      .sbPresenceSweep(...keys)
+      .zrangebylex(keys[1] as string, from, '+', 'LIMIT', 0, limit + 1)
+      .exec();
+    const [swept, listed] = replies ?? [];
+    const failed = swept?.[0] ?? listed?.[0];
+    if (failed) throw failed;
+    const entries = (listed?.[1] ?? []) as string[];
+    const count = Math.min(limit, entries.length);
+    const jsons: string[] = new Array<string>(count);
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i] as string;
+      jsons[i] = entry.slice(entry.indexOf('\0') + 1);
+    }
+    const last = entries[count - 1];
+    const next = entries.length > limit && last !== undefined ? last.slice(0, last.indexOf('\0')) : null;
+    return new PresencePage(new JsonText(`[${jsons.join(',')}]`), count, next);
   }
 
   async channels(): Promise<ChannelOccupancy[]> {
