@@ -53,11 +53,12 @@ export {
   type RequeueResult,
 } from './dead-letters.js';
 export {
+  JsonText,
+  PresencePage,
   presenceUserKey,
   type ChannelOccupancy,
   type Occupancy,
   type Presence,
   type PresenceEntry,
   type PresenceMember,
-  type PresencePage,
 } from './presence.js';

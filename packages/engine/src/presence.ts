@@ -45,12 +45,44 @@ export interface PresenceEntry {
   unlisted?: boolean;
 }
 
-export interface PresencePage {
-  /** Ordered by clientId. */
-  members: PresenceMember[];
-  /** Pass as `cursor` for the next page; null on the last one. */
-  next: string | null;
+/**
+ * JSON text kept as text: the server API writes it into its answer as is (no parse, no
+ * re-serialization); anything else that serializes it gets the same JSON (`toJSON`).
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+
+  toJSON(): unknown {
+    return JSON.parse(this.text) as unknown;
+  }
 }
+
+/**
+ * A page of a channel's members, ordered by clientId, as the engine stores them: one JSON array
+ * text (`list`, each element a PresenceMember), read in one round trip and parsed only when
+ * `members` is used.
+ */
+export class PresencePage {
+  private parsed: PresenceMember[] | undefined;
+
+  constructor(
+    /** The members: a JSON array of PresenceMember. */
+    readonly list: JsonText,
+    /** How many members `list` holds. */
+    readonly count: number,
+    /** Pass as `cursor` for the next page; null on the last one. */
+    readonly next: string | null,
+  ) {}
+
+  /** The members, parsed (once) from `list`. */
+  get members(): PresenceMember[] {
+    return (this.parsed ??= JSON.parse(this.list.text) as PresenceMember[]);
+  }
+}
+
+/** A member as stored and listed: its JSON, clientId first (the order the server API answers). */
+export const memberJson = (member: PresenceMember): string =>
+  JSON.stringify({ clientId: member.clientId, userId: member.userId, info: member.info });
 
 export interface ChannelOccupancy extends Occupancy {
   channel: string;
@@ -70,7 +102,7 @@ export interface Presence {
   leave(entries: { channel: string; clientId: string }[], owner?: string): Promise<void>;
   /** Occupancy of each channel, in order: constant work per channel (besides dropping expired members). */
   occupancy(channels: string[]): Promise<Occupancy[]>;
-  /** A page of a channel's members, ordered by clientId, after `cursor` when given. */
+  /** A page of a channel's members, ordered by clientId, after `cursor` when given: one round trip, the stored JSON as is. */
   members(channel: string, limit: number, cursor?: string): Promise<PresencePage>;
   /** Every channel with members (registered within their TTL, and not `unlisted`), with its occupancy. */
   channels(): Promise<ChannelOccupancy[]>;

@@ -116,14 +116,45 @@ describe.each(engines)('%s engine presence', (name, make, another) => {
     }
     expect(seen).toEqual(entries.map((e) => e.member.clientId));
     const first = await engine.presence.members(channel, 2);
-    expect(first).toEqual({
+    expect({ members: first.members, count: first.count, next: first.next }).toEqual({
       members: [
         { clientId: 'client-00', userId: 'user-0', info: { n: 0 } },
         { clientId: 'client-01', userId: null, info: { n: 1 } },
       ],
+      count: 2,
       next: 'client-01',
     });
-    expect(await engine.presence.members(logsChannel('empty'), 10)).toEqual({ members: [], next: null });
+    // The stored JSON as is, clientId first (what the server API writes through).
+    expect(first.list.text).toBe('[{"clientId":"client-00","userId":"user-0","info":{"n":0}},{"clientId":"client-01","userId":null,"info":{"n":1}}]');
+    expect(JSON.stringify({ members: first.list })).toBe(`{"members":${first.list.text}}`);
+    const empty = await engine.presence.members(logsChannel('empty'), 10);
+    expect({ text: empty.list.text, members: empty.members, count: empty.count, next: empty.next }).toEqual({ text: '[]', members: [], count: 0, next: null });
+    const last = await engine.presence.members(channel, 10, 'client-19');
+    expect({ ids: last.members.map((m) => m.clientId), next: last.next }).toEqual({ ids: ['client-20', 'client-21', 'client-22', 'client-23', 'client-24'], next: null });
+  });
+
+  it('keeps clientId order through joins, leaves and changes (a cursor between ids, a prefix of another)', async () => {
+    const channel = logsChannel('churn');
+    await engine.presence.refresh(['m', 'c', 'x', 'ca', 'a'].map((id) => entry(channel, id, 'u', { v: 1 })), 30, 'gw-1');
+    expect((await engine.presence.members(channel, 10)).members.map((m) => m.clientId)).toEqual(['a', 'c', 'ca', 'm', 'x']);
+    await engine.presence.leave([{ channel, clientId: 'c' }]);
+    await engine.presence.refresh([entry(channel, 'b', 'u'), entry(channel, 'c', 'u', { v: 2 }), entry(channel, 'm', 'v\tw', { v: 3 })], 30, 'gw-1');
+    const page = await engine.presence.members(channel, 10);
+    expect(page.members).toEqual([
+      { clientId: 'a', userId: 'u', info: { v: 1 } },
+      { clientId: 'b', userId: 'u', info: {} },
+      { clientId: 'c', userId: 'u', info: { v: 2 } },
+      { clientId: 'ca', userId: 'u', info: { v: 1 } },
+      { clientId: 'm', userId: 'v\tw', info: { v: 3 } },
+      { clientId: 'x', userId: 'u', info: { v: 1 } },
+    ]);
+    expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 6, users: 2 }]);
+    // After `c`, before `ca`; a cursor that is no member's id pages from where it would be.
+    expect((await engine.presence.members(channel, 2, 'c')).members.map((m) => m.clientId)).toEqual(['ca', 'm']);
+    expect((await engine.presence.members(channel, 2, 'bz')).members.map((m) => m.clientId)).toEqual(['c', 'ca']);
+    // A user id holding a tab still leaves its user count right, and its owner recognised.
+    await engine.presence.leave([{ channel, clientId: 'm' }], 'gw-1');
+    expect(await engine.presence.occupancy([channel])).toEqual([{ connections: 5, users: 1 }]);
   });
 
   it('lists the channels with members and their occupancy (unlisted ones left out)', async () => {

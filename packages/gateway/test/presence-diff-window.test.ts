@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DiffThrottle, NetChange } from '../src/presence/diff-window.js';
+import type { PresenceDiff } from '@switchboard/protocol';
+import { DiffThrottle, NetChange, netDiffs } from '../src/presence/diff-window.js';
 
 const member = (clientId: string) => ({ clientId, userId: null, info: {} });
 
@@ -11,6 +12,33 @@ describe('NetChange', () => {
     change.add([member('c')], []);
     expect([...change.joined.keys()]).toEqual(['b']);
     expect([...change.left.keys()]).toEqual([]);
+  });
+});
+
+describe('netDiffs', () => {
+  const diff = (offset: number, joined: string[], left: string[], connections: number): PresenceDiff => ({
+    type: 'presence_diff',
+    channel: 'analytics',
+    joined: joined.map(member),
+    left: left.map(member),
+    occupancy: { connections, users: connections },
+    epoch: 'e1',
+    offset,
+  });
+
+  it('nets a run of diffs into one at the position and occupancy of the last', () => {
+    const one = diff(3, ['a', 'b'], [], 2);
+    expect(netDiffs([one])).toBe(one);
+    expect(netDiffs([one, diff(4, ['c'], ['a'], 2), diff(6, ['a'], ['x'], 3)])).toEqual({
+      type: 'presence_diff',
+      channel: 'analytics',
+      joined: [member('b'), member('c'), member('a')],
+      left: [member('x')],
+      occupancy: { connections: 3, users: 3 },
+      epoch: 'e1',
+      offset: 6,
+    });
+    expect(() => netDiffs([])).toThrow(/no diff/);
   });
 });
 

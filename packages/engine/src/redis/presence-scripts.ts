@@ -1,8 +1,11 @@
 /**
- * Lua for presence (see redis/presence.ts). A channel's presence is four keys under its hash tag:
- * `expiry` (zset clientId → expiry ms), `index` (zset clientId, score 0, for paging by clientId),
- * `info` (hash clientId → `<userKey>\t<owner>\t<member JSON>`; the owner is the gateway that last
- * refreshed it), `users` (hash userKey → connections).
+ * Lua for presence (see redis/presence.ts). A channel's presence is four keys under its hash tag
+ * (`presence2:*`; the layout before, `presence:*`, is another key set: docs/presence.md#rolling-upgrades):
+ * - `expiry`: zset clientId → expiry ms;
+ * - `list`: zset, every score 0, of `<clientId>\0<member JSON>`: a page is one ZRANGEBYLEX
+ *   (clientId order: no clientId holds a NUL, nor a byte below it) answering the stored JSON as is;
+ * - `owners`: hash clientId → `<userKey>\t<owner>`, the owner being the gateway that last refreshed it;
+ * - `users`: hash userKey → connections.
  * Times are the Redis server's (TIME), so gateways' clocks never disagree on an expiry.
  */
 
@@ -11,15 +14,19 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- A user id may hold a tab, a gateway's id not: the owner is after the last one.
 local function user_of(stored)
-  return string.sub(stored, 1, string.find(stored, '\\t', 1, true) - 1)
+  return string.match(stored, '^(.*)\\t')
 end
 local function owner_of(stored)
-  local first = string.find(stored, '\\t', 1, true)
-  return string.sub(stored, first + 1, string.find(stored, '\\t', first + 1, true) - 1)
+  return string.match(stored, '\\t([^\\t]*)$')
 end
 local function decrement(users, user)
   if redis.call('HINCRBY', users, user, -1) <= 0 then redis.call('HDEL', users, user) end
+end
+-- The list entry of a member (its clientId, NUL, its JSON), or nil: O(log N).
+local function entry_of(k, id)
+  return redis.call('ZRANGEBYLEX', k[2], '[' .. id .. '\\0', '(' .. id .. '\\1', 'LIMIT', 0, 1)[1]
 end
 local function remove(k, id)
   local stored = redis.call('HGET', k[3], id)
@@ -27,8 +34,9 @@ local function remove(k, id)
     decrement(k[4], user_of(stored))
     redis.call('HDEL', k[3], id)
   end
+  local entry = entry_of(k, id)
+  if entry then redis.call('ZREM', k[2], entry) end
   redis.call('ZREM', k[1], id)
-  redis.call('ZREM', k[2], id)
 end
 -- Drops members whose expiry passed (at most 1000 per call: the next call goes on).
 local function sweep(k, now)
@@ -59,18 +67,26 @@ for c = 0, tonumber(ARGV[3]) - 1 do
   for _ = 1, m do
     local id, user, member, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
     a = a + 4
-    local value = user .. '\\t' .. owner .. '\\t' .. member
+    local value = user .. '\\t' .. owner
     local stored = redis.call('HGET', k[3], id)
     local owned = stored and owner_of(stored) == owner
     if mode == 'ifOwned' then
       if owned then redis.call('ZADD', k[1], now + ttl, id) end
     elseif mode == 'join' or not stored or owned then
+      local entry = id .. '\\0' .. member
       if not stored then
         redis.call('HINCRBY', k[4], user, 1)
-        redis.call('ZADD', k[2], 0, id)
-      elseif user_of(stored) ~= user then
-        decrement(k[4], user_of(stored))
-        redis.call('HINCRBY', k[4], user, 1)
+        redis.call('ZADD', k[2], 0, entry)
+      else
+        if user_of(stored) ~= user then
+          decrement(k[4], user_of(stored))
+          redis.call('HINCRBY', k[4], user, 1)
+        end
+        local old = entry_of(k, id)
+        if old ~= entry then
+          if old then redis.call('ZREM', k[2], old) end
+          redis.call('ZADD', k[2], 0, entry)
+        end
       end
       if stored ~= value then redis.call('HSET', k[3], id, value) end
       redis.call('ZADD', k[1], now + ttl, id)
@@ -116,20 +132,14 @@ end
 return out
 `;
 
-/** A page of one channel's members. ARGV: cursor ('' from the start), limit. Returns id, stored, id, stored, ... */
-export const PRESENCE_MEMBERS_SCRIPT = `${COMMON}
-local k = keys_of(0)
-sweep(k, now_ms())
-local from = ARGV[1] == '' and '-' or ('(' .. ARGV[1])
-local ids = redis.call('ZRANGEBYLEX', k[2], from, '+', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-if #ids == 0 then return out end
-local stored = redis.call('HMGET', k[3], unpack(ids))
-for i, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = stored[i] or ''
-end
-return out
+/**
+ * Drops one channel's expired members (a page's first step: its members are then one
+ * ZRANGEBYLEX of `list` in the same round trip, the stored JSON coming as is: reading a page
+ * through a script would cost Redis ten times as much, each entry passing through Lua).
+ */
+export const PRESENCE_SWEEP_SCRIPT = `${COMMON}
+sweep(keys_of(0), now_ms())
+return 0
 `;
 
 /** The channel registry (KEYS[1], zset channel → expiry ms): ARGV ttlMs, channels... (re)registers them. */

@@ -1,21 +1,22 @@
 import type { Cluster, Redis, Result } from 'ioredis';
 import { KEY_PREFIX } from '@switchboard/protocol';
 import {
+  JsonText,
+  memberJson,
+  PresencePage,
   presenceUserKey,
   type ChannelOccupancy,
   type Occupancy,
   type Presence,
   type PresenceEntry,
-  type PresenceMember,
-  type PresencePage,
 } from '../presence.js';
 import {
   PRESENCE_CHANNELS_SCRIPT,
   PRESENCE_LEAVE_SCRIPT,
-  PRESENCE_MEMBERS_SCRIPT,
   PRESENCE_OCCUPANCY_SCRIPT,
   PRESENCE_REFRESH_SCRIPT,
   PRESENCE_REGISTER_SCRIPT,
+  PRESENCE_SWEEP_SCRIPT,
 } from './presence-scripts.js';
 import type { Topology } from './topology.js';
 
@@ -24,7 +25,7 @@ declare module 'ioredis' {
     sbPresenceRefresh(...args: (string | number)[]): Result<number, Context>;
     sbPresenceLeave(...args: (string | number)[]): Result<number, Context>;
     sbPresenceOccupancy(...args: (string | number)[]): Result<number[], Context>;
-    sbPresenceMembers(...args: (string | number)[]): Result<string[], Context>;
+    sbPresenceSweep(...keys: string[]): Result<number, Context>;
     sbPresenceRegister(key: string, ...args: (string | number)[]): Result<number, Context>;
     sbPresenceChannels(key: string): Result<string[], Context>;
   }
@@ -33,11 +34,15 @@ declare module 'ioredis' {
 /** Channels with presence, and when each was last refreshed (its own key: on a cluster, its own slot). */
 export const PRESENCE_CHANNELS_KEY = `${KEY_PREFIX}presence:channels`;
 
-/** The four keys of a channel's presence, under the channel's hash tag (beside its position). */
+/**
+ * The four keys of a channel's presence, under the channel's hash tag (beside its position).
+ * `presence2`: the layout of presence-scripts.ts, a key set of its own beside the former one
+ * (`presence:*`), which gateways from before it keep during a rolling upgrade.
+ */
 export function presenceKeys(topology: Topology, channel: string): string[] {
   const { position } = topology.channel(channel);
   const base = position.slice(0, position.length - ':position'.length);
-  return ['expiry', 'index', 'info', 'users'].map((name) => `${base}:presence:${name}`);
+  return ['expiry', 'list', 'owners', 'users'].map((name) => `${base}:presence2:${name}`);
 }
 
 /** Groups items by the Redis Cluster slot of their channel: one script per group (one group on one Redis). */
@@ -76,19 +81,6 @@ function byChannel<T>(items: T[], channelOf: (item: T) => string): Map<string, T
   return channels;
 }
 
-/** A member as stored: `<userKey>\t<owner>\t<JSON>`. */
-function decodeMember(clientId: string, stored: string): PresenceMember | undefined {
-  const tab = stored.indexOf('\t', stored.indexOf('\t') + 1);
-  if (tab === -1) return undefined;
-  try {
-    const value = JSON.parse(stored.slice(tab + 1)) as { userId?: unknown; info?: unknown };
-    const info = typeof value.info === 'object' && value.info !== null && !Array.isArray(value.info) ? (value.info as Record<string, unknown>) : {};
-    return { clientId, userId: typeof value.userId === 'string' ? value.userId : null, info };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Presence on Redis: each channel's members in four keys under its hash tag (see
  * presence-scripts.ts), kept by scripts, so every step is atomic on the channel's shard; a batch
@@ -102,7 +94,7 @@ export class RedisPresence implements Presence {
     client.defineCommand('sbPresenceRefresh', { lua: PRESENCE_REFRESH_SCRIPT });
     client.defineCommand('sbPresenceLeave', { lua: PRESENCE_LEAVE_SCRIPT });
     client.defineCommand('sbPresenceOccupancy', { lua: PRESENCE_OCCUPANCY_SCRIPT });
-    client.defineCommand('sbPresenceMembers', { numberOfKeys: 4, lua: PRESENCE_MEMBERS_SCRIPT });
+    client.defineCommand('sbPresenceSweep', { numberOfKeys: 4, lua: PRESENCE_SWEEP_SCRIPT });
     client.defineCommand('sbPresenceRegister', { numberOfKeys: 1, lua: PRESENCE_REGISTER_SCRIPT });
     client.defineCommand('sbPresenceChannels', { numberOfKeys: 1, lua: PRESENCE_CHANNELS_SCRIPT });
   }
@@ -120,7 +112,7 @@ export class RedisPresence implements Presence {
           keys.push(...presenceKeys(this.topology, channel));
           args.push(members.length);
           for (const { member, mode = 'join' } of members) {
-            args.push(member.clientId, presenceUserKey(member), JSON.stringify({ userId: member.userId, info: member.info }), mode);
+            args.push(member.clientId, presenceUserKey(member), memberJson(member), mode);
           }
         }
         return this.client.sbPresenceRefresh(keys.length, ...keys, ...args);
@@ -160,13 +152,20 @@ export class RedisPresence implements Presence {
   }
 
   async members(channel: string, limit: number, cursor?: string): Promise<PresencePage> {
-    const flat = await this.client.sbPresenceMembers(...presenceKeys(this.topology, channel), cursor ?? '', limit + 1);
-    const members: PresenceMember[] = [];
-    for (let i = 0; i + 1 < flat.length && members.length < limit; i += 2) {
-      const member = decodeMember(flat[i] as string, flat[i + 1] as string);
-      if (member !== undefined) members.push(member);
+    const keys = presenceKeys(this.topology, channel);
+    // Past every entry of the cursor's clientId (`<cursor>\0<JSON>`), before any longer clientId.
+    const from = cursor === undefined ? '-' : `[${cursor}\u0001`;
+    // Written in the same tick on the slot's connection: one round trip, the sweep first.
+    const [, entries] = await Promise.all([this.client.sbPresenceSweep(...keys), this.client.zrangebylex(keys[1] as string, from, '+', 'LIMIT', 0, limit + 1)]);
+    const count = Math.min(limit, entries.length);
+    const jsons: string[] = new Array<string>(count);
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i] as string;
+      jsons[i] = entry.slice(entry.indexOf('\0') + 1);
     }
-    return { members, next: flat.length > limit * 2 ? (members.at(-1)?.clientId ?? null) : null };
+    const last = entries[count - 1];
+    const next = entries.length > limit && last !== undefined ? last.slice(0, last.indexOf('\0')) : null;
+    return new PresencePage(new JsonText(`[${jsons.join(',')}]`), count, next);
   }
 
   async channels(): Promise<ChannelOccupancy[]> {

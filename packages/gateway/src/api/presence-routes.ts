@@ -65,7 +65,8 @@ export function presenceRoutes(engine: Engine, users: UserDisconnects): ApiRoute
           engine.presence.members(channel.presence, limit, cursor ?? undefined),
           engine.presence.occupancy([channel.presence]),
         ]);
-        return { status: 200, body: { ...page, occupancy: occupancy[0] } };
+        // The stored members' JSON goes out as it is (JsonText): no parse, no re-serialization.
+        return { status: 200, body: { members: page.list, next: page.next, occupancy: occupancy[0] } };
       },
     },
   ];

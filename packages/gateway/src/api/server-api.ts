@@ -1,4 +1,5 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { JsonText } from '@switchboard/engine';
 import type { GatewayContext } from '../context.js';
 import { Reply } from '../http/respond.js';
 import { AdminAuth, type AdminCaller } from './admin-auth.js';
@@ -15,7 +16,19 @@ export interface ApiRequest {
 
 export interface ApiAnswer {
   status: number;
+  /** Serialized as JSON; a JsonText field of the body object is written as is (stored JSON, never parsed). */
   body: unknown;
+}
+
+/** A body's JSON text: its JsonText fields (such as a presence page's members) go in as they are. */
+export function bodyText(body: unknown): string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !Object.values(body).some((v) => v instanceof JsonText)) return JSON.stringify(body);
+  const fields: string[] = [];
+  for (const [name, value] of Object.entries(body)) {
+    const text = value instanceof JsonText ? value.text : (JSON.stringify(value) as string | undefined);
+    if (text !== undefined) fields.push(`${JSON.stringify(name)}:${text}`);
+  }
+  return `{${fields.join(',')}}`;
 }
 
 /** A refusal a handler throws: answered as `{"error": message}` with its status. */
@@ -92,7 +105,7 @@ export function mountServerApi(ctx: GatewayContext, routes: ApiRoute[]): void {
     ctx.inflight.begin();
     Promise.resolve()
       .then(() => route.handle({ params, query, caller: check.caller }))
-      .then(({ status, body }) => reply.json(status, body))
+      .then(({ status, body }) => reply.send(status, bodyText(body)))
       .catch((err: unknown) => {
         if (err instanceof ApiError) return reply.json(err.status, { error: err.message });
         log.warn({ err, route: `${route.method.toUpperCase()} ${route.path}` }, 'server API request failed');

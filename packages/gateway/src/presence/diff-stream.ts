@@ -16,6 +16,9 @@ export abstract class DiffSubscriber {
   /** The answer to a resuming subscription, before any diff. */
   abstract resumed(answer: PresenceResumed): void;
   abstract diff(diff: PresenceDiff): void;
+
+  /** No more diffs come (it was detached): anything it holds back is dropped. */
+  detached(): void {}
 }
 
 /** How long a resume waits for this gateway to reach an offset the client saw on another one. */
@@ -126,6 +129,7 @@ export class PresenceDiffStream {
   /** Removes a subscriber; true when it was the last one. */
   detach(subscriber: DiffSubscriber): boolean {
     if (this.subscribers.delete(subscriber)) this.users -= 1;
+    subscriber.detached();
     return this.users === 0;
   }
 

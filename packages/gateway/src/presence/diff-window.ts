@@ -1,4 +1,4 @@
-import type { OccupancyFrame, PresenceMemberFrame } from '@switchboard/protocol';
+import type { OccupancyFrame, PresenceDiff, PresenceMemberFrame } from '@switchboard/protocol';
 
 /**
  * The net change of one channel's members since its last emission: a join and a leave of the
@@ -25,6 +25,16 @@ export class NetChange {
   get empty(): boolean {
     return this.joined.size === 0 && this.left.size === 0;
   }
+}
+
+/** Consecutive diffs of one channel as one: their net change, at the position and occupancy of the last. */
+export function netDiffs(diffs: readonly PresenceDiff[]): PresenceDiff {
+  const last = diffs.at(-1);
+  if (last === undefined) throw new Error('netDiffs: no diff');
+  if (diffs.length === 1) return last;
+  const change = new NetChange();
+  for (const diff of diffs) change.add(diff.joined, diff.left);
+  return { ...last, joined: [...change.joined.values()], left: [...change.left.values()] };
 }
 
 interface Slot {

@@ -5,6 +5,7 @@ import type { SocketData } from '../ws/connections.js';
 import { rejectMessage, sendFrame } from '../ws/inbound.js';
 import { parseResume } from '../ws/resume.js';
 import { DiffSubscriber } from './diff-stream.js';
+import { netDiffs } from './diff-window.js';
 
 /** A diff as text, serialized once however many subscribers get it (a stream hands them all the same object). */
 const diffTexts = new WeakMap<PresenceDiff, string>();
@@ -14,22 +15,93 @@ const textOf = (diff: PresenceDiff): string => {
   return text;
 };
 
-/** A raw connection subscribed to diffs: one small object per subscription (no closures). */
-class RawDiffSubscriber extends DiffSubscriber {
+/**
+ * A subscriber whose socket holds more than this unsent (its client reads slower than diffs come,
+ * as in a burst of joins) gets its next diffs netted into one rather than queued frame by frame.
+ */
+export const CONGESTED_BYTES = 16 * 1024;
+/** How often a congested subscriber's socket is looked at again. */
+export const CONGESTED_RECHECK_MS = 100;
+
+/**
+ * The text of a run of diffs netted into one. Subscribers congested over the same run (they held
+ * the same first diff, and the stream hands every one the same objects) share it.
+ */
+const nettedTexts = new WeakMap<PresenceDiff, { last: PresenceDiff; text: string }>();
+function nettedText(held: readonly PresenceDiff[]): string {
+  const [first, last] = [held[0] as PresenceDiff, held.at(-1) as PresenceDiff];
+  if (first === last) return textOf(first);
+  const cached = nettedTexts.get(first);
+  if (cached?.last === last) return cached.text;
+  const text = JSON.stringify(netDiffs(held));
+  nettedTexts.set(first, { last, text });
+  return text;
+}
+
+/**
+ * A raw connection subscribed to diffs: one small object per subscription (no closures). While
+ * its socket is congested, the diffs it is handed are held (one reference each: the stream's own
+ * objects) and go out as one netted diff when the socket has room, so a slow client in a burst
+ * costs neither a frame copy per diff nor the joins and leaves that cancelled meanwhile.
+ */
+export class RawDiffSubscriber extends DiffSubscriber {
+  private readonly data: SocketData;
+  private held: PresenceDiff[] | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(
     name: string,
     private readonly ws: WebSocket<SocketData>,
     private readonly ctx: GatewayContext,
   ) {
     super(name);
+    this.data = ws.getUserData();
   }
 
   resumed(answer: PresenceResumed): void {
+    this.flush();
     sendFrame(this.ws, JSON.stringify(answer), this.ctx);
   }
 
   diff(diff: PresenceDiff): void {
+    if (this.held !== undefined) {
+      // Never netted across an epoch change (positions of two epochs do not compare).
+      if (this.held[0]?.epoch === diff.epoch) {
+        this.held.push(diff);
+        return;
+      }
+      this.flush();
+    }
+    if (!this.data.closed && this.ws.getBufferedAmount() > CONGESTED_BYTES) {
+      this.held = [diff];
+      this.recheck();
+      return;
+    }
     sendFrame(this.ws, textOf(diff), this.ctx);
+  }
+
+  override detached(): void {
+    this.held = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Sends what is held, netted, whatever the socket's state. */
+  private flush(): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.detached();
+    sendFrame(this.ws, nettedText(held), this.ctx);
+  }
+
+  private recheck(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.data.closed) this.held = undefined;
+      else if (this.ws.getBufferedAmount() > CONGESTED_BYTES) this.recheck();
+      else this.flush();
+    }, CONGESTED_RECHECK_MS);
+    this.timer.unref();
   }
 }
 
