@@ -245,6 +245,40 @@ describe('EndpointFeed.attach: first frame, resume, seam', () => {
     for (const ws of sockets) expect(ws.parsed().slice(2).map((f) => f['offset'])).toEqual([2, 3, 4]);
   });
 
+  it('does not share a history read issued before this node forwarded more: a later resume reads again', async () => {
+    const h = await harness();
+    for (const m of await h.publish(3)) h.feed.onMessage(m);
+    // Reads answer what Redis held when they were made, and come back only when the test says.
+    const read = h.engine.history.bind(h.engine);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const reads = vi.spyOn(h.engine, 'history').mockImplementation(async (channel, request) => {
+      const result = await read(channel, request);
+      await gate;
+      return result;
+    });
+    const attach = (ws: FakeSocket) =>
+      h.feed.attach(ws.ws, {
+        resume: { epoch: h.feed.epoch, since: 1 },
+        first: () => '{"type":"hello"}',
+        replay: (_ws, missed) => missed.map((m) => m.frame),
+        join: () => undefined,
+      });
+    const [early, late] = [new FakeSocket(), new FakeSocket()];
+    const first = attach(early); // its read holds 2..3
+    await settle();
+    for (const m of await h.publish(1)) h.feed.onMessage(m); // 4 forwarded while that read is out
+    const second = attach(late); // the same request, after 4: that read would miss 4
+    await settle();
+    release();
+    await Promise.all([first, second]);
+    expect(reads).toHaveBeenCalledTimes(2);
+    for (const ws of [early, late]) {
+      expect(ws.parsed()[1]).toMatchObject({ type: 'resumed', recovered: true, count: 3, offset: 4 });
+      expect(ws.parsed().slice(2).map((f) => f['offset'])).toEqual([2, 3, 4]);
+    }
+  });
+
   it('answers recovered:false with the current position for another epoch or an offset beyond the latest', async () => {
     const h = await harness();
     for (const m of await h.publish(2)) h.feed.onMessage(m);

@@ -229,10 +229,12 @@ export class EndpointFeed {
 
   /**
    * History for a resume, one read for every connection asking the same thing at once: after a
-   * gateway restart its clients reconnect together, mostly from the same position.
+   * gateway restart its clients reconnect together, mostly from the same position. Only while
+   * this node has forwarded nothing since the read went out: a connection catches what is
+   * forwarded from its attach on, so a read older than that could miss the frames in between.
    */
   private sharedHistory(resume: HistoryRequest): Promise<HistoryResult> {
-    const key = `${resume.epoch} ${resume.since} ${resume.acrossEpochs === true}`;
+    const key = `${resume.epoch} ${resume.since} ${resume.acrossEpochs === true} ${this.epoch} ${this.lastOffset}`;
     let read = this.historyReads.get(key);
     if (read === undefined) {
       read = this.ctx.engine.history(this.channel, resume).finally(() => this.historyReads.delete(key));
