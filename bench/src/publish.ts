@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { fork } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { RedisEngine } from '@switchboard/engine';
-import { CHANNELS, analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
-import { pino } from 'pino';
+import { fileURLToPath } from 'node:url';
+import { analyticsEventFrame, newEventId, withOffset } from '@switchboard/protocol';
+import type { FromCommitter, ToCommitter } from './committer.js';
+
+const COMMITTER = fileURLToPath(new URL('./committer.js', import.meta.url));
 
 /** One benchmark message: a sequence number, its high-resolution send time, padding to size. */
 export interface Message {
@@ -16,6 +19,8 @@ export interface Message {
 export interface Publisher {
   /** Hands the messages to the system; resolves once it accepted them. */
   send(batch: Message[]): Promise<void>;
+  /** Resolves once the publisher can send at once (one started in a process of its own). */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -115,17 +120,42 @@ export function failoverHttp(urls: string[], body: (m: Message) => string): Publ
  * Straight into the analytics channel, as a worker commits frames: one atomic step per batch
  * assigns the offsets, appends each frame to the channel's history and publishes it (the
  * engine's commit, without the ingest stream and the worker's statistics). Isolates the
- * gateways' fan-out, with the history writes on the path.
+ * gateways' fan-out, with the history writes on the path. The commits run in a process of
+ * their own (committer.ts), several batches in flight; a batch is accepted once it is on its way.
  */
 export function redisChannel(url: string): Publisher {
-  const engine = new RedisEngine({ url, logger: pino({ level: 'silent' }) });
+  const child = fork(COMMITTER, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, REDIS_URL: url } });
+  const accepted = new Map<number, () => void>();
+  let nextId = 0;
+  /** Commits that failed, not yet reported: each rejects one later send (the run counts those). */
+  let failed = 0;
+  let closed: (() => void) | undefined;
+  let started: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  child.on('message', (message: FromCommitter) => {
+    if (message.op === 'ready') started();
+    else if (message.op === 'accepted') {
+      accepted.get(message.id)?.();
+      accepted.delete(message.id);
+    } else if (message.op === 'failed') failed += 1;
+    else closed?.();
+  });
   return {
-    send: async (batch) => {
-      const frames = batch.map((m) =>
-        analyticsEventFrame({ type: 'page_view', id: newEventId(), visitor_id: 'bench-visitor', timestamp: new Date(m.t).toISOString(), data: payload(m) }),
-      );
-      await engine.commit({ guard: { kind: 'none' }, ops: [], publish: frames.map((frame) => ({ channel: CHANNELS.analytics, frame })) });
-    },
-    close: () => engine.close(),
+    ready: () => ready,
+    send: (batch) =>
+      new Promise<void>((resolve, reject) => {
+        const id = nextId++;
+        accepted.set(id, () => {
+          if (failed === 0) return resolve();
+          failed -= 1;
+          reject(new Error('a commit failed'));
+        });
+        child.send({ op: 'send', id, batch } satisfies ToCommitter);
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closed = resolve;
+        child.send({ op: 'close' } satisfies ToCommitter);
+      }),
   };
 }

@@ -327,6 +327,7 @@ const frameBytes = (v: Variant, size: number) => Buffer.byteLength(v.frame({ seq
 async function fanout(session: Session, v: Variant, clients: number, size: number): Promise<void> {
   status.begin(`${session.id}: fan-out ${clients} clients × ${sizeName(size)} · ${v.id}`);
   const publisher = v.publisher();
+  await publisher.ready?.();
   const r = await fanoutRun({
     pool, publisher, clients, pad: padFor(size), rooms: preset.rooms.rooms, event: 'error:new', cpu: meters.get(session)!,
     ...windowFor(clients, size >= 1024 ? 16 : 32, size >= 1024 ? 64 : 128), warmupMs: preset.warmupMs, durationMs: preset.durationMs,
@@ -344,6 +345,7 @@ async function fanout(session: Session, v: Variant, clients: number, size: numbe
 async function latency(session: Session, v: Variant, clients: number, rate: number): Promise<void> {
   status.begin(`${session.id}: latency ${clients} clients at ${rate} msg/s · ${v.id}`);
   const publisher = v.publisher();
+  await publisher.ready?.();
   const size = 100;
   const r = await latencyRun({
     pool, publisher, clients, pad: padFor(size), rooms: preset.rooms.rooms, event: 'error:new', cpu: meters.get(session)!,
@@ -367,6 +369,7 @@ async function rooms(session: Session, clients: number): Promise<void> {
   for (const v of session.variants) {
     status.begin(`${session.id}: rooms, ${clients} clients in ${count} rooms · ${v.id}`);
     const publisher = v.publisher();
+    await publisher.ready?.();
     const size = 100;
     const r = await fanoutRun({
       pool, publisher, clients, pad: padFor(size), rooms: count, event: 'error:new', roomEvent: 'error:service', cpu: meters.get(session)!,

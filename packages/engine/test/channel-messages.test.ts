@@ -37,6 +37,10 @@ describe('decodeChannelMessages', () => {
     expect(decodeChannelMessages(`e1 x;7,7 ${frames.join('')}`)).toBeUndefined();
     expect(decodeChannelMessages(`e1 3;7;7 ${frames.join('')}`)).toBeUndefined();
     expect(decodeChannelMessages(`e1 3; ${frames.join('')}`)).toBeUndefined();
+    expect(decodeChannelMessages(`e1 3;7,,7 ${frames.join('')}`)).toBeUndefined();
+    expect(decodeChannelMessages(`e1 3;7,8 ${frames.join('')}`)).toBeUndefined();
+    expect(decodeChannelMessages(`e1 3;7 ${frames.join('')}`)).toBeUndefined();
+    expect(decodeChannelMessages(`e1 3;1,13 ${frames.join('')}`)).toBeUndefined();
   });
 
   it('drops a message whose lengths do not match its frames, or whose header is not a position', () => {

@@ -1,10 +1,10 @@
 import { Registry } from 'prom-client';
 import { randomUUID } from 'node:crypto';
-import { newEventId } from '@switchboard/protocol';
+import { analyticsEventFrame, newEventId } from '@switchboard/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import type { GatewayContext } from '../src/context.js';
 import { createGatewayMetrics } from '../src/metrics.js';
-import { fanoutMeter } from '../src/ws/fanout.js';
+import { fanoutMeter, leadingEventId } from '../src/ws/fanout.js';
 
 function fakeContext(subscribers: Record<string, number>) {
   const registry = new Registry();
@@ -63,5 +63,17 @@ describe('fan-out to uWS topics', () => {
     registry.resetMetrics();
     meter.delivered(newEventId());
     expect(await registry.metrics()).toContain('switchboard_delivery_latency_seconds_count{channel="logs-metrics"} 1');
+  });
+});
+
+describe('leadingEventId', () => {
+  it("reads the id of a frame as the worker builds it, and nothing from any other shape", () => {
+    const id = newEventId();
+    expect(leadingEventId(analyticsEventFrame({ type: 'page_view', id, visitor_id: 'v', timestamp: '2026-01-01T00:00:00.000Z', data: { id: 'x' } }))).toBe(id);
+    expect(leadingEventId(`{"type":"heartbeat","data":{"id":"${id}"}}`)).toBeUndefined();
+    expect(leadingEventId(`{"id":"${id}","type":"x"}`)).toBeUndefined();
+    expect(leadingEventId(`{"type":"x","id":"${id}x"}`)).toBeUndefined();
+    expect(leadingEventId('{"type":"x","id":"short"}')).toBeUndefined();
+    expect(leadingEventId('{"type":"unterminated')).toBeUndefined();
   });
 });

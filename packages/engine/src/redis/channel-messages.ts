@@ -26,17 +26,38 @@ export function decodeChannelMessages(payload: string): ChannelMessage[] | undef
     const message = decodeChannelPayload(payload);
     return message === undefined ? undefined : [message];
   }
-  const header = bare
-    ? [payload.slice(first + 1, semicolon), ...payload.slice(semicolon + 1, second).split(',')].map(Number)
-    : payload.slice(first + 1, second).split(',').map(Number);
-  const [offset = 0, ...lengths] = header;
-  if (!Number.isSafeInteger(offset) || offset < 1 || !header.every((n) => Number.isSafeInteger(n) && n > 0)) return undefined;
+  // One pass over the header and the body, no intermediate arrays: it runs for every message
+  // of every channel this gateway follows.
+  const offset = Number(payload.slice(first + 1, bare ? semicolon : comma));
+  if (!Number.isSafeInteger(offset) || offset < 1) return undefined;
   const epoch = payload.slice(0, first);
-  const body = payload.slice(second + 1);
-  const frames = splitByBytes(body, lengths);
-  if (frames === undefined || !frames.every((frame) => frame.startsWith('{') && frame.endsWith('}'))) return undefined;
-  return frames.map((frame, n) => ({ epoch, offset: offset + n, frame: bare ? frameWithOffset(frame, offset + n) : frame }));
+  // ASCII (the usual case): bytes and characters are one and the same; otherwise cut the bytes.
+  const ascii = Buffer.byteLength(payload, 'utf8') === payload.length;
+  const bytes = ascii ? undefined : Buffer.from(payload, 'utf8');
+  let at = ascii ? second + 1 : Buffer.byteLength(payload.slice(0, second + 1), 'utf8');
+  const messages: ChannelMessage[] = [];
+  for (let from = (bare ? semicolon : comma) + 1; from <= second; ) {
+    let to = payload.indexOf(',', from);
+    if (to === -1 || to > second) to = second;
+    const length = Number(payload.slice(from, to));
+    if (!Number.isSafeInteger(length) || length < 1) return undefined;
+    const end = at + length;
+    const frame = bytes === undefined ? payload.slice(at, end) : bytes.toString('utf8', at, end);
+    if (end > (bytes === undefined ? payload.length : bytes.length) || frame.charCodeAt(0) !== OPEN_BRACE || frame.charCodeAt(frame.length - 1) !== CLOSE_BRACE) {
+      return undefined;
+    }
+    const n = messages.length;
+    messages.push({ epoch, offset: offset + n, frame: bare ? frameWithOffset(frame, offset + n) : frame });
+    at = end;
+    from = to + 1;
+  }
+  // The lengths must add up to the body exactly.
+  if (at !== (bytes === undefined ? payload.length : bytes.length) || messages.length === 0) return undefined;
+  return messages;
 }
+
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
 
 /**
  * A frame (a JSON object) as clients get it: with `"offset":N` as its last field. The batch
@@ -45,21 +66,4 @@ export function decodeChannelMessages(payload: string): ChannelMessage[] | undef
  */
 export function frameWithOffset(frame: string, offset: number): string {
   return frame === '{}' ? `{"offset":${offset}}` : `${frame.slice(0, -1)},"offset":${offset}}`;
-}
-
-/** `text` cut into pieces of the given UTF-8 byte lengths; undefined unless they add up exactly. */
-function splitByBytes(text: string, lengths: number[]): string[] | undefined {
-  const total = lengths.reduce((a, b) => a + b, 0);
-  const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes !== total) return undefined;
-  const pieces: string[] = [];
-  let at = 0;
-  if (bytes === text.length) {
-    // ASCII (the usual case): bytes and characters are one and the same.
-    for (const length of lengths) pieces.push(text.slice(at, (at += length)));
-    return pieces;
-  }
-  const buffer = Buffer.from(text, 'utf8');
-  for (const length of lengths) pieces.push(buffer.toString('utf8', at, (at += length)));
-  return pieces;
 }

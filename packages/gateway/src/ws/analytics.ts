@@ -12,7 +12,7 @@ import {
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { StatsCache } from '../stats-cache.js';
-import { fanoutMeter } from './fanout.js';
+import { fanoutMeter, leadingEventId } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { EndpointFeed } from './endpoint-feed.js';
 import { rawPresenceMessage } from '../presence/raw-clients.js';
@@ -72,18 +72,20 @@ export async function registerAnalyticsEndpoint(ctx: GatewayContext): Promise<vo
     // Every frame on the channel follows a change of the statistics (the worker commits both
     // together): cached figures would now be older than what clients have seen.
     stats.invalidate();
-    const head = readFrameHead(frame);
-    if (head === undefined) {
+    // The type is read (a scan of the whole frame) only while some client here filters by it,
+    // usually never: a frame as the worker builds it goes to the others as it is.
+    const plain = filtered === 0 && frame.startsWith('{"type":"');
+    const head = plain ? undefined : readFrameHead(frame);
+    if (!plain && head === undefined) {
       logger.warn({ frame: frame.slice(0, 200) }, 'unroutable frame on the analytics channel');
       return;
     }
     fanout.publish(ANALYTICS_TOPICS.all, frame);
-    // The type's topic serves filtered clients only: usually none.
-    if (filtered > 0) {
+    if (head !== undefined && filtered > 0) {
       const specific = head.type === 'heartbeat' ? ANALYTICS_TOPICS.heartbeat : ANALYTICS_TOPICS.eventType(head.type);
       if (ctx.app.numSubscribers(specific) > 0) fanout.publish(specific, frame);
     }
-    fanout.delivered(head.id);
+    fanout.delivered(leadingEventId(frame));
   });
 
   registerRawEndpoint<AnalyticsSocket>(ctx, {

@@ -6,12 +6,11 @@ import {
   availabilityClientMessageSchema,
   connectionFrame,
   pongFrame,
-  readFrameHead,
   serverPingFrame,
   validate,
 } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { fanoutMeter } from './fanout.js';
+import { fanoutMeter, leadingEventId } from './fanout.js';
 import { rejectMessage, sendFrame } from './inbound.js';
 import { rawPresenceMessage } from '../presence/raw-clients.js';
 import { EndpointFeed } from './endpoint-feed.js';
@@ -41,7 +40,7 @@ export async function registerAvailabilityEndpoint(ctx: GatewayContext): Promise
   const feed = new EndpointFeed(ctx, CHANNELS.availability, ENDPOINT, ({ frame }) => {
     fanout.frame();
     publish(frame);
-    fanout.delivered(readFrameHead(frame)?.id);
+    fanout.delivered(leadingEventId(frame));
   });
 
   registerRawEndpoint<AvailabilitySocket>(ctx, {

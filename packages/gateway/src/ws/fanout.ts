@@ -41,6 +41,23 @@ export interface FanoutMeter {
   delivered(id: string | undefined): void;
 }
 
+const TYPE_PREFIX = '{"type":"';
+const ID_PREFIX = '","id":"';
+const UUID_LENGTH = 36;
+
+/**
+ * The event id of a frame as the worker builds it (`{"type":"…","id":"<uuid>",…`), for the
+ * latency histogram only: a few index checks where the full head read scans the whole frame.
+ * Undefined for any other shape (the frame is still delivered; it is just not timed).
+ */
+export function leadingEventId(frame: string): string | undefined {
+  if (!frame.startsWith(TYPE_PREFIX)) return undefined;
+  const typeEnd = frame.indexOf('"', TYPE_PREFIX.length);
+  if (typeEnd === -1 || !frame.startsWith(ID_PREFIX, typeEnd)) return undefined;
+  const from = typeEnd + ID_PREFIX.length;
+  return frame.charCodeAt(from + UUID_LENGTH) === 0x22 ? frame.slice(from, from + UUID_LENGTH) : undefined;
+}
+
 /** The fan-out of `endpoint`; `channel` labels its frames and latency (default: the endpoint). */
 export function fanoutMeter(ctx: GatewayContext, endpoint: string, channel = endpoint): FanoutMeter {
   const { app } = ctx;
