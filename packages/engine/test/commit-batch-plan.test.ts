@@ -3,7 +3,7 @@ import { INGEST_GROUP, INGEST_STREAM } from '@switchboard/protocol';
 import type { Commit } from '../src/engine.js';
 import { ORDER_WAIT_MS, planBatch } from '../src/redis/commit/batch.js';
 import { mergeWrites } from '../src/redis/commit/merge.js';
-import { mergedOffsets } from '../src/redis/scripts/merged-batch-commit.js';
+import { inStreamOrder, mergedOffsets } from '../src/redis/scripts/merged-batch-commit.js';
 import { channelKeys } from '../src/redis/keys.js';
 import { singleTopology } from '../src/redis/topology.js';
 
@@ -95,5 +95,14 @@ describe('planBatch, one Redis', () => {
     const entryByEntry = plan.calls[0]!.entryByEntry();
     expect(entryByEntry.keys).toEqual([INGEST_STREAM, 'n', position, history]);
     expect(entryByEntry.args.slice(11)).toEqual(['5-1', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{"n":1}', '4-9', '1', 'incr', '2', '1', '1', '1', 'sb:ch:a', '3', '4', '{}']);
+  });
+});
+
+describe('inStreamOrder', () => {
+  it('keeps ids already in stream order as they are, and sorts the others as numbers of any length', () => {
+    const ordered = ['9-5', '9-10', '10-0', '1700000000000-0'];
+    expect(inStreamOrder(ordered)).toBe(ordered);
+    expect(inStreamOrder(['10-0', '9-10', '9-5', '1700000000000-0', '1600000000000-3'])).toEqual(['9-5', '9-10', '10-0', '1600000000000-3', '1700000000000-0']);
+    expect(inStreamOrder(['5-1', '4-9'])).toEqual(['4-9', '5-1']);
   });
 });

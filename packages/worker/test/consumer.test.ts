@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryEngine, type Engine } from '@switchboard/engine';
 import { CHANNELS, envelopeFields, newEventId } from '@switchboard/protocol';
 import { readAnalyticsStats } from '@switchboard/state';
-import { IngestConsumer } from '../src/consumer.js';
+import { IngestConsumer, type ConsumerOptions } from '../src/consumer.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../src/metrics.js';
 import { EntryProcessor } from '../src/processor.js';
 
@@ -57,9 +57,9 @@ describe('IngestConsumer on the memory engine', () => {
     vi.useRealTimers();
   });
 
-  const consumer = (name: string, on: Engine = engine) => {
+  const consumer = (name: string, on: Engine = engine, options: Partial<ConsumerOptions> = {}) => {
     const processor = new EntryProcessor(on, name, metrics, logger, { logHistoryLimit: 100 });
-    const c = new IngestConsumer(on, processor, { consumer: name, claimIdleMs: CLAIM_IDLE_MS, aliveTtlMs: ALIVE_TTL_MS }, metrics, logger);
+    const c = new IngestConsumer(on, processor, { consumer: name, claimIdleMs: CLAIM_IDLE_MS, aliveTtlMs: ALIVE_TTL_MS, ...options }, metrics, logger);
     consumers.push(c);
     return c;
   };
@@ -87,7 +87,8 @@ describe('IngestConsumer on the memory engine', () => {
     const reads = vi.spyOn(engine, 'readIngest');
     const commits = vi.spyOn(engine, 'commitBatch');
     for (let i = 0; i < 450; i += 1) await engine.appendIngest(analytics(`v${i}`));
-    const c = consumer('w1');
+    // Batches as read (no gather pause): the batch boundaries below are the reads'.
+    const c = consumer('w1', engine, { gatherMs: 0 });
     c.start();
     await vi.advanceTimersByTimeAsync(50);
     expect(await totalEvents()).toBe(450);
@@ -115,6 +116,25 @@ describe('IngestConsumer on the memory engine', () => {
     consumers.splice(consumers.indexOf(c), 1);
     expect(await totalEvents()).toBe(750);
     expect(await engine.ingestBacklog()).toMatchObject({ pending: 0 });
+  });
+
+  it('lets the next batch gather under load: a batch of gatherFrom entries or more waits gatherMs before it commits, a lone entry does not', async () => {
+    const commits = vi.spyOn(engine, 'commitBatch');
+    await engine.appendIngest(analytics('lone'));
+    const c = consumer('w1', engine, { gatherMs: 20, gatherFrom: 4 });
+    c.start();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(commits.mock.calls.map(([batch]) => batch.length)).toEqual([1]);
+
+    await Promise.all(Array.from({ length: 6 }, (_, i) => engine.appendIngest(analytics(`v${i}`))));
+    // Read at once (the read ahead of the lone entry's batch, or the waiting read), held 20 ms.
+    await vi.advanceTimersByTimeAsync(10);
+    expect(commits.mock.calls.map(([batch]) => batch.length)).toEqual([1]);
+    // What arrives meanwhile joins the next batch, read with this one's commit.
+    await Promise.all(Array.from({ length: 3 }, (_, i) => engine.appendIngest(analytics(`v${6 + i}`))));
+    await vi.advanceTimersByTimeAsync(15);
+    expect(commits.mock.calls.map(([batch]) => batch.length)).toEqual([1, 6, 3]);
+    expect(await totalEvents()).toBe(10);
   });
 
   it('dead-letters an invalid entry and carries on', async () => {

@@ -5,7 +5,7 @@ import { publishesOf, type Commit, type CommitOutcome } from '../../engine.js';
 import { BATCH_COMMIT_SCRIPT, batchCommitScriptCall, type BatchEntryInput } from '../scripts/batch-commit.js';
 import type { ScriptCall } from '../scripts/commit.js';
 import { entryAddress, type ChannelNames } from '../topology.js';
-import { MERGED_BATCH_COMMIT_SCRIPT, mergedBatchScriptCall, mergedOffsets, type MergedBatchCall } from '../scripts/merged-batch-commit.js';
+import { MERGED_BATCH_COMMIT_SCRIPT, inStreamOrder, mergedBatchScriptCall, mergedOffsets, type MergedBatchCall } from '../scripts/merged-batch-commit.js';
 import { mergeWrites } from './merge.js';
 import type { PlanContext } from './plan.js';
 import { withOffsets } from './run.js';
@@ -66,24 +66,6 @@ async function untilInTurn(send: () => Promise<unknown[]>): Promise<unknown[]> {
   }
 }
 
-/** A stream id as its two numbers, for comparing in stream order. */
-const idParts = (id: string): [number, number] => {
-  const dash = id.indexOf('-');
-  return dash === -1 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
-};
-
-/** The lowest and highest of stream ids, in one pass. */
-function idRange(ids: string[]): [string, string] {
-  let [low, high] = [ids[0] ?? '0-0', ids[0] ?? '0-0'];
-  let [lowParts, highParts] = [idParts(low), idParts(high)];
-  for (const id of ids) {
-    const parts = idParts(id);
-    if (parts[0] < lowParts[0] || (parts[0] === lowParts[0] && parts[1] < lowParts[1])) [low, lowParts] = [id, parts];
-    if (parts[0] > highParts[0] || (parts[0] === highParts[0] && parts[1] > highParts[1])) [high, highParts] = [id, parts];
-  }
-  return [low, high];
-}
-
 /** What the batch scripts take as an entry id (their lists of ids are comma-separated). */
 const STREAM_ID = /^\d+-\d+$/;
 
@@ -135,7 +117,8 @@ export function planBatch(commits: Commit[], { topology, history, epoch }: PlanC
     }
   });
   const calls = [...groups.values()].map(({ partition, stream, consumer, commits: indexes, entries }): BatchCall => {
-    const [firstId, lastId] = idRange(entries.map((entry) => entry.id));
+    const ids = inStreamOrder(entries.map((entry) => entry.id));
+    const [firstId = '0-0', lastId = '0-0'] = [ids[0], ids[ids.length - 1]];
     const common = {
       stream,
       group: INGEST_GROUP,

@@ -103,11 +103,23 @@ export interface MergedBatchInput extends BatchHead {
   entries: { id: string; publishes: ScriptPublish[] }[];
 }
 
-/** Two stream ids (`<ms>-<seq>`) in stream order. */
+/** Two stream ids (`<ms>-<seq>`) in stream order: compared as numbers of any length, without parsing. */
 function byStreamOrder(a: string, b: string): number {
-  const [aMs = '', aSeq = ''] = a.split('-');
-  const [bMs = '', bSeq = ''] = b.split('-');
-  return aMs.length - bMs.length || (aMs < bMs ? -1 : aMs > bMs ? 1 : 0) || aSeq.length - bSeq.length || (aSeq < bSeq ? -1 : aSeq > bSeq ? 1 : 0);
+  const aDash = a.indexOf('-');
+  const bDash = b.indexOf('-');
+  if (aDash !== bDash) return aDash - bDash;
+  // Equally long times: the strings' order up to the dash is the times' order.
+  for (let n = 0; n < aDash; n++) if (a.charCodeAt(n) !== b.charCodeAt(n)) return a.charCodeAt(n) - b.charCodeAt(n);
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * Stream ids in stream order: the ids themselves when they already are (a batch as read), a
+ * sorted copy otherwise.
+ */
+export function inStreamOrder(ids: string[]): string[] {
+  for (let n = 1; n < ids.length; n++) if (byStreamOrder(ids[n - 1] as string, ids[n] as string) > 0) return [...ids].sort(byStreamOrder);
+  return ids;
 }
 
 /** The merged batch script's KEYS and ARGV, and for each entry the channel (0-based) of each frame. */
@@ -150,7 +162,7 @@ export function mergedBatchScriptCall(input: MergedBatchInput): MergedBatchCall 
     // The message's header and body, built here once rather than by the script frame by frame.
     args.push(publish.pubsub, indexOf(publish.position), indexOf(publish.history), String(frames.length), frames.map((frame) => Buffer.byteLength(frame)).join(','), frames.join(''));
   }
-  args.push(input.entries.map((entry) => entry.id).sort(byStreamOrder).join(','));
+  args.push(inStreamOrder(input.entries.map((entry) => entry.id)).join(','));
   for (const { frames } of channels) for (const frame of frames) args.push(frame);
   return { keys, args, frameChannels };
 }
