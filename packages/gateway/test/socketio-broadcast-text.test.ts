@@ -29,7 +29,7 @@ function fullPath(frame: string, at: (i: number, n: number) => string): { rooms:
 }
 
 function fastPath(frame: string, nsp: string, at: (i: number, n: number) => string): { rooms: string[]; text: string }[] | undefined {
-  return readPlainBroadcasts(frame, nsp)?.map((part, i, all) => ({ rooms: part.rooms, text: eventFrameText(nsp, part.dataText, at(i, all.length)) }));
+  return readPlainBroadcasts(frame, nsp)?.map((part, i, all) => ({ rooms: part.rooms, text: eventFrameText(nsp, part.openDataText, at(i, all.length)) }));
 }
 
 const offsetOf = (i: number, n: number) => (i === n - 1 ? 'ep-1:42' : `ep-1:42.${i}`);
@@ -50,6 +50,20 @@ describe('readPlainBroadcasts', () => {
         expect(fast).toBeDefined();
         expect(fast).toEqual(fullPath(frame, offsetOf));
       }
+    }
+  });
+
+  it('reads frames of shared arguments (none, or several) as the full parse does, escaped room names too', () => {
+    for (const args of [[], ['a', 2], TRICKY]) {
+      const frame = socketIoEmitsFrame('/', [
+        { to: everyone, event: 'error:new', args },
+        { to: room('service:a"b\\'), event: 'error:service', args },
+        { to: room('level:error'), event: 'e"vent', args },
+      ]);
+      expect((JSON.parse(frame) as { type: number }).type).toBe(SOCKET_IO_MESSAGE.sharedBroadcasts);
+      const fast = fastPath(withOffset(frame, 42), '/', offsetOf);
+      expect(fast).toBeDefined();
+      expect(fast).toEqual(fullPath(withOffset(frame, 42), offsetOf));
     }
   });
 
@@ -84,6 +98,12 @@ describe('readPlainBroadcasts', () => {
       JSON.stringify({ uid: 'u', nsp: '/', type: 4, data: { opts, rooms: ['a'] } }),
       JSON.stringify({ uid: 'u', nsp: '/', type: 100, data: { parts: [{ packet: plain, opts }, { packet: plain, opts: { ...opts, except: ['x'] } }] } }),
       JSON.stringify({ uid: 'u', nsp: '/', type: 100, data: { parts: [] } }),
+      JSON.stringify({ uid: 'u', nsp: '/', type: 101, data: { args: [1], parts: [{ event: 'e', opts: { ...opts, except: ['x'] } }] } }),
+      JSON.stringify({ uid: 'u', nsp: '/', type: 101, data: { args: [1], parts: [{ event: 7, opts }] } }),
+      JSON.stringify({ uid: 'u', nsp: '/', type: 101, data: { args: {}, parts: [{ event: 'e', opts }] } }),
+      JSON.stringify({ uid: 'u', nsp: '/', type: 101, data: { parts: [{ event: 'e', opts }] } }),
+      JSON.stringify({ uid: 'u', nsp: '/', type: 101, data: { args: [], parts: [{ event: 'e', opts, packet: plain }] } }),
+      JSON.stringify({ uid: 'u', nsp: '/', type: 101, data: { args: [], parts: [] } }),
       // Not as JSON.stringify writes it, or not JSON at all.
       JSON.stringify({ uid: 'u', nsp: '/', type: 3, data: { packet: plain, opts } }, null, 1),
       frameWith({ packet: plain, opts }).slice(0, -2),
@@ -102,7 +122,7 @@ describe('eventFrameText', () => {
     const data = ['error:new', { a: 1 }];
     for (const nsp of ['/', '/admin']) {
       const [encoded] = new Encoder().encode({ type: 2, nsp, data: [...data, 'e"p:7.1'] }) as string[];
-      expect(eventFrameText(nsp, JSON.stringify(data), 'e"p:7.1')).toBe(`4${encoded}`);
+      expect(eventFrameText(nsp, JSON.stringify(data).slice(0, -1), 'e"p:7.1')).toBe(`4${encoded}`);
     }
   });
 });

@@ -21,6 +21,13 @@ export const SOCKET_IO_MESSAGE = {
    * part's is the frame's `<epoch>:<offset>`).
    */
   broadcasts: 100,
+  /**
+   * Several broadcasts of the same arguments in one frame (this project's own type): each part
+   * names its audience and its event, the arguments are written once
+   * (`{"args":[…],"parts":[{"event":…,"opts":…},…]}`). Read as a `broadcasts` frame of the same
+   * parts: same order, same recovery offsets. An error report's record is not carried three times.
+   */
+  sharedBroadcasts: 101,
 } as const;
 
 /** Most broadcasts one `broadcasts` frame may carry. */
@@ -67,6 +74,22 @@ export const socketIoMessageSchema = z.union([
     type: z.literal(SOCKET_IO_MESSAGE.broadcasts),
     data: z.object({ parts: z.array(broadcastData.omit({ requestId: true })).min(1).max(SOCKET_IO_MAX_PARTS) }),
   }),
+  z
+    .object({
+      ...envelope,
+      type: z.literal(SOCKET_IO_MESSAGE.sharedBroadcasts),
+      data: z.object({
+        args: z.array(z.unknown()),
+        parts: z.array(z.object({ event: z.string(), opts: target })).min(1).max(SOCKET_IO_MAX_PARTS),
+      }),
+    })
+    // Read as the broadcasts it stands for: each packet its own `data` array (Socket.IO appends the offset to it).
+    .transform(({ uid, nsp, data: { args, parts } }) => ({
+      uid,
+      nsp,
+      type: SOCKET_IO_MESSAGE.broadcasts,
+      data: { parts: parts.map(({ event, opts }) => ({ opts, packet: { type: SOCKET_IO_EVENT_PACKET, data: [event, ...args], nsp } })) },
+    })),
   z.object({
     ...envelope,
     type: z.union([z.literal(SOCKET_IO_MESSAGE.socketsJoin), z.literal(SOCKET_IO_MESSAGE.socketsLeave)]),
@@ -110,15 +133,23 @@ export interface SocketIoEmit {
 
 /**
  * Several emits as one frame for `socketIoChannel(nsp)` (one offset, one history slot), applied
- * in order; a single emit stays a plain broadcast frame.
+ * in order; a single emit stays a plain broadcast frame, emits of the same arguments share them.
  */
 export function socketIoEmitsFrame(nsp: string, emits: SocketIoEmit[]): string {
   const [only] = emits;
   if (emits.length === 1 && only !== undefined) return socketIoEmitFrame(nsp, only.to, only.event, ...only.args);
-  if (emits.length === 0 || emits.length > SOCKET_IO_MAX_PARTS) throw new RangeError(`a frame carries 1 to ${SOCKET_IO_MAX_PARTS} emits, not ${emits.length}`);
+  if (only === undefined || emits.length > SOCKET_IO_MAX_PARTS) throw new RangeError(`a frame carries 1 to ${SOCKET_IO_MAX_PARTS} emits, not ${emits.length}`);
+  const { args } = only;
+  if (emits.every((emit) => sameArgs(emit.args, args))) {
+    const shared = emits.map(({ to, event }) => ({ event, opts: targetOf(to) }));
+    return JSON.stringify({ uid: SOCKET_IO_EMITTER_UID, nsp, type: SOCKET_IO_MESSAGE.sharedBroadcasts, data: { args, parts: shared } });
+  }
   const parts = emits.map(({ to, event, args }) => ({ opts: targetOf(to), packet: { type: SOCKET_IO_EVENT_PACKET, data: [event, ...args], nsp } }));
   return JSON.stringify({ uid: SOCKET_IO_EMITTER_UID, nsp, type: SOCKET_IO_MESSAGE.broadcasts, data: { parts } });
 }
+
+/** Whether two argument lists are the same values (by identity: what one event emits to several rooms). */
+const sameArgs = (a: unknown[], b: unknown[]): boolean => a.length === b.length && a.every((value, i) => value === b[i]);
 
 /** `io.in(rooms).except(except).socketsLeave(leave)`, as a frame for `socketIoChannel(nsp)`. */
 export function socketIoLeaveFrame(nsp: string, of: SocketIoTarget, leave: string[]): string {

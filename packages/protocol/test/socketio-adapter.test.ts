@@ -41,6 +41,26 @@ describe('Socket.IO adapter frames', () => {
     expect(() => socketIoEmitsFrame('/', Array.from({ length: SOCKET_IO_MAX_PARTS + 1 }, () => ({ to: all, event: 'e', args: [] })))).toThrow(RangeError);
   });
 
+  it('emits of the same arguments carry them once, and read back as the broadcasts frame they stand for', () => {
+    const record = { id: 'e1', pad: 'x'.repeat(1000) };
+    const emits = [
+      { to: { rooms: [], except: [] }, event: 'error:new', args: [record] },
+      { to: { rooms: ['service:a'], except: [] }, event: 'error:service', args: [record] },
+      { to: { rooms: ['level:error'], except: ['x'] }, event: 'error:level', args: [record] },
+    ];
+    const frame = socketIoEmitsFrame('/', emits);
+    expect(JSON.parse(frame)).toMatchObject({ type: 101, data: { args: [record] } });
+    expect(frame.split('x'.repeat(1000)).length).toBe(2);
+    const parsed = parseSocketIoMessage(`${frame.slice(0, -1)},"offset":9}`);
+    const parts = emits.map(({ to, event }) => ({ opts: { ...to, flags: {} }, packet: { type: 2, data: [event, record], nsp: '/' } }));
+    expect(parsed).toEqual(parseSocketIoMessage(JSON.stringify({ uid: 'emitter', nsp: '/', type: 100, data: { parts } })));
+    expect(parsed.ok).toBe(true);
+    // Socket.IO appends the recovery offset to each packet's arguments: they are not shared.
+    const read = parsed.ok && parsed.value.type === 100 ? parsed.value.data.parts : [];
+    expect(new Set(read.map((part) => part.packet.data)).size).toBe(3);
+    expect((JSON.parse(socketIoEmitsFrame('/', [emits[0]!, { ...emits[1]!, args: [] }])) as { type: number }).type).toBe(100);
+  });
+
   it('a leave reads back as sockets-leave', () => {
     expect(parseSocketIoMessage(socketIoLeaveFrame('/', { rooms: ['job:1'], except: [] }, ['job:1']))).toMatchObject({
       ok: true,
@@ -59,6 +79,8 @@ describe('Socket.IO adapter frames', () => {
     ['a broadcasts frame without parts', '{"uid":"u","nsp":"/","type":100,"data":{"parts":[]}}'],
     ['a broadcasts frame with a part that is not a broadcast', '{"uid":"u","nsp":"/","type":100,"data":{"parts":[{"opts":{"rooms":[]}}]}}'],
     [`a broadcasts frame of more than ${SOCKET_IO_MAX_PARTS} parts`, `{"uid":"u","nsp":"/","type":100,"data":{"parts":[${Array(SOCKET_IO_MAX_PARTS + 1).fill('{"opts":{"rooms":[]},"packet":{"type":2,"data":["e"]}}').join(',')}]}}`],
+    ['a shared-arguments frame without arguments', '{"uid":"u","nsp":"/","type":101,"data":{"parts":[{"event":"e","opts":{"rooms":[]}}]}}'],
+    ['a shared-arguments frame with a part without an event', '{"uid":"u","nsp":"/","type":101,"data":{"args":[],"parts":[{"opts":{"rooms":[]}}]}}'],
     ['a leave without rooms', '{"uid":"u","nsp":"/","type":5,"data":{"opts":{"rooms":[]}}}'],
     ['a disconnect with a non-boolean close', '{"uid":"u","nsp":"/","type":6,"data":{"opts":{"rooms":[]},"close":"yes"}}'],
   ])('refuses %s without throwing', (_what, frame) => {

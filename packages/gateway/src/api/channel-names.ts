@@ -26,12 +26,14 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 function broadcasts(frame: unknown): { rooms: unknown[]; event: unknown }[] {
   if (!isRecord(frame) || !isRecord(frame['data'])) return [];
   const data = frame['data'];
-  const parts: unknown[] =
-    frame['type'] === SOCKET_IO_MESSAGE.broadcast ? [data] : frame['type'] === SOCKET_IO_MESSAGE.broadcasts && Array.isArray(data['parts']) ? data['parts'] : [];
+  const several = frame['type'] === SOCKET_IO_MESSAGE.broadcasts || frame['type'] === SOCKET_IO_MESSAGE.sharedBroadcasts;
+  const parts: unknown[] = frame['type'] === SOCKET_IO_MESSAGE.broadcast ? [data] : several && Array.isArray(data['parts']) ? data['parts'] : [];
   return parts.filter(isRecord).map((part) => {
     const opts = isRecord(part['opts']) ? part['opts'] : {};
     const packet = isRecord(part['packet']) ? part['packet'] : {};
-    return { rooms: Array.isArray(opts['rooms']) ? (opts['rooms'] as unknown[]) : [], event: Array.isArray(packet['data']) ? (packet['data'] as unknown[])[0] : undefined };
+    // A part of a shared-arguments frame names its event itself.
+    const event = 'event' in part ? part['event'] : Array.isArray(packet['data']) ? (packet['data'] as unknown[])[0] : undefined;
+    return { rooms: Array.isArray(opts['rooms']) ? (opts['rooms'] as unknown[]) : [], event };
   });
 }
 

@@ -232,10 +232,10 @@ export class EngineAdapter extends ClusterAdapter {
     const parts = readPlainBroadcasts(channelMessage.frame, nsp);
     if (parts === undefined) return false;
     metrics.socketioBroadcasts.inc({ kind: 'broadcast' }, parts.length);
-    parts.forEach(({ rooms, dataText }, i) => {
+    parts.forEach(({ rooms, openDataText }, i) => {
       if (this.noAudienceHere(rooms)) return;
       const [room] = rooms;
-      app.publish(roomTopic(nsp, room), eventFrameText(nsp, dataText, partOffset(channelMessage, i, parts.length)), false);
+      app.publish(roomTopic(nsp, room), eventFrameText(nsp, openDataText, partOffset(channelMessage, i, parts.length)), false);
     });
     return true;
   }

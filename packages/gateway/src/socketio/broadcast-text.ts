@@ -2,11 +2,12 @@ import { SOCKET_IO_EVENT_PACKET, SOCKET_IO_MAX_PARTS, SOCKET_IO_MESSAGE } from '
 
 /**
  * One plain broadcast of a Socket.IO channel frame, read without parsing its packet: the text of
- * the packet's `data` array (`["event",…]`) exactly as the frame carries it.
+ * the packet's `data` array (`["event",…]`) as the frame carries it, without its closing bracket
+ * (the recovery offset goes there).
  */
 export interface TextBroadcast {
   rooms: string[];
-  dataText: string;
+  openDataText: string;
 }
 
 /**
@@ -31,14 +32,19 @@ export function readPlainBroadcasts(frame: string, nsp: string): TextBroadcast[]
     const part = readPart(frame, data[0], data[1]);
     return part === undefined ? undefined : [part];
   }
-  if (kind !== String(SOCKET_IO_MESSAGE.broadcasts)) return undefined;
+  const shared = kind === String(SOCKET_IO_MESSAGE.sharedBroadcasts);
+  if (!shared && kind !== String(SOCKET_IO_MESSAGE.broadcasts)) return undefined;
   const body = objectFields(frame, data[0], data[1]);
-  const list = body?.size === 1 ? body.get('parts') : undefined;
+  const args = shared ? body?.get('args') : undefined;
+  if (body?.size !== (shared ? 2 : 1) || (shared && (args === undefined || frame.charCodeAt(args[0]) !== OPEN_BRACKET))) return undefined;
+  const list = body.get('parts');
   const items = list === undefined ? undefined : arrayItems(frame, list[0], list[1]);
   if (items === undefined || items.length === 0 || items.length > SOCKET_IO_MAX_PARTS) return undefined;
+  // Shared arguments: `,a,b` after each part's event name (nothing when there are none).
+  const argsText = args === undefined || args[1] - args[0] === 2 ? '' : `,${frame.slice(args[0] + 1, args[1] - 1)}`;
   const parts: TextBroadcast[] = [];
   for (const [start, end] of items) {
-    const part = readPart(frame, start, end);
+    const part = shared ? readSharedPart(frame, start, end, argsText) : readPart(frame, start, end);
     if (part === undefined) return undefined;
     parts.push(part);
   }
@@ -50,8 +56,18 @@ export function readPlainBroadcasts(frame: string, nsp: string): TextBroadcast[]
  * the namespace unless the main one), with the recovery offset appended to its arguments as
  * socket.io-adapter appends it.
  */
-export function eventFrameText(nsp: string, dataText: string, offset: string): string {
-  return `4${SOCKET_IO_EVENT_PACKET}${nsp === '/' ? '' : `${nsp},`}${dataText.slice(0, -1)},${JSON.stringify(offset)}]`;
+export function eventFrameText(nsp: string, openDataText: string, offset: string): string {
+  return `4${SOCKET_IO_EVENT_PACKET}${nsp === '/' ? '' : `${nsp},`}${openDataText},${JSON.stringify(offset)}]`;
+}
+
+/** A part of a shared-arguments frame: `{"event":…,"opts":…}`, its packet the event and `argsText`. */
+function readSharedPart(text: string, start: number, end: number, argsText: string): TextBroadcast | undefined {
+  const part = objectFields(text, start, end);
+  const event = part?.size === 2 ? part.get('event') : undefined;
+  const opts = event === undefined ? undefined : part?.get('opts');
+  if (event === undefined || opts === undefined || text.charCodeAt(event[0]) !== QUOTE) return undefined;
+  const rooms = plainTarget(text, opts[0], opts[1]);
+  return rooms === undefined ? undefined : { rooms, openDataText: `[${text.slice(event[0], event[1])}${argsText}` };
 }
 
 function readPart(text: string, start: number, end: number): TextBroadcast | undefined {
@@ -59,7 +75,7 @@ function readPart(text: string, start: number, end: number): TextBroadcast | und
   const opts = part?.size === 2 ? part.get('opts') : undefined;
   const packet = opts === undefined ? undefined : part?.get('packet');
   if (opts === undefined || packet === undefined) return undefined;
-  const rooms = plainTarget(text.slice(opts[0], opts[1]));
+  const rooms = plainTarget(text, opts[0], opts[1]);
   const fields = rooms === undefined ? undefined : objectFields(text, packet[0], packet[1]);
   if (rooms === undefined || fields === undefined) return undefined;
   const type = fields.get('type');
@@ -70,11 +86,27 @@ function readPart(text: string, start: number, end: number): TextBroadcast | und
   if (packetNsp !== undefined && text.charCodeAt(packetNsp[0]) !== QUOTE) return undefined;
   // An event packet's arguments start with its name: never an empty array.
   if (text.charCodeAt(data[0]) !== OPEN_BRACKET || data[1] - data[0] < 3) return undefined;
-  return { rooms, dataText: text.slice(data[0], data[1]) };
+  return { rooms, openDataText: text.slice(data[0], data[1] - 1) };
 }
 
-/** The rooms of `{"rooms":[…],"except":[],"flags":{}}` (except and flags may be left out), if plain. */
-function plainTarget(text: string): string[] | undefined {
+/** The target the emitters write for everyone (`TO_ONE_ROOM` around a room's name for one room). */
+const TO_EVERYONE = '{"rooms":[],"except":[],"flags":{}}';
+const TO_ONE_ROOM = ['{"rooms":[', '],"except":[],"flags":{}}'] as const;
+
+/**
+ * The rooms of `{"rooms":[…],"except":[],"flags":{}}` at [start, end) (except and flags may be
+ * left out), if plain. The emitters' own forms are matched as text, anything else parsed.
+ */
+function plainTarget(frame: string, start: number, end: number): string[] | undefined {
+  if (end - start === TO_EVERYONE.length && frame.startsWith(TO_EVERYONE, start)) return [];
+  const [before, after] = TO_ONE_ROOM;
+  const nameStart = start + before.length;
+  const nameEnd = end - after.length;
+  if (nameEnd > nameStart && frame.startsWith(before, start) && frame.startsWith(after, nameEnd) && frame.charCodeAt(nameStart) === QUOTE) {
+    // A name without quotes or escapes is its own text; any other is left to the parse below.
+    if (frame.charCodeAt(nameEnd - 1) === QUOTE && plainText(frame, nameStart + 1, nameEnd - 1)) return [frame.slice(nameStart + 1, nameEnd - 1)];
+  }
+  const text = frame.slice(start, end);
   let opts: unknown;
   try {
     opts = JSON.parse(text);
@@ -86,6 +118,15 @@ function plainTarget(text: string): string[] | undefined {
   if (Object.keys(rest).length > 0 || !Array.isArray(rooms) || rooms.length > 1 || !rooms.every((r) => typeof r === 'string')) return undefined;
   if (!Array.isArray(except) || except.length > 0 || typeof flags !== 'object' || flags === null || Object.keys(flags).length > 0) return undefined;
   return rooms;
+}
+
+/** Whether [start, end) holds no quote and no backslash. */
+function plainText(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE || c === BACKSLASH) return false;
+  }
+  return true;
 }
 
 const QUOTE = 0x22;
