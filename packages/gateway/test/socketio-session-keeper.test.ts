@@ -43,7 +43,7 @@ describe('SessionKeeper, restored and drained sockets', () => {
 
   it('stores a session with the time it was stored, and reads it back with it', async () => {
     const before = Date.now();
-    store.save({ sid: 's1', pid: 'p1', rooms: ['s1', 'service:a'], data: { roles: [] } });
+    void store.save({ sid: 's1', pid: 'p1', rooms: ['s1', 'service:a'], data: { roles: [] } });
     await store.flush();
     const read = await store.read('p1');
     expect(read).toMatchObject({ sid: 's1', pid: 'p1', rooms: ['s1', 'service:a'], data: { roles: [] } });
@@ -51,8 +51,31 @@ describe('SessionKeeper, restored and drained sockets', () => {
     expect(read?.savedAt).toBeLessThanOrEqual(Date.now());
   });
 
+  it('resolves written(id) only once the rooms as changed are written: what a subscribe acknowledgement waits for', async () => {
+    sockets.set('s1', { id: 's1', pid: 'p1', connected: true, rooms: new Set(['s1']), data: {} });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const commit = engine.commit.bind(engine);
+    vi.spyOn(engine, 'commit').mockImplementation(async (request) => {
+      await gate;
+      return commit(request);
+    });
+    sockets.get('s1')!.rooms.add('job:1');
+    keeper.changed('s1');
+    let stored = false;
+    const storing = keeper.written('s1').then(() => (stored = true));
+    await turn();
+    await turn();
+    expect(stored).toBe(false);
+    release();
+    await storing;
+    expect((await store.read('p1'))?.rooms).toEqual(['s1', 'job:1']);
+    // Nothing pending: at once.
+    await keeper.written('s1');
+  });
+
   it('does not store again a fresh session restored in its stored rooms', async () => {
-    store.save({ sid: 's1', pid: 'p1', rooms: ['s1', 'service:a'], data: { roles: [] } });
+    void store.save({ sid: 's1', pid: 'p1', rooms: ['s1', 'service:a'], data: { roles: [] } });
     await store.flush();
     const save = vi.spyOn(store, 'save');
     restore((await store.read('p1'))!);

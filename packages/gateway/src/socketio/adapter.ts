@@ -302,6 +302,11 @@ export class EngineAdapter extends ClusterAdapter {
     this.sessions.left(id, socket);
   }
 
+  /** Resolves once socket `id`'s current rooms are stored (see SessionKeeper.written). */
+  sessionStored(id: string): Promise<void> {
+    return this.sessions.written(id);
+  }
+
   override persistSession(session: StoredSession): void {
     this.sessions.persist(session);
   }

@@ -1,7 +1,8 @@
 import type { Socket } from 'socket.io';
 import { ERROR_CLIENT_EVENTS, levelName, levelRoom, serviceName, serviceRoom } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
-import { handler } from './acks.js';
+import { handler, type AckResult } from './acks.js';
+import { changeStored } from './session-keeper.js';
 
 /**
  * Error monitor client events: (un)subscribe to a service's or a level's room. Open to anonymous
@@ -9,13 +10,13 @@ import { handler } from './acks.js';
  */
 export function errorMonitor(ctx: GatewayContext): (socket: Socket) => void {
   const invalid = () => ctx.metrics.socketioErrors.inc({ reason: 'invalid_argument' });
-  const join = (socket: Socket, room: string) => {
-    void socket.join(room);
-    return { ok: true as const };
+  const join = async (socket: Socket, room: string): Promise<AckResult> => {
+    await changeStored(socket, () => socket.join(room));
+    return { ok: true };
   };
-  const leave = (socket: Socket, room: string) => {
-    void socket.leave(room);
-    return { ok: true as const };
+  const leave = async (socket: Socket, room: string): Promise<AckResult> => {
+    await changeStored(socket, () => socket.leave(room));
+    return { ok: true };
   };
   const handlers = [
     [ERROR_CLIENT_EVENTS.subscribeService, handler(serviceName, 'service', (socket, s) => join(socket, serviceRoom(s)), invalid)],

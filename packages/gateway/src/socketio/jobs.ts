@@ -3,6 +3,7 @@ import { JOB_ADMIN_ROLE, JOB_CLIENT_EVENTS, jobId as jobIdSchema, jobOwnerKey, j
 import type { GatewayContext } from '../context.js';
 import { handler, type AckResult } from './acks.js';
 import type { SocketIoData } from './auth.js';
+import { changeStored } from './session-keeper.js';
 
 /**
  * Job monitor client events: `subscribe` / `unsubscribe` a jobId. Subscribing needs an
@@ -24,11 +25,11 @@ export function jobMonitor(ctx: GatewayContext): (socket: Socket) => void {
       return { ok: false, error: 'Forbidden: this job belongs to another user' };
     }
     if (!socket.connected) return { ok: false, error: 'disconnected' };
-    await socket.join(jobRoom(jobId));
+    await changeStored(socket, () => socket.join(jobRoom(jobId)));
     return { ok: true };
   };
   const unsubscribe = async (socket: Socket, jobId: string): Promise<AckResult> => {
-    await socket.leave(jobRoom(jobId));
+    await changeStored(socket, () => socket.leave(jobRoom(jobId)));
     return { ok: true };
   };
 

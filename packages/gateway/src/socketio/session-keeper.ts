@@ -10,6 +10,12 @@ import type { SessionStore, StoredSession } from './session-store.js';
  */
 export const FRESH_SESSION_MS = 5_000;
 
+/**
+ * How long a room change's acknowledgement waits for the socket's session to be stored (see
+ * `changeStored`): Redis slow or away delays a subscribe by at most this, never refuses it.
+ */
+export const STORED_ACK_TIMEOUT_MS = 2_000;
+
 /** A socket's private session id (set by Socket.IO when connection state recovery is on). */
 const pidOf = (socket: Socket | undefined): string | undefined => (socket as unknown as { pid?: string } | undefined)?.pid;
 
@@ -32,6 +38,8 @@ export class SessionKeeper {
   private readonly dropped = new Set<string>();
   /** Sockets just restored from a fresh stored session: the rooms stored (see `restored`). */
   private readonly stored = new Map<string, readonly string[]>();
+  /** The latest write of each socket's session, while it is in flight. */
+  private readonly writes = new Map<string, Promise<boolean>>();
   /** When `storeAll` last stored every session, all writes succeeding (a drain, just before it closes the transports). */
   private storedAllAt: number | undefined;
   private refresher: NodeJS.Timeout | undefined;
@@ -56,6 +64,17 @@ export class SessionKeeper {
   changed(id: string): void {
     if (this.unsaved.size === 0) setImmediate(() => this.saveChanged());
     this.unsaved.add(id);
+  }
+
+  /**
+   * Resolves once socket `id`'s rooms as they are now are stored (its pending change written, or
+   * after `timeoutMs`): what a room change's acknowledgement waits for.
+   */
+  async written(id: string, timeoutMs = STORED_ACK_TIMEOUT_MS): Promise<void> {
+    // A change is written at the end of the turn it was made in (`changed`): one turn later it is under way.
+    if (this.unsaved.has(id)) await new Promise((resolve) => setImmediate(resolve));
+    const write = this.writes.get(id);
+    if (write !== undefined) await withTimeout(write, timeoutMs, false);
   }
 
   /**
@@ -87,7 +106,7 @@ export class SessionKeeper {
   persist(session: StoredSession, now = Date.now()): void {
     this.dropped.add(session.sid);
     const justStored = this.storedAllAt !== undefined && now - this.storedAllAt <= this.freshForMs() && !this.unsaved.has(session.sid);
-    if (!justStored) this.store.save(session);
+    if (!justStored) void this.store.save(session);
   }
 
   /**
@@ -112,8 +131,27 @@ export class SessionKeeper {
       const stored = this.stored.get(id);
       this.stored.delete(id);
       if (socket?.connected !== true || pid === undefined || (stored !== undefined && sameRooms(socket.rooms, stored))) continue;
-      this.store.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
+      const write = this.store.save({ sid: id, pid, rooms: [...socket.rooms], data: socket.data });
+      this.writes.set(id, write);
+      void write.finally(() => {
+        if (this.writes.get(id) === write) this.writes.delete(id);
+      });
     }
     this.unsaved.clear();
   }
+}
+
+/** What the room handlers need of the namespace's adapter (see EngineAdapter.sessionStored). */
+interface StoresSessions {
+  sessionStored(id: string): Promise<void>;
+}
+
+/**
+ * Applies a room change of `socket` (a join or a leave) and resolves once its session holds it:
+ * a subscribe acknowledged is one a recovered session keeps, even when this gateway dies right
+ * after the acknowledgement (the client, told it recovered, does not subscribe again).
+ */
+export async function changeStored(socket: Socket, change: () => Promise<void> | void): Promise<void> {
+  await change();
+  await (socket.nsp.adapter as unknown as Partial<StoresSessions>).sessionStored?.(socket.id);
 }

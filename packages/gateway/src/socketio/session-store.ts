@@ -56,19 +56,20 @@ export class SessionStore {
   /** Writes in flight, each resolving to whether it succeeded. */
   private readonly saving = new Set<Promise<boolean>>();
 
-  save(session: StoredSession): void {
-    if (!PID.test(session.pid)) return;
+  /** Stores `session`; resolves once written, to whether it was (a failure is logged, never thrown). */
+  save(session: StoredSession): Promise<boolean> {
+    if (!PID.test(session.pid)) return Promise.resolve(false);
     const value = JSON.stringify({ sid: session.sid, pid: session.pid, rooms: session.rooms, data: session.data ?? {}, savedAt: Date.now() });
-    this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] }));
+    return this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey(session.pid), value, ttlS: this.ttlS }] }));
   }
 
   /** Drops the session of a socket that left for good (it is not to be recovered). */
   forget(pid: string): void {
     if (!PID.test(pid)) return;
-    this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key: socketIoSessionKey(pid) }] }));
+    void this.track(this.engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'del', key: socketIoSessionKey(pid) }] }));
   }
 
-  private track(write: Promise<unknown>): void {
+  private track(write: Promise<unknown>): Promise<boolean> {
     const done: Promise<boolean> = write
       .then(
         () => true,
@@ -79,6 +80,7 @@ export class SessionStore {
       )
       .finally(() => this.saving.delete(done));
     this.saving.add(done);
+    return done;
   }
 
   /** Resolves once every write started so far has finished (before the engine closes): whether they all succeeded. */
