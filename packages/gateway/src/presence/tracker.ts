@@ -99,7 +99,7 @@ export class PresenceTracker {
   /** `unlisted`: an index of the gateways' own, kept out of the channel list (see Presence). */
   join(channel: string, member: PresenceMember, unlisted = false): void {
     let members = this.held.get(channel);
-    if (members === undefined) this.held.set(channel, (members = new Map()));
+    if (members === undefined) this.held.set(channel, (members = new Map<string, Held>()));
     const held = members.get(member.clientId);
     if (held !== undefined) {
       // Back within the grace period (or a second connection with the same id): no leave, no join.
