@@ -50,6 +50,8 @@ export interface GatewayFigures {
   /** Raw clients that subscribed once connected (refused when presence is off). */
   subscribedKb: number;
   subscribedJsKb: number;
+  /** MB of frames those clients received, in all (one error each when presence is off; nothing else expected). */
+  subscribedMb: number;
   socketIoKb: number;
   socketIoJsKb: number;
   /** Raw clients that subscribed as they connected, all at once. */
@@ -193,13 +195,20 @@ async function measureGateway(options: OverheadOptions, presence: boolean, round
     raw.push(...(await openRaw(wsUrl, clients, false, counter)));
     sio.push(...(await openSocketIo(sioUrl, Math.min(clients, 200))));
     const rawKb = await perConnectionKb(proc, clients, counter, async () => raw.push(...(await openRaw(wsUrl, clients, false, counter))));
-    // Connected first, their joins published, then subscribing: no diff is news to them.
+    // Connected first, then subscribing once every diff of their joins went out (a probe
+    // subscribed before them saw the diffs stop): no diff is news to them.
+    const probe: Counter = { frames: 0, bytes: 0 };
+    raw.push(...(await openRaw(wsUrl, 1, true, probe)));
+    const subscribedFrom = counter.bytes;
     const subscribedKb = await perConnectionKb(proc, clients, counter, async () => {
       const step = await openRaw(wsUrl, clients, false, counter);
       raw.push(...step);
-      await sleep(1000);
+      // Their diffs begin (at most 5 s: with presence off none comes), then end.
+      for (let waited = 0, seen = probe.frames; probe.frames === seen && waited < 5000; waited += 100) await sleep(100);
+      await quiet(probe);
       for (const ws of step) ws.send(SUBSCRIBE);
     });
+    const subscribedMb = Math.round((counter.bytes - subscribedFrom) / 1e5) / 10;
     const socketIoKb = await perConnectionKb(proc, clients, counter, async () => sio.push(...(await openSocketIo(sioUrl, clients))));
     const bytesBefore = counter.bytes;
     // Off, these clients are answered an error and stay as plain ones: the same connections either way.
@@ -211,6 +220,7 @@ async function measureGateway(options: OverheadOptions, presence: boolean, round
       rawJsKb: rawKb.js,
       subscribedKb: subscribedKb.rss,
       subscribedJsKb: subscribedKb.js,
+      subscribedMb,
       socketIoKb: socketIoKb.rss,
       socketIoJsKb: socketIoKb.js,
       burstKb: burstKb.rss,
@@ -338,6 +348,7 @@ export function overheadMarkdown(result: OverheadResult, fanoutRate: number, fan
     row('JS heap + external per idle raw connection (KB), subscribed once connected', 'subscribedJsKb'),
     row('JS heap + external per idle Socket.IO connection (KB)', 'socketIoJsKb'),
     row('JS heap + external per raw connection (KB), burst', 'burstJsKb'),
+    row('MB received by the clients subscribing once connected', 'subscribedMb'),
     row('MB received by the burst step\'s clients', 'burstMb'),
     row('gateway CPU at rest, every client connected (% of a core)', 'idleCpuPct'),
     row('fan-out, gateway CPU µs per delivery', 'fanoutUsPerDelivery', 1.05),
