@@ -10,10 +10,19 @@ import { PresenceTracker } from '../src/presence/tracker.js';
 // connection). The JS heap is exact where RSS is not: live bytes after full collections.
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-const COUNT = 20_000;
+const COUNT = 50_000;
 
-/** Heap bytes per item that `make` keeps alive (once `settle` resolved). */
+/**
+ * Heap bytes per item that `make` keeps alive (once `settle` resolved): the least of three tries,
+ * as whatever else the process allocates meanwhile (the test runner) only adds to a try.
+ */
 async function bytesPerItem(make: (i: number) => unknown, settle = () => Promise.resolve()): Promise<number> {
+  const tries: number[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) tries.push(await oneTry(make, settle));
+  return Math.min(...tries);
+}
+
+async function oneTry(make: (i: number) => unknown, settle: () => Promise<unknown>): Promise<number> {
   gc();
   gc();
   const before = process.memoryUsage().heapUsed;
@@ -36,16 +45,19 @@ describe('presence memory per idle connection', () => {
 
   it('a tracked membership is one small object (no key string, entry or member object kept)', async () => {
     const engine = { presence: { refresh: () => Promise.resolve(), leave: () => Promise.resolve() } } as unknown as Engine;
-    const tracker = new PresenceTracker(engine, { ttlS: 30, graceS: 15, owner: 'gw', logger: pino({ level: 'silent' }), batchMs: 1 });
+    const trackers: PresenceTracker[] = [];
     const ids = Array.from({ length: COUNT }, (_, i) => `client-${String(i).padStart(30, '0')}`);
     const info = { endpoint: 'analytics' };
-    // Once written (the batch of joins pending meanwhile is gone).
-    const joined = (i: number) => tracker.join('sb:ch:analytics', { clientId: ids[i]!, userId: null, info });
-    const perMembership = (await bytesPerItem(joined, () => tracker.flush())) - 8;
-    expect(tracker.size).toBe(COUNT);
+    // A tracker per try; each membership counted once written (the batch of joins pending meanwhile is gone).
+    const joined = (i: number) => {
+      if (i === 0) trackers.push(new PresenceTracker(engine, { ttlS: 30, graceS: 15, owner: 'gw', logger: pino({ level: 'silent' }), batchMs: 1 }));
+      trackers.at(-1)!.join('sb:ch:analytics', { clientId: ids[i]!, userId: null, info });
+    };
+    const perMembership = (await bytesPerItem(joined, () => trackers.at(-1)!.flush())) - 8;
+    expect(trackers.map((t) => t.size)).toEqual([COUNT, COUNT, COUNT]);
     // One 80-byte object and its map entry (about 37 bytes); the key strings and entry objects
     // kept before came to about 215 bytes.
     expect(perMembership).toBeLessThan(150);
-    tracker.stop();
+    for (const tracker of trackers) tracker.stop();
   });
 });
