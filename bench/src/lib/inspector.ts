@@ -15,10 +15,29 @@ export interface MemoryUsage {
  * connections take, and can even fall while they connect.
  */
 export async function memoryAfterGc(inspectPort: number): Promise<MemoryUsage> {
+  const session = await inspectorSession(inspectPort);
+  try {
+    // Twice: objects with finalizers or weak references are freed by the second collection.
+    await session.call('HeapProfiler.collectGarbage');
+    await session.call('HeapProfiler.collectGarbage');
+    const result = (await session.call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
+    return JSON.parse(result.result.value) as MemoryUsage;
+  } finally {
+    session.close();
+  }
+}
+
+/** A DevTools protocol session with a Node.js process started with `--inspect`. */
+export interface InspectorSession {
+  call(method: string, params?: Record<string, unknown>): Promise<unknown>;
+  close(): void;
+}
+
+export async function inspectorSession(inspectPort: number): Promise<InspectorSession> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
   const url = targets[0]?.webSocketDebuggerUrl;
   if (url === undefined) throw new Error(`no inspector target on port ${inspectPort}`);
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, { maxPayload: 1024 * 1024 * 1024 });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
@@ -33,19 +52,38 @@ export async function memoryAfterGc(inspectPort: number): Promise<MemoryUsage> {
     if (reply.error) waiter.reject(new Error(reply.error.message));
     else waiter.resolve(reply.result);
   });
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<unknown>((resolve, reject) => {
-      const n = ++id;
-      pending.set(n, { resolve, reject });
-      ws.send(JSON.stringify({ id: n, method, params }));
-    });
+  return {
+    call: (method, params = {}) =>
+      new Promise<unknown>((resolve, reject) => {
+        const n = ++id;
+        pending.set(n, { resolve, reject });
+        ws.send(JSON.stringify({ id: n, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+/** A CPU profile as DevTools writes it (`.cpuprofile`). */
+export interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+}
+
+/** Profiles what `work` makes the process do (sampling every `intervalUs`). */
+export async function profiled(inspectPort: number, work: () => Promise<void>, intervalUs = 500): Promise<CpuProfile> {
+  const session = await inspectorSession(inspectPort);
   try {
-    // Twice: objects with finalizers or weak references are freed by the second collection.
-    await call('HeapProfiler.collectGarbage');
-    await call('HeapProfiler.collectGarbage');
-    const result = (await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
-    return JSON.parse(result.result.value) as MemoryUsage;
+    await session.call('Profiler.enable');
+    await session.call('Profiler.setSamplingInterval', { interval: intervalUs });
+    await session.call('Profiler.start');
+    const failed = await work().then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    const { profile } = (await session.call('Profiler.stop')) as { profile: CpuProfile };
+    if (failed !== undefined) throw failed.err;
+    return profile;
   } finally {
-    ws.close();
+    session.close();
   }
 }

@@ -48,8 +48,12 @@ export function presenceKeys(topology: Topology, channel: string): string[] {
 /** Groups items by the Redis Cluster slot of their channel: one script per group (one group on one Redis). */
 function bySlot<T>(topology: Topology, items: T[], channelOf: (item: T) => string): Map<number, T[]> {
   const groups = new Map<number, T[]>();
+  // A refresh carries every membership of a gateway, most of them on a few channels: each channel's slot is hashed once.
+  const slots = new Map<string, number>();
   for (const item of items) {
-    const slot = topology.groupOf(topology.channel(channelOf(item)).position);
+    const channel = channelOf(item);
+    let slot = slots.get(channel);
+    if (slot === undefined) slots.set(channel, (slot = topology.groupOf(topology.channel(channel).position)));
     const group = groups.get(slot);
     if (group === undefined) groups.set(slot, [item]);
     else group.push(item);

@@ -7,12 +7,16 @@ import { parseResume } from '../ws/resume.js';
 import { DiffSubscriber } from './diff-stream.js';
 import { netDiffs } from './diff-window.js';
 
-/** A diff as text, serialized once however many subscribers get it (a stream hands them all the same object). */
-const diffTexts = new WeakMap<PresenceDiff, string>();
-const textOf = (diff: PresenceDiff): string => {
-  let text = diffTexts.get(diff);
-  if (text === undefined) diffTexts.set(diff, (text = JSON.stringify(diff)));
-  return text;
+/**
+ * A diff as UTF-8 bytes, serialized and encoded once however many subscribers get it (a stream
+ * hands them all the same object): uWS sends bytes as they are, where a string is encoded again,
+ * into a fresh native copy, for every socket.
+ */
+const diffBytes = new WeakMap<PresenceDiff, Buffer>();
+const bytesOf = (diff: PresenceDiff): Buffer => {
+  let bytes = diffBytes.get(diff);
+  if (bytes === undefined) diffBytes.set(diff, (bytes = Buffer.from(JSON.stringify(diff))));
+  return bytes;
 };
 
 /**
@@ -24,18 +28,18 @@ export const CONGESTED_BYTES = 16 * 1024;
 export const CONGESTED_RECHECK_MS = 100;
 
 /**
- * The text of a run of diffs netted into one. Subscribers congested over the same run (they held
- * the same first diff, and the stream hands every one the same objects) share it.
+ * The bytes of a run of diffs netted into one. Subscribers congested over the same run (they held
+ * the same first diff, and the stream hands every one the same objects) share them.
  */
-const nettedTexts = new WeakMap<PresenceDiff, { last: PresenceDiff; text: string }>();
-function nettedText(held: readonly PresenceDiff[]): string {
+const nettedBytes = new WeakMap<PresenceDiff, { last: PresenceDiff; bytes: Buffer }>();
+function nettedOf(held: readonly PresenceDiff[]): Buffer {
   const [first, last] = [held[0] as PresenceDiff, held.at(-1) as PresenceDiff];
-  if (first === last) return textOf(first);
-  const cached = nettedTexts.get(first);
-  if (cached?.last === last) return cached.text;
-  const text = JSON.stringify(netDiffs(held));
-  nettedTexts.set(first, { last, text });
-  return text;
+  if (first === last) return bytesOf(first);
+  const cached = nettedBytes.get(first);
+  if (cached?.last === last) return cached.bytes;
+  const bytes = Buffer.from(JSON.stringify(netDiffs(held)));
+  nettedBytes.set(first, { last, bytes });
+  return bytes;
 }
 
 /**
@@ -77,7 +81,7 @@ export class RawDiffSubscriber extends DiffSubscriber {
       this.recheck();
       return;
     }
-    sendFrame(this.ws, textOf(diff), this.ctx);
+    sendFrame(this.ws, bytesOf(diff), this.ctx);
   }
 
   override detached(): void {
@@ -91,7 +95,7 @@ export class RawDiffSubscriber extends DiffSubscriber {
     const held = this.held;
     if (held === undefined) return;
     this.detached();
-    sendFrame(this.ws, nettedText(held), this.ctx);
+    sendFrame(this.ws, nettedOf(held), this.ctx);
   }
 
   private recheck(): void {

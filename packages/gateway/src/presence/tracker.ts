@@ -15,15 +15,39 @@ export interface TrackerOptions {
   onWritten?: (joins: PresenceEntry[], leaves: PresenceEntry[]) => void;
 }
 
-/** One membership of this gateway: the connections holding it, and the pending leave. */
-interface Held {
-  entry: PresenceEntry;
+/**
+ * One membership of this gateway: its member's parts, the connections holding it, and the pending
+ * leave. One object per membership, found by channel then clientId (no key string, no entry or
+ * member object kept per connection: they are made when written).
+ */
+class Held {
+  leaving: NodeJS.Timeout | undefined = undefined;
   /** Open connections of this client on the channel here (a reconnect may overlap its close). */
-  connections: number;
-  leaving: NodeJS.Timeout | undefined;
-}
+  connections = 1;
+  private userId: string | null;
+  private info: Record<string, unknown>;
 
-const keyOf = (channel: string, clientId: string): string => `${channel}\u0000${clientId}`;
+  constructor(
+    readonly channel: string,
+    readonly clientId: string,
+    member: PresenceMember,
+    public unlisted: boolean,
+  ) {
+    this.userId = member.userId;
+    this.info = member.info;
+  }
+
+  /** Held again by a newer connection, with its member. */
+  retake(member: PresenceMember, unlisted: boolean): void {
+    this.userId = member.userId;
+    this.info = member.info;
+    this.unlisted = unlisted;
+  }
+
+  get entry(): PresenceEntry {
+    return { channel: this.channel, member: { clientId: this.clientId, userId: this.userId, info: this.info }, unlisted: this.unlisted };
+  }
+}
 
 /**
  * This gateway's side of presence: the memberships of its connections, registered on join,
@@ -32,10 +56,12 @@ const keyOf = (channel: string, clientId: string): string => `${channel}\u0000${
  * Joins and leaves are gathered for `batchMs` and written in one batch each.
  */
 export class PresenceTracker {
-  private readonly held = new Map<string, Held>();
-  private readonly joins = new Set<string>();
+  /** By channel, then clientId. */
+  private readonly held = new Map<string, Map<string, Held>>();
+  private count = 0;
+  private readonly joins = new Set<Held>();
   /** Memberships held here again (a connection back, the newest): written as joins, reported as none. */
-  private readonly retakes = new Set<string>();
+  private readonly retakes = new Set<Held>();
   private readonly leaves: PresenceEntry[] = [];
   private batch: NodeJS.Timeout | undefined;
   private refresher: NodeJS.Timeout | undefined;
@@ -50,7 +76,7 @@ export class PresenceTracker {
 
   /** Memberships held here (leaving ones included). */
   get size(): number {
-    return this.held.size;
+    return this.count;
   }
 
   start(): void {
@@ -65,14 +91,16 @@ export class PresenceTracker {
   stop(): void {
     clearInterval(this.refresher);
     clearTimeout(this.batch);
-    for (const held of this.held.values()) clearTimeout(held.leaving);
+    for (const held of this.all()) clearTimeout(held.leaving);
     this.held.clear();
+    this.count = 0;
   }
 
   /** `unlisted`: an index of the gateways' own, kept out of the channel list (see Presence). */
   join(channel: string, member: PresenceMember, unlisted = false): void {
-    const key = keyOf(channel, member.clientId);
-    const held = this.held.get(key);
+    let members = this.held.get(channel);
+    if (members === undefined) this.held.set(channel, (members = new Map<string, Held>()));
+    const held = members.get(member.clientId);
     if (held !== undefined) {
       // Back within the grace period (or a second connection with the same id): no leave, no join.
       // Written again all the same, taking it over: meanwhile it may have been on another gateway,
@@ -80,26 +108,30 @@ export class PresenceTracker {
       clearTimeout(held.leaving);
       held.leaving = undefined;
       held.connections += 1;
-      held.entry = { channel, member, unlisted };
-      if (!this.joins.has(key)) this.retakes.add(key);
+      held.retake(member, unlisted);
+      if (!this.joins.has(held)) this.retakes.add(held);
       this.schedule();
       return;
     }
-    this.held.set(key, { entry: { channel, member, unlisted }, connections: 1, leaving: undefined });
-    this.joins.add(key);
+    const added = new Held(channel, member.clientId, member, unlisted);
+    members.set(member.clientId, added);
+    this.count += 1;
+    this.joins.add(added);
     this.schedule();
   }
 
   leave(channel: string, clientId: string): void {
-    const key = keyOf(channel, clientId);
-    const held = this.held.get(key);
-    if (held === undefined) return;
+    const members = this.held.get(channel);
+    const held = members?.get(clientId);
+    if (members === undefined || held === undefined) return;
     held.connections -= 1;
     if (held.connections > 0) return;
     const gone = () => {
-      this.held.delete(key);
-      this.joins.delete(key);
-      this.retakes.delete(key);
+      members.delete(clientId);
+      if (members.size === 0 && this.held.get(channel) === members) this.held.delete(channel);
+      this.count -= 1;
+      this.joins.delete(held);
+      this.retakes.delete(held);
       this.leaves.push(held.entry);
       this.schedule();
     };
@@ -111,12 +143,9 @@ export class PresenceTracker {
   async flush(): Promise<void> {
     clearTimeout(this.batch);
     this.batch = undefined;
-    const entriesOf = (keys: Set<string>) => {
-      const entries = [...keys].flatMap((key) => {
-        const held = this.held.get(key);
-        return held === undefined ? [] : [held.entry];
-      });
-      keys.clear();
+    const entriesOf = (held: Set<Held>) => {
+      const entries = [...held].map((h) => h.entry);
+      held.clear();
       return entries;
     };
     const joins = entriesOf(this.joins);
@@ -146,13 +175,17 @@ export class PresenceTracker {
    * its connection close (`keep`; leaving ones are only extended: `ifOwned`).
    */
   async refreshAll(): Promise<void> {
-    const entries = [...this.held.values()].map((held): PresenceEntry => ({ ...held.entry, mode: held.leaving === undefined ? 'keep' : 'ifOwned' }));
+    const entries = [...this.all()].map((held): PresenceEntry => ({ ...held.entry, mode: held.leaving === undefined ? 'keep' : 'ifOwned' }));
     if (entries.length === 0) return;
     try {
       await this.engine.presence.refresh(entries, this.options.ttlS, this.options.owner);
     } catch (err) {
       this.options.logger.warn({ err, count: entries.length }, 'presence refresh failed; retrying at the next period');
     }
+  }
+
+  private *all(): Generator<Held> {
+    for (const members of this.held.values()) yield* members.values();
   }
 
   private schedule(): void {

@@ -1,4 +1,4 @@
-import type { WebSocket } from 'uWebSockets.js';
+import type { RecognizedString, WebSocket } from 'uWebSockets.js';
 import { errorFrame, parseJson } from '@switchboard/protocol';
 import type { GatewayContext } from '../context.js';
 import { SocketRateLimiter } from '../rate-limit.js';
@@ -16,8 +16,8 @@ export const CLOSE_MESSAGE_TOO_BIG = 1009;
 export const HARD_PAYLOAD_FACTOR = 16;
 export const uwsMaxPayload = (limit: number): number => Math.min(limit * HARD_PAYLOAD_FACTOR, 64 * 1024 * 1024);
 
-/** Sends a frame unless the socket has closed meanwhile (safe after an await). */
-export function sendFrame(ws: WebSocket<SocketData>, frame: string, ctx: GatewayContext): void {
+/** Sends a text frame (a string, or its UTF-8 bytes) unless the socket has closed meanwhile (safe after an await). */
+export function sendFrame(ws: WebSocket<SocketData>, frame: RecognizedString, ctx: GatewayContext): void {
   const data = ws.getUserData();
   if (data.closed) return;
   ws.cork(() => ws.send(frame, false, true));
