@@ -66,8 +66,8 @@ describe('Socket.IO restore reads, shared by the restores in progress', () => {
   });
 
   it('reads the sessions asked together in one round trip, each in its place, unknown and invalid ids included', async () => {
-    sessions.save({ sid: 's1', pid: 'pid-1', rooms: ['s1', 'service:a'], data: { user: 'u' } });
-    sessions.save({ sid: 's3', pid: 'pid-3', rooms: ['s3'], data: {} });
+    void sessions.save({ sid: 's1', pid: 'pid-1', rooms: ['s1', 'service:a'], data: { user: 'u' } });
+    void sessions.save({ sid: 's3', pid: 'pid-3', rooms: ['s3'], data: {} });
     await engine.commit({ guard: { kind: 'none' }, ops: [{ op: 'set', key: socketIoSessionKey('pid-4'), value: '{not json' }] });
     await sessions.flush();
     const readStrings = vi.spyOn(engine, 'readStrings');
