@@ -22,9 +22,9 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${BATCH_HEAD_LUA}-- ARGV[12..]: the type check count, per check (key index, type); the command count, per
 -- command (name, key index, argument count, arguments...); the channel count, per channel
 -- (pub/sub name, position key index, history key index, frame count, the byte length of each
--- frame comma-separated, the frames back to back); the entries' stream ids in stream order,
--- comma-separated; the frames, one argument each, grouped by channel in channel order (each
--- channel's in entry order).
+-- frame comma-separated); the entries' stream ids in stream order, comma-separated; the frames,
+-- one argument each, grouped by channel in channel order (each channel's in entry order). Each
+-- frame travels once: a channel's message body is its frames concatenated here.
 local COMMANDS = {INCRBY = true, PFADD = true, ZADD = true, ZREMRANGEBYSCORE = true, EXPIRE = true, SET = true, LPUSH = true, LTRIM = true, DEL = true}
 local function malformed(what) return redis.error_reply('ERR commit refused: malformed batch (' .. what .. ')') end
 
@@ -41,11 +41,11 @@ for c = 1, command_count do
 end
 local channel_count = tonumber(ARGV[i])
 local channels_at = i + 1
-local ids_at = channels_at + 6 * channel_count
+local ids_at = channels_at + 5 * channel_count
 local frames_at = ids_at + 1
 local channels, frame_count = {}, 0
 for c = 1, channel_count do
-  local at = channels_at + 6 * (c - 1)
+  local at = channels_at + 5 * (c - 1)
   local channel = {name = ARGV[at], position = KEYS[tonumber(ARGV[at + 1])], history = KEYS[tonumber(ARGV[at + 2])], frames = tonumber(ARGV[at + 3])}
   if channel.position == nil or channel.history == nil or channel.frames == nil or channel.frames < 1 then return malformed('channel ' .. c) end
   channels[c] = channel
@@ -87,8 +87,7 @@ local firsts, f = {}, frames_at
 for c, channel in ipairs(channels) do
   advance_channel(channel, epoch_candidate)
   append_frames(channel, ARGV, f, history_size, history_ttl)
-  local at = channels_at + 6 * (c - 1)
-  publish_channel(publish_command, channel, ARGV[at + 4], ARGV[at + 5])
+  publish_channel(publish_command, channel, ARGV[channels_at + 5 * (c - 1) + 4], table.concat(ARGV, '', f, f + channel.frames - 1))
   f = f + channel.frames
   firsts[c] = channel.first
 end
@@ -159,8 +158,8 @@ export function mergedBatchScriptCall(input: MergedBatchInput): MergedBatchCall 
   );
   args.push(String(channels.length));
   for (const { publish, frames } of channels) {
-    // The message's header and body, built here once rather than by the script frame by frame.
-    args.push(publish.pubsub, indexOf(publish.position), indexOf(publish.history), String(frames.length), frames.map((frame) => Buffer.byteLength(frame)).join(','), frames.join(''));
+    // The message's lengths header, built here once; its body is the frames, which travel once.
+    args.push(publish.pubsub, indexOf(publish.position), indexOf(publish.history), String(frames.length), frames.map((frame) => Buffer.byteLength(frame)).join(','));
   }
   args.push(inStreamOrder(input.entries.map((entry) => entry.id)).join(','));
   for (const { frames } of channels) for (const frame of frames) args.push(frame);
