@@ -7,7 +7,8 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
  * merged batch commit: the fast path of a batch, for when every entry applies. Its writes come
  * merged (`mergeWrites`), so the script runs a few commands for the whole batch instead of each
  * entry's ops, and its frames come grouped by channel. It checks first, and writes nothing when
- * a check fails: every entry must still be pending for this consumer (one XPENDING), every key
+ * a check fails: every entry must still be pending for this consumer (one XPENDING, which
+ * also answers the order rule of `ORDER_LUA`), every key
  * must hold the type its writes need (one TYPE per key, an HMGET and a TYPE per channel);
  * otherwise it answers {'split'} and the caller runs the batch entry by entry
  * (`BATCH_COMMIT_SCRIPT`), where a failing entry is refused alone. Then, per channel, what
@@ -54,9 +55,25 @@ end
 if #ARGV ~= frames_at - 1 + frame_count then return malformed('frames') end
 
 -- Checks: nothing is written unless all pass.
-if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
-local ids = {}
-for e, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do ids[e] = p[1] end
+-- One XPENDING from the start of the group to the batch's last id answers both the order rule
+-- (the entries before the batch's first id) and ownership (this consumer's entries from it on);
+-- the two calls of the entry-by-entry script when it is cut short or the first id is not pending.
+local ids, limit = {}, count + 200
+local pending = redis.call('XPENDING', stream, group, '-', last_id, limit)
+local at = 0
+if #pending < limit then
+  for n, p in ipairs(pending) do if p[1] == first_id then at = n break end end
+end
+if at == 0 then
+  if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
+  for e, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do ids[e] = p[1] end
+else
+  if older_must_wait(pending, at - 1, consumer, order_wait_ms, alive_prefix) then return {'wait'} end
+  for n = at, #pending do
+    local p = pending[n]
+    if p[2] == consumer then ids[#ids + 1] = p[1] end
+  end
+end
 -- Usually exactly the batch: one comparison; otherwise each id looked up.
 if #ids ~= count or table.concat(ids, ',') ~= ARGV[ids_at] then
   local owned = {}
