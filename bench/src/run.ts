@@ -7,7 +7,7 @@
  * the Redis adapter) — drives the same workloads against each from multi-process load
  * generators, and writes bench/results/latest.{json,md,svg}. See bench/README.md.
  */
-import { readFileSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
