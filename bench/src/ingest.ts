@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { RedisEngine } from '@switchboard/engine';
 import { CHANNELS } from '@switchboard/protocol';
 import { sampleShard, type ShardSample } from './cluster-shards.js';
+import { cpuProfArgs } from './profile.js';
 import { SWITCHBOARD_CLI, serverScript, sleep, startNode, startRedis, until, type CpuMeter, type Proc } from './lib/proc.js';
 import { SWITCHBOARD_BENCH_ENV } from './systems.js';
 
@@ -93,7 +94,8 @@ export interface IngestSystem {
   id: string;
   label: string;
   baseline: boolean;
-  run(connections: number, seconds: number, meter: (groups: Record<string, Proc[]>) => CpuMeter): Promise<IngestFigures>;
+  /** With `profileDir`, its Node processes write their CPU profiles there; `processes` names them by role. */
+  run(connections: number, seconds: number, meter: (groups: Record<string, Proc[]>) => CpuMeter, profileDir?: string): Promise<IngestFigures & { processes: Record<string, Proc[]> }>;
 }
 
 async function measured(
@@ -119,14 +121,14 @@ const baselineServer = (id: string, label: string, script: string): IngestSystem
   id,
   label,
   baseline: true,
-  async run(connections, seconds, meter) {
+  async run(connections, seconds, meter, profileDir) {
     const redis = await startRedis();
-    const server = await startNode(id, serverScript(script), [], { REDIS_URL: redis.url }, '/health');
+    const server = await startNode(id, serverScript(script), [], { REDIS_URL: redis.url }, '/health', { execArgv: cpuProfArgs(profileDir) });
     try {
       const { redis: samples, ...r } = await measured({ server: [server.proc], redis: [redis.proc] }, meter, redis.url, () =>
         wrk(`http://127.0.0.1:${server.port}/events`, connections, seconds),
       );
-      return { ...r, ...redisPerEvent(...samples, r.accepted) };
+      return { ...r, ...redisPerEvent(...samples, r.accepted), processes: { server: [server.proc] } };
     } finally {
       await stopAll([server.proc, redis.proc]);
     }
@@ -142,14 +144,15 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
     id: 'switchboard-accepted',
     label: 'Switchboard gateway POST /events → 202 (stored in the ingest stream; no worker)',
     baseline: false,
-    async run(connections, seconds, meter) {
+    async run(connections, seconds, meter, profileDir) {
       const redis = await startRedis();
-      const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...GATEWAY_ENV, REDIS_URL: redis.url, NODE_ID: 'bench-ingest-gw' }, '/readyz');
+      const execArgv = cpuProfArgs(profileDir);
+      const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...GATEWAY_ENV, REDIS_URL: redis.url, NODE_ID: 'bench-ingest-gw' }, '/readyz', { execArgv });
       try {
         const { redis: samples, ...r } = await measured({ gateway: [gateway.proc], redis: [redis.proc] }, meter, redis.url, () =>
           wrk(`http://127.0.0.1:${gateway.port}/events`, connections, seconds),
         );
-        return { ...r, ...redisPerEvent(...samples, r.accepted) };
+        return { ...r, ...redisPerEvent(...samples, r.accepted), processes: { gateway: [gateway.proc] } };
       } finally {
         await stopAll([gateway.proc, redis.proc]);
       }
@@ -159,11 +162,12 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
     id: 'switchboard-e2e',
     label: 'Switchboard end to end: POST /events → stream → 1 worker → pub/sub → gateway → client',
     baseline: false,
-    async run(connections, seconds, meter) {
+    async run(connections, seconds, meter, profileDir) {
       const redis = await startRedis();
       const env = { ...GATEWAY_ENV, REDIS_URL: redis.url };
-      const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-ingest-wk' }, '/readyz');
-      const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: 'bench-ingest-gw' }, '/readyz');
+      const execArgv = cpuProfArgs(profileDir);
+      const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-ingest-wk' }, '/readyz', { execArgv });
+      const gateway = await startNode('gateway', SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: 'bench-ingest-gw' }, '/readyz', { execArgv });
       const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/ws/analytics`);
       const engine = new RedisEngine({ url: redis.url, logger: pino({ level: 'silent' }) });
       try {
@@ -197,7 +201,7 @@ export const INGEST_SYSTEMS: IngestSystem[] = [
         await counter;
         await until(() => Promise.resolve(ws.readyState === WebSocket.OPEN), 'client still connected', 1000);
         const committed = (await engine.position(CHANNELS.analytics)).offset - offsetBefore;
-        return { ...r, delivered, delivered_per_s: Math.round(delivered / ((windowEnd - windowStart) / 1000)), committed, ...redisPerEvent(...samples, committed) };
+        return { ...r, delivered, delivered_per_s: Math.round(delivered / ((windowEnd - windowStart) / 1000)), committed, ...redisPerEvent(...samples, committed), processes: { gateway: [gateway.proc], worker: [worker.proc] } };
       } finally {
         ws.terminate();
         await engine.close();

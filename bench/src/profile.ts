@@ -1,5 +1,5 @@
 /** Summarizes V8 CPU profiles (`node --cpu-prof`): self time per function, hottest first. */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface ProfileNode {
@@ -51,3 +51,29 @@ export const profilesIn = (dir: string): string[] =>
   readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => join(dir, f));
+
+/** Node's flags that write a process's CPU profile into `dir` when it exits; none without a dir. */
+export function cpuProfArgs(dir: string | undefined): string[] {
+  if (dir === undefined) return [];
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/**
+ * Every profile in `dir` summarized, keyed `<prefix>/<role>/<file>`: the file names only say the
+ * process id, which `roles` names (`fallback` for a process it does not know).
+ */
+export function summarizeProfilesIn(dir: string, prefix: string, roles: Map<number, string>, fallback: string): Record<string, HotFunction[]> {
+  const out: Record<string, HotFunction[]> = {};
+  if (!existsSync(dir)) return out;
+  for (const file of profilesIn(dir)) {
+    const name = file.split('/').pop()!;
+    const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(name)?.[1]);
+    out[`${prefix}/${roles.get(pid) ?? fallback}/${name}`] = summarizeProfile(file);
+  }
+  return out;
+}
+
+/** Process id → role, from a session's or a system's processes by role. */
+export const rolesOf = (processes: Record<string, { pid?: number | undefined }[]>): Map<number, string> =>
+  new Map(Object.entries(processes).flatMap(([role, procs]) => procs.map((p) => [p.pid ?? -1, role] as const)));

@@ -7,7 +7,7 @@
  * the Redis adapter) — drives the same workloads against each from multi-process load
  * generators, and writes bench/results/latest.{json,md,svg}. See bench/README.md.
  */
-import { readFileSync, writeFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,7 +18,7 @@ import { memoryAfterGc, type MemoryUsage } from './lib/inspector.js';
 import { CpuMeter, rssBytes, sleep, type Proc } from './lib/proc.js';
 import { Status } from './lib/status.js';
 import { LoaderPool, MAX_SOCKETS_PER_LOADER } from './load/pool.js';
-import { profilesIn, summarizeProfile, type HotFunction } from './profile.js';
+import { rolesOf, summarizeProfilesIn, type HotFunction } from './profile.js';
 import { padFor } from './publish.js';
 import { computeRatios, evaluateTargets, markdownTables, markdownTargets, type Entry, type Scenario } from './results.js';
 import { fanoutRun, latencyRun, quiesce, summarize } from './runs.js';
@@ -111,7 +111,7 @@ if (args.help) {
   --ingest-rounds N    ingest scenario: rounds (alternating order; each system's best is kept)
   --loaders N          load-generator processes (default: 2, more when needed)
   --deflate            raw WebSocket clients offer permessage-deflate (as browsers do)
-  --profile            run the gateways and the worker with --cpu-prof and print their hottest functions
+  --profile            run the gateways and the worker (and the ingest systems' processes) with --cpu-prof and print their hottest functions
   --out DIR            where latest.{json,md,svg} go (default bench/results)
 `);
   process.exit(0);
@@ -225,15 +225,7 @@ async function runSession(spec: SessionSpec): Promise<void> {
     await pool.shrinkTo(0);
     await session.stop();
     active = undefined;
-    if (profileDir !== undefined && existsSync(profileDir)) {
-      // Named by role: the file names only say the process id.
-      const roles = new Map(Object.entries(session.processes).flatMap(([role, procs]) => procs.map((p) => [p.pid, role] as const)));
-      for (const file of profilesIn(profileDir)) {
-        const name = file.split('/').pop()!;
-        const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(name)?.[1]);
-        profiles[`${spec.id}/${roles.get(pid) ?? 'gateways'}/${name}`] = summarizeProfile(file);
-      }
-    }
+    if (profileDir !== undefined) Object.assign(profiles, summarizeProfilesIn(profileDir, spec.id, rolesOf(session.processes), 'gateways'));
   }
 }
 
@@ -457,8 +449,12 @@ async function ingest(): Promise<void> {
       status.begin(`ingest: ${system.id}, ${ingestCase}${rounds > 1 ? `, round ${round + 1}/${rounds}` : ''}`);
       const meter = (groups: Record<string, Proc[]>) =>
         new CpuMeter({ ...Object.fromEntries(Object.entries(groups).map(([role, procs]) => [role, procs.map((p) => p.pid)])), harness: [process.pid] });
+      // The systems' own processes profiled (the baselines' servers too, for comparison).
+      const profileDir = args.profile ? `${profileRoot}/ingest-${round + 1}/${system.id}` : undefined;
+      if (profileDir !== undefined) rmSync(profileDir, { recursive: true, force: true });
       try {
-        const r = await system.run(connections, seconds, meter);
+        const { processes, ...r } = await system.run(connections, seconds, meter, profileDir);
+        if (profileDir !== undefined) Object.assign(profiles, summarizeProfilesIn(profileDir, `ingest-${round + 1}/${system.id}`, rolesOf(processes), 'gateway'));
         const value = r.delivered_per_s ?? r.requests_per_s;
         status.note(`  ${system.id.padEnd(20)} ingest  ${value.toLocaleString('en-US').padStart(9)} events/s${r.delivered_per_s === undefined ? '' : ` delivered (${r.requests_per_s.toLocaleString('en-US')} accepted/s)`}, POST p99 ${r.p99_ms} ms`);
         const previous = best.get(system.id);

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
 import type { ClientKind } from './load/protocol.js';
+import { cpuProfArgs } from './profile.js';
 import { SWITCHBOARD_CLI, serverScript, startNode, startRedis, type Proc } from './lib/proc.js';
 import { batchHttp, eventBody, failoverHttp, perMessageHttp, rawFrame, redisChannel, reportBody, switchboardFrame, type Message, type Publisher } from './publish.js';
 import type { Scenario } from './results.js';
@@ -80,11 +80,7 @@ export async function startSwitchboard(
 }> {
   const redis = await startRedis();
   const env = { ...SWITCHBOARD_BENCH_ENV, REDIS_URL: redis.url };
-  const execArgv: string[] = [];
-  if (options.profileDir !== undefined) {
-    mkdirSync(options.profileDir, { recursive: true });
-    execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
-  }
+  const execArgv = cpuProfArgs(options.profileDir);
   const worker = await startNode('worker', SWITCHBOARD_CLI, ['worker'], { ...env, NODE_ID: 'bench-wk' }, '/readyz', { execArgv });
   const startGateway = (i: number, port?: number) =>
     startNode(`gateway-${i + 1}`, SWITCHBOARD_CLI, ['gateway'], { ...env, NODE_ID: `bench-gw-${i + 1}` }, '/readyz', { execArgv, ...(port === undefined ? {} : { port }) });

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { MemoryEngine, RedisEngine, type Commit, type Engine, type StreamEntry } from '../src/index.js';
+import { MemoryEngine, RedisEngine, consumerAliveKey, type Commit, type Engine, type StreamEntry } from '../src/index.js';
 import { RedisServer } from '../../../test/support/redis-server.js';
 import { waitFor } from '../../../test/support/wait.js';
 
@@ -213,6 +213,37 @@ describe('redis engine: a batch on a channel whose history is ahead of its posit
     const read = await engine.history(A, { epoch, since: 0 });
     expect(read.recovered && read.messages.map((m) => m.frame)).toEqual(['{"n":3,"offset":1}', '{"n":4,"offset":2}']);
     expect(await admin.xlen(history)).toBe(2);
+    await engine.close();
+    admin.disconnect();
+  });
+});
+
+describe('redis engine: a batch waits for an older entry in a live consumer hands', () => {
+  // The merged script reads the order rule and ownership from one XPENDING; with more entries
+  // pending than that call reads (`older` dead ones), it falls back to the two calls.
+  it.each([0, 250])('commits after the older entry, offsets following it (%i older entries of a dead consumer)', async (older) => {
+    const admin = redis.client();
+    await admin.flushall();
+    const engine = new RedisEngine({ url: redis.url, logger });
+    await engine.connect();
+    await engine.appendIngest({ body: 'first' });
+    const [first] = await engine.readIngest('c0', 1, 1_000);
+    await admin.set(consumerAliveKey('c0'), '1', 'PX', 60_000);
+    for (let i = 0; i < older; i++) await engine.appendIngest({ body: 'dead' });
+    if (older > 0) expect(await engine.readIngest('gone', older, 1_000)).toHaveLength(older);
+    for (let i = 0; i < 3; i++) await engine.appendIngest({ body: String(i) });
+    const entries = await engine.readIngest('c1', 3, 1_000);
+    let settled = false;
+    const later = engine.commitBatch(entries.map((entry, n) => ({ guard: guard(entry), ops: [], publish: { channel: A, frame: `{"n":${n}}` } })));
+    void later.then(() => (settled = true));
+    // Held back while c0 (alive) holds the older entry: nothing of it applied meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(settled).toBe(false);
+    expect((await engine.position(A)).offset).toBe(0);
+    const [own] = await engine.commitBatch([{ guard: guard(first!, 'c0'), ops: [], publish: { channel: A, frame: '{"first":1}' } }]);
+    expect(own).toEqual({ ok: true, result: { applied: true, offset: 1, offsets: [1] } });
+    const outcomes = await later;
+    expect(outcomes.map((o) => o.ok && o.result.applied && o.result.offset)).toEqual([2, 3, 4]);
     await engine.close();
     admin.disconnect();
   });

@@ -25,7 +25,7 @@ export interface ConsumerOptions {
    * Under load, how long a batch waits before it commits, so that the next batch (read with
    * this one's commit) gathers more entries: each batch costs Redis and the worker a fixed
    * amount (a script call, its checks, a socket write), so fewer, bigger batches cost less per
-   * event. Only a batch of at least `gatherFrom` entries waits (default 1 ms; 0: never).
+   * event. Only a batch of at least `gatherFrom` entries waits (default 2 ms; 0: never).
    */
   gatherMs?: number;
   /** The batch size from which a batch waits `gatherMs` (default 4): a lone entry commits at once. */
@@ -33,7 +33,7 @@ export interface ConsumerOptions {
 }
 
 const DEFAULT_ALIVE_TTL_MS = 1_200;
-const DEFAULT_GATHER_MS = 1;
+const DEFAULT_GATHER_MS = 2;
 const DEFAULT_GATHER_FROM = 4;
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -14,9 +14,12 @@ import { encodeOps, scriptFrame, type ScriptCall, type ScriptPublish } from './c
 export const ORDER_LUA = `
 -- The alive key of a consumer is alive_prefix .. its name, in the stream's slot (not in KEYS:
 -- its name is only known once XPENDING answered).
-local function must_wait(stream, group, consumer, first_id, wait_ms, alive_prefix)
+-- older: XPENDING entries (id, holder, idle ms, deliveries) older than the batch, in stream
+-- order; the first 100 (up to \`upto\`) are looked at.
+local function older_must_wait(older, upto, consumer, wait_ms, alive_prefix)
   local alive = {}
-  for _, p in ipairs(redis.call('XPENDING', stream, group, '-', '(' .. first_id, 100)) do
+  for n = 1, math.min(upto, 100) do
+    local p = older[n]
     local holder = p[2]
     if holder ~= consumer and p[3] < wait_ms then
       if alive[holder] == nil then alive[holder] = redis.call('EXISTS', alive_prefix .. holder) == 1 end
@@ -24,6 +27,10 @@ local function must_wait(stream, group, consumer, first_id, wait_ms, alive_prefi
     end
   end
   return false
+end
+local function must_wait(stream, group, consumer, first_id, wait_ms, alive_prefix)
+  local older = redis.call('XPENDING', stream, group, '-', '(' .. first_id, 100)
+  return older_must_wait(older, #older, consumer, wait_ms, alive_prefix)
 end
 `;
 

@@ -7,7 +7,8 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
  * merged batch commit: the fast path of a batch, for when every entry applies. Its writes come
  * merged (`mergeWrites`), so the script runs a few commands for the whole batch instead of each
  * entry's ops, and its frames come grouped by channel. It checks first, and writes nothing when
- * a check fails: every entry must still be pending for this consumer (one XPENDING), every key
+ * a check fails: every entry must still be pending for this consumer (one XPENDING, which
+ * also answers the order rule of `ORDER_LUA`), every key
  * must hold the type its writes need (one TYPE per key, an HMGET and a TYPE per channel);
  * otherwise it answers {'split'} and the caller runs the batch entry by entry
  * (`BATCH_COMMIT_SCRIPT`), where a failing entry is refused alone. Then, per channel, what
@@ -22,9 +23,9 @@ import { scriptFrame, type ScriptCall, type ScriptPublish } from './commit.js';
 export const MERGED_BATCH_COMMIT_SCRIPT = `${ORDER_LUA}${BATCH_CHANNELS_LUA}${BATCH_HEAD_LUA}-- ARGV[12..]: the type check count, per check (key index, type); the command count, per
 -- command (name, key index, argument count, arguments...); the channel count, per channel
 -- (pub/sub name, position key index, history key index, frame count, the byte length of each
--- frame comma-separated, the frames back to back); the entries' stream ids in stream order,
--- comma-separated; the frames, one argument each, grouped by channel in channel order (each
--- channel's in entry order).
+-- frame comma-separated); the entries' stream ids in stream order, comma-separated; the frames,
+-- one argument each, grouped by channel in channel order (each channel's in entry order). Each
+-- frame travels once: a channel's message body is its frames concatenated here.
 local COMMANDS = {INCRBY = true, PFADD = true, ZADD = true, ZREMRANGEBYSCORE = true, EXPIRE = true, SET = true, LPUSH = true, LTRIM = true, DEL = true}
 local function malformed(what) return redis.error_reply('ERR commit refused: malformed batch (' .. what .. ')') end
 
@@ -41,11 +42,11 @@ for c = 1, command_count do
 end
 local channel_count = tonumber(ARGV[i])
 local channels_at = i + 1
-local ids_at = channels_at + 6 * channel_count
+local ids_at = channels_at + 5 * channel_count
 local frames_at = ids_at + 1
 local channels, frame_count = {}, 0
 for c = 1, channel_count do
-  local at = channels_at + 6 * (c - 1)
+  local at = channels_at + 5 * (c - 1)
   local channel = {name = ARGV[at], position = KEYS[tonumber(ARGV[at + 1])], history = KEYS[tonumber(ARGV[at + 2])], frames = tonumber(ARGV[at + 3])}
   if channel.position == nil or channel.history == nil or channel.frames == nil or channel.frames < 1 then return malformed('channel ' .. c) end
   channels[c] = channel
@@ -54,9 +55,25 @@ end
 if #ARGV ~= frames_at - 1 + frame_count then return malformed('frames') end
 
 -- Checks: nothing is written unless all pass.
-if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
-local ids = {}
-for e, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do ids[e] = p[1] end
+-- One XPENDING from the start of the group to the batch's last id answers both the order rule
+-- (the entries before the batch's first id) and ownership (this consumer's entries from it on);
+-- the two calls of the entry-by-entry script when it is cut short or the first id is not pending.
+local ids, limit = {}, count + 200
+local pending = redis.call('XPENDING', stream, group, '-', last_id, limit)
+local at = 0
+if #pending < limit then
+  for n, p in ipairs(pending) do if p[1] == first_id then at = n break end end
+end
+if at == 0 then
+  if must_wait(stream, group, consumer, first_id, order_wait_ms, alive_prefix) then return {'wait'} end
+  for e, p in ipairs(redis.call('XPENDING', stream, group, first_id, last_id, count + 1000, consumer)) do ids[e] = p[1] end
+else
+  if older_must_wait(pending, at - 1, consumer, order_wait_ms, alive_prefix) then return {'wait'} end
+  for n = at, #pending do
+    local p = pending[n]
+    if p[2] == consumer then ids[#ids + 1] = p[1] end
+  end
+end
 -- Usually exactly the batch: one comparison; otherwise each id looked up.
 if #ids ~= count or table.concat(ids, ',') ~= ARGV[ids_at] then
   local owned = {}
@@ -87,8 +104,7 @@ local firsts, f = {}, frames_at
 for c, channel in ipairs(channels) do
   advance_channel(channel, epoch_candidate)
   append_frames(channel, ARGV, f, history_size, history_ttl)
-  local at = channels_at + 6 * (c - 1)
-  publish_channel(publish_command, channel, ARGV[at + 4], ARGV[at + 5])
+  publish_channel(publish_command, channel, ARGV[channels_at + 5 * (c - 1) + 4], table.concat(ARGV, '', f, f + channel.frames - 1))
   f = f + channel.frames
   firsts[c] = channel.first
 end
@@ -159,8 +175,8 @@ export function mergedBatchScriptCall(input: MergedBatchInput): MergedBatchCall 
   );
   args.push(String(channels.length));
   for (const { publish, frames } of channels) {
-    // The message's header and body, built here once rather than by the script frame by frame.
-    args.push(publish.pubsub, indexOf(publish.position), indexOf(publish.history), String(frames.length), frames.map((frame) => Buffer.byteLength(frame)).join(','), frames.join(''));
+    // The message's lengths header, built here once; its body is the frames, which travel once.
+    args.push(publish.pubsub, indexOf(publish.position), indexOf(publish.history), String(frames.length), frames.map((frame) => Buffer.byteLength(frame)).join(','));
   }
   args.push(inStreamOrder(input.entries.map((entry) => entry.id)).join(','));
   for (const { frames } of channels) for (const frame of frames) args.push(frame);
