@@ -173,6 +173,8 @@ describe('presence across gateways', () => {
     for (const gateway of [gatewayA, gatewayB]) {
       await waitFor(async () => JSON.stringify(await occupancyOf(gateway, 'analytics')) === JSON.stringify(expected), { what: 'analytics occupancy' });
     }
+    // Written in a batch of its own when its upgrade came after the others' batch went out.
+    await waitFor(async () => (await occupancyOf(gatewayA, 'availability')).connections === 1, { what: 'availability occupancy' });
     expect(await occupancyOf(gatewayA, 'availability')).toEqual({ connections: 1, users: 1 });
 
     for (const gateway of [gatewayA, gatewayB]) {
