@@ -319,18 +319,23 @@ describe('presence across gateways', () => {
     const { gatewayA } = cluster;
     doomed = await NodeProcess.start('gateway', nodeEnv(cluster.redis.env));
     await liveGateways(gatewayA, 3);
-    await connect(gatewayA, '/ws/analytics', { token: token('ivan') });
+    const ivanOnA = await connect(gatewayA, '/ws/analytics', { token: token('ivan') });
+    let ivanOnAClosed = 'still open';
+    ivanOnA.once('close', (code, reason) => (ivanOnAClosed = `closed ${code} ${reason.toString()} at ${Date.now()}`));
     await connect(doomed, '/ws/analytics', { token: token('ivan') });
     // Both connections admitted and registered (the frozen gateway's too) before freezing it.
     const ivansConnections = async () => (await allMembers(gatewayA, 'analytics', 100)).filter((m) => m.userId === 'ivan').length;
     await waitFor(async () => (await ivansConnections()) === 2, { what: "ivan's two connections in the channel's presence" });
 
+    expect(ivanOnAClosed, "premise: ivan's connection on gateway A is open").toBe('still open');
+
     // Frozen: its announcement still fresh, it answers nothing.
     doomed.child.kill('SIGSTOP');
+    const askedAt = Date.now();
     const frozen = await disconnectUser(gatewayA, 'ivan');
     expect(frozen.body, 'premise: the frozen gateway still counted as live').toMatchObject({ gateways: { expected: 3 } });
     const openOnA = metricValue(await gatewayA.metrics(), 'maicivy_websocket_connections{endpoint="analytics"}');
-    expect(frozen.body, `gateway A had ${openOnA} open /ws/analytics connections after the disconnect`).toEqual({ disconnected: 1, gateways: { expected: 3, answered: 2, missing: [expect.stringMatching(new RegExp(`^${doomed.nodeId}:`))] } });
+    expect(frozen.body, `gateway A had ${openOnA} open /ws/analytics connections after the disconnect asked at ${askedAt}; ivan's socket on A: ${ivanOnAClosed}`).toEqual({ disconnected: 1, gateways: { expected: 3, answered: 2, missing: [expect.stringMatching(new RegExp(`^${doomed.nodeId}:`))] } });
     expect(frozen.ms).toBeGreaterThanOrEqual(DISCONNECT_CEILING_MS - 100);
 
     // Once its announcement is stale it is not waited for: the answer comes as soon as the others answered.

@@ -58,6 +58,8 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 export class UserDisconnects {
   /** Answers awaited, by request: called with the answering gateway and its count. */
   private readonly waiting = new Map<string, (node: string, count: number) => void>();
+  /** Requests this gateway answered lately (see onMessage). */
+  private readonly handled = new Set<string>();
   /** This gateway among the live ones (unique per process, whatever NODE_ID). */
   readonly gatewayId: string;
   private announcer: NodeJS.Timeout | undefined;
@@ -98,10 +100,14 @@ export class UserDisconnects {
     let total = 0;
     let allAnswered: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (allAnswered = resolve));
+    // A gateway's answer counted once, its largest if it came twice (a delivery repeated by pub/sub).
+    const counts = new Map<string, number>();
     this.waiting.set(requestId, (node, count) => {
-      if (answered.has(node)) return;
+      const before = counts.get(node);
+      if (before !== undefined && before >= count) return;
+      counts.set(node, count);
       answered.add(node);
-      total += count;
+      total += count - (before ?? 0);
       if (expected.every((gateway) => answered.has(gateway))) allAnswered();
     });
     let ceiling: NodeJS.Timeout | undefined;
@@ -154,6 +160,11 @@ export class UserDisconnects {
     const value = parsed.ok ? parsed.value : undefined;
     if (!isRecord(value) || typeof value['requestId'] !== 'string') return;
     if (value['type'] === 'disconnect' && typeof value['userId'] === 'string') {
+      // A request delivered twice is answered once (a second answer would say 0: all closed already).
+      if (this.handled.has(value['requestId'])) return;
+      this.handled.add(value['requestId']);
+      const handledId = value['requestId'];
+      setTimeout(() => this.handled.delete(handledId), 2 * DISCONNECT_CEILING_MS).unref();
       const count = this.closeLocal(value['userId']);
       if (count > 0) this.ctx.logger.info({ userId: value['userId'], count }, 'user disconnected by an administrator');
       this.publish({ type: 'disconnected', requestId: value['requestId'], count, node: this.gatewayId }).catch((err: unknown) => {
