@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { IngestQueue, StreamEntry } from '@switchboard/engine';
-import { retry, type BackoffOptions } from '@switchboard/runtime';
+import { pause, retry, type BackoffOptions } from '@switchboard/runtime';
 import type { WorkerMetrics } from './metrics.js';
 import type { EntryProcessor } from './processor.js';
 
@@ -35,7 +35,6 @@ export interface ConsumerOptions {
 const DEFAULT_ALIVE_TTL_MS = 1_200;
 const DEFAULT_GATHER_MS = 2;
 const DEFAULT_GATHER_FROM = 4;
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** When the loop next looks for dead consumers' entries and for stale ones. */
 interface ClaimSchedule {

@@ -96,17 +96,15 @@ export class UserDisconnects {
   async disconnect(userId: string): Promise<DisconnectResult> {
     const requestId = randomUUID();
     const expected = await this.liveGateways();
-    const answered = new Set<string>();
+    // Each answering gateway's count: counted once, its largest if it came twice (a delivery repeated by pub/sub).
+    const answered = new Map<string, number>();
     let total = 0;
     let allAnswered: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (allAnswered = resolve));
-    // A gateway's answer counted once, its largest if it came twice (a delivery repeated by pub/sub).
-    const counts = new Map<string, number>();
     this.waiting.set(requestId, (node, count) => {
-      const before = counts.get(node);
+      const before = answered.get(node);
       if (before !== undefined && before >= count) return;
-      counts.set(node, count);
-      answered.add(node);
+      answered.set(node, count);
       total += count - (before ?? 0);
       if (expected.every((gateway) => answered.has(gateway))) allAnswered();
     });
@@ -161,13 +159,13 @@ export class UserDisconnects {
     if (!isRecord(value) || typeof value['requestId'] !== 'string') return;
     if (value['type'] === 'disconnect' && typeof value['userId'] === 'string') {
       // A request delivered twice is answered once (a second answer would say 0: all closed already).
-      if (this.handled.has(value['requestId'])) return;
-      this.handled.add(value['requestId']);
-      const handledId = value['requestId'];
-      setTimeout(() => this.handled.delete(handledId), 2 * DISCONNECT_CEILING_MS).unref();
+      const requestId = value['requestId'];
+      if (this.handled.has(requestId)) return;
+      this.handled.add(requestId);
+      setTimeout(() => this.handled.delete(requestId), 2 * DISCONNECT_CEILING_MS).unref();
       const count = this.closeLocal(value['userId']);
       if (count > 0) this.ctx.logger.info({ userId: value['userId'], count }, 'user disconnected by an administrator');
-      this.publish({ type: 'disconnected', requestId: value['requestId'], count, node: this.gatewayId }).catch((err: unknown) => {
+      this.publish({ type: 'disconnected', requestId, count, node: this.gatewayId }).catch((err: unknown) => {
         this.ctx.logger.warn({ err }, 'disconnect answer not published');
       });
     } else if (value['type'] === 'disconnected' && typeof value['count'] === 'number' && typeof value['node'] === 'string') {
