@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTwoGatewayCluster, type TwoGatewayCluster } from '../support/cluster.js';
 import { NodeProcess, metricValue } from '../support/node-process.js';
 import { IoClient } from '../support/socketio-client.js';
-import { opened } from '../support/ws-client.js';
+import { messageText, opened } from '../support/ws-client.js';
 import { waitFor } from '../support/wait.js';
 import { PRODUCER_KEY } from './helpers.js';
 
@@ -146,6 +146,9 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  // A test that failed half-way leaves its third gateway running: the next test counts the live ones.
+  await doomed?.stop('SIGKILL');
+  doomed = undefined;
   for (const ws of sockets.splice(0)) ws.terminate();
   for (const client of ioClients.splice(0)) client.close();
   // Every test starts with nobody present: the grace period runs out, then the leaves are written.
@@ -320,13 +323,24 @@ describe('presence across gateways', () => {
     doomed = await NodeProcess.start('gateway', nodeEnv(cluster.redis.env));
     await liveGateways(gatewayA, 3);
     const ivanOnA = await connect(gatewayA, '/ws/analytics', { token: token('ivan') });
+    // What the socket saw, for a failure to tell: a 1006 close follows an error (an invalid frame, a reset).
+    const seen: string[] = [];
+    ivanOnA.on('message', (data) => seen.push(`frame ${messageText(data).slice(0, 80)}`));
+    ivanOnA.on('error', (err) => seen.push(`error ${err.message}`));
+    const since = Date.now();
     let ivanOnAClosed = 'still open';
-    ivanOnA.once('close', (code, reason) => (ivanOnAClosed = `closed ${code} ${reason.toString()} at ${Date.now()}`));
+    ivanOnA.once('close', (code, reason) => (ivanOnAClosed = `closed ${code} "${reason.toString()}" ${Date.now() - since} ms after it opened; saw: ${seen.join(' | ')}`));
     await connect(doomed, '/ws/analytics', { token: token('ivan') });
+    const doomedAt = Date.now() - since;
     // Both connections admitted and registered (the frozen gateway's too) before freezing it.
     const ivansConnections = async () => (await allMembers(gatewayA, 'analytics', 100)).filter((m) => m.userId === 'ivan').length;
     await waitFor(async () => (await ivansConnections()) === 2, { what: "ivan's two connections in the channel's presence" });
 
+    if (ivanOnAClosed !== 'still open') {
+      // How gateway A saw it close, and what it logged: the story of a premise that failed.
+      const closes = (await gatewayA.metrics()).split('\n').filter((line) => line.startsWith('switchboard_ws_disconnects_total{endpoint="analytics"'));
+      ivanOnAClosed += `; ivan on the third gateway ${doomedAt} ms after; A's closes: ${closes.join(', ')}; A's log: ${gatewayA.output.slice(-15).join(' | ')}`;
+    }
     expect(ivanOnAClosed, "premise: ivan's connection on gateway A is open").toBe('still open');
 
     // Frozen: its announcement still fresh, it answers nothing.
